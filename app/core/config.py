@@ -1,0 +1,103 @@
+"""Typed settings for every process (API, worker, beat, CLI), from the environment and `.env`."""
+
+from __future__ import annotations
+
+import enum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_ALLOWED_DOMAINS = (
+    "youtube.com",
+    "www.youtube.com",
+    "m.youtube.com",
+    "music.youtube.com",
+    "youtu.be",
+    "youtube-nocookie.com",
+    "www.youtube-nocookie.com",
+)
+
+
+class Environment(enum.StrEnum):
+    LOCALHOST = "localhost"
+    AWS = "aws"
+
+
+class Settings(BaseSettings):
+    """All configuration in one place; invalid values stop the process at start-up."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    environment: Environment = Environment.LOCALHOST
+    debug: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "INFO"
+
+    database_url: str = "sqlite+aiosqlite:///./data/app.db"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Empty means "use REDIS_URL"; an sqs:// URL selects SQS as the Celery broker.
+    broker_url: str = ""
+
+    download_base_path: Path = Path("./data/downloads")
+    work_dir: Path = Path("./data/work")
+    max_file_size_gb: float = Field(default=10.0, gt=0)
+    max_concurrent_downloads: int = Field(default=2, ge=1, le=64)
+    download_timeout: int = Field(default=3600, ge=30, description="Seconds a job may run.")
+    job_lease_seconds: int = Field(default=90, ge=10)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    requeue_after_seconds: int = Field(default=300, ge=10)
+
+    allowed_domains: Annotated[tuple[str, ...], NoDecode] = DEFAULT_ALLOWED_DOMAINS
+    allow_private_networks: bool = False
+
+    bootstrap_admin_api_key: str = ""
+    api_key_header: str = "X-API-Key"
+
+    @field_validator("allowed_domains", mode="before")
+    @classmethod
+    def _split_domains(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "DATABASE_URL must use an async driver: sqlite+aiosqlite:///path "
+                "or postgresql+asyncpg://user:pass@host/db"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _check_bootstrap_key(self) -> Settings:
+        key = self.bootstrap_admin_api_key
+        if key and len(key) < 24:
+            raise ValueError("BOOTSTRAP_ADMIN_API_KEY must be at least 24 characters long")
+        return self
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or self.redis_url
+
+    @property
+    def max_file_size_bytes(self) -> int:
+        return int(self.max_file_size_gb * 1024**3)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,52 @@
+"""Errors of the downloads domain: API-facing ones and the worker's failure codes."""
+
+from __future__ import annotations
+
+from app.core.errors import AppError
+
+
+class UnsupportedUrl(AppError):
+    status_code = 400
+    code = "unsupported_url"
+    message = "This URL is not supported."
+
+
+class JobNotFound(AppError):
+    status_code = 404
+    code = "job_not_found"
+    message = "No such job."
+
+
+class FileNotFound(AppError):
+    status_code = 404
+    code = "file_not_found"
+    message = "No such file for this job."
+
+
+class JobNotRetryable(AppError):
+    status_code = 409
+    code = "job_not_retryable"
+    message = "Only failed or canceled jobs can be retried."
+
+
+class JobFailure(Exception):
+    """A download ended without a usable result; `code` is what the job records."""
+
+    code = "download_failed"
+    retryable = False
+
+    def __init__(self, message: str, *, code: str | None = None, retryable: bool | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if retryable is not None:
+            self.retryable = retryable
+
+
+class JobCanceled(Exception):
+    """Raised inside the yt-dlp hooks when a cancel was requested."""
+
+
+class LeaseLost(Exception):
+    """Another worker owns the job now; this one must stop without writing."""

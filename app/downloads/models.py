@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.core.database import Base, UTCDateTime, utcnow
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED})
+
+
+class JobStage(enum.StrEnum):
+    EXTRACTING = "extracting"
+    DOWNLOADING = "downloading"
+    POSTPROCESSING = "postprocessing"
+    UPLOADING = "uploading"
+
+
+class FileKind(enum.StrEnum):
+    VIDEO = "video"
+    AUDIO = "audio"
+    SUBTITLE = "subtitle"
+    THUMBNAIL = "thumbnail"
+    METADATA = "metadata"
+
+
+def _enum_column(enum_type: type[enum.StrEnum]) -> SAEnum:
+    """Store an enum as its lowercase value in a VARCHAR, identically on every backend."""
+    return SAEnum(
+        enum_type,
+        native_enum=False,
+        length=16,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+class Job(Base):
+    """One download request. This row, not the broker message, is the truth about the job."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_owner_created", "api_key_id", "created_at"),
+        Index("ix_jobs_status_heartbeat", "status", "heartbeat_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    api_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    status: Mapped[JobStatus] = mapped_column(_enum_column(JobStatus), default=JobStatus.QUEUED)
+    stage: Mapped[JobStage | None] = mapped_column(_enum_column(JobStage))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    downloaded_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    total_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    speed: Mapped[float | None] = mapped_column(Float)
+    eta: Mapped[int | None] = mapped_column(Integer)
+
+    video_id: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str | None] = mapped_column(Text)
+    duration: Mapped[float | None] = mapped_column(Float)
+    channel_name: Mapped[str | None] = mapped_column(Text)
+    upload_date: Mapped[str | None] = mapped_column(String(10))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    worker_id: Mapped[str | None] = mapped_column(String(255))
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    dispatched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    files: Mapped[list[JobFile]] = relationship(
+        back_populates="job",
+        cascade="all, delete-orphan",
+        order_by="JobFile.created_at",
+        lazy="selectin",
+    )
+
+
+class JobFile(Base):
+    """One stored file of a job (video, audio, a subtitle track, the thumbnail, the info JSON)."""
+
+    __tablename__ = "job_files"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[FileKind] = mapped_column(_enum_column(FileKind))
+    language: Mapped[str | None] = mapped_column(String(35))
+    format: Mapped[str] = mapped_column(String(16))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    job: Mapped[Job] = relationship(back_populates="files")

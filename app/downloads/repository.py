@@ -1,0 +1,314 @@
+"""Job queries, written once against a sync Session: workers call them directly, the API
+through `AsyncSession.run_sync` (rule 4)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.core.database import utcnow
+from app.downloads.models import FileKind, Job, JobFile, JobStage, JobStatus
+from app.downloads.schemas import JobError
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: uuid.UUID
+    url: str
+    options: dict[str, Any]
+    attempts: int
+    progress: float
+
+
+@dataclass(frozen=True)
+class LeaseState:
+    owned: bool
+    cancel_requested: bool
+
+
+@dataclass(frozen=True)
+class StuckJob:
+    id: uuid.UUID
+    status: JobStatus
+    attempts: int
+    cancel_requested: bool
+
+
+@dataclass(frozen=True)
+class NewFile:
+    kind: FileKind
+    language: str | None
+    format: str
+    size: int
+    sha256: str
+    storage_key: str
+
+
+def insert_job(
+    session: Session, *, api_key_id: uuid.UUID, url: str, options: dict[str, Any]
+) -> Job:
+    now = utcnow()
+    job = Job(
+        api_key_id=api_key_id,
+        url=url,
+        options=options,
+        status=JobStatus.QUEUED,
+        created_at=now,
+        dispatched_at=now,
+        details={},
+        files=[],
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get_owned_job(session: Session, job_id: uuid.UUID, api_key_id: uuid.UUID) -> Job | None:
+    return session.scalar(select(Job).where(Job.id == job_id, Job.api_key_id == api_key_id))
+
+
+def get_job(session: Session, job_id: uuid.UUID) -> Job | None:
+    return session.get(Job, job_id, populate_existing=True)
+
+
+def list_jobs(
+    session: Session,
+    *,
+    api_key_id: uuid.UUID,
+    status: JobStatus | None,
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[Job], int]:
+    condition = Job.api_key_id == api_key_id
+    if status is not None:
+        condition = and_(condition, Job.status == status)
+    total = session.scalar(select(func.count()).select_from(Job).where(condition)) or 0
+    jobs = session.scalars(
+        select(Job)
+        .where(condition)
+        .order_by(Job.created_at.desc(), Job.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return jobs, total
+
+
+def claim_job(
+    session: Session, job_id: uuid.UUID, *, worker_id: str, lease_seconds: int
+) -> ClaimedJob | None:
+    """Compare-and-set: take a queued job, or one whose lease ran out. None if taken."""
+    now = utcnow()
+    stale = now - dt.timedelta(seconds=lease_seconds)
+    claimable = or_(
+        Job.status == JobStatus.QUEUED,
+        and_(Job.status == JobStatus.PROCESSING, Job.heartbeat_at < stale),
+    )
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, claimable, Job.cancel_requested.is_(False))
+        .values(
+            status=JobStatus.PROCESSING,
+            stage=JobStage.EXTRACTING,
+            worker_id=worker_id,
+            heartbeat_at=now,
+            attempts=Job.attempts + 1,
+            started_at=func.coalesce(Job.started_at, now),
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    row = session.execute(
+        select(Job.id, Job.url, Job.options, Job.attempts, Job.progress).where(Job.id == job_id)
+    ).one()
+    return ClaimedJob(
+        id=row.id, url=row.url, options=row.options, attempts=row.attempts, progress=row.progress
+    )
+
+
+def _owned(job_id: uuid.UUID, worker_id: str) -> Any:
+    return and_(Job.id == job_id, Job.worker_id == worker_id, Job.status == JobStatus.PROCESSING)
+
+
+def renew_lease(
+    session: Session, job_id: uuid.UUID, *, worker_id: str, progress: dict[str, Any]
+) -> LeaseState:
+    """Heartbeat plus the latest progress; also tells the worker whether to stop."""
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(_owned(job_id, worker_id))
+        .values(heartbeat_at=now, updated_at=now, **progress)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return LeaseState(owned=False, cancel_requested=False)
+    cancel = session.scalar(select(Job.cancel_requested).where(Job.id == job_id))
+    return LeaseState(owned=True, cancel_requested=bool(cancel))
+
+
+def record_metadata(
+    session: Session, job_id: uuid.UUID, *, worker_id: str, fields: dict[str, Any]
+) -> bool:
+    result = session.execute(
+        update(Job)
+        .where(_owned(job_id, worker_id))
+        .values(updated_at=utcnow(), **fields)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+def finish_job(
+    session: Session,
+    job_id: uuid.UUID,
+    *,
+    worker_id: str,
+    status: JobStatus,
+    fields: dict[str, Any],
+    files: Sequence[NewFile] = (),
+) -> bool:
+    """Move an owned job to a terminal status (with its files) in one transaction."""
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(_owned(job_id, worker_id))
+        .values(status=status, completed_at=now, updated_at=now, worker_id=None, **fields)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    session.add_all(
+        JobFile(
+            job_id=job_id,
+            kind=f.kind,
+            language=f.language,
+            format=f.format,
+            size=f.size,
+            sha256=f.sha256,
+            storage_key=f.storage_key,
+            created_at=now,
+        )
+        for f in files
+    )
+    return True
+
+
+def cancel_queued(session: Session, job_id: uuid.UUID) -> bool:
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+        .values(status=JobStatus.CANCELED, stage=None, completed_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+def end_abandoned(
+    session: Session,
+    job_id: uuid.UUID,
+    *,
+    lease_seconds: int,
+    status: JobStatus,
+    error: JobError | None = None,
+) -> bool:
+    """End a processing job whose worker stopped heartbeating (nobody else will)."""
+    now = utcnow()
+    stale = now - dt.timedelta(seconds=lease_seconds)
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.PROCESSING, Job.heartbeat_at < stale)
+        .values(
+            status=status,
+            stage=None,
+            worker_id=None,
+            error_code=error.code if error else None,
+            error_message=error.message if error else None,
+            completed_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+def request_cancel(session: Session, job_id: uuid.UUID) -> None:
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.PROCESSING)
+        .values(cancel_requested=True, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def reset_for_retry(session: Session, job_id: uuid.UUID) -> bool:
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_([JobStatus.FAILED, JobStatus.CANCELED]))
+        .values(
+            status=JobStatus.QUEUED,
+            stage=None,
+            progress=0.0,
+            downloaded_bytes=None,
+            total_bytes=None,
+            speed=None,
+            eta=None,
+            error_code=None,
+            error_message=None,
+            cancel_requested=False,
+            worker_id=None,
+            heartbeat_at=None,
+            attempts=0,
+            started_at=None,
+            completed_at=None,
+            dispatched_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(delete(JobFile).where(JobFile.job_id == job_id))
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+def delete_job(session: Session, job_id: uuid.UUID) -> None:
+    session.execute(delete(JobFile).where(JobFile.job_id == job_id))
+    session.execute(delete(Job).where(Job.id == job_id))
+
+
+def find_stuck_jobs(
+    session: Session, *, lease_seconds: int, requeue_after_seconds: int, limit: int = 500
+) -> list[StuckJob]:
+    """Queued jobs dispatched long ago, and processing jobs whose lease ran out."""
+    now = utcnow()
+    lease_cutoff = now - dt.timedelta(seconds=lease_seconds)
+    dispatch_cutoff = now - dt.timedelta(seconds=requeue_after_seconds)
+    rows = session.execute(
+        select(Job.id, Job.status, Job.attempts, Job.cancel_requested)
+        .where(
+            or_(
+                and_(Job.status == JobStatus.QUEUED, Job.dispatched_at < dispatch_cutoff),
+                and_(Job.status == JobStatus.PROCESSING, Job.heartbeat_at < lease_cutoff),
+            )
+        )
+        .order_by(Job.created_at)
+        .limit(limit)
+    ).all()
+    return [StuckJob(row.id, row.status, row.attempts, row.cancel_requested) for row in rows]
+
+
+def mark_dispatched(session: Session, job_id: uuid.UUID) -> None:
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(dispatched_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse, RedirectResponse
+
+from app.auth.dependencies import CurrentKey
+from app.auth.exceptions import InvalidApiKey, MissingApiKey
+from app.core.dependencies import AppSettings, DbSession, RedisClient, Storage
+from app.core.errors import error_responses
+from app.downloads import service
+from app.downloads.dependencies import JobOwned
+from app.downloads.exceptions import FileNotFound, JobNotFound, JobNotRetryable, UnsupportedUrl
+from app.downloads.models import Job, JobStatus
+from app.downloads.presenter import present_job
+from app.downloads.schemas import DownloadRequest, JobOut, JobPage
+from app.storage.base import RemoteFile, StorageHandler
+
+router = APIRouter(prefix="/api/v1/downloads", tags=["downloads"])
+AUTH_ERRORS = (MissingApiKey, InvalidApiKey)
+
+
+def _present(job: Job, request: Request, storage: StorageHandler) -> JobOut:
+    return present_job(job, storage=storage, connection=request)
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobOut,
+    responses=error_responses(UnsupportedUrl, *AUTH_ERRORS),
+    summary="Queue a download",
+)
+async def create_download(
+    body: DownloadRequest,
+    request: Request,
+    session: DbSession,
+    api_key: CurrentKey,
+    settings: AppSettings,
+    storage: Storage,
+) -> JobOut:
+    job = await service.create_job(session, api_key=api_key, request=body, settings=settings)
+    return _present(job, request, storage)
+
+
+@router.get(
+    "", response_model=JobPage, responses=error_responses(*AUTH_ERRORS), summary="List jobs"
+)
+async def list_downloads(
+    request: Request,
+    session: DbSession,
+    api_key: CurrentKey,
+    storage: Storage,
+    status: JobStatus | None = None,
+    limit: int = Query(default=20, ge=1, le=100),
+    offset: int = Query(default=0, ge=0),
+) -> JobPage:
+    jobs, total = await service.list_jobs(
+        session, api_key=api_key, status=status, limit=limit, offset=offset
+    )
+    return JobPage(
+        items=[_present(job, request, storage) for job in jobs],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get(
+    "/{job_id}",
+    response_model=JobOut,
+    responses=error_responses(JobNotFound, *AUTH_ERRORS),
+    summary="Get a job",
+)
+async def get_download(job: JobOwned, request: Request, storage: Storage) -> JobOut:
+    return _present(job, request, storage)
+
+
+@router.delete(
+    "/{job_id}",
+    response_model=JobOut,
+    status_code=202,
+    responses={
+        204: {"description": "The finished job and its files were deleted."},
+        **error_responses(JobNotFound, *AUTH_ERRORS),
+    },
+    summary="Cancel a queued or running job, or delete a finished one",
+)
+async def delete_download(
+    job: JobOwned,
+    request: Request,
+    session: DbSession,
+    storage: Storage,
+    redis: RedisClient,
+    settings: AppSettings,
+) -> JobOut | Response:
+    remaining = await service.cancel_or_delete(
+        session, job=job, storage=storage, redis=redis, settings=settings
+    )
+    if remaining is None:
+        return Response(status_code=204)
+    return _present(remaining, request, storage)
+
+
+@router.post(
+    "/{job_id}/retry",
+    status_code=202,
+    response_model=JobOut,
+    responses=error_responses(JobNotFound, JobNotRetryable, *AUTH_ERRORS),
+    summary="Retry a failed or canceled job",
+)
+async def retry_download(
+    job: JobOwned, request: Request, session: DbSession, storage: Storage
+) -> JobOut:
+    return _present(await service.retry_job(session, job=job), request, storage)
+
+
+@router.get(
+    "/{job_id}/files/{file_id}",
+    name="get_download_file",
+    response_class=FileResponse,
+    responses=error_responses(JobNotFound, FileNotFound, *AUTH_ERRORS),
+    summary="Stream a stored file (HTTP Range supported)",
+)
+async def get_download_file(file_id: uuid.UUID, job: JobOwned, storage: Storage) -> Response:
+    stored = service.find_file(job, file_id)
+    if stored is None:
+        raise FileNotFound()
+    location = storage.locate(stored.storage_key)
+    if isinstance(location, RemoteFile):
+        return RedirectResponse(location.url, status_code=307)
+    if not location.path.is_file():
+        raise FileNotFound("The file is missing from storage.")
+    return FileResponse(
+        location.path,
+        media_type=service.media_type(stored),
+        filename=service.download_filename(job, stored),
+    )
+
+
+router.add_api_route(
+    "/{job_id}/files/{file_id}",
+    get_download_file,
+    methods=["HEAD"],
+    include_in_schema=False,
+)

@@ -1,0 +1,133 @@
+"""Rules of the downloads API: create, cancel, delete, retry. No HTTP here, and no commits:
+the request's session commits, then the after-commit actions run (enqueue, publish, delete)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from functools import partial
+
+import anyio
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import ApiKey
+from app.core.config import Settings
+from app.core.dependencies import after_commit
+from app.downloads import repository, urls
+from app.downloads.exceptions import JobNotFound, JobNotRetryable
+from app.downloads.models import Job, JobFile, JobStatus
+from app.downloads.schemas import DownloadRequest
+from app.downloads.tasks import enqueue_download
+from app.progress.publisher import publish_async
+from app.progress.schemas import status_event
+from app.storage.base import StorageHandler
+
+MEDIA_TYPES = {
+    "mp4": "video/mp4",
+    "webm": "video/webm",
+    "mkv": "video/x-matroska",
+    "m4a": "audio/mp4",
+    "mp3": "audio/mpeg",
+    "opus": "audio/ogg",
+    "ogg": "audio/ogg",
+    "wav": "audio/wav",
+    "flac": "audio/flac",
+    "vtt": "text/vtt; charset=utf-8",
+    "srt": "application/x-subrip; charset=utf-8",
+    "txt": "text/plain; charset=utf-8",
+    "json": "application/json",
+    "jpg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+}
+_UNSAFE_FILENAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+
+
+async def create_job(
+    session: AsyncSession, *, api_key: ApiKey, request: DownloadRequest, settings: Settings
+) -> Job:
+    urls.check_submittable(request.url, settings.allowed_domains)
+    job = await session.run_sync(
+        repository.insert_job,
+        api_key_id=api_key.id,
+        url=request.url,
+        options=request.job_options().model_dump(mode="json"),
+    )
+    after_commit(session, partial(anyio.to_thread.run_sync, enqueue_download, job.id))
+    return job
+
+
+async def list_jobs(
+    session: AsyncSession, *, api_key: ApiKey, status: JobStatus | None, limit: int, offset: int
+) -> tuple[Sequence[Job], int]:
+    return await session.run_sync(
+        repository.list_jobs, api_key_id=api_key.id, status=status, limit=limit, offset=offset
+    )
+
+
+async def cancel_or_delete(
+    session: AsyncSession, *, job: Job, storage: StorageHandler, redis: Redis, settings: Settings
+) -> Job | None:
+    """Cancel a queued or running job (returned), or delete a finished one (None)."""
+    if job.status.is_terminal:
+        keys = [f.storage_key for f in job.files]
+        await session.run_sync(repository.delete_job, job.id)
+        after_commit(
+            session, partial(anyio.to_thread.run_sync, _delete_objects, storage, job.id, keys)
+        )
+        return None
+    canceled = await session.run_sync(repository.cancel_queued, job.id) or await session.run_sync(
+        repository.end_abandoned,
+        job.id,
+        lease_seconds=settings.job_lease_seconds,
+        status=JobStatus.CANCELED,
+    )
+    if canceled:
+        event = status_event(job.id, JobStatus.CANCELED, job.progress)
+        after_commit(session, partial(publish_async, redis, event))
+    else:
+        # A live worker sees the flag at its next heartbeat and stops yt-dlp itself (rule 6).
+        await session.run_sync(repository.request_cancel, job.id)
+    return await _reload(session, job.id)
+
+
+async def retry_job(session: AsyncSession, *, job: Job) -> Job:
+    if job.status not in (JobStatus.FAILED, JobStatus.CANCELED):
+        raise JobNotRetryable(
+            f"The job is {job.status}; only failed or canceled jobs can be retried."
+        )
+    if not await session.run_sync(repository.reset_for_retry, job.id):
+        raise JobNotRetryable()
+    after_commit(session, partial(anyio.to_thread.run_sync, enqueue_download, job.id))
+    return await _reload(session, job.id)
+
+
+def find_file(job: Job, file_id: uuid.UUID) -> JobFile | None:
+    return next((f for f in job.files if f.id == file_id), None)
+
+
+def download_filename(job: Job, stored: JobFile) -> str:
+    """A readable attachment name from the title, stripped of anything a file system rejects."""
+    base = _UNSAFE_FILENAME.sub(" ", job.title or job.video_id or "download").strip(" .")[:150]
+    extension = ".info.json" if stored.format == "json" else f".{stored.format}"
+    language = f".{stored.language}" if stored.language else ""
+    return f"{base or 'download'}{language}{extension}"
+
+
+def media_type(stored: JobFile) -> str:
+    return MEDIA_TYPES.get(stored.format, "application/octet-stream")
+
+
+async def _reload(session: AsyncSession, job_id: uuid.UUID) -> Job:
+    job = await session.run_sync(repository.get_job, job_id)
+    if job is None:
+        raise JobNotFound()
+    return job
+
+
+def _delete_objects(storage: StorageHandler, job_id: uuid.UUID, keys: list[str]) -> None:
+    for key in keys:
+        storage.delete(key)
+    storage.delete_prefix(str(job_id))

@@ -1,0 +1,79 @@
+"""Dependency checks for /health/detailed, run concurrently, each bounded by a timeout."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import anyio
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.celery_app import celery_app
+from app.health.schemas import DependencyCheck, Readiness
+from app.storage.base import StorageHandler, build_key
+
+CHECK_TIMEOUT_SECONDS = 3.0
+WORKER_PING_SECONDS = 1.5
+
+Check = Callable[[], Awaitable[None]]
+
+
+async def _timed(check: Check) -> DependencyCheck:
+    started = time.perf_counter()
+    try:
+        with anyio.fail_after(CHECK_TIMEOUT_SECONDS):
+            await check()
+    except TimeoutError:
+        error: str | None = f"timed out after {CHECK_TIMEOUT_SECONDS:g} s"
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"[:300]
+    else:
+        error = None
+    return DependencyCheck(
+        ok=error is None, latency_ms=round((time.perf_counter() - started) * 1000, 1), error=error
+    )
+
+
+async def check_all(
+    *, sessions: async_sessionmaker[AsyncSession], redis: Redis, storage: StorageHandler
+) -> Readiness:
+    async def database() -> None:
+        async with sessions() as session:
+            await session.execute(text("SELECT 1"))
+
+    async def redis_ping() -> None:
+        await redis.ping()
+
+    def storage_roundtrip() -> None:
+        key = build_key("health", f"{uuid.uuid4().hex}.probe")
+        payload = uuid.uuid4().bytes
+        storage.write(key, payload)
+        try:
+            if storage.read(key) != payload:
+                raise RuntimeError("read back different bytes")
+        finally:
+            storage.delete(key)
+
+    def worker_ping() -> None:
+        if not celery_app.control.ping(timeout=WORKER_PING_SECONDS):
+            raise RuntimeError("no worker answered")
+
+    checks: dict[str, Check] = {
+        "database": database,
+        "redis": redis_ping,
+        "storage": lambda: anyio.to_thread.run_sync(storage_roundtrip, abandon_on_cancel=True),
+        "worker": lambda: anyio.to_thread.run_sync(worker_ping, abandon_on_cancel=True),
+    }
+    results: dict[str, DependencyCheck] = {}
+
+    async def run(name: str, check: Check) -> None:
+        results[name] = await _timed(check)
+
+    async with anyio.create_task_group() as group:
+        for name, check in checks.items():
+            group.start_soon(run, name, check)
+    ok = all(result.ok for result in results.values())
+    return Readiness(status="ok" if ok else "degraded", checks=dict(sorted(results.items())))

@@ -1,0 +1,122 @@
+"""The FastAPI application (run with `uvicorn --factory app.main:create_app`)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from redis.asyncio import Redis
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.auth import service as auth_service
+from app.core.config import Settings, get_settings
+from app.core.database import api_sessionmaker, create_api_engine
+from app.core.errors import install_error_handlers
+from app.core.logging import configure_logging, request_id_var
+from app.core.migrations import ensure_schema_current
+from app.downloads.router import router as downloads_router
+from app.health.router import router as health_router
+from app.progress.router import router as progress_router
+from app.storage.factory import get_storage_handler
+
+logger = logging.getLogger(__name__)
+
+
+class RequestIdMiddleware:
+    """Echo X-Request-ID (or generate one) and bind it to every log line of the request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = (
+            incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
+        )
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
+
+
+def _lifespan(settings: Settings) -> Any:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_api_engine(settings.database_url)
+        await ensure_schema_current(engine)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessions = api_sessionmaker(engine)
+        app.state.redis = Redis.from_url(
+            settings.redis_url, socket_timeout=5, socket_connect_timeout=3
+        )
+        app.state.storage = get_storage_handler(settings)
+        if settings.bootstrap_admin_api_key:
+            async with app.state.sessions.begin() as session:
+                await session.run_sync(
+                    auth_service.ensure_bootstrap_key, settings.bootstrap_admin_api_key
+                )
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+            await engine.dispose()
+
+    return lifespan
+
+
+def _openapi_with_key(app: FastAPI, header: str) -> Any:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, routes=app.routes, description=app.description
+            )
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": header}
+            }
+            for path, operations in schema["paths"].items():
+                if not path.startswith("/health"):
+                    for operation in operations.values():
+                        operation["security"] = [{"ApiKey": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return openapi
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings)
+    app = FastAPI(
+        title="YouTube Download Service",
+        version="0.1.0",
+        description="Download YouTube videos and their transcripts; watch progress live.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        lifespan=_lifespan(settings),
+        debug=settings.debug,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(health_router)
+    app.include_router(downloads_router)
+    app.include_router(progress_router)
+    app.openapi = _openapi_with_key(app, settings.api_key_header)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,191 @@
+"""One monotonic 0-100 progress figure per job, across every format and stage (rule 5)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from app.core.database import utcnow
+from app.downloads.models import JobStage, JobStatus
+from app.downloads.schemas import JobError
+from app.progress.schemas import ProgressEvent
+
+# Share of the bar each stage owns; downloading dominates because it dominates the wait.
+STAGE_BANDS: dict[JobStage, tuple[float, float]] = {
+    JobStage.EXTRACTING: (0.0, 2.0),
+    JobStage.DOWNLOADING: (2.0, 90.0),
+    JobStage.POSTPROCESSING: (90.0, 96.0),
+    JobStage.UPLOADING: (96.0, 100.0),
+}
+STAGE_ORDER = list(STAGE_BANDS)
+PUBLISH_INTERVAL_SECONDS = 0.25
+
+
+@dataclass
+class _Part:
+    done: int = 0
+    total: int | None = None
+    finished: bool = False
+
+    @property
+    def fraction(self) -> float:
+        if self.finished:
+            return 1.0
+        if not self.total:
+            return 0.0
+        return min(self.done / self.total, 1.0)
+
+
+class ProgressTracker:
+    """Turns per-format byte counts and stage changes into throttled, monotonic events.
+
+    Thread-safe: yt-dlp hooks update it while the lease thread reads it for the database.
+    """
+
+    def __init__(
+        self,
+        job_id: uuid.UUID,
+        *,
+        publish: Callable[[ProgressEvent], None],
+        floor: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.job_id = job_id
+        self._publish = publish
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._parts: dict[str, _Part] = {}
+        self._last_publish = float("-inf")
+        self.stage = JobStage.EXTRACTING
+        self.stage_version = 0
+        self.progress = floor
+        self.speed: float | None = None
+        self.eta: int | None = None
+
+    def expect(self, sizes: dict[str, int | None]) -> None:
+        """Declare the parts (format ids) the download consists of, with sizes when known."""
+        with self._lock:
+            self._parts = {part_id: _Part(total=size) for part_id, size in sizes.items()}
+
+    def set_stage(self, stage: JobStage) -> None:
+        """Move forward to `stage` (a request to go back is ignored) and publish at once."""
+        with self._lock:
+            if STAGE_ORDER.index(stage) <= STAGE_ORDER.index(self.stage):
+                return
+            self.stage = stage
+            self.stage_version += 1
+            self.speed = self.eta = None
+            self._raise_to(STAGE_BANDS[stage][0])
+            event = self._event("stage")
+            self._last_publish = self._clock()
+        self._publish(event)
+
+    def update_part(
+        self, part_id: str, *, done: int, total: int | None, speed: float | None, finished: bool
+    ) -> None:
+        with self._lock:
+            part = self._parts.setdefault(part_id, _Part())
+            part.done = max(part.done, done)
+            part.total = total or part.total
+            part.finished = part.finished or finished
+            self.speed = speed
+            self._raise_to(self._band_position(self._download_fraction()))
+            self.eta = self._eta()
+            event = self._due_event(force=finished)
+        if event is not None:
+            self._publish(event)
+
+    def advance(self, fraction: float) -> None:
+        """Progress within the current stage (for stages without byte counts, like uploading)."""
+        with self._lock:
+            self._raise_to(self._band_position(max(0.0, min(fraction, 1.0))))
+            event = self._due_event(force=fraction >= 1.0)
+        if event is not None:
+            self._publish(event)
+
+    def publish_status(self, status: JobStatus, error: JobError | None = None) -> None:
+        with self._lock:
+            if status is JobStatus.COMPLETED:
+                self.progress = 100.0
+            event = self._event("status", status=status, error=error)
+        self._publish(event)
+
+    def db_fields(self) -> dict[str, Any]:
+        with self._lock:
+            done, total = self._byte_counts()
+            return {
+                "stage": self.stage,
+                "progress": round(self.progress, 1),
+                "downloaded_bytes": done,
+                "total_bytes": total,
+                "speed": self.speed,
+                "eta": self.eta,
+            }
+
+    # -- helpers; callers hold the lock --------------------------------------------------
+
+    def _raise_to(self, value: float) -> None:
+        self.progress = max(self.progress, min(value, 100.0))
+
+    def _band_position(self, fraction: float) -> float:
+        start, end = STAGE_BANDS[self.stage]
+        return start + (end - start) * fraction
+
+    def _download_fraction(self) -> float:
+        parts = list(self._parts.values())
+        if not parts:
+            return 0.0
+        if all(p.total for p in parts):
+            # Weight by size so a large video and a small audio part do not count the same.
+            return sum(p.fraction * (p.total or 0) for p in parts) / sum(
+                p.total or 0 for p in parts
+            )
+        return sum(p.fraction for p in parts) / len(parts)
+
+    def _byte_counts(self) -> tuple[int | None, int | None]:
+        if not self._parts:
+            return None, None
+        done = sum(p.done for p in self._parts.values())
+        totals = [p.total for p in self._parts.values()]
+        return done, sum(t for t in totals if t) if all(totals) else None
+
+    def _eta(self) -> int | None:
+        done, total = self._byte_counts()
+        if not self.speed or done is None or total is None:
+            return None
+        return max(int((total - done) / self.speed), 0)
+
+    def _due_event(self, *, force: bool) -> ProgressEvent | None:
+        now = self._clock()
+        if not force and now - self._last_publish < PUBLISH_INTERVAL_SECONDS:
+            return None
+        self._last_publish = now
+        return self._event("progress")
+
+    def _event(
+        self,
+        kind: str,
+        *,
+        status: JobStatus = JobStatus.PROCESSING,
+        error: JobError | None = None,
+    ) -> ProgressEvent:
+        done, total = self._byte_counts()
+        return ProgressEvent.model_validate(
+            {
+                "type": kind,
+                "job_id": self.job_id,
+                "status": status,
+                "stage": None if status.is_terminal else self.stage,
+                "progress": round(self.progress, 1),
+                "downloaded_bytes": done,
+                "total_bytes": total,
+                "speed": self.speed,
+                "eta": self.eta,
+                "error": error,
+                "at": utcnow(),
+            }
+        )

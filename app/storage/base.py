@@ -1,0 +1,72 @@
+"""The storage interface: files move by path, never whole in memory (rule 7)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+CHUNK_SIZE = 1024 * 1024
+_KEY_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """A stored file the API can stream itself (local storage)."""
+
+    path: Path
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A stored file the client fetches from elsewhere (a presigned or CDN URL)."""
+
+    url: str
+
+
+class StorageHandler(Protocol):
+    name: str
+
+    def store(self, source: Path, key: str) -> StoredObject:
+        """Move `source` into storage under `key`; the source is gone afterwards."""
+
+    def locate(self, key: str) -> LocalFile | RemoteFile:
+        """Where a client can read the object."""
+
+    def read(self, key: str) -> bytes:
+        """Small objects only (health checks, tests)."""
+
+    def write(self, key: str, data: bytes) -> None:
+        """Small objects only (health checks)."""
+
+    def delete(self, key: str) -> None:
+        """Remove one object; a missing object is not an error."""
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Remove every object under `prefix/`."""
+
+
+def build_key(*parts: str) -> str:
+    """A storage key from safe path parts; refuses anything that could escape its prefix."""
+    for part in parts:
+        if not _KEY_PART.match(part) or ".." in part:
+            raise ValueError(f"unsafe storage key part {part!r}")
+    return "/".join(parts)
+
+
+def sha256_of(stream: BinaryIO) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := stream.read(CHUNK_SIZE):
+        digest.update(chunk)
+        size += len(chunk)
+    return size, digest.hexdigest()

@@ -1,0 +1,62 @@
+"""Local disk storage under DOWNLOAD_BASE_PATH."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from app.storage.base import LocalFile, RemoteFile, StoredObject, sha256_of
+
+
+class LocalStorageHandler:
+    name = "local"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root) or path == self.root:
+            raise ValueError(f"storage key {key!r} escapes the storage root")
+        return path
+
+    def store(self, source: Path, key: str) -> StoredObject:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Hash while the file is still in the work directory, then move it in one rename
+        # (or a copy to a temporary name + rename across filesystems) so readers never see
+        # a half-written object.
+        with source.open("rb") as stream:
+            size, digest = sha256_of(stream)
+        try:
+            os.replace(source, target)
+        except OSError:
+            fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+            os.close(fd)
+            try:
+                shutil.copyfile(source, tmp_name)
+                os.replace(tmp_name, target)
+            except BaseException:
+                Path(tmp_name).unlink(missing_ok=True)
+                raise
+            source.unlink()
+        return StoredObject(key=key, size=size, sha256=digest)
+
+    def locate(self, key: str) -> LocalFile | RemoteFile:
+        return LocalFile(self._path(key))
+
+    def read(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def write(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix: str) -> None:
+        shutil.rmtree(self._path(prefix), ignore_errors=True)

@@ -1,0 +1,234 @@
+"""Shared fixtures: real PostgreSQL, Redis, yt-dlp, ffmpeg and service processes.
+
+Service discovery happens in `pytest_configure`, before any test module imports `app`, so
+the settings every process reads (and the Celery app built from them) point at the test
+Redis database and temporary directories.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+import redis
+
+from tests.support.services import Services, ServiceUnavailable, start_services
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from app.core.config import Settings
+    from tests.support.databases import DatabaseFactory
+    from tests.support.offline_youtube import OfflineYouTube
+    from tests.support.stack import ManagedProcess
+
+TEST_REDIS_DB = 15
+_RUN_DIR = Path(tempfile.mkdtemp(prefix="yds-tests-"))
+_services: Services | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _services
+    try:
+        _services = start_services(_RUN_DIR / "services")
+    except ServiceUnavailable as exc:
+        raise pytest.UsageError(f"Test services are unavailable: {exc}") from exc
+    redis_url = f"{_services.redis_url}/{TEST_REDIS_DB}"
+    redis.Redis.from_url(redis_url).flushdb()
+    os.environ.update(
+        {
+            "ENVIRONMENT": "localhost",
+            "REDIS_URL": redis_url,
+            "BROKER_URL": "",
+            "DATABASE_URL": f"sqlite+aiosqlite:///{_RUN_DIR / 'default.db'}",
+            "DOWNLOAD_BASE_PATH": str(_RUN_DIR / "downloads"),
+            "WORK_DIR": str(_RUN_DIR / "work"),
+            "BOOTSTRAP_ADMIN_API_KEY": "",
+            "LOG_LEVEL": "INFO",
+        }
+    )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _services is not None:
+        _services.stop()
+
+
+@pytest.fixture(scope="session")
+def services() -> Services:
+    assert _services is not None
+    return _services
+
+
+@pytest.fixture(scope="session")
+def run_dir() -> Path:
+    return _RUN_DIR
+
+
+@pytest.fixture(scope="session")
+def db_factory(services: Services, run_dir: Path) -> Iterator[DatabaseFactory]:
+    from tests.support.databases import DatabaseFactory
+
+    workdir = run_dir / "databases"
+    workdir.mkdir(exist_ok=True)
+    factory = DatabaseFactory(postgres_dsn=services.postgres_dsn, workdir=workdir)
+    yield factory
+    factory.drop_all()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    backend_name: str = request.param
+    return backend_name
+
+
+@pytest.fixture
+def database_url(backend: str, db_factory: DatabaseFactory) -> str:
+    """A fresh migrated database; tests using it run once per backend."""
+    return db_factory.new(backend)
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    from app.core.config import Settings
+
+    return Settings(
+        _env_file=None,
+        database_url=database_url,
+        redis_url=os.environ["REDIS_URL"],
+        download_base_path=tmp_path / "downloads",
+        work_dir=tmp_path / "work",
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    from app.main import create_app
+
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+KeyFactory = Callable[..., str]
+
+
+def issue_key(database_url: str, name: str = "test", scopes: list[str] | None = None) -> str:
+    """Row factory for API keys, through the same service the CLI uses; returns the secret."""
+    from app.auth import service as auth_service
+    from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
+
+    engine = create_sync_engine(database_url)
+    try:
+        with session_scope(sync_sessionmaker(engine)) as session:
+            return auth_service.issue_key(session, name=name, scopes=scopes).secret
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def make_key(database_url: str) -> KeyFactory:
+    def make(name: str = "test", scopes: list[str] | None = None) -> str:
+        return issue_key(database_url, name, scopes)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def offline_youtube(run_dir: Path) -> Iterator[OfflineYouTube]:
+    from tests.support.offline_youtube import OfflineYouTube
+
+    with OfflineYouTube(run_dir / "media-site") as site:
+        yield site
+
+
+@dataclass
+class Stack:
+    """A running API and worker on a fresh SQLite database, like `make run`."""
+
+    base_url: str
+    ws_url: str
+    database_url: str
+    env: dict[str, str]
+    api: ManagedProcess
+    workers: list[ManagedProcess]
+    storage_dir: Path
+    work_dir: Path
+    youtube: OfflineYouTube
+    log_dir: Path
+
+    def key(self, name: str = "e2e") -> str:
+        return issue_key(self.database_url, name)
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"----- {p.name} -----\n{p.log()[-6000:]}" for p in [self.api, *self.workers]
+        )
+
+
+def stack_env(
+    *, database_url: str, base_dir: Path, youtube: OfflineYouTube, **extra: str
+) -> dict[str, str]:
+    root = Path(__file__).resolve().parents[1]
+    site_env = youtube.env()
+    return {
+        **os.environ,
+        **site_env,
+        "PYTHONPATH": os.pathsep.join([str(root), site_env["PYTHONPATH"]]),
+        "DATABASE_URL": database_url,
+        "DOWNLOAD_BASE_PATH": str(base_dir / "downloads"),
+        "WORK_DIR": str(base_dir / "work"),
+        "ALLOW_PRIVATE_NETWORKS": "true",
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def stack(
+    db_factory: DatabaseFactory,
+    offline_youtube: OfflineYouTube,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    from tests.support.stack import start_api, start_worker
+
+    base_dir = tmp_path_factory.mktemp("stack")
+    database_url = db_factory.sqlite()
+    env = stack_env(database_url=database_url, base_dir=base_dir, youtube=offline_youtube)
+    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+    worker = start_worker(env, base_dir)
+    try:
+        api, base_url = start_api(env, base_dir)
+    except BaseException:
+        worker.stop()
+        raise
+    running = Stack(
+        base_url=base_url,
+        ws_url=base_url.replace("http://", "ws://"),
+        database_url=database_url,
+        env=env,
+        api=api,
+        workers=[worker],
+        storage_dir=base_dir / "downloads",
+        work_dir=base_dir / "work",
+        youtube=offline_youtube,
+        log_dir=base_dir,
+    )
+    try:
+        yield running
+    finally:
+        for process in [running.api, *running.workers]:
+            process.stop()
+        print(running.logs())  # shown by pytest only when a test of the module failed
