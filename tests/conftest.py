@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -196,18 +197,32 @@ def stack_env(
     }
 
 
-@pytest.fixture(scope="module")
-def stack(
-    db_factory: DatabaseFactory,
-    offline_youtube: OfflineYouTube,
-    tmp_path_factory: pytest.TempPathFactory,
+@contextmanager
+def running_stack(
+    *,
+    database_url: str,
+    youtube: OfflineYouTube,
+    base_dir: Path,
+    redis_db: int = TEST_REDIS_DB,
+    **settings: str,
 ) -> Iterator[Stack]:
+    """Start the API and one worker with the same commands a user runs; stop them after.
+
+    Stacks alive at the same time need their own Redis database, or one stack's worker
+    would take (and drop) the other's messages.
+    """
     from tests.support.stack import start_api, start_worker
 
-    base_dir = tmp_path_factory.mktemp("stack")
-    database_url = db_factory.sqlite()
-    env = stack_env(database_url=database_url, base_dir=base_dir, youtube=offline_youtube)
-    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+    assert _services is not None
+    redis_url = f"{_services.redis_url}/{redis_db}"
+    env = stack_env(
+        database_url=database_url,
+        base_dir=base_dir,
+        youtube=youtube,
+        REDIS_URL=redis_url,
+        **settings,
+    )
+    redis.Redis.from_url(redis_url).flushdb()
     worker = start_worker(env, base_dir)
     try:
         api, base_url = start_api(env, base_dir)
@@ -223,7 +238,7 @@ def stack(
         workers=[worker],
         storage_dir=base_dir / "downloads",
         work_dir=base_dir / "work",
-        youtube=offline_youtube,
+        youtube=youtube,
         log_dir=base_dir,
     )
     try:
@@ -231,4 +246,35 @@ def stack(
     finally:
         for process in [running.api, *running.workers]:
             process.stop()
-        print(running.logs())  # shown by pytest only when a test of the module failed
+        print(running.logs())  # pytest shows it only when a test using the stack failed
+
+
+@pytest.fixture(scope="module")
+def stack(
+    db_factory: DatabaseFactory,
+    offline_youtube: OfflineYouTube,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    """API and worker on SQLite, the embedded default."""
+    with running_stack(
+        database_url=db_factory.sqlite(),
+        youtube=offline_youtube,
+        base_dir=tmp_path_factory.mktemp("stack"),
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def pg_stack(
+    db_factory: DatabaseFactory,
+    offline_youtube: OfflineYouTube,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    """API and worker on PostgreSQL, as in production."""
+    with running_stack(
+        database_url=db_factory.postgres(),
+        youtube=offline_youtube,
+        base_dir=tmp_path_factory.mktemp("pg-stack"),
+        redis_db=TEST_REDIS_DB - 1,
+    ) as running:
+        yield running

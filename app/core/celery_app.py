@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from celery import Celery
+from celery.signals import setup_logging
 
 from app.core.config import Settings, get_settings
+from app.core.logging import configure_logging
 
 DOWNLOADS_QUEUE = "downloads"
 MAINTENANCE_QUEUE = "maintenance"
@@ -44,3 +46,9 @@ def create_celery(settings: Settings) -> Celery:
 
 
 celery_app = create_celery(get_settings())
+
+
+@setup_logging.connect
+def _use_our_logging(**_kwargs: object) -> None:
+    # Workers and beat log like the API: text locally, JSON on AWS, with the job id bound.
+    configure_logging(get_settings())

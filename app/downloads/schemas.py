@@ -15,7 +15,7 @@ from app.downloads.models import FileKind, JobStage, JobStatus
 
 MAX_URL_LENGTH = 2048
 MAX_SUBTITLE_LANGUAGES = 20
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}$")
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}")
 
 
 class Quality(enum.StrEnum):
@@ -76,7 +76,7 @@ class JobOptions(BaseModel):
     @classmethod
     def _valid_languages(cls, value: list[str]) -> list[str]:
         for code in value:
-            if not _LANGUAGE.match(code):
+            if not _LANGUAGE.fullmatch(code):
                 raise ValueError(f"{code!r} is not a language code such as 'en' or 'pt-BR'")
         return list(dict.fromkeys(value))
 

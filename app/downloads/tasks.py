@@ -17,6 +17,7 @@ from app.core.celery_app import (
 )
 from app.core.config import get_settings
 from app.core.database import create_sync_engine, sync_sessionmaker
+from app.core.logging import bound_job
 from app.downloads import pipeline, reconciler
 from app.storage.factory import get_storage_handler
 
@@ -53,7 +54,8 @@ def _fresh_context_after_fork(**_kwargs: object) -> None:
     max_retries=0,
 )
 def run_download(job_id: str) -> None:
-    pipeline.run_job(worker_context(), uuid.UUID(job_id))
+    with bound_job(job_id):
+        pipeline.run_job(worker_context(), uuid.UUID(job_id))
 
 
 @celery_app.task(name=RECONCILE_TASK, queue=MAINTENANCE_QUEUE, time_limit=120, max_retries=0)

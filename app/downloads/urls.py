@@ -18,8 +18,8 @@ YOUTUBE_HOSTS = frozenset(
         "www.youtube-nocookie.com",
     }
 )
-_VIDEO_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
-_PATH_VIDEO = re.compile(r"^/(?:shorts|live|embed|v|e)/([A-Za-z0-9_-]{11})/?$")
+_VIDEO_ID = re.compile(r"[A-Za-z0-9_-]{11}")
+_PATH_VIDEO = re.compile(r"/(?:shorts|live|embed|v|e)/([A-Za-z0-9_-]{11})/?")
 
 
 def youtube_video_id(url: str) -> str | None:
@@ -28,11 +28,11 @@ def youtube_video_id(url: str) -> str | None:
     host = (parts.hostname or "").lower()
     if host == "youtu.be":
         candidate = parts.path.strip("/")
-        return candidate if _VIDEO_ID.match(candidate) else None
+        return candidate if _VIDEO_ID.fullmatch(candidate) else None
     if parts.path.rstrip("/") == "/watch":
         ids = parse_qs(parts.query).get("v", [])
-        return ids[0] if len(ids) == 1 and _VIDEO_ID.match(ids[0]) else None
-    match = _PATH_VIDEO.match(parts.path)
+        return ids[0] if len(ids) == 1 and _VIDEO_ID.fullmatch(ids[0]) else None
+    match = _PATH_VIDEO.fullmatch(parts.path)
     return match.group(1) if match else None
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 CHUNK_SIZE = 1024 * 1024
-_KEY_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+_KEY_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class StorageHandler(Protocol):
 def build_key(*parts: str) -> str:
     """A storage key from safe path parts; refuses anything that could escape its prefix."""
     for part in parts:
-        if not _KEY_PART.match(part) or ".." in part:
+        if not _KEY_PART.fullmatch(part) or ".." in part:
             raise ValueError(f"unsafe storage key part {part!r}")
     return "/".join(parts)
 

@@ -96,6 +96,7 @@ async def test_accepts_every_youtube_video_url_form(
         ({"url": WATCH_URL, "output_format": "avi"}, 422, "validation_error"),
         ({"url": WATCH_URL, "audio_only": "perhaps"}, 422, "validation_error"),
         ({"url": WATCH_URL, "subtitle_languages": ["en; rm -rf"]}, 422, "validation_error"),
+        ({"url": WATCH_URL, "subtitle_languages": ["en\n"]}, 422, "validation_error"),
         ({"url": WATCH_URL, "format": "bestvideo", "postprocessors": []}, 422, "validation_error"),
         ({}, 422, "validation_error"),
     ],

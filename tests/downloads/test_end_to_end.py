@@ -7,6 +7,7 @@ import asyncio
 import copy
 import hashlib
 import json
+import re
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -28,6 +29,15 @@ async def http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+def throttled_copy(stack: Stack, video_id: str, rate: int) -> str:
+    """A copy of the slow fixture served at `rate` bytes/s, under its own video id."""
+    entry = copy.deepcopy(stack.youtube.catalog["videos"][SLOW_VIDEO_ID])
+    for fmt in entry["formats"]:
+        fmt["url"] = re.sub(r"rate=\d+", f"rate={rate}", fmt["url"])
+    stack.youtube.set_entry(video_id, {**entry, "id": video_id})
+    return stack.youtube.video_url(video_id)
+
+
 def ffprobe(path: Path) -> dict[str, object]:
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)],
@@ -39,9 +49,8 @@ def ffprobe(path: Path) -> dict[str, object]:
     return result
 
 
-async def test_youtube_url_completes_with_media_subtitles_thumbnail_and_metadata(
-    stack: Stack, http: httpx.AsyncClient, tmp_path: Path
-) -> None:
+async def assert_full_download(stack: Stack, http: httpx.AsyncClient, tmp_path: Path) -> None:
+    """Submit a YouTube URL and check every file and field a user gets back."""
     key = stack.key()
     job = await submit(
         http, key, stack.youtube.video_url(STANDARD_VIDEO_ID), subtitle_languages=["en"]
@@ -93,14 +102,23 @@ async def test_youtube_url_completes_with_media_subtitles_thumbnail_and_metadata
     assert not any((stack.work_dir / job["job_id"]).glob("*")), "work directory removed"
 
 
+async def test_youtube_url_completes_with_media_subtitles_thumbnail_and_metadata(
+    stack: Stack, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    await assert_full_download(stack, http, tmp_path)
+
+
+async def test_the_same_download_on_postgresql(pg_stack: Stack, tmp_path: Path) -> None:
+    async with httpx.AsyncClient(base_url=pg_stack.base_url, timeout=30) as client:
+        await assert_full_download(pg_stack, client, tmp_path)
+
+
 async def test_websocket_sends_snapshot_monotonic_progress_then_completed_and_closes(
     stack: Stack, http: httpx.AsyncClient
 ) -> None:
     key = stack.key()
-    stack.youtube.server.reset_hits()
-    job = await submit(
-        http, key, stack.youtube.video_url(SLOW_VIDEO_ID), include_transcription=False
-    )
+    url = throttled_copy(stack, "wsProgress1", rate=384 * 1024)
+    job = await submit(http, key, url, include_transcription=False)
 
     watched = await watch(stack.ws_url, job["job_id"], key=key, via_query=True)
 

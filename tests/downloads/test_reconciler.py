@@ -1,0 +1,107 @@
+"""The reconciler finds jobs a lost message or a dead worker left behind (rule 1)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from sqlalchemy import select
+
+from app.core.config import Settings
+from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
+from app.downloads import reconciler, repository
+from app.downloads.models import Job, JobStatus
+from app.downloads.pipeline import WorkerContext
+from app.storage.local import LocalStorageHandler
+from tests.conftest import issue_key
+
+
+@pytest.fixture
+def ctx(settings: Settings, tmp_path: Path) -> WorkerContext:
+    return WorkerContext(
+        settings=settings,
+        sessions=sync_sessionmaker(create_sync_engine(settings.database_url)),
+        redis=redis.Redis.from_url(settings.redis_url),
+        storage=LocalStorageHandler(tmp_path / "store"),
+    )
+
+
+def add_job(ctx: WorkerContext, database_url: str, **fields: Any) -> uuid.UUID:
+    key = issue_key(database_url)
+    with session_scope(ctx.sessions) as session:
+        from app.auth.repository import get_active_by_hash
+        from app.auth.service import hash_key
+
+        owner = get_active_by_hash(session, hash_key(key))
+        assert owner is not None
+        job = repository.insert_job(
+            session, api_key_id=owner.id, url="https://youtu.be/x", options={}
+        )
+        for name, value in fields.items():
+            setattr(job, name, value)
+        return job.id
+
+
+def load(ctx: WorkerContext, job_id: uuid.UUID) -> Job:
+    with session_scope(ctx.sessions) as session:
+        job = session.scalar(select(Job).where(Job.id == job_id))
+        assert job is not None
+        return job
+
+
+def test_requeues_lost_messages_and_expired_leases_and_ends_hopeless_jobs(
+    ctx: WorkerContext, database_url: str
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    long_ago = now - dt.timedelta(hours=2)
+    fresh_queued = add_job(ctx, database_url)
+    lost_message = add_job(ctx, database_url, dispatched_at=long_ago)
+    running = add_job(ctx, database_url, status=JobStatus.PROCESSING, heartbeat_at=now, attempts=1)
+    dead_worker = add_job(
+        ctx, database_url, status=JobStatus.PROCESSING, heartbeat_at=long_ago, attempts=1
+    )
+    out_of_attempts = add_job(
+        ctx,
+        database_url,
+        status=JobStatus.PROCESSING,
+        heartbeat_at=long_ago,
+        attempts=ctx.settings.max_attempts,
+    )
+    canceled_while_dead = add_job(
+        ctx,
+        database_url,
+        status=JobStatus.PROCESSING,
+        heartbeat_at=long_ago,
+        attempts=1,
+        cancel_requested=True,
+    )
+    enqueued: list[uuid.UUID] = []
+
+    handled = reconciler.reconcile(ctx, enqueue=enqueued.append)
+
+    assert handled == 4
+    assert sorted(enqueued) == sorted([lost_message, dead_worker])
+    assert load(ctx, lost_message).dispatched_at > now  # type: ignore[operator]
+    assert load(ctx, fresh_queued).status is JobStatus.QUEUED
+    assert load(ctx, running).status is JobStatus.PROCESSING
+    gave_up = load(ctx, out_of_attempts)
+    assert gave_up.status is JobStatus.FAILED and gave_up.error_code == "worker_lost"
+    assert load(ctx, canceled_while_dead).status is JobStatus.CANCELED
+
+
+def test_a_claim_succeeds_once_then_only_after_the_lease_expires(
+    ctx: WorkerContext, database_url: str
+) -> None:
+    job_id = add_job(ctx, database_url)
+    with session_scope(ctx.sessions) as session:
+        first = repository.claim_job(session, job_id, worker_id="a", lease_seconds=60)
+        duplicate = repository.claim_job(session, job_id, worker_id="b", lease_seconds=60)
+        assert first is not None and first.attempts == 1
+        assert duplicate is None, "a duplicate delivery finds the job taken"
+        takeover = repository.claim_job(session, job_id, worker_id="c", lease_seconds=0)
+        assert takeover is not None and takeover.attempts == 2
+        assert not repository.renew_lease(session, job_id, worker_id="a", progress={}).owned

@@ -1,0 +1,95 @@
+"""Request options map onto yt-dlp in one place, and yt-dlp's failures onto stable codes."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from app.core.config import Settings
+from app.downloads.models import FileKind
+from app.downloads.runner import build_ydl_params, classify_error, collect_outputs, format_selector
+from app.downloads.schemas import JobOptions, OutputFormat, Quality
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (JobOptions(), "bv+ba/b"),
+        (JobOptions(quality=Quality.P720), "bv[height<=720]+ba/b[height<=720]/wv+ba/w"),
+        (JobOptions(quality=Quality.WORST), "wv+wa/w"),
+        (JobOptions(audio_only=True), "ba/b"),
+    ],
+)
+def test_format_selector(options: JobOptions, expected: str) -> None:
+    assert format_selector(options) == expected
+
+
+def test_params_follow_the_request_and_nothing_else(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, max_file_size_gb=1)
+    options = JobOptions(output_format=OutputFormat.WEBM, subtitle_languages=["de"])
+    params = build_ydl_params(
+        options, workdir=tmp_path, settings=settings, logger_=logging.getLogger()
+    )
+    assert params["merge_output_format"] == "webm"
+    assert params["subtitleslangs"] == ["de"]
+    assert params["max_filesize"] == 1024**3
+    assert params["paths"] == {"home": str(tmp_path), "temp": str(tmp_path)}
+    assert params["noplaylist"] is True and params["retries"] > 0
+
+
+@pytest.mark.parametrize(
+    ("message", "code", "retryable"),
+    [
+        (
+            "ERROR: [youtube] abc: Private video. Sign in if you've been granted access",
+            "video_private",
+            False,
+        ),
+        (
+            "ERROR: [youtube] abc: Video unavailable. This video has been removed by the uploader",
+            "video_unavailable",
+            False,
+        ),
+        ("ERROR: [youtube] abc: Sign in to confirm you\u2019re not a bot", "throttled", True),
+        (
+            "ERROR: unable to download video data: HTTP Error 429: Too Many Requests",
+            "throttled",
+            True,
+        ),
+        (
+            "ERROR: unable to download video data: HTTP Error 503: Service Unavailable",
+            "network_error",
+            True,
+        ),
+        ("ERROR: something nobody expected", "download_failed", False),
+    ],
+)
+def test_classify_error(message: str, code: str, retryable: bool) -> None:
+    failure = classify_error(Exception(message))
+    assert (failure.code, failure.retryable) == (code, retryable)
+    assert not failure.message.startswith("ERROR")
+
+
+def test_collect_outputs_classifies_files_and_skips_leftovers(tmp_path: Path) -> None:
+    for name in [
+        "abc.mp4",
+        "abc.en.vtt",
+        "abc.de-DE.vtt",
+        "abc.jpg",
+        "abc.info.json",
+        "abc.f137.mp4.part",
+        "abc.f140.m4a",
+        "abc.mp4.ytdl",
+    ]:
+        (tmp_path / name).write_bytes(b"x")
+    result = collect_outputs(tmp_path, "abc", audio_only=False)
+    found = {(f.path.name, f.kind, f.language) for f in result.files}
+    assert found == {
+        ("abc.mp4", FileKind.VIDEO, None),
+        ("abc.en.vtt", FileKind.SUBTITLE, "en"),
+        ("abc.de-DE.vtt", FileKind.SUBTITLE, "de-DE"),
+        ("abc.jpg", FileKind.THUMBNAIL, None),
+        ("abc.info.json", FileKind.METADATA, None),
+    }
