@@ -192,7 +192,16 @@ def classify_error(exc: BaseException) -> JobFailure:
         ),
         (("unsupported url",), "unsupported_url", False),
         (
-            ("timed out", "connection reset", "temporary failure", "http error 5"),
+            (
+                "timed out",
+                "connection reset",
+                "connection refused",
+                "temporary failure",
+                "name or service not known",
+                "network is unreachable",
+                "transporterror",
+                "http error 5",
+            ),
             "network_error",
             True,
         ),

@@ -58,7 +58,7 @@ async def check_all(
             storage.delete(key)
 
     def worker_ping() -> None:
-        if not celery_app.control.ping(timeout=WORKER_PING_SECONDS):
+        if not celery_app.control.ping(timeout=WORKER_PING_SECONDS, limit=1):
             raise RuntimeError("no worker answered")
 
     checks: dict[str, Check] = {

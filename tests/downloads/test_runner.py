@@ -63,6 +63,12 @@ def test_params_follow_the_request_and_nothing_else(tmp_path: Path) -> None:
             "network_error",
             True,
         ),
+        (
+            "ERROR: [youtube] abc: Unable to download API page: [Errno -2] Name or service not "
+            "known (caused by TransportError('[Errno -2] Name or service not known'))",
+            "network_error",
+            True,
+        ),
         ("ERROR: something nobody expected", "download_failed", False),
     ],
 )
