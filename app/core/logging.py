@@ -6,6 +6,7 @@ import contextvars
 import datetime as dt
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,22 @@ class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = getattr(record, "request_id", None) or request_id_var.get()
         record.job_id = getattr(record, "job_id", None) or job_id_var.get()
+        return True
+
+
+_SECRET_PARAM = re.compile(r"(api_key=)[^&\s\"']+", re.IGNORECASE)
+# Loggers that print request paths; uvicorn.error logs WebSocket handshakes with the query.
+_PATH_LOGGERS = ("uvicorn.access", "uvicorn.error")
+
+
+class RedactSecrets(logging.Filter):
+    """Keeps API keys passed as `?api_key=` (WebSocket clients) out of every log line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _SECRET_PARAM.sub(r"\1[redacted]", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
         return True
 
 
@@ -59,8 +76,13 @@ def configure_logging(settings: Settings) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    for name in _PATH_LOGGERS:
+        path_logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in path_logger.filters):
+            path_logger.addFilter(RedactSecrets())
     root.setLevel(settings.log_level)
     for noisy in ("httpx", "botocore", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

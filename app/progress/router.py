@@ -15,9 +15,6 @@ from app.progress import service
 
 router = APIRouter(tags=["progress"])
 
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_NOT_FOUND = 4404
-
 
 @router.websocket("/ws/progress/{job_id}")
 async def progress_socket(websocket: WebSocket, job_id: str) -> None:
@@ -30,12 +27,12 @@ async def progress_socket(websocket: WebSocket, job_id: str) -> None:
     async with sessions() as session:
         api_key = await session.run_sync(auth_service.authenticate, secret) if secret else None
     if api_key is None:
-        await websocket.close(code=CLOSE_UNAUTHORIZED, reason="missing or invalid API key")
+        await websocket.close(code=service.CLOSE_UNAUTHORIZED, reason="missing or invalid API key")
         return
     try:
         job_uuid = uuid.UUID(job_id)
     except ValueError:
-        await websocket.close(code=CLOSE_NOT_FOUND, reason="job not found")
+        await websocket.close(code=service.CLOSE_NOT_FOUND, reason="job not found")
         return
 
     async def load_job() -> Job | None:

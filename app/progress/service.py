@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -19,6 +20,9 @@ POLL_SECONDS = 1.0
 # Without events for this long, ask the database: a terminal event may have been lost
 # (Redis restarted, a reconciler ended the job) and the client must not wait forever.
 RECHECK_SECONDS = 5.0
+CLOSE_NORMAL = 1000
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_NOT_FOUND = 4404
 
 JobLoader = Callable[[], Awaitable[Job | None]]
 Presenter = Callable[[Job], JobOut]
@@ -37,50 +41,50 @@ async def stream_job(
         # Load after subscribing, so no event falls between the snapshot and the stream.
         job = await load_job()
         if job is None:
-            await websocket.close(code=4404, reason="job not found")
+            await websocket.close(code=CLOSE_NOT_FOUND, reason="job not found")
             return
         await websocket.send_text(SnapshotEvent(job=present(job)).model_dump_json())
         if job.status.is_terminal:
-            await websocket.close(code=1000)
+            await websocket.close(code=CLOSE_NORMAL)
             return
         disconnected = anyio.Event()
         async with anyio.create_task_group() as group:
             group.start_soon(_watch_disconnect, websocket, disconnected, group.cancel_scope)
-            await _forward(websocket, pubsub, job.progress, load_job)
+            close_code = await _forward(websocket, pubsub, job.progress, load_job)
             group.cancel_scope.cancel()
     if not disconnected.is_set():
-        await websocket.close(code=1000)
+        await websocket.close(code=close_code)
 
 
 async def _forward(
     websocket: WebSocket, pubsub: PubSub, progress: float, load_job: JobLoader
-) -> None:
-    idle = 0.0
+) -> int:
+    """Relay events until a terminal one; returns the close code."""
+    last_event = time.monotonic()
     while True:
         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_SECONDS)
         if message is None:
-            idle += POLL_SECONDS
-            if idle >= RECHECK_SECONDS:
-                idle = 0.0
-                event = await _terminal_from_database(load_job)
-                if event is not None:
-                    await websocket.send_text(event.model_dump_json())
-                    return
+            if time.monotonic() - last_event < RECHECK_SECONDS:
+                continue
+            last_event = time.monotonic()
+            job = await load_job()
+            if job is None:
+                return CLOSE_NOT_FOUND  # deleted meanwhile
+            if job.status.is_terminal:
+                await websocket.send_text(_status_of(job).model_dump_json())
+                return CLOSE_NORMAL
             continue
-        idle = 0.0
+        last_event = time.monotonic()
         event = decode(message["data"])
         if event.progress < progress and not event.status.is_terminal:
             continue  # a late event from before the snapshot; the figure never goes back
         progress = max(progress, event.progress)
         await websocket.send_text(event.model_copy(update={"progress": progress}).model_dump_json())
         if event.status.is_terminal:
-            return
+            return CLOSE_NORMAL
 
 
-async def _terminal_from_database(load_job: JobLoader) -> ProgressEvent | None:
-    job = await load_job()
-    if job is None or not job.status.is_terminal:
-        return None
+def _status_of(job: Job) -> ProgressEvent:
     error = (
         JobError(code=job.error_code, message=job.error_message or "") if job.error_code else None
     )

@@ -99,7 +99,16 @@ async def assert_full_download(stack: Stack, http: httpx.AsyncClient, tmp_path: 
     assert partial.status_code == 206
     assert partial.content == local.read_bytes()[100:200]
     assert partial.headers["content-type"] == "video/mp4"
-    assert not any((stack.work_dir / job["job_id"]).glob("*")), "work directory removed"
+    head = await http.head(video["url"], headers={"X-API-Key": key})
+    assert head.status_code == 200 and int(head.headers["content-length"]) == video["size"]
+    assert not (stack.work_dir / job["job_id"]).exists(), "work directory removed"
+
+    assert (stack.storage_dir / job["job_id"]).is_dir()
+    deleted = await http.delete(f"/api/v1/downloads/{job['job_id']}", headers={"X-API-Key": key})
+    assert deleted.status_code == 204
+    assert not (stack.storage_dir / job["job_id"]).exists(), "deleting a job deletes its files"
+    gone = await http.get(video["url"], headers={"X-API-Key": key})
+    assert gone.status_code == 404
 
 
 async def test_youtube_url_completes_with_media_subtitles_thumbnail_and_metadata(
@@ -134,6 +143,8 @@ async def test_websocket_sends_snapshot_monotonic_progress_then_completed_and_cl
     assert watched.final["type"] == "status" and watched.final["status"] == "completed"
     assert watched.final["progress"] == 100
     assert watched.close_code == 1000
+    assert key not in stack.api.log(), "the key in the query string is redacted from logs"
+    assert "api_key=[redacted]" in stack.api.log()
 
 
 async def test_cancel_stops_a_running_download_within_seconds_and_leaves_no_files(

