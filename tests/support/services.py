@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ class Services:
     postgres_dsn: str
     _stops: list[list[str]] = field(default_factory=list)
     _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _dirs: list[Path] = field(default_factory=list)
 
     def stop(self) -> None:
         for command in self._stops:
@@ -36,6 +38,8 @@ class Services:
             proc.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
+        for directory in self._dirs:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -113,6 +117,12 @@ def _bundled_redis() -> str | None:
     return str(bundled) if bundled.exists() else None
 
 
+def _run(command: list[str]) -> None:
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ServiceUnavailable(f"{' '.join(command)} failed:\n{result.stderr or result.stdout}")
+
+
 def _postgres_binary(name: str) -> str | None:
     found = shutil.which(name)
     if found:
@@ -121,48 +131,43 @@ def _postgres_binary(name: str) -> str | None:
     return candidates[-1] if candidates else None
 
 
-def ensure_postgres(services_dir: Path) -> tuple[str, list[str] | None]:
+def ensure_postgres() -> tuple[str, list[str] | None, Path | None]:
     dsn = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
     if _postgres_ok(dsn):
-        return dsn, None
+        return dsn, None, None
     initdb, pg_ctl = _postgres_binary("initdb"), _postgres_binary("pg_ctl")
     if not initdb or not pg_ctl:
         raise ServiceUnavailable(
             f"PostgreSQL is not reachable at {dsn} and its server binaries are not installed. "
             "Install postgresql (apt-get install postgresql) or set TEST_POSTGRES_DSN."
         )
-    data_dir = services_dir / "postgres"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    # PostgreSQL refuses to run as root; run it as the postgres system user when we are root.
+    # Its own top directory: PostgreSQL refuses to run as root, so as root the server runs
+    # as the postgres system user, which must be able to reach this directory.
+    data_dir = Path(tempfile.mkdtemp(prefix="yds-test-postgres-"))
     prefix: list[str] = []
     if os.geteuid() == 0:
         prefix = ["runuser", "-u", "postgres", "--"]
         shutil.chown(data_dir, user="postgres")
-        shutil.chown(services_dir, user="postgres")
     port = free_port()
-    subprocess.run(
-        [*prefix, initdb, "-D", str(data_dir), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-        check=True,
-        capture_output=True,
-    )
+    _run([*prefix, initdb, "-D", str(data_dir / "db"), "-U", "postgres", "--auth=trust"])
     log = data_dir / "server.log"
     options = f"-p {port} -k {data_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        [*prefix, pg_ctl, "-D", str(data_dir), "-o", options, "-l", str(log), "-w", "start"],
-        check=True,
-        capture_output=True,
+    _run(
+        [*prefix, pg_ctl, "-D", str(data_dir / "db"), "-o", options, "-l", str(log), "-w", "start"]
     )
     dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     _wait(lambda: _postgres_ok(dsn), "the private PostgreSQL server")
-    return dsn, [*prefix, pg_ctl, "-D", str(data_dir), "-m", "fast", "stop"]
+    return dsn, [*prefix, pg_ctl, "-D", str(data_dir / "db"), "-m", "fast", "stop"], data_dir
 
 
 def start_services(services_dir: Path) -> Services:
     redis_url, redis_proc = ensure_redis(services_dir)
-    postgres_dsn, postgres_stop = ensure_postgres(services_dir)
+    postgres_dsn, postgres_stop, postgres_dir = ensure_postgres()
     services = Services(redis_url=redis_url, postgres_dsn=postgres_dsn)
     if redis_proc is not None:
         services._procs.append(redis_proc)
     if postgres_stop is not None:
         services._stops.append(postgres_stop)
+    if postgres_dir is not None:
+        services._dirs.append(postgres_dir)
     return services
