@@ -23,6 +23,8 @@ from app.downloads.router import router as downloads_router
 from app.health.router import router as health_router
 from app.progress.router import router as progress_router
 from app.storage.factory import get_storage_handler
+from app.transcripts.router import router as transcripts_router
+from app.videos.router import router as videos_router
 
 logger = logging.getLogger(__name__)
 
@@ -118,5 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(downloads_router)
     app.include_router(progress_router)
+    app.include_router(transcripts_router)
+    app.include_router(videos_router)
     app.openapi = _openapi_with_key(app, settings.api_key_header)  # type: ignore[method-assign]
     return app

@@ -158,6 +158,13 @@ def offline_youtube(run_dir: Path) -> Iterator[OfflineYouTube]:
         yield site
 
 
+@pytest.fixture(scope="session")
+def youtube_in_process(offline_youtube: OfflineYouTube) -> OfflineYouTube:
+    """The offline YouTube site, also answering yt-dlp inside this test process."""
+    offline_youtube.activate()
+    return offline_youtube
+
+
 @dataclass
 class Stack:
     """A running API and worker on a fresh SQLite database, like `make run`."""

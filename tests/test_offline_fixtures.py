@@ -379,7 +379,8 @@ def test_automatic_captions_offer_json3_and_vtt(yt: OfflineYouTube, tmp_path: Pa
     with _ydl(tmp_path) as ydl:
         info = ydl.extract_info(yt.video_url(STANDARD_VIDEO_ID), download=False)
     assert sorted(info["subtitles"]) == ["de", "en"]
-    assert sorted(info["automatic_captions"]) == ["de", "en", "en-orig"]
+    assert sorted(info["automatic_captions"]) == ["de", "en", "en-orig", "fr"]
+    assert "tlang=fr" in info["automatic_captions"]["fr"][0]["url"], "a machine translation"
     assert [s["ext"] for s in info["automatic_captions"]["en"]] == ["json3", "vtt"]
     assert [t["width"] for t in info["thumbnails"]] == [120, 320, 480]
     assert info["duration"] == STANDARD_DURATION

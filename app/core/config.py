@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1, le=20)
     requeue_after_seconds: int = Field(default=300, ge=10)
 
+    subtitle_sleep_seconds: float = Field(
+        default=1.0, ge=0, le=60, description="Pause before each subtitle request (HTTP 429)."
+    )
+    info_cache_seconds: int = Field(default=300, ge=0, le=86400)
+
     allowed_domains: Annotated[tuple[str, ...], NoDecode] = DEFAULT_ALLOWED_DOMAINS
     allow_private_networks: bool = False
 

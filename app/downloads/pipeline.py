@@ -151,7 +151,7 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
             tracker.set_stage(JobStage.UPLOADING)
             files = _store_all(ctx.storage, job_id, result, stored, tracker, keeper)
             keeper.check()
-        if not finish(JobStatus.COMPLETED, files=files):
+        if not finish(JobStatus.COMPLETED, files=files, details=result.details):
             raise LeaseLost()
         logger.info("job %s completed with %d files", job_id, len(files))
     except LeaseLost:
@@ -234,8 +234,11 @@ def _finish(
     *,
     error: JobError | None = None,
     files: list[NewFile] | None = None,
+    details: dict[str, Any] | None = None,
 ) -> bool:
     fields: dict[str, Any] = {"stage": None, "speed": None, "eta": None}
+    if details is not None:
+        fields["details"] = details
     if status is JobStatus.COMPLETED:
         fields |= {"progress": 100.0}
         fields |= {

@@ -5,7 +5,14 @@ from __future__ import annotations
 from starlette.requests import HTTPConnection
 
 from app.downloads.models import Job, JobFile
-from app.downloads.schemas import JobError, JobFileOut, JobOptions, JobOut, VideoMetadata
+from app.downloads.schemas import (
+    JobError,
+    JobFileOut,
+    JobOptions,
+    JobOut,
+    TranscriptSummary,
+    VideoMetadata,
+)
 from app.storage.base import RemoteFile, StorageHandler
 
 _HTTP_SCHEME = {"ws": "http", "wss": "https"}
@@ -40,7 +47,8 @@ def present_job(job: Job, *, storage: StorageHandler, connection: HTTPConnection
             channel_name=job.channel_name,
             upload_date=job.upload_date,
         ),
-        details=job.details or {},
+        details={k: v for k, v in (job.details or {}).items() if k != "transcripts"},
+        transcripts=TranscriptSummary.model_validate((job.details or {}).get("transcripts", {})),
         files=[
             JobFileOut(
                 id=f.id,

@@ -9,7 +9,7 @@ import uuid
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.downloads.models import FileKind, JobStage, JobStatus
 
@@ -58,27 +58,115 @@ def _check_url(value: str) -> str:
 HttpUrl = Annotated[str, Field(min_length=1, max_length=MAX_URL_LENGTH), AfterValidator(_check_url)]
 
 
+class AudioFormat(enum.StrEnum):
+    MP3 = "mp3"
+    M4A = "m4a"
+    WAV = "wav"
+    FLAC = "flac"
+    OPUS = "opus"
+
+    @property
+    def lossless(self) -> bool:
+        return self in (AudioFormat.WAV, AudioFormat.FLAC)
+
+
+class SubtitleFormat(enum.StrEnum):
+    SRT = "srt"
+    VTT = "vtt"
+    TXT = "txt"
+
+
+ALL_LANGUAGES = "all"
+
+
+def _check_language(code: str) -> str:
+    if not _LANGUAGE.fullmatch(code):
+        raise ValueError(f"{code!r} is not a language code such as 'en' or 'pt-BR'")
+    return code
+
+
+LanguageCode = Annotated[str, AfterValidator(_check_language)]
+
+
 class JobOptions(BaseModel):
     """Everything a client may choose; mapped to yt-dlp options in one place (the runner)."""
 
     model_config = ConfigDict(extra="forbid")
 
     quality: Quality = Quality.BEST
-    audio_only: bool = False
     output_format: OutputFormat = OutputFormat.MP4
-    include_transcription: bool = True
-    subtitle_languages: list[str] = Field(
-        default_factory=lambda: ["en"], max_length=MAX_SUBTITLE_LANGUAGES
+    audio_only: bool = False
+    audio_format: AudioFormat | None = Field(
+        default=None, description="With audio_only; m4a when not given."
+    )
+    audio_quality: int | None = Field(
+        default=None, ge=32, le=512, description="Bitrate in kbit/s for lossy audio formats."
     )
     include_thumbnail: bool = True
+    embed_metadata: bool = True
+    embed_subtitles: bool = False
+
+    include_transcription: bool = True
+    transcript_only: bool = False
+    subtitle_languages: list[str] = Field(
+        default_factory=lambda: ["en"],
+        min_length=1,
+        max_length=MAX_SUBTITLE_LANGUAGES,
+        description='Language codes, or "all" for every language the video has.',
+    )
+    include_auto_captions: bool = True
+    subtitle_formats: list[SubtitleFormat] = Field(
+        default_factory=lambda: list(SubtitleFormat), min_length=1, max_length=3
+    )
+    translate_to: LanguageCode | None = None
+
+    @field_validator("subtitle_languages", mode="before")
+    @classmethod
+    def _all_or_codes(cls, value: object) -> object:
+        return [ALL_LANGUAGES] if value == ALL_LANGUAGES else value
 
     @field_validator("subtitle_languages")
     @classmethod
     def _valid_languages(cls, value: list[str]) -> list[str]:
-        for code in value:
-            if not _LANGUAGE.fullmatch(code):
-                raise ValueError(f"{code!r} is not a language code such as 'en' or 'pt-BR'")
+        if ALL_LANGUAGES in value:
+            if len(value) > 1:
+                raise ValueError('"all" cannot be combined with language codes')
+            return value
+        return list(dict.fromkeys(_check_language(code) for code in value))
+
+    @field_validator("subtitle_formats")
+    @classmethod
+    def _unique_formats(cls, value: list[SubtitleFormat]) -> list[SubtitleFormat]:
         return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JobOptions:
+        problems = []
+        if not self.audio_only and (self.audio_format or self.audio_quality):
+            problems.append("audio_format and audio_quality need audio_only")
+        if self.audio_format and self.audio_format.lossless and self.audio_quality:
+            problems.append(f"audio_quality does not apply to lossless {self.audio_format}")
+        if self.transcript_only and self.audio_only:
+            problems.append("transcript_only and audio_only exclude each other")
+        if self.transcript_only and not self.include_transcription:
+            problems.append("transcript_only needs include_transcription")
+        if self.embed_subtitles and (self.audio_only or self.transcript_only):
+            problems.append("embed_subtitles needs a video download")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def wants_all_languages(self) -> bool:
+        return self.subtitle_languages == [ALL_LANGUAGES]
+
+    @property
+    def effective_audio_format(self) -> AudioFormat:
+        return self.audio_format or AudioFormat.M4A
+
+    @property
+    def downloads_media(self) -> bool:
+        return not self.transcript_only
 
 
 class DownloadRequest(JobOptions):
@@ -111,6 +199,26 @@ class VideoMetadata(BaseModel):
     upload_date: str | None = None
 
 
+class TranscriptTrack(BaseModel):
+    language: str
+    source: str = Field(description="manual, auto or translated")
+    formats: list[str]
+
+
+class TranscriptWarning(BaseModel):
+    code: str
+    language: str
+    message: str
+
+
+class TranscriptSummary(BaseModel):
+    """What the job got per language, and what it asked for but could not get."""
+
+    languages: list[TranscriptTrack] = Field(default_factory=list)
+    unavailable: list[str] = Field(default_factory=list)
+    warnings: list[TranscriptWarning] = Field(default_factory=list)
+
+
 class JobOut(BaseModel):
     job_id: uuid.UUID
     url: str
@@ -125,6 +233,7 @@ class JobOut(BaseModel):
     options: JobOptions
     metadata: VideoMetadata
     details: dict[str, Any]
+    transcripts: TranscriptSummary
     files: list[JobFileOut]
     error: JobError | None
     attempts: int

@@ -69,10 +69,15 @@ async def assert_full_download(stack: Stack, http: httpx.AsyncClient, tmp_path: 
     kinds = {(f["kind"], f["language"], f["format"]) for f in done["files"]}
     assert kinds == {
         ("video", None, "mp4"),
+        ("subtitle", "en", "srt"),
         ("subtitle", "en", "vtt"),
+        ("subtitle", "en", "txt"),
         ("thumbnail", None, "jpg"),
         ("metadata", None, "json"),
     }
+    assert done["transcripts"]["languages"] == [
+        {"language": "en", "source": "manual", "formats": ["srt", "vtt", "txt"]}
+    ]
     assert len(done["details"]["format_ids"]) == 2, "video-only and audio-only formats are merged"
 
     for stored in done["files"]:
@@ -87,11 +92,11 @@ async def assert_full_download(stack: Stack, http: httpx.AsyncClient, tmp_path: 
     local.write_bytes((await http.get(video["url"], headers={"X-API-Key": key})).content)
     probe = ffprobe(local)
     codec_types = {s["codec_type"] for s in probe["streams"]}  # type: ignore[attr-defined]
-    assert codec_types == {"video", "audio"}
+    assert {"video", "audio"} <= codec_types and "subtitle" not in codec_types
     assert abs(float(probe["format"]["duration"]) - done["metadata"]["duration"]) < 1.0  # type: ignore[index]
     assert "mp4" in probe["format"]["format_name"]  # type: ignore[index]
 
-    subtitle = next(f for f in done["files"] if f["kind"] == "subtitle")
+    subtitle = next(f for f in done["files"] if f["format"] == "vtt")
     text = (await http.get(subtitle["url"], headers={"X-API-Key": key})).text
     assert text.startswith("WEBVTT")
 

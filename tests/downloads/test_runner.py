@@ -9,8 +9,9 @@ import pytest
 
 from app.core.config import Settings
 from app.downloads.models import FileKind
-from app.downloads.runner import build_ydl_params, classify_error, collect_outputs, format_selector
+from app.downloads.runner import collect_outputs
 from app.downloads.schemas import JobOptions, OutputFormat, Quality
+from app.downloads.ytdlp import build_ydl_params, classify_error, format_selector
 
 
 @pytest.mark.parametrize(
@@ -26,15 +27,28 @@ def test_format_selector(options: JobOptions, expected: str) -> None:
     assert format_selector(options) == expected
 
 
+def test_transcript_only_skips_the_media() -> None:
+    params = build_ydl_params(
+        JobOptions(transcript_only=True),
+        workdir=Path("/nowhere"),
+        settings=Settings(_env_file=None),
+        logger_=logging.getLogger(),
+    )
+    assert params["skip_download"] is True
+    assert not any(p["key"] == "FFmpegMetadata" for p in params["postprocessors"])
+
+
 def test_params_follow_the_request_and_nothing_else(tmp_path: Path) -> None:
-    settings = Settings(_env_file=None, max_file_size_gb=1)
+    settings = Settings(_env_file=None, max_file_size_gb=1, subtitle_sleep_seconds=2.5)
     options = JobOptions(output_format=OutputFormat.WEBM, subtitle_languages=["de"])
     params = build_ydl_params(
         options, workdir=tmp_path, settings=settings, logger_=logging.getLogger()
     )
-    assert params["merge_output_format"] == "webm"
-    assert params["subtitleslangs"] == ["de"]
+    assert params["merge_output_format"] == "webm/mkv", "merged into webm when the codecs allow"
+    assert params["format_sort"] == ["res", "fps", "ext:webm:webm"]
+    assert params["sleep_interval_subtitles"] == 2.5
     assert params["max_filesize"] == 1024**3
+    assert params["skip_download"] is False
     assert params["paths"] == {"home": str(tmp_path), "temp": str(tmp_path)}
     assert params["noplaylist"] is True and params["retries"] > 0
 

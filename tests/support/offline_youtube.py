@@ -46,6 +46,8 @@ STANDARD_VIDEO_ID = "aqz-KE-bpKQ"
 SLOW_VIDEO_ID = "sl0wDownl0d"
 LADDER_VIDEO_ID = "LaDdEr4kVid"
 PRIVATE_VIDEO_ID = "privateVid1"
+LIVE_VIDEO_ID = "liveNow0001"
+WAS_LIVE_VIDEO_ID = "wasLive0001"
 REMOVED_VIDEO_ID = "removedVid1"
 # Valid id shape, deliberately absent from the catalog ("Video unavailable").
 MISSING_VIDEO_ID = "missingVid1"
@@ -309,6 +311,14 @@ class OfflineYouTube:
                     }
                     for ext in ("json3", "vtt")
                 ]
+            # YouTube lists machine translations among the automatic captions, with tlang=.
+            captions["fr"] = [
+                {
+                    "ext": "json3",
+                    "url": self._url(f"subs/{video_id}/translated.fr.json3", tlang="fr"),
+                    "name": "French",
+                }
+            ]
         return {"subtitles": subtitles, "automatic_captions": captions}
 
     def _metadata(self, video_id: str, title: str, duration: float) -> dict[str, Any]:
@@ -419,11 +429,26 @@ class OfflineYouTube:
             "subtitles": {},
             "automatic_captions": {},
         }
+        live_now = {
+            **standard,
+            "title": "Live now (offline fixture)",
+            "is_live": True,
+            "live_status": "is_live",
+            "duration": None,
+        }
+        was_live = {
+            **standard,
+            "title": "Finished live stream (offline fixture)",
+            "was_live": True,
+            "live_status": "was_live",
+        }
         return {
             "version": 1,
             "base_url": self.base_url,
             "videos": {
                 std: standard,
+                LIVE_VIDEO_ID: {**live_now, "id": LIVE_VIDEO_ID},
+                WAS_LIVE_VIDEO_ID: {**was_live, "id": WAS_LIVE_VIDEO_ID},
                 slow: slow_entry,
                 lad: ladder,
                 PRIVATE_VIDEO_ID: {"error": "private"},

@@ -1,0 +1,203 @@
+"""The only place where request options become yt-dlp options (rule 9), and where yt-dlp's
+failures become stable error codes."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from app.core.config import Settings
+from app.downloads.exceptions import JobCanceled, JobFailure, LeaseLost
+from app.downloads.schemas import AudioFormat, JobOptions, OutputFormat, Quality
+from app.transcripts.conversion import YTDLP_SUBTITLE_FORMAT
+from app.transcripts.planning import CaptionSource, TranscriptPlan
+
+CAPTIONS_DIR = "captions"
+OUTPUT_TEMPLATE = "%(id)s.%(ext)s"
+_AUDIO_SORT = {AudioFormat.M4A: ["ext::m4a"], AudioFormat.OPUS: ["acodec:opus"]}
+_VIDEO_SORT = {OutputFormat.MP4: ["ext:mp4:m4a"], OutputFormat.WEBM: ["ext:webm:webm"]}
+
+
+def format_selector(options: JobOptions) -> str:
+    """Never above the asked height, else the best below it; the smallest when none is."""
+    # Video-only plus audio-only first: on YouTube the single-file formats stop at 360p.
+    if options.audio_only:
+        return "wa/w" if options.quality is Quality.WORST else "ba/b"
+    if options.quality is Quality.WORST:
+        return "wv+wa/w"
+    height = options.quality.max_height
+    if height is None:
+        return "bv+ba/b"
+    limit = f"[height<={height}]"
+    return f"bv{limit}+ba/b{limit}/wv+ba/w"
+
+
+def format_sort(options: JobOptions) -> list[str]:
+    """Prefer what the requested container or audio format holds natively (remux, not encode)."""
+    if options.audio_only:
+        return _AUDIO_SORT.get(options.effective_audio_format, [])
+    return ["res", "fps", *_VIDEO_SORT.get(options.output_format, [])]
+
+
+def _postprocessors(options: JobOptions) -> list[dict[str, Any]]:
+    postprocessors: list[dict[str, Any]] = []
+    if options.include_thumbnail:
+        postprocessors.append(
+            {"key": "FFmpegThumbnailsConvertor", "format": "jpg", "when": "before_dl"}
+        )
+    if options.audio_only:
+        extract: dict[str, Any] = {
+            "key": "FFmpegExtractAudio",
+            "preferredcodec": options.effective_audio_format.value,
+        }
+        if options.audio_quality:
+            extract["preferredquality"] = str(options.audio_quality)
+        postprocessors.append(extract)
+    if options.embed_metadata and options.downloads_media:
+        postprocessors.append({"key": "FFmpegMetadata", "add_metadata": True, "add_chapters": True})
+    return postprocessors
+
+
+def _merge_format(options: JobOptions) -> str | None:
+    if options.audio_only:
+        return None
+    target = options.output_format.value
+    # Matroska takes any codec pair; the result is put into the asked container afterwards.
+    return target if options.output_format is OutputFormat.MKV else f"{target}/mkv"
+
+
+def build_ydl_params(
+    options: JobOptions, *, workdir: Path, settings: Settings, logger_: logging.Logger
+) -> dict[str, Any]:
+    return {
+        "format": format_selector(options),
+        "format_sort": format_sort(options),
+        "merge_output_format": _merge_format(options),
+        "skip_download": not options.downloads_media,
+        "outtmpl": {"default": OUTPUT_TEMPLATE, "subtitle": f"{CAPTIONS_DIR}/{OUTPUT_TEMPLATE}"},
+        "paths": {"home": str(workdir), "temp": str(workdir)},
+        "restrictfilenames": True,
+        "windowsfilenames": True,
+        "noplaylist": True,
+        "writeinfojson": True,
+        "writethumbnail": options.include_thumbnail,
+        # Which caption tracks to fetch is decided after extraction (subtitle_params).
+        "writesubtitles": False,
+        "writeautomaticsub": False,
+        "subtitlesformat": YTDLP_SUBTITLE_FORMAT,
+        "sleep_interval_subtitles": settings.subtitle_sleep_seconds,
+        "max_filesize": settings.max_file_size_bytes,
+        "retries": 10,
+        "fragment_retries": 10,
+        "extractor_retries": 3,
+        "file_access_retries": 3,
+        "socket_timeout": 30,
+        "continuedl": True,
+        "cachedir": False,
+        "quiet": True,
+        "no_warnings": False,
+        "noprogress": True,
+        "color": {"stdout": "no_color", "stderr": "no_color"},
+        "logger": YtDlpLogger(logger_),
+        "postprocessors": _postprocessors(options),
+    }
+
+
+def subtitle_params(plan: TranscriptPlan) -> dict[str, Any]:
+    """Fetch exactly the planned tracks (yt-dlp reads the language list as patterns)."""
+    sources = {track.source for track in plan.tracks}
+    return {
+        "writesubtitles": CaptionSource.MANUAL in sources,
+        "writeautomaticsub": bool(sources - {CaptionSource.MANUAL}),
+        "subtitleslangs": [re.escape(lang) for lang in plan.languages],
+    }
+
+
+class YtDlpLogger:
+    """Routes yt-dlp's output to our logs instead of stdout."""
+
+    def __init__(self, target: logging.Logger) -> None:
+        self._target = target
+
+    def debug(self, message: str) -> None:
+        self._target.debug("yt-dlp: %s", message)
+
+    def info(self, message: str) -> None:
+        self._target.debug("yt-dlp: %s", message)
+
+    def warning(self, message: str) -> None:
+        self._target.info("yt-dlp: %s", message)
+
+    def error(self, message: str) -> None:
+        self._target.warning("yt-dlp: %s", message)
+
+
+_ERROR_TABLE: list[tuple[tuple[str, ...], str, bool]] = [
+    (("private video",), "video_private", False),
+    (("members-only", "join this channel"), "members_only", False),
+    (
+        ("sign in to confirm your age", "age-restricted", "inappropriate for some users"),
+        "age_restricted",
+        False,
+    ),
+    (("not available in your country", "geo restrict", "geo-restrict"), "geo_restricted", False),
+    (
+        ("removed by the uploader", "video unavailable", "has been removed", "account associated"),
+        "video_unavailable",
+        False,
+    ),
+    (
+        (
+            "http error 429",
+            "too many requests",
+            "confirm you're not a bot",
+            "confirm you\u2019re not a bot",
+        ),
+        "throttled",
+        True,
+    ),
+    (("unsupported url",), "unsupported_url", False),
+    (("postprocessing:", "conversion failed", "ffmpeg"), "postprocessing_failed", False),
+    (
+        (
+            "timed out",
+            "connection reset",
+            "connection refused",
+            "temporary failure",
+            "name or service not known",
+            "network is unreachable",
+            "transporterror",
+            "http error 5",
+        ),
+        "network_error",
+        True,
+    ),
+]
+
+
+def classify_error(exc: BaseException) -> JobFailure:
+    """Map a yt-dlp failure onto a stable code; permanent ones are never retried."""
+    message = re.sub(r"^ERROR:\s*(\[[^\]]+\]\s*)?([\w-]+:\s*)?", "", str(exc)).strip()
+    lowered = message.lower()
+    for needles, code, retryable in _ERROR_TABLE:
+        if any(needle in lowered for needle in needles):
+            return JobFailure(message, code=code, retryable=retryable)
+    return JobFailure(message or "The download failed.", code="download_failed")
+
+
+def hook_exception(exc: BaseException) -> BaseException | None:
+    """yt-dlp wraps what our hooks raise (in DownloadError.exc_info or as a context); find it."""
+    pending, seen = [exc], set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, (JobCanceled, LeaseLost, JobFailure)):
+            return current
+        exc_info = getattr(current, "exc_info", None)
+        linked = (exc_info[1] if exc_info else None, current.__cause__, current.__context__)
+        pending.extend(e for e in linked if isinstance(e, BaseException))
+    return None

@@ -1,0 +1,76 @@
+"""Worker side: turn the caption tracks yt-dlp fetched into clean SRT, VTT and TXT files."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from app.downloads.schemas import SubtitleFormat
+from app.transcripts.cues import Cue
+from app.transcripts.parsing import CaptionParseError, UnsupportedCaptionFormat, parse_track
+from app.transcripts.planning import CaptionSource, TranscriptPlan
+from app.transcripts.writers import to_srt, to_txt, to_vtt
+
+logger = logging.getLogger(__name__)
+
+WRITERS: dict[SubtitleFormat, Callable[[Sequence[Cue]], str]] = {
+    SubtitleFormat.SRT: to_srt,
+    SubtitleFormat.VTT: to_vtt,
+    SubtitleFormat.TXT: to_txt,
+}
+# What yt-dlp is asked for, best first: json3 keeps YouTube's events, so rolling
+# auto-captions can be rebuilt without guessing.
+SOURCE_FORMATS = ("json3", "vtt", "srt")
+YTDLP_SUBTITLE_FORMAT = "/".join(SOURCE_FORMATS) + "/best"
+EMBED_SUFFIX = ".embed.srt"
+
+
+def _raw_track(raw_dir: Path, video_id: str, language: str) -> Path | None:
+    for ext in SOURCE_FORMATS:
+        candidate = raw_dir / f"{video_id}.{language}.{ext}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def write_transcripts(
+    plan: TranscriptPlan,
+    *,
+    raw_dir: Path,
+    out_dir: Path,
+    video_id: str,
+    formats: Sequence[SubtitleFormat],
+    embed: bool = False,
+) -> dict[str, Any]:
+    """Write `<video_id>.<lang>.<fmt>` files into `out_dir` (and `.embed.srt` copies into
+    `raw_dir` for embedding when `embed`); returns the job's transcript summary."""
+    languages: list[dict[str, Any]] = []
+    unavailable = list(plan.unavailable)
+    warnings = list(plan.warnings)
+    for track in plan.tracks:
+        raw = _raw_track(raw_dir, video_id, track.language)
+        try:
+            if raw is None:
+                raise CaptionParseError("the caption track could not be downloaded")
+            cues = parse_track(raw, auto=track.source is not CaptionSource.MANUAL)
+            if not cues:
+                raise CaptionParseError("the caption track is empty")
+        except (CaptionParseError, UnsupportedCaptionFormat) as exc:
+            logger.warning("transcript %s skipped: %s", track.language, exc)
+            unavailable.append(track.language)
+            warnings.append(
+                {"code": "transcript_unusable", "language": track.language, "message": str(exc)}
+            )
+            continue
+        for fmt in formats:
+            target = out_dir / f"{video_id}.{track.language}.{fmt}"
+            target.write_text(WRITERS[fmt](cues), encoding="utf-8")
+        if embed:
+            embed_copy = raw_dir / f"{video_id}.{track.language}{EMBED_SUFFIX}"
+            embed_copy.write_text(to_srt(cues), encoding="utf-8")
+        languages.append(
+            {"language": track.language, "source": track.source, "formats": list(formats)}
+        )
+    return {"languages": languages, "unavailable": unavailable, "warnings": warnings}

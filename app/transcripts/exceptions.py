@@ -1,0 +1,7 @@
+from app.core.errors import AppError
+
+
+class TranscriptNotFound(AppError):
+    status_code = 404
+    code = "transcript_not_found"
+    message = "The job has no transcript in that language and format."

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.auth.dependencies import CurrentKey
+from app.auth.exceptions import InvalidApiKey, MissingApiKey
+from app.core.dependencies import AppSettings, RedisClient
+from app.core.errors import error_responses
+from app.downloads.exceptions import UnsupportedUrl
+from app.downloads.schemas import HttpUrl
+from app.videos import service
+from app.videos.exceptions import LookupTimedOut, VideoLookupFailed
+from app.videos.schemas import VideoFormats, VideoInfo
+
+router = APIRouter(prefix="/api/v1", tags=["videos"])
+ERRORS = error_responses(
+    UnsupportedUrl, VideoLookupFailed, LookupTimedOut, MissingApiKey, InvalidApiKey
+)
+UrlQuery = Annotated[HttpUrl, Query(description="A YouTube video URL.")]
+
+
+@router.get("/info", response_model=VideoInfo, responses=ERRORS, summary="Video metadata")
+async def get_info(
+    url: UrlQuery, _key: CurrentKey, settings: AppSettings, redis: RedisClient
+) -> VideoInfo:
+    raw = await service.extract_cached(url, settings=settings, redis_client=redis)
+    return service.video_info(raw)
+
+
+@router.get(
+    "/formats",
+    response_model=VideoFormats,
+    responses=ERRORS,
+    summary="Formats and what each quality preset picks",
+)
+async def get_formats(
+    url: UrlQuery, _key: CurrentKey, settings: AppSettings, redis: RedisClient
+) -> VideoFormats:
+    raw = await service.extract_cached(url, settings=settings, redis_client=redis)
+    return await service.video_formats(raw)

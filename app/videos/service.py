@@ -1,0 +1,146 @@
+"""Look a video up without downloading it: metadata, formats, and what each quality preset
+would pick. Extraction runs yt-dlp in a thread; results are cached in Redis for a while."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+from typing import Any
+
+import anyio
+import redis
+import yt_dlp
+from redis.asyncio import Redis
+from yt_dlp.utils import DownloadError, ExtractorError
+
+from app.core.config import Settings
+from app.downloads.schemas import JobOptions, Quality
+from app.downloads.urls import check_submittable
+from app.downloads.ytdlp import YtDlpLogger, classify_error, format_selector, format_sort
+from app.transcripts.planning import caption_languages
+from app.videos.exceptions import LookupTimedOut, VideoLookupFailed
+from app.videos.schemas import MediaFormat, PresetChoice, Thumbnail, VideoFormats, VideoInfo
+
+logger = logging.getLogger(__name__)
+
+EXTRACT_TIMEOUT_SECONDS = 60.0
+_QUIET = {"quiet": True, "noprogress": True, "cachedir": False, "noplaylist": True}
+
+
+def _cache_key(url: str) -> str:
+    return "yds:info:" + hashlib.sha256(url.encode()).hexdigest()
+
+
+def _extract(url: str) -> dict[str, Any]:
+    params = {**_QUIET, "logger": YtDlpLogger(logger), "socket_timeout": 20}
+    try:
+        with yt_dlp.YoutubeDL(params) as ydl:
+            raw = ydl.extract_info(url, download=False, process=False)
+            return ydl.sanitize_info(raw)  # type: ignore[no-any-return]
+    except (DownloadError, ExtractorError) as exc:
+        raise VideoLookupFailed(classify_error(exc)) from exc
+
+
+async def extract_cached(url: str, *, settings: Settings, redis_client: Redis) -> dict[str, Any]:
+    """The raw (unprocessed) yt-dlp info of a submittable URL, from cache when fresh."""
+    check_submittable(url, settings.allowed_domains)
+    key = _cache_key(url)
+    try:
+        cached = await redis_client.get(key)
+    except redis.RedisError:
+        cached = None  # the cache is an optimisation; look the video up without it
+    if cached:
+        result: dict[str, Any] = json.loads(cached)
+        return result
+    try:
+        with anyio.fail_after(EXTRACT_TIMEOUT_SECONDS):
+            raw = await anyio.to_thread.run_sync(_extract, url, abandon_on_cancel=True)
+    except TimeoutError as exc:
+        raise LookupTimedOut() from exc
+    if settings.info_cache_seconds:
+        try:
+            await redis_client.set(key, json.dumps(raw), ex=settings.info_cache_seconds)
+        except redis.RedisError as exc:
+            logger.warning("could not cache video info: %s", exc)
+    return raw
+
+
+def video_info(raw: dict[str, Any]) -> VideoInfo:
+    manual, automatic, translations = caption_languages(raw)
+    upload_date = raw.get("upload_date")
+    return VideoInfo(
+        video_id=str(raw.get("id")),
+        title=raw.get("title"),
+        duration=raw.get("duration"),
+        channel_name=raw.get("channel") or raw.get("uploader"),
+        channel_id=raw.get("channel_id"),
+        upload_date=f"{upload_date[:4]}-{upload_date[4:6]}-{upload_date[6:]}"
+        if upload_date
+        else None,
+        webpage_url=raw.get("webpage_url"),
+        thumbnails=[
+            Thumbnail(url=t["url"], width=t.get("width"), height=t.get("height"))
+            for t in raw.get("thumbnails") or []
+            if t.get("url")
+        ],
+        subtitle_languages=manual,
+        automatic_caption_languages=automatic,
+        translation_languages=translations,
+        is_live=bool(raw.get("is_live")),
+        live_status=raw.get("live_status"),
+        is_playlist=raw.get("_type") in ("playlist", "multi_video"),
+    )
+
+
+def _preset_choice(raw: dict[str, Any], quality: Quality) -> PresetChoice:
+    """Run yt-dlp's own selection with the options a job of this quality would use."""
+    options = JobOptions(quality=quality)
+    params = {
+        **_QUIET,
+        "logger": YtDlpLogger(logger),
+        "format": format_selector(options),
+        "format_sort": format_sort(options),
+        "simulate": True,
+    }
+    with yt_dlp.YoutubeDL(params) as ydl:
+        processed = ydl.process_ie_result(copy.deepcopy(raw), download=False)
+    selected = processed.get("requested_formats") or [processed]
+    return PresetChoice(
+        format_ids=[str(f.get("format_id")) for f in selected],
+        height=processed.get("height"),
+        resolution=processed.get("resolution"),
+    )
+
+
+def _formats_of(raw: dict[str, Any]) -> VideoFormats:
+    formats = [
+        MediaFormat(
+            format_id=str(f.get("format_id")),
+            ext=f.get("ext"),
+            resolution=f.get("resolution")
+            or (f"{f['width']}x{f['height']}" if f.get("width") and f.get("height") else None)
+            or ("audio only" if f.get("vcodec") == "none" else None),
+            width=f.get("width"),
+            height=f.get("height"),
+            fps=f.get("fps"),
+            vcodec=f.get("vcodec"),
+            acodec=f.get("acodec"),
+            filesize=f.get("filesize") or f.get("filesize_approx"),
+            tbr=f.get("tbr"),
+            note=f.get("format_note"),
+        )
+        for f in raw.get("formats") or []
+    ]
+    try:
+        presets = {quality.value: _preset_choice(raw, quality) for quality in Quality}
+    except (DownloadError, ExtractorError) as exc:
+        raise VideoLookupFailed(classify_error(exc)) from exc
+    return VideoFormats(
+        video_id=str(raw.get("id")), title=raw.get("title"), formats=formats, presets=presets
+    )
+
+
+async def video_formats(raw: dict[str, Any]) -> VideoFormats:
+    return await anyio.to_thread.run_sync(_formats_of, raw)
