@@ -20,7 +20,7 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -66,6 +66,7 @@ class Hit:
     query: dict[str, str]
     range: str | None
     status: int
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass(frozen=True)
