@@ -7,9 +7,8 @@ import anyio
 from app.downloads.models import FileKind, Job, JobFile
 from app.storage.base import StorageHandler
 from app.transcripts.exceptions import TranscriptNotFound
-from app.transcripts.parsing import parse_srt, parse_vtt
 from app.transcripts.schemas import CueOut, TranscriptFormat
-from app.transcripts.writers import to_json
+from app.transcripts.writers import parse_stored, to_json
 
 # JSON is built from a stored file that keeps timings, VTT first.
 _TIMED_SOURCES = ("vtt", "srt")
@@ -44,5 +43,4 @@ async def read_text(storage: StorageHandler, stored: JobFile) -> str:
 
 
 def as_cues(stored: JobFile, text: str) -> list[CueOut]:
-    cues = parse_vtt(text, auto=False) if stored.format == "vtt" else parse_srt(text)
-    return [CueOut.model_validate(cue) for cue in to_json(cues)]
+    return [CueOut.model_validate(cue) for cue in to_json(parse_stored(text, stored.format))]

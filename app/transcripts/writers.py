@@ -82,12 +82,13 @@ def read_stored(path: Path) -> list[Cue]:
     Raises `CaptionParseError` for a corrupt file, `UnsupportedCaptionFormat` for another
     extension.
     """
-    extension = path.suffix.lower()
-    if extension == ".srt":
-        return srt_cues(read_caption_text(path))
-    if extension == ".vtt":
-        return [
-            Cue(cue.start, cue.end, html.unescape(cue.text))
-            for cue in vtt_cues(read_caption_text(path))
-        ]
+    return parse_stored(read_caption_text(path), path.suffix.lower().lstrip("."))
+
+
+def parse_stored(text: str, extension: str) -> list[Cue]:
+    """`read_stored` for text already in memory; `extension` is "srt" or "vtt"."""
+    if extension == "srt":
+        return srt_cues(text)
+    if extension == "vtt":
+        return [Cue(cue.start, cue.end, html.unescape(cue.text)) for cue in vtt_cues(text)]
     raise UnsupportedCaptionFormat(f"stored transcripts are .srt or .vtt, not {extension!r}")

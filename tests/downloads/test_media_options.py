@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import ffmpeg
 import pytest
 
 from app.core.config import Settings
@@ -158,6 +159,8 @@ def test_embedded_subtitles_and_metadata(
     )  # fmt: skip
     report = probe_media(media_of(result))
     assert report.subtitle_streams == 2
+    tags = ffmpeg.probe(str(media_of(result)))["format"]["tags"]
+    assert tags["title"].startswith("Big Buck Bunny") and tags["artist"] == "Blender"
     assert {f.language for f in result.files if f.kind is FileKind.SUBTITLE} == {"en", "de"}
 
 
