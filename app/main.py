@@ -21,6 +21,8 @@ from app.core.logging import configure_logging, request_id_var
 from app.core.migrations import ensure_schema_current
 from app.downloads.router import router as downloads_router
 from app.health.router import router as health_router
+from app.metrics.api import ApiMetrics, HttpMetricsMiddleware
+from app.metrics.router import router as metrics_router
 from app.progress.router import router as progress_router
 from app.storage.factory import get_storage_handler
 from app.transcripts.router import router as transcripts_router
@@ -69,6 +71,8 @@ def _lifespan(settings: Settings) -> Any:
             settings.redis_url, socket_timeout=5, socket_connect_timeout=3
         )
         app.state.storage = get_storage_handler(settings)
+        app.state.metrics = ApiMetrics(app.state.redis)
+        app.state.metrics.start()
         if settings.bootstrap_admin_api_key:
             async with app.state.sessions.begin() as session:
                 await session.run_sync(
@@ -77,6 +81,7 @@ def _lifespan(settings: Settings) -> Any:
         try:
             yield
         finally:
+            await app.state.metrics.stop()
             await app.state.redis.aclose()
             await engine.dispose()
 
@@ -116,11 +121,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         debug=settings.debug,
     )
     install_error_handlers(app)
+    app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router)
     app.include_router(downloads_router)
     app.include_router(progress_router)
     app.include_router(transcripts_router)
     app.include_router(videos_router)
+    app.include_router(metrics_router)
     app.openapi = _openapi_with_key(app, settings.api_key_header)  # type: ignore[method-assign]
     return app

@@ -11,6 +11,7 @@ from app.core.logging import configure_logging
 DOWNLOADS_QUEUE = "downloads"
 MAINTENANCE_QUEUE = "maintenance"
 RECONCILE_INTERVAL_SECONDS = 30.0
+HOUSEKEEPING_INTERVAL_SECONDS = 600.0
 # Margin between the soft deadline the worker enforces itself and Celery's hard kill.
 HARD_LIMIT_MARGIN_SECONDS = 120
 
@@ -38,7 +39,12 @@ def create_celery(settings: Settings) -> Celery:
                 "task": "maintenance.reconcile",
                 "schedule": RECONCILE_INTERVAL_SECONDS,
                 "options": {"expires": RECONCILE_INTERVAL_SECONDS},
-            }
+            },
+            "housekeeping": {
+                "task": "maintenance.housekeeping",
+                "schedule": HOUSEKEEPING_INTERVAL_SECONDS,
+                "options": {"expires": HOUSEKEEPING_INTERVAL_SECONDS},
+            },
         },
         timezone="UTC",
     )

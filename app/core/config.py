@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_ALLOWED_DOMAINS = (
@@ -24,6 +24,12 @@ DEFAULT_ALLOWED_DOMAINS = (
 class Environment(enum.StrEnum):
     LOCALHOST = "localhost"
     AWS = "aws"
+
+
+class StorageBackend(enum.StrEnum):
+    AUTO = "auto"
+    LOCAL = "local"
+    S3 = "s3"
 
 
 class Settings(BaseSettings):
@@ -50,6 +56,23 @@ class Settings(BaseSettings):
     job_lease_seconds: int = Field(default=90, ge=10)
     max_attempts: int = Field(default=3, ge=1, le=20)
     requeue_after_seconds: int = Field(default=300, ge=10)
+
+    storage_backend: StorageBackend = StorageBackend.AUTO
+    s3_bucket_name: str = ""
+    s3_prefix: str = ""
+    aws_region: str = "us-east-1"
+    s3_endpoint_url: str = ""
+    s3_cloudfront_domain: str = ""
+    presigned_url_ttl: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    file_retention_hours: float = Field(default=0, ge=0)
+    min_free_disk_gb: float = Field(default=1.0, ge=0)
+    # Set by ECS in every task; their presence means "running on AWS" when ENVIRONMENT is unset.
+    ecs_container_metadata_uri: str = Field(
+        default="",
+        validation_alias=AliasChoices(
+            "ECS_CONTAINER_METADATA_URI_V4", "ECS_CONTAINER_METADATA_URI"
+        ),
+    )
 
     subtitle_sleep_seconds: float = Field(
         default=1.0, ge=0, le=60, description="Pause before each subtitle request (HTTP 429)."
@@ -87,12 +110,44 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("s3_prefix")
+    @classmethod
+    def _clean_prefix(cls, value: str) -> str:
+        prefix = value.strip("/")
+        if ".." in prefix.split("/") or any(ord(ch) < 32 for ch in prefix):
+            raise ValueError("S3_PREFIX must be a plain path such as 'downloads' or 'yds/prod'")
+        return prefix
+
     @model_validator(mode="after")
     def _check_bootstrap_key(self) -> Settings:
         key = self.bootstrap_admin_api_key
         if key and len(key) < 24:
             raise ValueError("BOOTSTRAP_ADMIN_API_KEY must be at least 24 characters long")
         return self
+
+    @model_validator(mode="after")
+    def _check_storage(self) -> Settings:
+        if self.effective_storage is StorageBackend.S3 and not self.s3_bucket_name:
+            raise ValueError(
+                "S3 storage is selected (ENVIRONMENT=aws, running on ECS, or STORAGE_BACKEND=s3) "
+                "but S3_BUCKET_NAME is not set"
+            )
+        return self
+
+    @property
+    def effective_environment(self) -> Environment:
+        """ENVIRONMENT when given; otherwise aws on ECS, else localhost."""
+        if "environment" in self.model_fields_set or not self.ecs_container_metadata_uri:
+            return self.environment
+        return Environment.AWS
+
+    @property
+    def effective_storage(self) -> StorageBackend:
+        if self.storage_backend is not StorageBackend.AUTO:
+            return self.storage_backend
+        if self.effective_environment is Environment.AWS:
+            return StorageBackend.S3
+        return StorageBackend.LOCAL
 
     @property
     def effective_broker_url(self) -> str:

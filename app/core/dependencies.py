@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
@@ -11,11 +12,12 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
+from app.metrics.api import ApiMetrics
 from app.storage.base import StorageHandler
 
 logger = logging.getLogger(__name__)
 
-AfterCommit = Callable[[], Awaitable[None]]
+AfterCommit = Callable[[], Awaitable[None] | None]
 
 
 def after_commit(session: AsyncSession, action: AfterCommit) -> None:
@@ -37,7 +39,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         # The commit already made the change durable; a failed side effect (say, an
         # enqueue while Redis is down) is repaired by the reconciler, not the client.
         try:
-            await action()
+            result = action()
+            if inspect.isawaitable(result):
+                await result
         except Exception:
             logger.exception("after-commit action failed")
 
@@ -52,6 +56,11 @@ def get_redis(request: Request) -> Redis:
     return redis
 
 
+def get_metrics(request: Request) -> ApiMetrics:
+    metrics: ApiMetrics = request.app.state.metrics
+    return metrics
+
+
 def get_storage(request: Request) -> StorageHandler:
     storage: StorageHandler = request.app.state.storage
     return storage
@@ -61,3 +70,4 @@ DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 RedisClient = Annotated[Redis, Depends(get_redis)]
 Storage = Annotated[StorageHandler, Depends(get_storage)]
+Metrics = Annotated[ApiMetrics, Depends(get_metrics)]

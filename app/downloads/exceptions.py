@@ -29,6 +29,12 @@ class JobNotRetryable(AppError):
     message = "Only failed or canceled jobs can be retried."
 
 
+class InsufficientStorage(AppError):
+    status_code = 507
+    code = "insufficient_storage"
+    message = "The server is low on disk space; new downloads are refused until it is freed."
+
+
 class JobFailure(Exception):
     """A download ended without a usable result; `code` is what the job records."""
 

@@ -18,16 +18,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
-from app.core.database import session_scope
+from app.core.database import session_scope, utcnow
 from app.downloads import repository
 from app.downloads.exceptions import JobCanceled, JobFailure, LeaseLost
 from app.downloads.models import JobStage, JobStatus
-from app.downloads.repository import NewFile
+from app.downloads.repository import ClaimedJob, NewFile
 from app.downloads.runner import DownloadResult, YtDlpRunner
 from app.downloads.schemas import JobError, JobOptions
+from app.metrics.service import record_job_end
 from app.progress import publisher
 from app.progress.tracker import ProgressTracker
-from app.storage.base import StorageHandler, StoredObject, build_key
+from app.storage.base import StorageHandler, StoredObject, build_key, media_type_for
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,12 @@ class WorkerContext:
     @property
     def worker_id(self) -> str:
         return f"{socket.gethostname()}:{os.getpid()}"
+
+    def dispose(self) -> None:
+        bind = self.sessions.kw.get("bind")
+        if bind is not None:
+            bind.dispose()
+        self.redis.close()
 
 
 class LeaseKeeper:
@@ -125,7 +132,7 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
     tracker = ProgressTracker(
         job_id, publish=partial(publisher.publish, ctx.redis), floor=claimed.progress
     )
-    finish = partial(_finish, ctx, job_id, worker_id, tracker)
+    finish = partial(_finish, ctx, claimed, worker_id, tracker)
     if claimed.attempts > ctx.settings.max_attempts:
         finish(
             JobStatus.FAILED,
@@ -192,7 +199,11 @@ def _store_all(
     for item in result.files:
         keeper.check()
         size = item.path.stat().st_size
-        obj = storage.store(item.path, build_key(str(job_id), item.path.name))
+        obj = storage.store(
+            item.path,
+            build_key(str(job_id), item.path.name),
+            media_type=media_type_for(item.format),
+        )
         stored.append(obj)
         files.append(
             NewFile(
@@ -227,7 +238,7 @@ def _record_metadata(
 
 def _finish(
     ctx: WorkerContext,
-    job_id: uuid.UUID,
+    claimed: ClaimedJob,
     worker_id: str,
     tracker: ProgressTracker,
     status: JobStatus,
@@ -248,8 +259,21 @@ def _finish(
         fields |= {"error_code": error.code, "error_message": error.message}
     with session_scope(ctx.sessions) as session:
         done = repository.finish_job(
-            session, job_id, worker_id=worker_id, status=status, fields=fields, files=files or ()
+            session,
+            claimed.id,
+            worker_id=worker_id,
+            status=status,
+            fields=fields,
+            files=files or (),
         )
     if done:
         tracker.publish_status(status, error)
+        record_job_end(
+            ctx.redis,
+            status,
+            error_code=error.code if error else None,
+            duration=(utcnow() - claimed.started_at).total_seconds(),
+            downloaded_bytes=tracker.db_fields()["downloaded_bytes"] or 0,
+            stored_bytes=sum(f.size for f in files or ()),
+        )
     return done

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.requests import HTTPConnection
 
 from app.downloads.models import Job, JobFile
@@ -13,16 +15,34 @@ from app.downloads.schemas import (
     TranscriptSummary,
     VideoMetadata,
 )
-from app.storage.base import RemoteFile, StorageHandler
+from app.storage.base import RemoteFile, StorageHandler, media_type_for
 
 _HTTP_SCHEME = {"ws": "http", "wss": "https"}
+
+_UNSAFE_FILENAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+
+
+def download_filename(job: Job, stored: JobFile) -> str:
+    """A readable attachment name from the title, stripped of anything a file system rejects."""
+    base = _UNSAFE_FILENAME.sub(" ", job.title or job.video_id or "download").strip(" .")[:150]
+    extension = ".info.json" if stored.format == "json" else f".{stored.format}"
+    language = f".{stored.language}" if stored.language else ""
+    return f"{base or 'download'}{language}{extension}"
+
+
+def media_type(stored: JobFile) -> str:
+    return media_type_for(stored.format)
 
 
 def present_job(job: Job, *, storage: StorageHandler, connection: HTTPConnection) -> JobOut:
     """The API body of a job; `connection` (a request or a WebSocket) gives the base URL."""
 
     def file_url(stored: JobFile) -> str:
-        location = storage.locate(stored.storage_key)
+        location = storage.locate(
+            stored.storage_key,
+            filename=download_filename(job, stored),
+            media_type=media_type(stored),
+        )
         if isinstance(location, RemoteFile):
             return location.url
         url = connection.url_for("get_download_file", job_id=str(job.id), file_id=str(stored.id))

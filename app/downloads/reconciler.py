@@ -12,6 +12,7 @@ from app.downloads import repository
 from app.downloads.models import JobStatus
 from app.downloads.pipeline import WorkerContext
 from app.downloads.schemas import JobError
+from app.metrics.service import record_job_end
 from app.progress import publisher
 from app.progress.tracker import ProgressTracker
 
@@ -63,3 +64,11 @@ def _end_abandoned(
     if ended:
         tracker = ProgressTracker(job_id, publish=partial(publisher.publish, ctx.redis))
         tracker.publish_status(status, error)
+        record_job_end(
+            ctx.redis,
+            status,
+            error_code=error.code if error else None,
+            duration=None,
+            downloaded_bytes=0,
+            stored_bytes=0,
+        )

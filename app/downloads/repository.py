@@ -24,6 +24,7 @@ class ClaimedJob:
     options: dict[str, Any]
     attempts: int
     progress: float
+    started_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -126,10 +127,17 @@ def claim_job(
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return None
     row = session.execute(
-        select(Job.id, Job.url, Job.options, Job.attempts, Job.progress).where(Job.id == job_id)
+        select(Job.id, Job.url, Job.options, Job.attempts, Job.progress, Job.started_at).where(
+            Job.id == job_id
+        )
     ).one()
     return ClaimedJob(
-        id=row.id, url=row.url, options=row.options, attempts=row.attempts, progress=row.progress
+        id=row.id,
+        url=row.url,
+        options=row.options,
+        attempts=row.attempts,
+        progress=row.progress,
+        started_at=row.started_at,
     )
 
 
@@ -312,3 +320,44 @@ def mark_dispatched(session: Session, job_id: uuid.UUID) -> None:
         .values(dispatched_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+
+
+def find_expired(
+    session: Session, *, cutoff: dt.datetime, limit: int = 200
+) -> list[tuple[uuid.UUID, list[str]]]:
+    """Completed jobs finished before `cutoff`, with the storage keys of their files."""
+    jobs = session.scalars(
+        select(Job)
+        .where(Job.status == JobStatus.COMPLETED, Job.completed_at < cutoff)
+        .order_by(Job.completed_at)
+        .limit(limit)
+    ).all()
+    return [(job.id, [f.storage_key for f in job.files]) for job in jobs]
+
+
+def mark_expired(session: Session, job_id: uuid.UUID) -> None:
+    session.execute(delete(JobFile).where(JobFile.job_id == job_id))
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.COMPLETED)
+        .values(status=JobStatus.EXPIRED, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def live_job_ids(
+    session: Session, job_ids: Sequence[uuid.UUID], *, lease_seconds: int
+) -> set[uuid.UUID]:
+    """Which of `job_ids` are processing with a live lease (their work dirs are in use)."""
+    fresh = utcnow() - dt.timedelta(seconds=lease_seconds)
+    rows = session.scalars(
+        select(Job.id).where(
+            Job.id.in_(job_ids), Job.status == JobStatus.PROCESSING, Job.heartbeat_at >= fresh
+        )
+    )
+    return set(rows)
+
+
+def count_by_status(session: Session) -> dict[JobStatus, int]:
+    rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
+    return {JobStatus(status): count for status, count in rows}

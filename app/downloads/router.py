@@ -7,13 +7,19 @@ from fastapi.responses import FileResponse, RedirectResponse
 
 from app.auth.dependencies import CurrentKey
 from app.auth.exceptions import InvalidApiKey, MissingApiKey
-from app.core.dependencies import AppSettings, DbSession, RedisClient, Storage
+from app.core.dependencies import AppSettings, DbSession, Metrics, RedisClient, Storage
 from app.core.errors import error_responses
 from app.downloads import service
 from app.downloads.dependencies import JobOwned
-from app.downloads.exceptions import FileNotFound, JobNotFound, JobNotRetryable, UnsupportedUrl
+from app.downloads.exceptions import (
+    FileNotFound,
+    InsufficientStorage,
+    JobNotFound,
+    JobNotRetryable,
+    UnsupportedUrl,
+)
 from app.downloads.models import Job, JobStatus
-from app.downloads.presenter import present_job
+from app.downloads.presenter import download_filename, media_type, present_job
 from app.downloads.schemas import DownloadRequest, JobOut, JobPage
 from app.storage.base import RemoteFile, StorageHandler
 
@@ -29,7 +35,7 @@ def _present(job: Job, request: Request, storage: StorageHandler) -> JobOut:
     "",
     status_code=202,
     response_model=JobOut,
-    responses=error_responses(UnsupportedUrl, *AUTH_ERRORS),
+    responses=error_responses(UnsupportedUrl, InsufficientStorage, *AUTH_ERRORS),
     summary="Queue a download",
 )
 async def create_download(
@@ -39,8 +45,11 @@ async def create_download(
     api_key: CurrentKey,
     settings: AppSettings,
     storage: Storage,
+    metrics: Metrics,
 ) -> JobOut:
-    job = await service.create_job(session, api_key=api_key, request=body, settings=settings)
+    job = await service.create_job(
+        session, api_key=api_key, request=body, settings=settings, metrics=metrics
+    )
     return _present(job, request, storage)
 
 
@@ -94,9 +103,10 @@ async def delete_download(
     storage: Storage,
     redis: RedisClient,
     settings: AppSettings,
+    metrics: Metrics,
 ) -> JobOut | Response:
     remaining = await service.cancel_or_delete(
-        session, job=job, storage=storage, redis=redis, settings=settings
+        session, job=job, storage=storage, redis=redis, settings=settings, metrics=metrics
     )
     if remaining is None:
         return Response(status_code=204)
@@ -127,16 +137,13 @@ async def get_download_file(file_id: uuid.UUID, job: JobOwned, storage: Storage)
     stored = service.find_file(job, file_id)
     if stored is None:
         raise FileNotFound()
-    location = storage.locate(stored.storage_key)
+    filename, content_type = download_filename(job, stored), media_type(stored)
+    location = storage.locate(stored.storage_key, filename=filename, media_type=content_type)
     if isinstance(location, RemoteFile):
         return RedirectResponse(location.url, status_code=307)
     if not location.path.is_file():
         raise FileNotFound("The file is missing from storage.")
-    return FileResponse(
-        location.path,
-        media_type=service.media_type(stored),
-        filename=service.download_filename(job, stored),
-    )
+    return FileResponse(location.path, media_type=content_type, filename=filename)
 
 
 router.add_api_route(

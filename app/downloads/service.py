@@ -3,7 +3,6 @@ the request's session commits, then the after-commit actions run (enqueue, publi
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Sequence
 from functools import partial
@@ -13,42 +12,30 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import ApiKey
-from app.core.config import Settings
+from app.core.config import Settings, StorageBackend
 from app.core.dependencies import after_commit
+from app.core.disk import lowest_free_gb
 from app.downloads import repository, urls
-from app.downloads.exceptions import JobNotFound, JobNotRetryable
+from app.downloads.exceptions import InsufficientStorage, JobNotFound, JobNotRetryable
 from app.downloads.models import Job, JobFile, JobStatus
 from app.downloads.schemas import DownloadRequest
 from app.downloads.tasks import enqueue_download
+from app.metrics.api import ApiMetrics
 from app.progress.publisher import publish_async
 from app.progress.schemas import status_event
 from app.storage.base import StorageHandler
 
-MEDIA_TYPES = {
-    "mp4": "video/mp4",
-    "webm": "video/webm",
-    "mkv": "video/x-matroska",
-    "m4a": "audio/mp4",
-    "mp3": "audio/mpeg",
-    "opus": "audio/ogg",
-    "ogg": "audio/ogg",
-    "wav": "audio/wav",
-    "flac": "audio/flac",
-    "vtt": "text/vtt; charset=utf-8",
-    "srt": "application/x-subrip; charset=utf-8",
-    "txt": "text/plain; charset=utf-8",
-    "json": "application/json",
-    "jpg": "image/jpeg",
-    "png": "image/png",
-    "webp": "image/webp",
-}
-_UNSAFE_FILENAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
-
 
 async def create_job(
-    session: AsyncSession, *, api_key: ApiKey, request: DownloadRequest, settings: Settings
+    session: AsyncSession,
+    *,
+    api_key: ApiKey,
+    request: DownloadRequest,
+    settings: Settings,
+    metrics: ApiMetrics,
 ) -> Job:
     urls.check_submittable(request.url, settings.allowed_domains)
+    _check_free_disk(settings)
     job = await session.run_sync(
         repository.insert_job,
         api_key_id=api_key.id,
@@ -56,7 +43,20 @@ async def create_job(
         options=request.job_options().model_dump(mode="json"),
     )
     after_commit(session, partial(anyio.to_thread.run_sync, enqueue_download, job.id))
+    after_commit(session, metrics.job_created)
     return job
+
+
+def _check_free_disk(settings: Settings) -> None:
+    """With local storage the API shares the disk the workers fill; refuse work early."""
+    if settings.effective_storage is not StorageBackend.LOCAL:
+        return
+    free, where = lowest_free_gb(settings.download_base_path, settings.work_dir)
+    if free < settings.min_free_disk_gb:
+        raise InsufficientStorage(
+            f"Only {free:.2f} GB free at {where.name or where}; at least "
+            f"{settings.min_free_disk_gb:g} GB (MIN_FREE_DISK_GB) is needed for new downloads."
+        )
 
 
 async def list_jobs(
@@ -68,7 +68,13 @@ async def list_jobs(
 
 
 async def cancel_or_delete(
-    session: AsyncSession, *, job: Job, storage: StorageHandler, redis: Redis, settings: Settings
+    session: AsyncSession,
+    *,
+    job: Job,
+    storage: StorageHandler,
+    redis: Redis,
+    settings: Settings,
+    metrics: ApiMetrics,
 ) -> Job | None:
     """Cancel a queued or running job (returned), or delete a finished one (None)."""
     if job.status.is_terminal:
@@ -87,6 +93,7 @@ async def cancel_or_delete(
     if canceled:
         event = status_event(job.id, JobStatus.CANCELED, job.progress)
         after_commit(session, partial(publish_async, redis, event))
+        after_commit(session, metrics.job_canceled)
     else:
         # A live worker sees the flag at its next heartbeat and stops yt-dlp itself (rule 6).
         await session.run_sync(repository.request_cancel, job.id)
@@ -106,18 +113,6 @@ async def retry_job(session: AsyncSession, *, job: Job) -> Job:
 
 def find_file(job: Job, file_id: uuid.UUID) -> JobFile | None:
     return next((f for f in job.files if f.id == file_id), None)
-
-
-def download_filename(job: Job, stored: JobFile) -> str:
-    """A readable attachment name from the title, stripped of anything a file system rejects."""
-    base = _UNSAFE_FILENAME.sub(" ", job.title or job.video_id or "download").strip(" .")[:150]
-    extension = ".info.json" if stored.format == "json" else f".{stored.format}"
-    language = f".{stored.language}" if stored.language else ""
-    return f"{base or 'download'}{language}{extension}"
-
-
-def media_type(stored: JobFile) -> str:
-    return MEDIA_TYPES.get(stored.format, "application/octet-stream")
 
 
 async def _reload(session: AsyncSession, job_id: uuid.UUID) -> Job:

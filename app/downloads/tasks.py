@@ -7,7 +7,8 @@ import uuid
 from functools import lru_cache
 
 import redis
-from celery.signals import worker_process_init
+from celery import Task
+from celery.signals import worker_process_init, worker_ready
 
 from app.core.celery_app import (
     DOWNLOADS_QUEUE,
@@ -17,14 +18,17 @@ from app.core.celery_app import (
 )
 from app.core.config import get_settings
 from app.core.database import create_sync_engine, sync_sessionmaker
+from app.core.disk import lowest_free_gb
 from app.core.logging import bound_job
-from app.downloads import pipeline, reconciler
+from app.downloads import maintenance, pipeline, reconciler
 from app.storage.factory import get_storage_handler
 
 logger = logging.getLogger(__name__)
 
 RUN_TASK = "downloads.run"
+DISK_WAIT_SECONDS = 60
 RECONCILE_TASK = "maintenance.reconcile"
+HOUSEKEEPING_TASK = "maintenance.housekeeping"
 
 
 @lru_cache(maxsize=1)
@@ -47,20 +51,47 @@ def _fresh_context_after_fork(**_kwargs: object) -> None:
 
 @celery_app.task(
     name=RUN_TASK,
+    bind=True,
     queue=DOWNLOADS_QUEUE,
     acks_late=True,
     reject_on_worker_lost=True,
     time_limit=get_settings().download_timeout + HARD_LIMIT_MARGIN_SECONDS,
-    max_retries=0,
+    max_retries=None,  # only the low-disk wait below retries, for as long as it takes
 )
-def run_download(job_id: str) -> None:
+def run_download(self: Task, job_id: str) -> None:
+    ctx = worker_context()
     with bound_job(job_id):
-        pipeline.run_job(worker_context(), uuid.UUID(job_id))
+        free, where = lowest_free_gb(ctx.settings.work_dir)
+        if free < ctx.settings.min_free_disk_gb:
+            # The job stays queued (nothing claimed) until space is freed.
+            logger.warning("only %.2f GB free at %s; job %s waits", free, where, job_id)
+            raise self.retry(countdown=DISK_WAIT_SECONDS)
+        pipeline.run_job(ctx, uuid.UUID(job_id))
 
 
 @celery_app.task(name=RECONCILE_TASK, queue=MAINTENANCE_QUEUE, time_limit=120, max_retries=0)
 def reconcile() -> None:
     reconciler.reconcile(worker_context(), enqueue=enqueue_download)
+
+
+@celery_app.task(name=HOUSEKEEPING_TASK, queue=MAINTENANCE_QUEUE, time_limit=1800, max_retries=0)
+def housekeeping() -> None:
+    ctx = worker_context()
+    maintenance.expire_old_files(ctx)
+    maintenance.sweep_work_dir(ctx)
+    maintenance.abort_incomplete_uploads(ctx)
+
+
+@worker_ready.connect
+def _sweep_on_start(**_kwargs: object) -> None:
+    # Each worker host has its own work directory; beat runs housekeeping on one of them.
+    # This runs in the pool's parent: use a context of its own and close it again.
+    ctx = worker_context()
+    try:
+        maintenance.sweep_work_dir(ctx)
+    finally:
+        worker_context.cache_clear()
+        ctx.dispose()
 
 
 def enqueue_download(job_id: uuid.UUID) -> None:

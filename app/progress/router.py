@@ -42,6 +42,10 @@ async def progress_socket(websocket: WebSocket, job_id: str) -> None:
     def present(job: Job) -> JobOut:
         return present_job(job, storage=state.storage, connection=websocket)
 
-    await service.stream_job(
-        websocket, job_id=job_uuid, redis=state.redis, load_job=load_job, present=present
-    )
+    state.metrics.websocket_clients += 1
+    try:
+        await service.stream_job(
+            websocket, job_id=job_uuid, redis=state.redis, load_job=load_job, present=present
+        )
+    finally:
+        state.metrics.websocket_clients -= 1

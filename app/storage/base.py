@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass
@@ -10,6 +11,30 @@ from typing import BinaryIO, Protocol
 
 CHUNK_SIZE = 1024 * 1024
 _KEY_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
+
+
+MEDIA_TYPES = {
+    "mp4": "video/mp4",
+    "webm": "video/webm",
+    "mkv": "video/x-matroska",
+    "m4a": "audio/mp4",
+    "mp3": "audio/mpeg",
+    "opus": "audio/ogg",
+    "ogg": "audio/ogg",
+    "wav": "audio/wav",
+    "flac": "audio/flac",
+    "vtt": "text/vtt; charset=utf-8",
+    "srt": "application/x-subrip; charset=utf-8",
+    "txt": "text/plain; charset=utf-8",
+    "json": "application/json",
+    "jpg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+}
+
+
+def media_type_for(extension: str) -> str:
+    return MEDIA_TYPES.get(extension.lower(), "application/octet-stream")
 
 
 @dataclass(frozen=True)
@@ -36,11 +61,13 @@ class RemoteFile:
 class StorageHandler(Protocol):
     name: str
 
-    def store(self, source: Path, key: str) -> StoredObject:
+    def store(self, source: Path, key: str, *, media_type: str | None = None) -> StoredObject:
         """Move `source` into storage under `key`; the source is gone afterwards."""
 
-    def locate(self, key: str) -> LocalFile | RemoteFile:
-        """Where a client can read the object."""
+    def locate(
+        self, key: str, *, filename: str | None = None, media_type: str | None = None
+    ) -> LocalFile | RemoteFile:
+        """Where a client can read the object (`filename` names the download)."""
 
     def read(self, key: str) -> bytes:
         """Small objects only (health checks, tests)."""
@@ -53,6 +80,9 @@ class StorageHandler(Protocol):
 
     def delete_prefix(self, prefix: str) -> None:
         """Remove every object under `prefix/`."""
+
+    def abort_incomplete_uploads(self, older_than: dt.timedelta) -> int:
+        """Clean up uploads a killed process left half done; returns how many."""
 
 
 def build_key(*parts: str) -> str:

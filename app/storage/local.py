@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from app.storage.base import LocalFile, RemoteFile, StoredObject, sha256_of
+
+INCOMING_PREFIX = ".incoming-"
 
 
 class LocalStorageHandler:
@@ -22,7 +26,7 @@ class LocalStorageHandler:
             raise ValueError(f"storage key {key!r} escapes the storage root")
         return path
 
-    def store(self, source: Path, key: str) -> StoredObject:
+    def store(self, source: Path, key: str, *, media_type: str | None = None) -> StoredObject:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         # Hash while the file is still in the work directory, then move it in one rename
@@ -33,7 +37,7 @@ class LocalStorageHandler:
         try:
             os.replace(source, target)
         except OSError:
-            fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+            fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=INCOMING_PREFIX)
             os.close(fd)
             try:
                 shutil.copyfile(source, tmp_name)
@@ -44,7 +48,9 @@ class LocalStorageHandler:
             source.unlink()
         return StoredObject(key=key, size=size, sha256=digest)
 
-    def locate(self, key: str) -> LocalFile | RemoteFile:
+    def locate(
+        self, key: str, *, filename: str | None = None, media_type: str | None = None
+    ) -> LocalFile | RemoteFile:
         return LocalFile(self._path(key))
 
     def read(self, key: str) -> bytes:
@@ -60,3 +66,13 @@ class LocalStorageHandler:
 
     def delete_prefix(self, prefix: str) -> None:
         shutil.rmtree(self._path(prefix), ignore_errors=True)
+
+    def abort_incomplete_uploads(self, older_than: dt.timedelta) -> int:
+        """Remove `.incoming-*` copies a killed cross-filesystem move left behind."""
+        cutoff = time.time() - older_than.total_seconds()
+        removed = 0
+        for leftover in self.root.glob(f"*/{INCOMING_PREFIX}*"):
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink(missing_ok=True)
+                removed += 1
+        return removed
