@@ -21,7 +21,7 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(DEV_STAMP)
-	$(VENV)/bin/mypy app tests
+	$(VENV)/bin/mypy app tests benchmarks
 
 api-key: $(RUNTIME_STAMP)  ## Create an API key: make api-key NAME=me
 	$(PY) -m app.cli create-api-key --name "$(or $(NAME),$(USER),default)"

@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import boto3
 import httpx
 import pytest
 import redis
@@ -53,8 +55,15 @@ def pytest_configure(config: pytest.Config) -> None:
             "WORK_DIR": str(_RUN_DIR / "work"),
             "BOOTSTRAP_ADMIN_API_KEY": "",
             "LOG_LEVEL": "INFO",
+            "STORAGE_BACKEND": "auto",
+            # moto's S3 accepts any credentials; boto3 needs some to sign requests.
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
         }
     )
+    for inherited in ("ECS_CONTAINER_METADATA_URI", "ECS_CONTAINER_METADATA_URI_V4", "AWS_PROFILE"):
+        os.environ.pop(inherited, None)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -166,6 +175,45 @@ def youtube_in_process(offline_youtube: OfflineYouTube) -> OfflineYouTube:
 
 
 @dataclass
+class S3Server:
+    """moto's S3 in server mode on loopback: the real protocol, over HTTP."""
+
+    endpoint: str
+
+    def client(self) -> Any:
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1")
+
+    def new_bucket(self) -> str:
+        name = f"yds-test-{uuid.uuid4().hex[:12]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def settings_env(self, bucket: str, prefix: str = "yds") -> dict[str, str]:
+        return {
+            "STORAGE_BACKEND": "s3",
+            "S3_BUCKET_NAME": bucket,
+            "S3_PREFIX": prefix,
+            "S3_ENDPOINT_URL": self.endpoint,
+            "AWS_REGION": "us-east-1",
+        }
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    from moto.server import ThreadedMotoServer
+
+    from tests.support.services import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield S3Server(endpoint=f"http://127.0.0.1:{port}")
+    finally:
+        server.stop()
+
+
+@dataclass
 class Stack:
     """A running API and worker on a fresh SQLite database, like `make run`."""
 
@@ -179,9 +227,19 @@ class Stack:
     work_dir: Path
     youtube: OfflineYouTube
     log_dir: Path
+    s3: S3Server | None = None
 
     def key(self, name: str = "e2e") -> str:
         return issue_key(self.database_url, name)
+
+    def stored_names(self, job_id: str) -> set[str]:
+        """Names of the objects stored for a job, in whichever storage the stack uses."""
+        if self.s3 is None:
+            folder = self.storage_dir / job_id
+            return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+        prefix = f"{self.env['S3_PREFIX']}/{job_id}/"
+        listing = self.s3.client().list_objects_v2(Bucket=self.env["S3_BUCKET_NAME"], Prefix=prefix)
+        return {item["Key"].removeprefix(prefix) for item in listing.get("Contents", [])}
 
     def logs(self) -> str:
         return "\n".join(
@@ -213,6 +271,7 @@ def running_stack(
     youtube: OfflineYouTube,
     base_dir: Path,
     redis_db: int = TEST_REDIS_DB,
+    s3: S3Server | None = None,
     **settings: str,
 ) -> Iterator[Stack]:
     """Start the API and one worker with the same commands a user runs; stop them after.
@@ -249,6 +308,7 @@ def running_stack(
         work_dir=base_dir / "work",
         youtube=youtube,
         log_dir=base_dir,
+        s3=s3,
     )
     try:
         yield running
@@ -269,6 +329,25 @@ def stack(
         database_url=db_factory.sqlite(),
         youtube=offline_youtube,
         base_dir=tmp_path_factory.mktemp("stack"),
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def s3_stack(
+    db_factory: DatabaseFactory,
+    offline_youtube: OfflineYouTube,
+    s3_server: S3Server,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    """API and worker on SQLite, storing to S3 (moto's server on loopback)."""
+    with running_stack(
+        database_url=db_factory.sqlite(),
+        youtube=offline_youtube,
+        base_dir=tmp_path_factory.mktemp("s3-stack"),
+        redis_db=TEST_REDIS_DB - 2,
+        s3=s3_server,
+        **s3_server.settings_env(s3_server.new_bucket()),
     ) as running:
         yield running
 

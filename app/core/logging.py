@@ -26,17 +26,28 @@ class _ContextFilter(logging.Filter):
         return True
 
 
-_SECRET_PARAM = re.compile(r"(api_key=)[^&\s\"']+", re.IGNORECASE)
+# Secrets that may appear inside a logged line: the api_key query parameter of WebSocket
+# clients, API keys themselves, and the signing parts of presigned S3 URLs.
+_SECRETS = (
+    (re.compile(r"(api_key=)[^&\s\"']+", re.IGNORECASE), r"\1[redacted]"),
+    (re.compile(r"\byds_[A-Za-z0-9_-]{16,}"), "yds_[redacted]"),
+    (
+        re.compile(r"(X-Amz-(?:Signature|Credential|Security-Token)=)[^&\s\"']+", re.IGNORECASE),
+        r"\1[redacted]",
+    ),
+)
 # Loggers that print request paths; uvicorn.error logs WebSocket handshakes with the query.
 _PATH_LOGGERS = ("uvicorn.access", "uvicorn.error")
 
 
 class RedactSecrets(logging.Filter):
-    """Keeps API keys passed as `?api_key=` (WebSocket clients) out of every log line."""
+    """Keeps API keys and presigned URL signatures out of every log line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = _SECRET_PARAM.sub(r"\1[redacted]", message)
+        redacted = message
+        for pattern, replacement in _SECRETS:
+            redacted = pattern.sub(replacement, redacted)
         if redacted != message:
             record.msg, record.args = redacted, ()
         return True

@@ -17,6 +17,7 @@ from app.metrics import definitions as m
 from app.metrics.service import Increments, publish_live_gauge
 
 FLUSH_SECONDS = 2.0
+STOP_FLUSH_SECONDS = 1.0
 
 
 class ApiMetrics:
@@ -58,7 +59,10 @@ class ApiMetrics:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self.websocket_clients = 0
-        await self.flush()
+        # Shutting down must not wait on a Redis that does not answer.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STOP_FLUSH_SECONDS):
+                await self.flush()
 
 
 class HttpMetricsMiddleware:

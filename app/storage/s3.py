@@ -32,6 +32,7 @@ DELETE_BATCH = 1000
 def s3_client(settings: Settings) -> Any:
     config = Config(
         region_name=settings.aws_region,
+        signature_version="s3v4",
         retries={"max_attempts": 5, "mode": "standard"},
         connect_timeout=5,
         read_timeout=60,

@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -80,16 +81,26 @@ async def assert_full_download(stack: Stack, http: httpx.AsyncClient, tmp_path: 
     ]
     assert len(done["details"]["format_ids"]) == 2, "video-only and audio-only formats are merged"
 
+    headers = {"X-API-Key": key}
     for stored in done["files"]:
-        response = await http.get(stored["url"], headers={"X-API-Key": key})
+        if stack.s3 is not None:
+            assert stored["url"].startswith(stack.s3.endpoint), "S3 files come presigned"
+            assert "X-Amz-Signature=" in stored["url"]
+        response = await http.get(stored["url"], headers=headers)
         assert response.status_code == 200
         assert hashlib.sha256(response.content).hexdigest() == stored["sha256"]
         assert len(response.content) == stored["size"]
         assert "attachment" in response.headers["content-disposition"]
+    assert stack.stored_names(job["job_id"]) == {
+        f"{STANDARD_VIDEO_ID}.{suffix}"
+        for suffix in ("mp4", "en.srt", "en.vtt", "en.txt", "jpg", "info.json")
+    }
+    if stack.s3 is not None:
+        await assert_s3_objects(stack, done)
 
     video = next(f for f in done["files"] if f["kind"] == "video")
     local = tmp_path / "video.mp4"
-    local.write_bytes((await http.get(video["url"], headers={"X-API-Key": key})).content)
+    local.write_bytes((await http.get(video["url"], headers=headers)).content)
     probe = ffprobe(local)
     codec_types = {s["codec_type"] for s in probe["streams"]}  # type: ignore[attr-defined]
     assert {"video", "audio"} <= codec_types and "subtitle" not in codec_types
@@ -97,29 +108,51 @@ async def assert_full_download(stack: Stack, http: httpx.AsyncClient, tmp_path: 
     assert "mp4" in probe["format"]["format_name"]  # type: ignore[index]
 
     subtitle = next(f for f in done["files"] if f["format"] == "vtt")
-    text = (await http.get(subtitle["url"], headers={"X-API-Key": key})).text
-    assert text.startswith("WEBVTT")
+    assert (await http.get(subtitle["url"], headers=headers)).text.startswith("WEBVTT")
 
-    partial = await http.get(video["url"], headers={"X-API-Key": key, "Range": "bytes=100-199"})
+    partial = await http.get(video["url"], headers={**headers, "Range": "bytes=100-199"})
     assert partial.status_code == 206
     assert partial.content == local.read_bytes()[100:200]
     assert partial.headers["content-type"] == "video/mp4"
-    head = await http.head(video["url"], headers={"X-API-Key": key})
-    assert head.status_code == 200 and int(head.headers["content-length"]) == video["size"]
+    file_route = f"/api/v1/downloads/{job['job_id']}/files/{video['id']}"
+    if stack.s3 is None:
+        head = await http.head(video["url"], headers=headers)
+        assert head.status_code == 200 and int(head.headers["content-length"]) == video["size"]
+    else:
+        redirect = await http.get(file_route, headers=headers)
+        assert redirect.status_code == 307 and "X-Amz-Signature=" in redirect.headers["location"]
     assert not (stack.work_dir / job["job_id"]).exists(), "work directory removed"
 
-    assert (stack.storage_dir / job["job_id"]).is_dir()
-    deleted = await http.delete(f"/api/v1/downloads/{job['job_id']}", headers={"X-API-Key": key})
+    deleted = await http.delete(f"/api/v1/downloads/{job['job_id']}", headers=headers)
     assert deleted.status_code == 204
-    assert not (stack.storage_dir / job["job_id"]).exists(), "deleting a job deletes its files"
-    gone = await http.get(video["url"], headers={"X-API-Key": key})
-    assert gone.status_code == 404
+    assert stack.stored_names(job["job_id"]) == set(), "deleting a job deletes its files"
+    assert (await http.get(file_route, headers=headers)).status_code == 404
+    assert (await http.get(video["url"], headers=headers)).status_code in (403, 404)
+
+
+async def assert_s3_objects(stack: Stack, done: dict[str, Any]) -> None:
+    """Each object has the recorded size, and its sha256 in its metadata."""
+    assert stack.s3 is not None
+    client = stack.s3.client()
+    for stored in done["files"]:
+        key = (
+            f"{stack.env['S3_PREFIX']}/{done['job_id']}/"
+            + stored["url"].split("?")[0].rsplit("/", 1)[1]
+        )
+        head = client.head_object(Bucket=stack.env["S3_BUCKET_NAME"], Key=key)
+        assert head["ContentLength"] == stored["size"]
+        assert head["Metadata"]["sha256"] == stored["sha256"]
 
 
 async def test_youtube_url_completes_with_media_subtitles_thumbnail_and_metadata(
     stack: Stack, http: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     await assert_full_download(stack, http, tmp_path)
+
+
+async def test_the_same_download_stored_in_s3(s3_stack: Stack, tmp_path: Path) -> None:
+    async with httpx.AsyncClient(base_url=s3_stack.base_url, timeout=30) as client:
+        await assert_full_download(s3_stack, client, tmp_path)
 
 
 async def test_the_same_download_on_postgresql(pg_stack: Stack, tmp_path: Path) -> None:

@@ -54,15 +54,21 @@ class ManagedProcess:
         )
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
+        """Signal the main process, as an orchestrator would, then kill what is left."""
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, sig)
+                if sig == signal.SIGKILL:
+                    os.killpg(self.proc.pid, sig)
+                else:
+                    self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # stray children of a crashed parent
         self._log.close()
 
     def kill(self) -> None:

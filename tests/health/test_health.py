@@ -1,0 +1,65 @@
+"""/health/detailed reports each dependency with its latency and stays fast when one hangs."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from app.core.config import Settings
+from app.health.service import CHECK_TIMEOUT_SECONDS
+from app.main import create_app
+
+
+@pytest.fixture
+def black_hole() -> Iterator[str]:
+    """A TCP server that accepts connections and never answers, like a hung Redis."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    server.close()
+
+
+async def test_a_hanging_dependency_fails_fast_with_503(
+    settings: Settings, black_hole: str
+) -> None:
+    app = create_app(settings.model_copy(update={"redis_url": black_hole}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            started = time.monotonic()
+            response = await client.get("/health/detailed")
+            elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks["redis"]["ok"] is False and "timed out" in checks["redis"]["error"]
+    assert checks["database"]["ok"] is True and checks["storage"]["ok"] is True
+    assert all(isinstance(check["latency_ms"], float) for check in checks.values())
+    assert elapsed < CHECK_TIMEOUT_SECONDS + 1.5, "checks run concurrently, each bounded"
+
+
+async def test_liveness_needs_nothing(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
