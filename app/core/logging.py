@@ -37,7 +37,7 @@ _SECRETS = (
     ),
 )
 # Loggers that print request paths; uvicorn.error logs WebSocket handshakes with the query.
-_PATH_LOGGERS = ("uvicorn.access", "uvicorn.error")
+_PATH_LOGGERS = ("uvicorn", "uvicorn.access", "uvicorn.error")
 
 
 class RedactSecrets(logging.Filter):
@@ -91,7 +91,11 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     for name in _PATH_LOGGERS:
+        # uvicorn installs its own handlers; route its lines through ours instead, so
+        # they come out as JSON on AWS and get the same redaction.
         path_logger = logging.getLogger(name)
+        path_logger.handlers[:] = []
+        path_logger.propagate = True
         if not any(isinstance(f, RedactSecrets) for f in path_logger.filters):
             path_logger.addFilter(RedactSecrets())
     root.setLevel(settings.log_level)
