@@ -24,7 +24,7 @@ typecheck: $(DEV_STAMP)
 	$(VENV)/bin/mypy app tests benchmarks
 
 api-key: $(RUNTIME_STAMP)  ## Create an API key: make api-key NAME=me
-	$(PY) -m app.cli create-api-key --name "$(or $(NAME),$(USER),default)"
+	$(PY) -m app.cli api-keys create --name "$(or $(NAME),$(USER),default)"
 
 migrate: $(RUNTIME_STAMP)
 	$(VENV)/bin/alembic upgrade head

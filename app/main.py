@@ -9,16 +9,22 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from redis.asyncio import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth import service as auth_service
+from app.auth.keys import load_server_secret
+from app.auth.ratelimit import RateLimiter, RateLimitHeadersMiddleware
+from app.auth.router import router as admin_router
+from app.auth.usage import UsageBuffer
 from app.core.config import Settings, get_settings
 from app.core.database import api_sessionmaker, create_api_engine
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging, request_id_var
 from app.core.migrations import ensure_schema_current
+from app.core.security_headers import SecurityHeadersMiddleware
 from app.downloads.router import router as downloads_router
 from app.health.router import router as health_router
 from app.metrics.api import ApiMetrics, HttpMetricsMiddleware
@@ -71,16 +77,23 @@ def _lifespan(settings: Settings) -> Any:
             settings.redis_url, socket_timeout=5, socket_connect_timeout=3
         )
         app.state.storage = get_storage_handler(settings)
+        app.state.key_secret = load_server_secret(settings)
+        app.state.rate_limiter = RateLimiter(settings.redis_url)
         app.state.metrics = ApiMetrics(app.state.redis)
+        app.state.key_usage = UsageBuffer(app.state.redis)
         app.state.metrics.start()
+        app.state.key_usage.start()
         if settings.bootstrap_admin_api_key:
             async with app.state.sessions.begin() as session:
                 await session.run_sync(
-                    auth_service.ensure_bootstrap_key, settings.bootstrap_admin_api_key
+                    auth_service.ensure_bootstrap_key,
+                    settings.bootstrap_admin_api_key,
+                    app.state.key_secret,
                 )
         try:
             yield
         finally:
+            await app.state.key_usage.stop()
             await app.state.metrics.stop()
             await app.state.redis.aclose()
             await engine.dispose()
@@ -119,9 +132,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/api/openapi.json",
         lifespan=_lifespan(settings),
         debug=settings.debug,
+        max_body_size=settings.max_request_body_bytes,
     )
     install_error_handlers(app)
+    app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(HttpMetricsMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            # Keys travel in a header, never in cookies: no credentials, so "*" stays safe.
+            allow_credentials=False,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=[settings.api_key_header, "Content-Type", "X-Request-ID"],
+            expose_headers=[
+                "X-Request-ID",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+                "Retry-After",
+                "Content-Disposition",
+            ],
+        )
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router)
     app.include_router(downloads_router)
@@ -129,5 +162,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(transcripts_router)
     app.include_router(videos_router)
     app.include_router(metrics_router)
+    app.include_router(admin_router)
     app.openapi = _openapi_with_key(app, settings.api_key_header)  # type: ignore[method-assign]
     return app

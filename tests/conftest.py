@@ -27,12 +27,14 @@ from tests.support.services import Services, ServiceUnavailable, start_services
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from app.auth.service import IssuedKey
     from app.core.config import Settings
     from tests.support.databases import DatabaseFactory
     from tests.support.offline_youtube import OfflineYouTube
     from tests.support.stack import ManagedProcess
 
 TEST_REDIS_DB = 15
+TEST_KEY_SECRET = "test-server-secret-for-api-key-hmacs-0123456789"
 _RUN_DIR = Path(tempfile.mkdtemp(prefix="yds-tests-"))
 _services: Services | None = None
 
@@ -56,6 +58,10 @@ def pytest_configure(config: pytest.Config) -> None:
             "BOOTSTRAP_ADMIN_API_KEY": "",
             "LOG_LEVEL": "INFO",
             "STORAGE_BACKEND": "auto",
+            "API_KEY_SECRET": TEST_KEY_SECRET,
+            # Hundreds of requests from 127.0.0.1 within a minute; the limits have own tests.
+            "RATE_LIMIT_PER_MINUTE": "1000000",
+            "RATE_LIMIT_PER_IP_PER_MINUTE": "1000000",
             # moto's S3 accepts any credentials; boto3 needs some to sign requests.
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
@@ -138,17 +144,24 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 KeyFactory = Callable[..., str]
 
 
-def issue_key(database_url: str, name: str = "test", scopes: list[str] | None = None) -> str:
-    """Row factory for API keys, through the same service the CLI uses; returns the secret."""
+def create_key(database_url: str, name: str = "test", **options: Any) -> IssuedKey:
+    """Row factory for API keys, through the same service the CLI uses."""
     from app.auth import service as auth_service
     from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 
     engine = create_sync_engine(database_url)
     try:
         with session_scope(sync_sessionmaker(engine)) as session:
-            return auth_service.issue_key(session, name=name, scopes=scopes).secret
+            return auth_service.issue_key(
+                session, name=name, server_secret=TEST_KEY_SECRET.encode(), **options
+            )
     finally:
         engine.dispose()
+
+
+def issue_key(database_url: str, name: str = "test", scopes: list[str] | None = None) -> str:
+    """A new key's secret (see create_key)."""
+    return create_key(database_url, name, scopes=scopes).secret
 
 
 @pytest.fixture

@@ -1,23 +1,77 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from app.auth import service
-from app.auth.exceptions import InvalidApiKey, MissingApiKey
-from app.auth.models import ApiKey
+from app.auth.exceptions import InsufficientScope, MissingApiKey, RateLimited
+from app.auth.models import ApiKey, Scope
+from app.auth.ratelimit import LimitState, RateLimiter, client_ip, note_limit
+from app.core.config import Settings
 from app.core.dependencies import AppSettings, DbSession
 
 
-async def require_key(request: Request, session: DbSession, settings: AppSettings) -> ApiKey:
-    secret = request.headers.get(settings.api_key_header)
+async def _limit(connection: HTTPConnection, identity: str, per_minute: int) -> None:
+    limiter: RateLimiter = connection.app.state.rate_limiter
+    state: LimitState | None = await limiter.hit(identity, per_minute)
+    if state is None:
+        return
+    note_limit(connection.scope.setdefault("state", {}), state)
+    if not state.allowed:
+        raise RateLimited(
+            f"Rate limit of {per_minute} requests a minute exceeded; retry in "
+            f"{state.reset_seconds} s.",
+            headers=state.headers(),
+        )
+
+
+def connection_ip(connection: HTTPConnection, settings: Settings) -> str:
+    peer = connection.client.host if connection.client else None
+    return client_ip(peer, connection.headers.get("x-forwarded-for"), settings.trusted_proxies)
+
+
+async def authenticate(
+    connection: HTTPConnection, session: AsyncSession, settings: Settings, secret: str | None
+) -> ApiKey:
+    """The caller's key, within the per-address and per-key rate limits (HTTP and WebSocket)."""
+    # The address limit comes first so that guessing keys is throttled as well.
+    ip = connection_ip(connection, settings)
+    await _limit(connection, f"ip:{ip}", settings.rate_limit_per_ip_per_minute)
     if not secret:
         raise MissingApiKey(f"An API key is required in the {settings.api_key_header} header.")
-    api_key = await session.run_sync(service.authenticate, secret)
-    if api_key is None:
-        raise InvalidApiKey()
+    state = connection.app.state
+    api_key = await session.run_sync(service.authenticate, secret, state.key_secret)
+    per_minute = api_key.rate_limit_per_minute or settings.rate_limit_per_minute
+    await _limit(connection, f"key:{api_key.id}", per_minute)
+    state.key_usage.record(api_key.id)
     return api_key
 
 
+def require_scope(api_key: ApiKey, scope: Scope) -> None:
+    if not api_key.has_scope(scope):
+        raise InsufficientScope(f"This operation needs the {scope.value!r} scope.")
+
+
+async def require_key(request: Request, session: DbSession, settings: AppSettings) -> ApiKey:
+    return await authenticate(
+        request, session, settings, request.headers.get(settings.api_key_header)
+    )
+
+
 CurrentKey = Annotated[ApiKey, Depends(require_key, scope="function")]
+
+
+def scoped(scope: Scope) -> Any:
+    async def check(api_key: CurrentKey) -> ApiKey:
+        require_scope(api_key, scope)
+        return api_key
+
+    return Depends(check, scope="function")
+
+
+ReadKey = Annotated[ApiKey, scoped(Scope.DOWNLOADS_READ)]
+WriteKey = Annotated[ApiKey, scoped(Scope.DOWNLOADS_WRITE)]
+AdminKey = Annotated[ApiKey, scoped(Scope.ADMIN)]

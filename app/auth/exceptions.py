@@ -11,3 +11,42 @@ class InvalidApiKey(AppError):
     status_code = 401
     code = "invalid_api_key"
     message = "The API key is not valid."
+
+
+class ApiKeyRevoked(AppError):
+    status_code = 401
+    code = "api_key_revoked"
+    message = "The API key has been revoked."
+
+
+class ApiKeyExpired(AppError):
+    status_code = 401
+    code = "api_key_expired"
+    message = "The API key has expired."
+
+
+class InsufficientScope(AppError):
+    status_code = 403
+    code = "insufficient_scope"
+    message = "The API key lacks the scope this operation needs."
+
+
+class ApiKeyNotFound(AppError):
+    status_code = 404
+    code = "api_key_not_found"
+    message = "No such API key."
+
+
+class RateLimited(AppError):
+    status_code = 429
+    code = "rate_limited"
+    message = "Too many requests; slow down."
+
+
+class QuotaExceeded(AppError):
+    status_code = 429
+    code = "quota_exceeded"
+    message = "The key's job quota is used up."
+
+
+AUTH_ERRORS = (MissingApiKey, InvalidApiKey, ApiKeyRevoked, ApiKeyExpired, RateLimited)

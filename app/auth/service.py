@@ -1,23 +1,25 @@
-"""API keys: generated once, stored only as a SHA-256 digest, looked up by that digest."""
+"""API keys: issued once, stored as an HMAC, found by prefix, compared in constant time."""
 
 from __future__ import annotations
 
-import hashlib
+import datetime as dt
 import logging
-import secrets
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.auth import repository
-from app.auth.models import ApiKey
+from app.auth import keys, repository
+from app.auth.exceptions import ApiKeyExpired, ApiKeyNotFound, ApiKeyRevoked, InvalidApiKey
+from app.auth.models import ApiKey, Scope
+from app.core.database import utcnow
 
 logger = logging.getLogger(__name__)
 
-KEY_PREFIX = "yds_"
-ADMIN_SCOPES = ["admin", "downloads:read", "downloads:write"]
-DEFAULT_SCOPES = ["downloads:read", "downloads:write"]
+ADMIN_SCOPES = [scope.value for scope in Scope]
+DEFAULT_SCOPES = [Scope.DOWNLOADS_READ.value, Scope.DOWNLOADS_WRITE.value]
 
 
 @dataclass(frozen=True)
@@ -26,35 +28,61 @@ class IssuedKey:
     secret: str
 
 
-def hash_key(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+@dataclass(frozen=True)
+class KeyLimits:
+    rate_limit_per_minute: int | None = None
+    max_active_jobs: int | None = None
+    max_jobs_per_day: int | None = None
 
 
-def _display_prefix(secret: str) -> str:
-    return secret[: len(KEY_PREFIX) + 6]
-
-
-def issue_key(session: Session, *, name: str, scopes: list[str] | None = None) -> IssuedKey:
-    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+def issue_key(
+    session: Session,
+    *,
+    name: str,
+    server_secret: bytes,
+    scopes: Sequence[str] | None = None,
+    expires_at: dt.datetime | None = None,
+    limits: KeyLimits = KeyLimits(),
+) -> IssuedKey:
+    secret = keys.generate()
     api_key = repository.insert(
         session,
         name=name,
-        key_prefix=_display_prefix(secret),
-        key_hash=hash_key(secret),
-        scopes=scopes or DEFAULT_SCOPES,
+        key_prefix=keys.lookup_prefix(secret),
+        key_hash=keys.digest(secret, server_secret),
+        scopes=list(scopes or DEFAULT_SCOPES),
+        expires_at=expires_at,
+        rate_limit_per_minute=limits.rate_limit_per_minute,
+        max_active_jobs=limits.max_active_jobs,
+        max_jobs_per_day=limits.max_jobs_per_day,
     )
     return IssuedKey(api_key=api_key, secret=secret)
 
 
-def authenticate(session: Session, secret: str) -> ApiKey | None:
-    # The digest is the lookup key, so no plaintext ever reaches the database and a
-    # timing difference could only leak bits of a SHA-256 digest, not of the key.
-    return repository.get_active_by_hash(session, hash_key(secret))
+def authenticate(session: Session, secret: str, server_secret: bytes) -> ApiKey:
+    """The key's row, or an error saying why it does not open the door."""
+    if secret.startswith(keys.PREFIX) and not keys.well_formed(secret):
+        raise InvalidApiKey()  # a typo or a guess: no database query
+    found = next(
+        (
+            candidate
+            for candidate in repository.by_prefix(session, keys.lookup_prefix(secret))
+            if keys.matches(secret, candidate.key_hash, server_secret)
+        ),
+        None,
+    )
+    if found is None:
+        raise InvalidApiKey()
+    if found.revoked_at is not None:
+        raise ApiKeyRevoked()
+    if found.is_expired(utcnow()):
+        raise ApiKeyExpired()
+    return found
 
 
-def ensure_bootstrap_key(session: Session, secret: str) -> bool:
+def ensure_bootstrap_key(session: Session, secret: str, server_secret: bytes) -> bool:
     """Create the admin key from BOOTSTRAP_ADMIN_API_KEY once; True when it was created now."""
-    key_hash = hash_key(secret)
+    key_hash = keys.digest(secret, server_secret)
     if repository.exists_with_hash(session, key_hash):
         return False
     try:
@@ -62,12 +90,24 @@ def ensure_bootstrap_key(session: Session, secret: str) -> bool:
             repository.insert(
                 session,
                 name="bootstrap-admin",
-                key_prefix=_display_prefix(secret),
+                key_prefix=keys.lookup_prefix(secret),
                 key_hash=key_hash,
                 scopes=ADMIN_SCOPES,
             )
     except IntegrityError:
-        # Another API process created it at the same moment.
-        return False
+        return False  # another API process created it at the same moment
     logger.info("created the bootstrap admin API key")
     return True
+
+
+def list_keys(session: Session) -> Sequence[ApiKey]:
+    return repository.list_all(session)
+
+
+def revoke_key(session: Session, key_id: uuid.UUID) -> ApiKey:
+    api_key = repository.by_id(session, key_id)
+    if api_key is None:
+        raise ApiKeyNotFound()
+    repository.revoke(session, key_id, utcnow())
+    session.refresh(api_key)
+    return api_key

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_ALLOWED_DOMAINS = (
@@ -81,9 +82,22 @@ class Settings(BaseSettings):
 
     allowed_domains: Annotated[tuple[str, ...], NoDecode] = DEFAULT_ALLOWED_DOMAINS
     allow_private_networks: bool = False
+    allowed_private_cidrs: Annotated[tuple[str, ...], NoDecode] = ()
 
     bootstrap_admin_api_key: str = ""
     api_key_header: str = "X-API-Key"
+    # Keys are stored as HMAC-SHA256 under this secret. Locally, one is generated into
+    # API_KEY_SECRET_FILE on first start; on AWS it must be given (Secrets Manager).
+    api_key_secret: SecretStr = SecretStr("")
+    api_key_secret_file: Path = Path("./data/api-key-secret")
+
+    rate_limit_per_minute: int = Field(default=120, ge=1)
+    rate_limit_per_ip_per_minute: int = Field(default=600, ge=1)
+    max_active_jobs_per_key: int = Field(default=20, ge=1)
+    max_jobs_per_day_per_key: int = Field(default=1000, ge=1)
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
     @field_validator("allowed_domains", mode="before")
     @classmethod
@@ -91,6 +105,28 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(part.strip().lower() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("allowed_private_cidrs", "trusted_proxies", "cors_origins", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("allowed_private_cidrs", "trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # raises ValueError with the reason
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _valid_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"CORS origin {origin!r} must be * or start with http(s)://")
+        return tuple(origin.rstrip("/") for origin in value)
 
     @field_validator("log_level")
     @classmethod
@@ -123,6 +159,15 @@ class Settings(BaseSettings):
         key = self.bootstrap_admin_api_key
         if key and len(key) < 24:
             raise ValueError("BOOTSTRAP_ADMIN_API_KEY must be at least 24 characters long")
+        return self
+
+    @model_validator(mode="after")
+    def _check_key_secret(self) -> Settings:
+        secret = self.api_key_secret.get_secret_value()
+        if secret and len(secret) < 32:
+            raise ValueError("API_KEY_SECRET must be at least 32 characters long")
+        if not secret and self.effective_environment is Environment.AWS:
+            raise ValueError("API_KEY_SECRET must be set when running on AWS")
         return self
 
     @model_validator(mode="after")

@@ -62,6 +62,7 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_owner_created", "api_key_id", "created_at"),
         Index("ix_jobs_status_heartbeat", "status", "heartbeat_at"),
+        Index("ix_jobs_owner_status", "api_key_id", "status"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

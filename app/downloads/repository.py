@@ -361,3 +361,15 @@ def live_job_ids(
 def count_by_status(session: Session) -> dict[JobStatus, int]:
     rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
     return {JobStatus(status): count for status, count in rows}
+
+
+def count_active(session: Session, api_key_id: uuid.UUID) -> int:
+    """Queued plus processing jobs of a key."""
+    active = (JobStatus.QUEUED, JobStatus.PROCESSING)
+    query = select(func.count()).where(Job.api_key_id == api_key_id, Job.status.in_(active))
+    return session.scalar(query) or 0
+
+
+def count_created_since(session: Session, api_key_id: uuid.UUID, since: dt.datetime) -> int:
+    query = select(func.count()).where(Job.api_key_id == api_key_id, Job.created_at >= since)
+    return session.scalar(query) or 0

@@ -5,14 +5,16 @@ import uuid
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 
-from app.auth.dependencies import CurrentKey
-from app.auth.exceptions import InvalidApiKey, MissingApiKey
+from app.auth.dependencies import ReadKey, WriteKey
+from app.auth.exceptions import AUTH_ERRORS as KEY_ERRORS
+from app.auth.exceptions import InsufficientScope, QuotaExceeded
 from app.core.dependencies import AppSettings, DbSession, Metrics, RedisClient, Storage
 from app.core.errors import error_responses
 from app.downloads import service
 from app.downloads.dependencies import JobOwned
 from app.downloads.exceptions import (
     FileNotFound,
+    ForbiddenAddressError,
     InsufficientStorage,
     JobNotFound,
     JobNotRetryable,
@@ -24,7 +26,7 @@ from app.downloads.schemas import DownloadRequest, JobOut, JobPage
 from app.storage.base import RemoteFile, StorageHandler
 
 router = APIRouter(prefix="/api/v1/downloads", tags=["downloads"])
-AUTH_ERRORS = (MissingApiKey, InvalidApiKey)
+AUTH_ERRORS = (*KEY_ERRORS, InsufficientScope)
 
 
 def _present(job: Job, request: Request, storage: StorageHandler) -> JobOut:
@@ -35,14 +37,16 @@ def _present(job: Job, request: Request, storage: StorageHandler) -> JobOut:
     "",
     status_code=202,
     response_model=JobOut,
-    responses=error_responses(UnsupportedUrl, InsufficientStorage, *AUTH_ERRORS),
+    responses=error_responses(
+        UnsupportedUrl, ForbiddenAddressError, QuotaExceeded, InsufficientStorage, *AUTH_ERRORS
+    ),
     summary="Queue a download",
 )
 async def create_download(
     body: DownloadRequest,
     request: Request,
     session: DbSession,
-    api_key: CurrentKey,
+    api_key: WriteKey,
     settings: AppSettings,
     storage: Storage,
     metrics: Metrics,
@@ -59,7 +63,7 @@ async def create_download(
 async def list_downloads(
     request: Request,
     session: DbSession,
-    api_key: CurrentKey,
+    api_key: ReadKey,
     storage: Storage,
     status: JobStatus | None = None,
     limit: int = Query(default=20, ge=1, le=100),
@@ -82,7 +86,7 @@ async def list_downloads(
     responses=error_responses(JobNotFound, *AUTH_ERRORS),
     summary="Get a job",
 )
-async def get_download(job: JobOwned, request: Request, storage: Storage) -> JobOut:
+async def get_download(job: JobOwned, _read: ReadKey, request: Request, storage: Storage) -> JobOut:
     return _present(job, request, storage)
 
 
@@ -98,6 +102,7 @@ async def get_download(job: JobOwned, request: Request, storage: Storage) -> Job
 )
 async def delete_download(
     job: JobOwned,
+    _write: WriteKey,
     request: Request,
     session: DbSession,
     storage: Storage,
@@ -121,7 +126,7 @@ async def delete_download(
     summary="Retry a failed or canceled job",
 )
 async def retry_download(
-    job: JobOwned, request: Request, session: DbSession, storage: Storage
+    job: JobOwned, _write: WriteKey, request: Request, session: DbSession, storage: Storage
 ) -> JobOut:
     return _present(await service.retry_job(session, job=job), request, storage)
 
@@ -133,7 +138,9 @@ async def retry_download(
     responses=error_responses(JobNotFound, FileNotFound, *AUTH_ERRORS),
     summary="Stream a stored file (HTTP Range supported)",
 )
-async def get_download_file(file_id: uuid.UUID, job: JobOwned, storage: Storage) -> Response:
+async def get_download_file(
+    file_id: uuid.UUID, job: JobOwned, _read: ReadKey, storage: Storage
+) -> Response:
     stored = service.find_file(job, file_id)
     if stored is None:
         raise FileNotFound()

@@ -26,6 +26,8 @@ from app.downloads.ytdlp import (
     subtitle_params,
 )
 from app.progress.tracker import ProgressTracker
+from app.security.addresses import AddressPolicy
+from app.security.egress import EgressProxy
 from app.transcripts.conversion import EMBED_SUFFIX, write_transcripts
 from app.transcripts.planning import TranscriptPlan, plan_transcripts
 
@@ -105,22 +107,27 @@ class YtDlpRunner:
         params = build_ydl_params(options, workdir=workdir, settings=self._settings, logger_=logger)
         params["progress_hooks"] = [self._on_progress]
         params["postprocessor_hooks"] = [self._on_postprocess]
-        try:
-            with yt_dlp.YoutubeDL(params) as ydl:
-                info = ydl.extract_info(url, download=False)
-                self._check_stop()
-                self._accept(info, options)
-                plan = plan_transcripts(info, options)
-                ydl.params.update(subtitle_params(plan))
-                self._tracker.set_stage(JobStage.DOWNLOADING)
-                processed = ydl.process_ie_result(info, download=True)
-        except Exception as exc:
-            ours = hook_exception(exc)
-            if ours is not None:
-                raise ours from None
-            if isinstance(exc, (DownloadError, ExtractorError)):
-                raise classify_error(exc) from exc
-            raise
+        # Every request yt-dlp makes, redirects included, leaves through the egress guard.
+        with EgressProxy(AddressPolicy.from_settings(self._settings)) as proxy:
+            params["proxy"] = proxy.url
+            try:
+                with yt_dlp.YoutubeDL(params) as ydl:
+                    info = ydl.extract_info(url, download=False)
+                    self._check_stop()
+                    self._accept(info, options)
+                    plan = plan_transcripts(info, options)
+                    ydl.params.update(subtitle_params(plan))
+                    self._tracker.set_stage(JobStage.DOWNLOADING)
+                    processed = ydl.process_ie_result(info, download=True)
+            except Exception as exc:
+                refused_or(proxy, exc)
+                ours = hook_exception(exc)
+                if ours is not None:
+                    raise ours from None
+                if isinstance(exc, (DownloadError, ExtractorError)):
+                    raise classify_error(exc) from exc
+                raise
+            refused_or(proxy, None)
         return processed, plan
 
     def _accept(self, info: dict[str, Any], options: JobOptions) -> None:
@@ -214,6 +221,17 @@ class YtDlpRunner:
         self._check_stop()
         if status.get("postprocessor") not in _BEFORE_DOWNLOAD_POSTPROCESSORS:
             self._tracker.set_stage(JobStage.POSTPROCESSING)
+
+
+def refused_or(proxy: EgressProxy, cause: BaseException | None) -> None:
+    """Fail with forbidden_address when the guard refused any request: whatever yt-dlp
+    made of it (an error, or a missing thumbnail), the job asked for a forbidden address."""
+    refusals = proxy.refusals
+    if refusals:
+        first = refusals[0]
+        raise JobFailure(
+            f"Refused to fetch from {first.host} ({first.reason}).", code="forbidden_address"
+        ) from cause
 
 
 def _has_audio(info: dict[str, Any]) -> bool:

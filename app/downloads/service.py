@@ -3,6 +3,7 @@ the request's session commits, then the after-commit actions run (enqueue, publi
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 from functools import partial
@@ -11,12 +12,17 @@ import anyio
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.exceptions import QuotaExceeded
 from app.auth.models import ApiKey
 from app.core.config import Settings, StorageBackend
 from app.core.dependencies import after_commit
 from app.core.disk import lowest_free_gb
 from app.downloads import repository, urls
-from app.downloads.exceptions import InsufficientStorage, JobNotFound, JobNotRetryable
+from app.downloads.exceptions import (
+    InsufficientStorage,
+    JobNotFound,
+    JobNotRetryable,
+)
 from app.downloads.models import Job, JobFile, JobStatus
 from app.downloads.schemas import DownloadRequest
 from app.downloads.tasks import enqueue_download
@@ -35,7 +41,9 @@ async def create_job(
     metrics: ApiMetrics,
 ) -> Job:
     urls.check_submittable(request.url, settings.allowed_domains)
+    await urls.check_address(request.url, settings)
     _check_free_disk(settings)
+    await _check_quotas(session, api_key, settings)
     job = await session.run_sync(
         repository.insert_job,
         api_key_id=api_key.id,
@@ -45,6 +53,23 @@ async def create_job(
     after_commit(session, partial(anyio.to_thread.run_sync, enqueue_download, job.id))
     after_commit(session, metrics.job_created)
     return job
+
+
+async def _check_quotas(session: AsyncSession, api_key: ApiKey, settings: Settings) -> None:
+    active_limit = api_key.max_active_jobs or settings.max_active_jobs_per_key
+    active = await session.run_sync(repository.count_active, api_key.id)
+    if active >= active_limit:
+        raise QuotaExceeded(
+            f"The key already has {active} queued or running jobs (limit {active_limit}); "
+            "wait for some to finish."
+        )
+    daily_limit = api_key.max_jobs_per_day or settings.max_jobs_per_day_per_key
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    today = await session.run_sync(repository.count_created_since, api_key.id, since)
+    if today >= daily_limit:
+        raise QuotaExceeded(
+            f"The key created {today} jobs in the last 24 hours (limit {daily_limit})."
+        )
 
 
 def _check_free_disk(settings: Settings) -> None:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
-from app.downloads.exceptions import UnsupportedUrl
+import anyio
+
+from app.core.config import Settings
+from app.downloads.exceptions import ForbiddenAddressError, UnsupportedUrl
+from app.security.addresses import AddressPolicy, ForbiddenAddress, UnresolvableHost
 
 YOUTUBE_HOSTS = frozenset(
     {
@@ -47,3 +51,20 @@ def check_submittable(url: str, allowed_domains: tuple[str, ...]) -> None:
         raise UnsupportedUrl(
             "Only YouTube video URLs are supported (watch?v=, youtu.be/, shorts, live, embed)."
         )
+
+
+async def check_address(url: str, settings: Settings) -> None:
+    """Refuse URLs whose host is, or resolves to, an address the egress guard would refuse
+    anyway, before anything is queued. Hosts that do not resolve here are left to the
+    guard at fetch time."""
+    host = urlsplit(url).hostname or ""
+    if host in YOUTUBE_HOSTS:
+        return  # public by definition; the egress guard still checks every connection
+    policy = AddressPolicy.from_settings(settings)
+    port = urlsplit(url).port or (443 if url.startswith("https") else 80)
+    try:
+        await anyio.to_thread.run_sync(policy.resolve, host, port)
+    except ForbiddenAddress as refusal:
+        raise ForbiddenAddressError(str(refusal)) from refusal
+    except UnresolvableHost:
+        return

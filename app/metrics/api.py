@@ -3,8 +3,6 @@ events, flushed to Redis every few seconds."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import socket
 import time
@@ -13,11 +11,11 @@ import uuid
 import redis.asyncio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.periodic import Periodic
 from app.metrics import definitions as m
 from app.metrics.service import Increments, publish_live_gauge
 
 FLUSH_SECONDS = 2.0
-STOP_FLUSH_SECONDS = 1.0
 
 
 class ApiMetrics:
@@ -26,7 +24,7 @@ class ApiMetrics:
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.increments = Increments()
         self.websocket_clients = 0
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(FLUSH_SECONDS, self.flush)
 
     def job_created(self) -> None:
         self.increments.count(m.JOBS_CREATED)
@@ -45,24 +43,12 @@ class ApiMetrics:
             self.client, m.WEBSOCKET_CLIENTS, self.instance, self.websocket_clients
         )
 
-    async def _flush_forever(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_SECONDS)
-            await self.flush()
-
     def start(self) -> None:
-        self._task = asyncio.create_task(self._flush_forever())
+        self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
         self.websocket_clients = 0
-        # Shutting down must not wait on a Redis that does not answer.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(STOP_FLUSH_SECONDS):
-                await self.flush()
+        await self._periodic.stop()
 
 
 class HttpMetricsMiddleware:

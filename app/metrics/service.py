@@ -18,6 +18,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from app.core.text import as_text
 from app.downloads.models import JobStatus
 from app.metrics import definitions as m
 from app.metrics.store import (
@@ -123,12 +124,10 @@ class _Families(Collector):
 RawHash = Mapping[bytes | str, bytes | str]
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def _counter(series: m.Series, raw: RawHash) -> CounterMetricFamily:
-    entries = [(decode_labels(_text(field)), float(_text(value))) for field, value in raw.items()]
+    entries = [
+        (decode_labels(as_text(field)), float(as_text(value))) for field, value in raw.items()
+    ]
     names = sorted({name for labels, _ in entries for name in labels})
     family = CounterMetricFamily(series.name, series.help, labels=names)
     if not entries and not names:
@@ -142,10 +141,10 @@ def _histogram(series: m.Series, raw: RawHash) -> HistogramMetricFamily:
     grouped: dict[str, dict[str, float]] = defaultdict(dict)
     label_sets: dict[str, dict[str, str]] = {}
     for field, value in raw.items():
-        labels, part = split_histogram_field(_text(field))
+        labels, part = split_histogram_field(as_text(field))
         key = encode_labels(labels)
         label_sets[key] = labels
-        grouped[key][part] = float(_text(value))
+        grouped[key][part] = float(as_text(value))
     names = sorted({name for labels in label_sets.values() for name in labels})
     family = HistogramMetricFamily(series.name, series.help, labels=names)
     for key, parts in grouped.items():

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.auth import service as auth_service
+from app.auth.dependencies import authenticate, require_scope
+from app.auth.models import ApiKey, Scope
 from app.core.config import Settings
+from app.core.errors import AppError
 from app.downloads import repository
 from app.downloads.models import Job
 from app.downloads.presenter import present_job
@@ -16,18 +19,42 @@ from app.progress import service
 router = APIRouter(tags=["progress"])
 
 
+def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
+    """Browsers send Origin: accept the API's own origin and CORS_ORIGINS; other clients
+    send none."""
+    origin = websocket.headers.get("origin")
+    if origin is None or "*" in settings.cors_origins:
+        return True
+    origin = origin.rstrip("/")
+    own = f"{'https' if websocket.url.scheme == 'wss' else 'http'}://{websocket.url.netloc}"
+    return origin in settings.cors_origins or urlsplit(origin).netloc == urlsplit(own).netloc
+
+
+async def _authorize(websocket: WebSocket, settings: Settings) -> ApiKey | None:
+    sessions: async_sessionmaker[AsyncSession] = websocket.app.state.sessions
+    secret = websocket.headers.get(settings.api_key_header) or websocket.query_params.get("api_key")
+    try:
+        async with sessions() as session:
+            api_key = await authenticate(websocket, session, settings, secret)
+        require_scope(api_key, Scope.DOWNLOADS_READ)
+    except AppError as error:
+        # 401 -> 4401, 403 -> 4403, 429 -> 4429: the HTTP status inside WebSocket's range.
+        await websocket.close(code=4000 + error.status_code, reason=error.code)
+        return None
+    return api_key
+
+
 @router.websocket("/ws/progress/{job_id}")
 async def progress_socket(websocket: WebSocket, job_id: str) -> None:
     """Live progress of one job. Key in the X-API-Key header or the `api_key` query parameter."""
     state = websocket.app.state
     settings: Settings = state.settings
-    sessions: async_sessionmaker[AsyncSession] = state.sessions
     await websocket.accept()
-    secret = websocket.headers.get(settings.api_key_header) or websocket.query_params.get("api_key")
-    async with sessions() as session:
-        api_key = await session.run_sync(auth_service.authenticate, secret) if secret else None
+    if not origin_allowed(websocket, settings):
+        await websocket.close(code=service.CLOSE_FORBIDDEN, reason="origin not allowed")
+        return
+    api_key = await _authorize(websocket, settings)
     if api_key is None:
-        await websocket.close(code=service.CLOSE_UNAUTHORIZED, reason="missing or invalid API key")
         return
     try:
         job_uuid = uuid.UUID(job_id)
@@ -36,8 +63,9 @@ async def progress_socket(websocket: WebSocket, job_id: str) -> None:
         return
 
     async def load_job() -> Job | None:
-        async with sessions() as session:
-            return await session.run_sync(repository.get_owned_job, job_uuid, api_key.id)
+        async with state.sessions() as session:
+            job: Job | None = await session.run_sync(repository.get_owned_job, job_uuid, api_key.id)
+            return job
 
     def present(job: Job) -> JobOut:
         return present_job(job, storage=state.storage, connection=websocket)

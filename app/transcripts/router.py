@@ -4,7 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from app.auth.exceptions import InvalidApiKey, MissingApiKey
+from app.auth.dependencies import ReadKey
+from app.auth.exceptions import AUTH_ERRORS, InsufficientScope
 from app.core.dependencies import Storage
 from app.core.errors import error_responses
 from app.downloads.dependencies import JobOwned
@@ -31,12 +32,13 @@ MEDIA_TYPES = {
             "description": "The transcript: text for txt, srt and vtt; a list of cues for json.",
             "content": {media_type.split(";")[0]: {} for media_type in MEDIA_TYPES.values()},
         },
-        **error_responses(TranscriptNotFound, JobNotFound, MissingApiKey, InvalidApiKey),
+        **error_responses(TranscriptNotFound, JobNotFound, InsufficientScope, *AUTH_ERRORS),
     },
     summary="A job's transcript in one language and format",
 )
 async def get_transcript(
     job: JobOwned,
+    _read: ReadKey,
     storage: Storage,
     lang: Annotated[LanguageCode | None, Query(description="Defaults to the first.")] = None,
     format: TranscriptFormat = TranscriptFormat.TXT,

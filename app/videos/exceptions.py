@@ -5,7 +5,12 @@ from app.downloads.exceptions import JobFailure
 
 # How a failed look-up reaches the client: the video's own problems are the client's to
 # see (422), YouTube throttling is temporary (503), anything else is an upstream failure.
-_STATUS_BY_CODE = {"throttled": 503, "network_error": 502, "download_failed": 502}
+_STATUS_BY_CODE = {
+    "forbidden_address": 400,
+    "throttled": 503,
+    "network_error": 502,
+    "download_failed": 502,
+}
 
 
 class VideoLookupFailed(AppError):

@@ -4,11 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.auth.dependencies import CurrentKey
-from app.auth.exceptions import InvalidApiKey, MissingApiKey
+from app.auth.dependencies import ReadKey
+from app.auth.exceptions import AUTH_ERRORS, InsufficientScope
 from app.core.dependencies import AppSettings, RedisClient
 from app.core.errors import error_responses
-from app.downloads.exceptions import UnsupportedUrl
+from app.downloads.exceptions import ForbiddenAddressError, UnsupportedUrl
 from app.downloads.schemas import HttpUrl
 from app.videos import service
 from app.videos.exceptions import LookupTimedOut, VideoLookupFailed
@@ -16,14 +16,19 @@ from app.videos.schemas import VideoFormats, VideoInfo
 
 router = APIRouter(prefix="/api/v1", tags=["videos"])
 ERRORS = error_responses(
-    UnsupportedUrl, VideoLookupFailed, LookupTimedOut, MissingApiKey, InvalidApiKey
+    UnsupportedUrl,
+    ForbiddenAddressError,
+    VideoLookupFailed,
+    LookupTimedOut,
+    InsufficientScope,
+    *AUTH_ERRORS,
 )
 UrlQuery = Annotated[HttpUrl, Query(description="A YouTube video URL.")]
 
 
 @router.get("/info", response_model=VideoInfo, responses=ERRORS, summary="Video metadata")
 async def get_info(
-    url: UrlQuery, _key: CurrentKey, settings: AppSettings, redis: RedisClient
+    url: UrlQuery, _key: ReadKey, settings: AppSettings, redis: RedisClient
 ) -> VideoInfo:
     raw = await service.extract_cached(url, settings=settings, redis_client=redis)
     return service.video_info(raw)
@@ -36,7 +41,7 @@ async def get_info(
     summary="Formats and what each quality preset picks",
 )
 async def get_formats(
-    url: UrlQuery, _key: CurrentKey, settings: AppSettings, redis: RedisClient
+    url: UrlQuery, _key: ReadKey, settings: AppSettings, redis: RedisClient
 ) -> VideoFormats:
     raw = await service.extract_cached(url, settings=settings, redis_client=redis)
     return await service.video_formats(raw)

@@ -16,9 +16,13 @@ from redis.asyncio import Redis
 from yt_dlp.utils import DownloadError, ExtractorError
 
 from app.core.config import Settings
+from app.downloads.exceptions import JobFailure
+from app.downloads.runner import refused_or
 from app.downloads.schemas import JobOptions, Quality
-from app.downloads.urls import check_submittable
+from app.downloads.urls import check_address, check_submittable
 from app.downloads.ytdlp import YtDlpLogger, classify_error, format_selector, format_sort
+from app.security.addresses import AddressPolicy
+from app.security.egress import EgressProxy
 from app.transcripts.planning import caption_languages
 from app.videos.exceptions import LookupTimedOut, VideoLookupFailed
 from app.videos.schemas import MediaFormat, PresetChoice, Thumbnail, VideoFormats, VideoInfo
@@ -33,19 +37,31 @@ def _cache_key(url: str) -> str:
     return "yds:info:" + hashlib.sha256(url.encode()).hexdigest()
 
 
-def _extract(url: str) -> dict[str, Any]:
+def _extract(url: str, policy: AddressPolicy) -> dict[str, Any]:
     params = {**_QUIET, "logger": YtDlpLogger(logger), "socket_timeout": 20}
+    with EgressProxy(policy) as proxy:
+        params["proxy"] = proxy.url
+        try:
+            with yt_dlp.YoutubeDL(params) as ydl:
+                raw = ydl.extract_info(url, download=False, process=False)
+        except (DownloadError, ExtractorError) as exc:
+            _refused(proxy, exc)
+            raise VideoLookupFailed(classify_error(exc)) from exc
+        _refused(proxy, None)
+        return ydl.sanitize_info(raw)  # type: ignore[no-any-return]
+
+
+def _refused(proxy: EgressProxy, cause: BaseException | None) -> None:
     try:
-        with yt_dlp.YoutubeDL(params) as ydl:
-            raw = ydl.extract_info(url, download=False, process=False)
-            return ydl.sanitize_info(raw)  # type: ignore[no-any-return]
-    except (DownloadError, ExtractorError) as exc:
-        raise VideoLookupFailed(classify_error(exc)) from exc
+        refused_or(proxy, cause)
+    except JobFailure as failure:
+        raise VideoLookupFailed(failure) from cause
 
 
 async def extract_cached(url: str, *, settings: Settings, redis_client: Redis) -> dict[str, Any]:
     """The raw (unprocessed) yt-dlp info of a submittable URL, from cache when fresh."""
     check_submittable(url, settings.allowed_domains)
+    await check_address(url, settings)
     key = _cache_key(url)
     try:
         cached = await redis_client.get(key)
@@ -56,7 +72,9 @@ async def extract_cached(url: str, *, settings: Settings, redis_client: Redis) -
         return result
     try:
         with anyio.fail_after(EXTRACT_TIMEOUT_SECONDS):
-            raw = await anyio.to_thread.run_sync(_extract, url, abandon_on_cancel=True)
+            raw = await anyio.to_thread.run_sync(
+                _extract, url, AddressPolicy.from_settings(settings), abandon_on_cancel=True
+            )
     except TimeoutError as exc:
         raise LookupTimedOut() from exc
     if settings.info_cache_seconds:

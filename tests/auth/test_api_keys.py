@@ -12,11 +12,12 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from app.auth.keys import digest, well_formed
 from app.auth.models import ApiKey
-from app.auth.service import hash_key
 from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.main import create_app
+from tests.conftest import TEST_KEY_SECRET
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,7 +33,7 @@ def stored_keys(database_url: str) -> list[ApiKey]:
 
 def test_cli_prints_a_new_key_once_and_stores_only_its_hash(database_url: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "create-api-key", "--name", "laptop"],
+        [sys.executable, "-m", "app.cli", "api-keys", "create", "--name", "laptop"],
         cwd=PROJECT_ROOT,
         env={**os.environ, "DATABASE_URL": database_url},
         capture_output=True,
@@ -40,17 +41,17 @@ def test_cli_prints_a_new_key_once_and_stores_only_its_hash(database_url: str) -
         check=True,
     )
     secret = result.stdout.strip()
-    assert secret.startswith("yds_") and len(secret) > 40
     assert "shown only once" in result.stderr and secret not in result.stderr
 
     [key] = stored_keys(database_url)
     assert key.name == "laptop"
-    assert key.key_hash == hash_key(secret)
+    assert well_formed(secret) and len(secret) == 40
+    assert key.key_hash == digest(secret, TEST_KEY_SECRET.encode())
     assert secret not in repr(vars(key)), "the key itself is never stored"
 
 
 async def test_bootstrap_admin_key_is_created_on_first_start_only(database_url: str) -> None:
-    secret = "yds_bootstrap-admin-key-for-tests-0001"
+    secret = "bootstrap-admin-key-for-tests-0001"
     settings = Settings(_env_file=None, database_url=database_url, bootstrap_admin_api_key=secret)
     for _start in range(2):
         app = create_app(settings)

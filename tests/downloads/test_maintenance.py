@@ -14,8 +14,6 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from app.auth.repository import get_active_by_hash
-from app.auth.service import hash_key
 from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.downloads import maintenance, repository
@@ -24,7 +22,7 @@ from app.downloads.pipeline import WorkerContext
 from app.storage.base import StorageHandler
 from app.storage.local import LocalStorageHandler
 from app.storage.s3 import S3StorageHandler
-from tests.conftest import KeyFactory, S3Server, issue_key
+from tests.conftest import KeyFactory, S3Server, create_key
 
 DAY = 24 * 3600
 
@@ -52,10 +50,8 @@ def context(settings: Settings, storage: StorageHandler) -> WorkerContext:
 
 
 def completed_job(ctx: WorkerContext, tmp_path: Path, *, finished: dt.datetime) -> uuid.UUID:
-    key = issue_key(ctx.settings.database_url)
+    owner = create_key(ctx.settings.database_url).api_key
     with session_scope(ctx.sessions) as session:
-        owner = get_active_by_hash(session, hash_key(key))
-        assert owner is not None
         job = repository.insert_job(
             session, api_key_id=owner.id, url="https://youtu.be/x", options={}
         )
@@ -134,10 +130,8 @@ def test_sweep_removes_day_old_leftovers_but_not_live_jobs(
 
 
 def _processing_job(ctx: WorkerContext) -> uuid.UUID:
-    key = issue_key(ctx.settings.database_url)
+    owner = create_key(ctx.settings.database_url).api_key
     with session_scope(ctx.sessions) as session:
-        owner = get_active_by_hash(session, hash_key(key))
-        assert owner is not None
         job = repository.insert_job(
             session, api_key_id=owner.id, url="https://youtu.be/x", options={}
         )

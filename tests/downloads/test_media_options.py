@@ -39,7 +39,10 @@ def run_job(
     settings: Settings | None = None,
     **options: Any,
 ) -> DownloadResult:
-    settings = settings or Settings(_env_file=None, subtitle_sleep_seconds=0)
+    # The fixture site is on 127.0.0.1: allowed here, refused by default (tests/security).
+    settings = settings or Settings(
+        _env_file=None, subtitle_sleep_seconds=0, allow_private_networks=True
+    )
     events: list[ProgressEvent] = []
     runner = YtDlpRunner(
         settings=settings,
@@ -168,7 +171,7 @@ def test_known_size_over_the_limit_fails_before_downloading(
     youtube_in_process: OfflineYouTube, tmp_path: Path
 ) -> None:
     youtube_in_process.server.reset_hits()
-    settings = Settings(_env_file=None, max_file_size_gb=0.0005)  # about 0.5 MB
+    settings = Settings(_env_file=None, max_file_size_gb=0.0005, allow_private_networks=True)
     with pytest.raises(JobFailure) as failure:
         run_job(youtube_in_process, tmp_path, youtube_in_process.video_url(STANDARD_VIDEO_ID),
                 settings=settings, include_transcription=False)  # fmt: skip

@@ -17,7 +17,7 @@ from app.downloads import reconciler, repository
 from app.downloads.models import Job, JobStatus
 from app.downloads.pipeline import WorkerContext
 from app.storage.local import LocalStorageHandler
-from tests.conftest import issue_key
+from tests.conftest import create_key
 
 
 @pytest.fixture
@@ -31,13 +31,8 @@ def ctx(settings: Settings, tmp_path: Path) -> WorkerContext:
 
 
 def add_job(ctx: WorkerContext, database_url: str, **fields: Any) -> uuid.UUID:
-    key = issue_key(database_url)
+    owner = create_key(database_url).api_key
     with session_scope(ctx.sessions) as session:
-        from app.auth.repository import get_active_by_hash
-        from app.auth.service import hash_key
-
-        owner = get_active_by_hash(session, hash_key(key))
-        assert owner is not None
         job = repository.insert_job(
             session, api_key_id=owner.id, url="https://youtu.be/x", options={}
         )

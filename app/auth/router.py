@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request, Response
+
+from app.auth import service
+from app.auth.dependencies import AdminKey
+from app.auth.exceptions import AUTH_ERRORS, ApiKeyNotFound, InsufficientScope
+from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+from app.auth.usage import pending_usage
+from app.core.dependencies import DbSession, RedisClient
+from app.core.errors import error_responses
+
+router = APIRouter(prefix="/api/v1/admin/api-keys", tags=["admin"])
+ERRORS = error_responses(*AUTH_ERRORS, InsufficientScope)
+
+
+@router.post("", status_code=201, response_model=ApiKeyCreated, responses=ERRORS)
+async def create_api_key(
+    body: ApiKeyCreate, request: Request, session: DbSession, _admin: AdminKey
+) -> ApiKeyCreated:
+    """Create a key; the response is the only time its secret is shown."""
+    issued = await session.run_sync(
+        service.issue_key,
+        name=body.name,
+        server_secret=request.app.state.key_secret,
+        scopes=[scope.value for scope in body.scopes],
+        expires_at=body.expires_at,
+        limits=service.KeyLimits(
+            rate_limit_per_minute=body.rate_limit_per_minute,
+            max_active_jobs=body.max_active_jobs,
+            max_jobs_per_day=body.max_jobs_per_day,
+        ),
+    )
+    listed = ApiKeyOut.model_validate(issued.api_key)
+    return ApiKeyCreated(**listed.model_dump(), key=issued.secret)
+
+
+@router.get("", response_model=list[ApiKeyOut], responses=ERRORS)
+async def list_api_keys(
+    session: DbSession, redis: RedisClient, _admin: AdminKey
+) -> list[ApiKeyOut]:
+    """Every key, without secrets; usage includes the last few seconds' requests."""
+    pending = await pending_usage(redis)
+    listed = []
+    for api_key in await session.run_sync(service.list_keys):
+        out = ApiKeyOut.model_validate(api_key)
+        if api_key.id in pending:
+            count, last_used = pending[api_key.id]
+            out = out.model_copy(
+                update={"usage_count": out.usage_count + count, "last_used_at": last_used}
+            )
+        listed.append(out)
+    return listed
+
+
+@router.delete(
+    "/{key_id}",
+    status_code=204,
+    responses={**ERRORS, **error_responses(ApiKeyNotFound)},
+)
+async def revoke_api_key(key_id: uuid.UUID, session: DbSession, _admin: AdminKey) -> Response:
+    """Revoke a key at once; its requests get 401 api_key_revoked from now on."""
+    await session.run_sync(service.revoke_key, key_id)
+    return Response(status_code=204)

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.auth.models import Scope
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    scopes: list[Scope] = Field(
+        default_factory=lambda: [Scope.DOWNLOADS_READ, Scope.DOWNLOADS_WRITE],
+        min_length=1,
+        max_length=len(Scope),
+    )
+    expires_at: dt.datetime | None = None
+    rate_limit_per_minute: int | None = Field(default=None, ge=1, le=100_000)
+    max_active_jobs: int | None = Field(default=None, ge=1, le=100_000)
+    max_jobs_per_day: int | None = Field(default=None, ge=1, le=1_000_000)
+
+    @field_validator("expires_at")
+    @classmethod
+    def _in_the_future(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("expires_at needs a timezone, e.g. 2030-01-01T00:00:00Z")
+        if value <= dt.datetime.now(dt.UTC):
+            raise ValueError("expires_at must be in the future")
+        return value
+
+    @field_validator("scopes")
+    @classmethod
+    def _unique(cls, value: list[Scope]) -> list[Scope]:
+        return list(dict.fromkeys(value))
+
+
+class ApiKeyOut(BaseModel):
+    """A key as listed: never its secret."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    key_prefix: str
+    scopes: list[str]
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+    usage_count: int
+    rate_limit_per_minute: int | None
+    max_active_jobs: int | None
+    max_jobs_per_day: int | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="The key itself. It is shown only this once.")

@@ -1,0 +1,676 @@
+"""A forwarding proxy on loopback that lets yt-dlp reach only addresses the policy allows.
+
+yt-dlp is pointed at it with ``{"proxy": proxy.url}``. Every request then arrives here as
+``CONNECT host:port`` (https) or an absolute-form request (http), including each redirect
+hop, so every hop is checked. The proxy resolves the host once, refuses it when any of its
+addresses is forbidden, and connects to the address it checked, so DNS rebinding between
+the check and the connection cannot redirect it.
+
+Each client connection carries exactly one request: the upstream request is rewritten with
+``Connection: close`` and only its declared body is forwarded, so a second request cannot
+ride along on a kept-alive connection without being checked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import re
+import selectors
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from types import TracebackType
+from urllib.parse import urlsplit
+
+from app.security.addresses import AddressPolicy, ForbiddenAddress, UnresolvableHost
+
+logger = logging.getLogger(__name__)
+
+BUFFER_SIZE = 64 * 1024
+MAX_HEAD_SIZE = 64 * 1024
+REFUSED_HEADER = "X-Egress-Refused"
+
+_READ = selectors.EVENT_READ
+_WRITE = selectors.EVENT_WRITE
+_HEAD_END = b"\r\n\r\n"
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_TARGET = re.compile(r"[\x21-\x7e]+")
+_PORT = re.compile(r"[0-9]{1,5}")
+_DIGITS = re.compile(r"[0-9]+")
+_VERSIONS = frozenset({"HTTP/1.0", "HTTP/1.1"})
+# Hop-by-hop headers (RFC 9110 7.6.1) and Host, which is rebuilt from the request target.
+_DROPPED_HEADERS = frozenset(
+    {
+        "connection",
+        "proxy-connection",
+        "keep-alive",
+        "proxy-authorization",
+        "proxy-authenticate",
+        "te",
+        "trailer",
+        "upgrade",
+        "host",
+    }
+)
+# Never dropped even when a client names them in Connection: they frame the request.
+_FRAMING_HEADERS = frozenset({"content-length"})
+_CONNECTION_HEADERS = frozenset({b"connection", b"keep-alive", b"proxy-connection"})
+_STOP_JOIN_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request the proxy refused because its target resolved to a forbidden address."""
+
+    host: str
+    port: int
+    address: str | None
+    reason: str
+
+
+class _BadRequest(Exception):
+    """The client sent something other than one well-formed proxy request."""
+
+
+class _Stopped(Exception):
+    """The proxy is shutting down."""
+
+
+@dataclass(frozen=True)
+class _ProxyRequest:
+    host: str
+    port: int
+    tunnel: bool
+    upstream_head: bytes = b""
+    body_length: int = 0
+
+
+@dataclass
+class _ResponseHeads:
+    """Rewrites upstream response heads to say ``Connection: close``.
+
+    The proxy serves one request per connection; without this a keep-alive client (urllib3)
+    would put the connection back in its pool and fail its next request on it.
+    """
+
+    buffered: bytes = b""
+    finished: bool = False
+
+    def feed(self, data: bytes) -> bytes:
+        if self.finished:
+            return data
+        self.buffered += data
+        out = b""
+        while not self.finished:
+            end = self.buffered.find(_HEAD_END)
+            if end == -1:
+                if len(self.buffered) > MAX_HEAD_SIZE:
+                    raise ConnectionError("upstream response head larger than 64 KiB")
+                return out
+            head = self.buffered[:end]
+            self.buffered = self.buffered[end + len(_HEAD_END) :]
+            out += _closing_response_head(head)
+            # Interim 1xx heads precede the real one, which must be rewritten as well.
+            self.finished = not _is_interim(head)
+        return out + self.flush()
+
+    def flush(self) -> bytes:
+        rest, self.buffered = self.buffered, b""
+        self.finished = True
+        return rest
+
+
+@dataclass
+class _Flow:
+    """Bytes moving one way; ``allowance`` caps what may still be forwarded (None: no cap)."""
+
+    source: socket.socket
+    sink: socket.socket
+    pending: bytes = b""
+    allowance: int | None = None
+    heads: _ResponseHeads | None = None
+    ended: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.ended and not self.pending
+
+
+class EgressProxy:
+    """An HTTP proxy on 127.0.0.1 that forwards only to addresses ``policy`` allows.
+
+    Use as ``with EgressProxy(policy) as proxy:`` and hand ``proxy.url`` to yt-dlp.
+    ``stop()`` resets every open connection, so a download in progress fails at once.
+    """
+
+    def __init__(
+        self,
+        policy: AddressPolicy,
+        *,
+        connect_timeout: float = 10.0,
+        idle_timeout: float = 120.0,
+    ) -> None:
+        self.policy = policy
+        self.connect_timeout = connect_timeout
+        self.idle_timeout = idle_timeout
+        self._listener: socket.socket | None = None
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._refusals: list[Refusal] = []
+        self._threads: set[threading.Thread] = set()
+        self._acceptor: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The proxy URL for yt-dlp's ``proxy`` option."""
+        if self._listener is None:
+            raise RuntimeError("the egress proxy is not running")
+        host, port = self._listener.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def refusals(self) -> list[Refusal]:
+        """A snapshot of every refusal so far, oldest first."""
+        with self._lock:
+            return list(self._refusals)
+
+    def start(self) -> None:
+        """Listen on an ephemeral loopback port and start accepting connections."""
+        if self._listener is not None:
+            raise RuntimeError("the egress proxy is already running")
+        listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+        listener.setblocking(False)
+        self._listener = listener
+        self._acceptor = threading.Thread(
+            target=self._accept_loop, name="egress-proxy-accept", daemon=True
+        )
+        self._acceptor.start()
+
+    def stop(self) -> None:
+        """Close the listener and reset every open connection; waits for the threads."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        # The wake socket stays readable from now on, so every waiting thread sees it.
+        self._wake_writer.send(b"x")
+        deadline = time.monotonic() + _STOP_JOIN_SECONDS
+        if self._acceptor is not None:
+            self._acceptor.join(_STOP_JOIN_SECONDS)
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if self._listener is not None:
+            self._listener.close()
+        self._wake_writer.close()
+        if not any(thread.is_alive() for thread in threads):
+            self._wake_reader.close()
+
+    def __enter__(self) -> EgressProxy:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._listener, _READ)
+            selector.register(self._wake_reader, _READ)
+            while not self._stopping.is_set():
+                for key, _ in selector.select():
+                    if key.fileobj is self._listener and not self._accept():
+                        # Out of descriptors, say: back off rather than spin on accept().
+                        self._stopping.wait(0.1)
+
+    def _accept(self) -> bool:
+        assert self._listener is not None
+        try:
+            client, _ = self._listener.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return True
+        except OSError as exc:
+            logger.warning("egress proxy cannot accept a connection: %s", exc)
+            return False
+        client.setblocking(False)
+        thread = threading.Thread(
+            target=self._serve, args=(client,), name="egress-proxy-connection", daemon=True
+        )
+        with self._lock:
+            self._threads.add(thread)
+        thread.start()
+        return True
+
+    def _serve(self, client: socket.socket) -> None:
+        try:
+            with _Connection(self, client) as connection:
+                connection.run()
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def _record(self, refusal: Refusal) -> None:
+        logger.warning(
+            "egress refused %s:%d (%s): %s",
+            refusal.host,
+            refusal.port,
+            refusal.address,
+            refusal.reason,
+        )
+        with self._lock:
+            self._refusals.append(refusal)
+
+    def _resolve(self, host: str, port: int) -> list[str]:
+        if self._stopping.is_set():
+            raise _Stopped
+        addresses = self.policy.resolve(host, port)
+        # getaddrinfo cannot be interrupted; a stop() that happened meanwhile wins.
+        if self._stopping.is_set():
+            raise _Stopped
+        return addresses
+
+
+@dataclass
+class _Connection:
+    """One client connection: read one request, check it, then relay bytes."""
+
+    proxy: EgressProxy
+    client: socket.socket
+    upstream: socket.socket | None = None
+    selector: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
+    interest: dict[socket.socket, int] = field(default_factory=dict)
+    aborted: bool = True
+
+    def __enter__(self) -> _Connection:
+        self.selector.register(self.proxy._wake_reader, _READ)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.selector.close()
+        for sock in (self.client, self.upstream):
+            if sock is not None:
+                _close(sock, reset=self.aborted)
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except _Stopped:
+            pass
+        except (OSError, TimeoutError) as exc:
+            logger.debug("egress connection ended: %s", exc)
+
+    def _run(self) -> None:
+        try:
+            head, early = self._read_head()
+            request = _parse_request(head)
+        except _BadRequest as exc:
+            self._answer(HTTPStatus.BAD_REQUEST, f"bad proxy request: {exc}")
+            return
+        addresses = self._check(request)
+        if addresses is None:
+            return
+        self.upstream = self._connect_any(addresses, request.port)
+        if self.upstream is None:
+            return
+        self._relay(request, early)
+        self.aborted = False
+
+    def _read_head(self) -> tuple[bytes, bytes]:
+        deadline = time.monotonic() + self.proxy.connect_timeout
+        received = b""
+        while True:
+            self._wait(self.client, _READ, deadline)
+            chunk = _recv(self.client)
+            if chunk is None:
+                continue
+            if not chunk:
+                raise ConnectionAbortedError("client closed before sending a request")
+            scan_from = max(0, len(received) - len(_HEAD_END) + 1)
+            received += chunk
+            end = received.find(_HEAD_END, scan_from)
+            if end == -1 and len(received) > MAX_HEAD_SIZE:
+                raise _BadRequest("request head larger than 64 KiB")
+            if end != -1:
+                if end + len(_HEAD_END) > MAX_HEAD_SIZE:
+                    raise _BadRequest("request head larger than 64 KiB")
+                return received[: end + len(_HEAD_END)], received[end + len(_HEAD_END) :]
+
+    def _check(self, request: _ProxyRequest) -> list[str] | None:
+        try:
+            return self.proxy._resolve(request.host, request.port)
+        except ForbiddenAddress as exc:
+            self.proxy._record(Refusal(request.host, request.port, exc.address, exc.reason))
+            self._answer(
+                HTTPStatus.FORBIDDEN,
+                f"egress refused: {exc}",
+                extra_headers=((REFUSED_HEADER, "forbidden_address"),),
+            )
+        except UnresolvableHost as exc:
+            self._answer(HTTPStatus.BAD_GATEWAY, str(exc))
+        return None
+
+    def _connect_any(self, addresses: list[str], port: int) -> socket.socket | None:
+        deadline = time.monotonic() + self.proxy.connect_timeout
+        failure = "no address to connect to"
+        for address in addresses:
+            try:
+                return self._connect(address, port, deadline)
+            except TimeoutError:
+                self._answer(HTTPStatus.GATEWAY_TIMEOUT, f"connecting to {address} timed out")
+                return None
+            except OSError as exc:
+                failure = f"cannot connect to {address}: {exc.strerror or exc}"
+        self._answer(HTTPStatus.BAD_GATEWAY, failure)
+        return None
+
+    def _connect(self, address: str, port: int, deadline: float) -> socket.socket:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            code = sock.connect_ex((address, port))
+            if code == errno.EINPROGRESS:
+                self._wait(sock, _WRITE, deadline)
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                raise OSError(code, errno.errorcode.get(code, str(code)))
+        except BaseException:
+            self._register(sock, 0)
+            sock.close()
+            raise
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def _relay(self, request: _ProxyRequest, early: bytes) -> None:
+        assert self.upstream is not None
+        outbound = _Flow(self.client, self.upstream)
+        inbound = _Flow(self.upstream, self.client)
+        if request.tunnel:
+            inbound.pending = b"HTTP/1.1 200 Connection established\r\n\r\n"
+            outbound.pending = early
+        else:
+            # Bytes past the declared body would be a second, unchecked request: drop them.
+            body = early[: request.body_length]
+            outbound.pending = request.upstream_head + body
+            outbound.allowance = None
+            inbound.heads = _ResponseHeads()
+        while not (inbound.done and (outbound.done or not request.tunnel)):
+            self._step((outbound, inbound))
+
+    def _step(self, flows: tuple[_Flow, _Flow]) -> None:
+        wanted: dict[socket.socket, int] = {}
+        for flow in flows:
+            if flow.pending:
+                wanted[flow.sink] = wanted.get(flow.sink, 0) | _WRITE
+            elif not flow.ended:
+                wanted[flow.source] = wanted.get(flow.source, 0) | _READ
+        ready = self._select(wanted, self.proxy.idle_timeout)
+        if not ready:
+            raise TimeoutError(f"no traffic for {self.proxy.idle_timeout:g} s")
+        for sock, events in ready:
+            for flow in flows:
+                if events & _READ and sock is flow.source and not flow.pending:
+                    _pull(flow)
+                if events & _WRITE and sock is flow.sink and flow.pending:
+                    _push(flow)
+
+    def _wait(self, sock: socket.socket, events: int, deadline: float) -> None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not self._select({sock: events}, remaining):
+            raise TimeoutError("timed out")
+
+    def _select(
+        self, wanted: dict[socket.socket, int], timeout: float
+    ) -> list[tuple[socket.socket, int]]:
+        for sock in set(self.interest) | set(wanted):
+            self._register(sock, wanted.get(sock, 0))
+        ready: list[tuple[socket.socket, int]] = []
+        for key, events in self.selector.select(timeout):
+            if key.fileobj is self.proxy._wake_reader:
+                raise _Stopped
+            assert isinstance(key.fileobj, socket.socket)
+            ready.append((key.fileobj, events))
+        return ready
+
+    def _register(self, sock: socket.socket, events: int) -> None:
+        current = self.interest.get(sock, 0)
+        if events == current:
+            return
+        if not events:
+            self.selector.unregister(sock)
+            del self.interest[sock]
+        elif not current:
+            self.selector.register(sock, events)
+            self.interest[sock] = events
+        else:
+            self.selector.modify(sock, events)
+            self.interest[sock] = events
+
+    def _answer(
+        self,
+        status: HTTPStatus,
+        message: str,
+        *,
+        extra_headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        body = f"{message}\n".encode()
+        lines = [
+            f"HTTP/1.1 {status.value} {status.phrase}",
+            "Content-Type: text/plain; charset=utf-8",
+            f"Content-Length: {len(body)}",
+            "Connection: close",
+            *(f"{name}: {value}" for name, value in extra_headers),
+        ]
+        response = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+        deadline = time.monotonic() + self.proxy.connect_timeout
+        while response:
+            self._wait(self.client, _WRITE, deadline)
+            try:
+                response = response[self.client.send(response) :]
+            except BlockingIOError:
+                continue
+        self.aborted = False
+
+
+def _pull(flow: _Flow) -> None:
+    data = _recv(flow.source)
+    if data is None:
+        return
+    if not data:
+        flow.ended = True
+        flow.pending = flow.heads.flush() if flow.heads else b""
+    elif flow.allowance is not None:
+        flow.pending = data[: flow.allowance]
+        flow.allowance -= len(flow.pending)
+    else:
+        flow.pending = flow.heads.feed(data) if flow.heads else data
+    if flow.pending:
+        # Usually the sink can take the chunk right away, which saves a trip through select.
+        _push(flow)
+    elif flow.ended:
+        _shutdown_write(flow.sink)
+
+
+def _push(flow: _Flow) -> None:
+    try:
+        sent = flow.sink.send(flow.pending)
+    except BlockingIOError:
+        return
+    flow.pending = flow.pending[sent:]
+    if flow.done:
+        _shutdown_write(flow.sink)
+
+
+def _recv(sock: socket.socket) -> bytes | None:
+    try:
+        return sock.recv(BUFFER_SIZE)
+    except BlockingIOError:
+        return None
+
+
+def _shutdown_write(sock: socket.socket) -> None:
+    # The peer may already be gone; the relay notices that on its next read or write.
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+
+
+def _close(sock: socket.socket, *, reset: bool) -> None:
+    if reset:
+        # SO_LINGER 0 turns close() into a reset, so the client sees an error instead of
+        # an end of stream it could take for a complete (unsized) body.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def _parse_request(head: bytes) -> _ProxyRequest:
+    lines = head[: -len(_HEAD_END)].split(b"\r\n")
+    method, target, version = _parse_request_line(lines[0])
+    headers = [_parse_header(line) for line in lines[1:]]
+    if method == "CONNECT":
+        host, port = _parse_authority(target)
+        return _ProxyRequest(host=host, port=port, tunnel=True)
+    host, port, authority, origin = _parse_absolute_target(target)
+    upstream_head = _upstream_head(f"{method} {origin} {version}", authority, headers)
+    return _ProxyRequest(
+        host=host,
+        port=port,
+        tunnel=False,
+        upstream_head=upstream_head,
+        body_length=_body_length(headers),
+    )
+
+
+def _parse_request_line(line: bytes) -> tuple[str, str, str]:
+    try:
+        text = line.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise _BadRequest("non-ASCII request line") from exc
+    parts = text.split(" ")
+    if len(parts) != 3:
+        raise _BadRequest("malformed request line")
+    method, target, version = parts
+    if not _TOKEN.fullmatch(method) or not _TARGET.fullmatch(target) or version not in _VERSIONS:
+        raise _BadRequest("malformed request line")
+    return method, target, version
+
+
+def _parse_header(line: bytes) -> tuple[str, bytes]:
+    name, colon, _ = line.partition(b":")
+    if not colon or any(byte in line for byte in b"\r\n\x00"):
+        raise _BadRequest("malformed header line")
+    try:
+        text = name.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise _BadRequest("malformed header name") from exc
+    # Also rejects obsolete line folding, whose continuation lines start with whitespace.
+    if not _TOKEN.fullmatch(text):
+        raise _BadRequest("malformed header name")
+    return text.lower(), line
+
+
+def _parse_authority(target: str) -> tuple[str, int]:
+    host, colon, port_text = target.rpartition(":")
+    if not colon or not _PORT.fullmatch(port_text):
+        raise _BadRequest("CONNECT needs host:port")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        if ":" not in host:
+            raise _BadRequest("malformed IPv6 address")
+    elif ":" in host:
+        raise _BadRequest("IPv6 addresses need brackets")
+    if not host or any(char in host for char in "/@?#[]\\"):
+        raise _BadRequest("malformed CONNECT host")
+    return host, _valid_port(int(port_text))
+
+
+def _parse_absolute_target(target: str) -> tuple[str, int, str, str]:
+    if target[:7].lower() != "http://":
+        raise _BadRequest("only absolute http:// targets and CONNECT are proxied")
+    try:
+        parts = urlsplit(target)
+    except ValueError as exc:
+        raise _BadRequest("malformed target URL") from exc
+    if "@" in parts.netloc or "\\" in parts.netloc or not parts.hostname:
+        raise _BadRequest("malformed target host")
+    try:
+        port = parts.port or 80
+    except ValueError as exc:
+        raise _BadRequest("malformed target port") from exc
+    path = parts.path or "/"
+    if not path.startswith("/"):
+        raise _BadRequest("malformed target path")
+    origin = f"{path}?{parts.query}" if parts.query else path
+    return parts.hostname, _valid_port(port), parts.netloc, origin
+
+
+def _valid_port(port: int) -> int:
+    if not 0 < port < 65536:
+        raise _BadRequest("port out of range")
+    return port
+
+
+def _body_length(headers: list[tuple[str, bytes]]) -> int:
+    if any(name == "transfer-encoding" for name, _ in headers):
+        # Chunked request bodies would need parsing to find their end; yt-dlp never sends them.
+        raise _BadRequest("Transfer-Encoding in requests is not supported")
+    values = {_header_value(line) for name, line in headers if name == "content-length"}
+    if not values:
+        return 0
+    if len(values) > 1:
+        raise _BadRequest("conflicting Content-Length headers")
+    (value,) = values
+    if not _DIGITS.fullmatch(value):
+        raise _BadRequest("malformed Content-Length")
+    return int(value)
+
+
+def _upstream_head(request_line: str, authority: str, headers: list[tuple[str, bytes]]) -> bytes:
+    named_hop_by_hop = {
+        token.strip().lower()
+        for name, line in headers
+        if name in ("connection", "proxy-connection")
+        for token in _header_value(line).split(",")
+    } - _FRAMING_HEADERS
+    kept = [
+        line
+        for name, line in headers
+        if name not in _DROPPED_HEADERS and name not in named_hop_by_hop
+    ]
+    start = f"{request_line}\r\nHost: {authority}".encode("ascii")
+    return b"\r\n".join([start, *kept, b"Connection: close"]) + _HEAD_END
+
+
+def _closing_response_head(head: bytes) -> bytes:
+    status_line, *header_lines = head.split(b"\r\n")
+    kept = [
+        line
+        for line in header_lines
+        if line.partition(b":")[0].strip().lower() not in _CONNECTION_HEADERS
+    ]
+    return b"\r\n".join([status_line, *kept, b"Connection: close"]) + _HEAD_END
+
+
+def _is_interim(head: bytes) -> bool:
+    parts = head.split(b" ", 2)
+    return len(parts) > 1 and parts[1].startswith(b"1") and parts[1] != b"101"
+
+
+def _header_value(line: bytes) -> str:
+    return line.partition(b":")[2].strip().decode("latin-1")
