@@ -19,6 +19,7 @@ from app.auth.keys import load_server_secret
 from app.auth.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from app.auth.router import router as admin_router
 from app.auth.usage import UsageBuffer
+from app.core.body_limit import BodyLimitMiddleware
 from app.core.config import Settings, get_settings
 from app.core.database import api_sessionmaker, create_api_engine
 from app.core.errors import install_error_handlers
@@ -132,9 +133,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/api/openapi.json",
         lifespan=_lifespan(settings),
         debug=settings.debug,
-        max_body_size=settings.max_request_body_bytes,
     )
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)

@@ -39,9 +39,10 @@ async def create_api_key(
 
 @router.get("", response_model=list[ApiKeyOut], responses=ERRORS)
 async def list_api_keys(
-    session: DbSession, redis: RedisClient, _admin: AdminKey
+    request: Request, session: DbSession, redis: RedisClient, _admin: AdminKey
 ) -> list[ApiKeyOut]:
     """Every key, without secrets; usage includes the last few seconds' requests."""
+    await request.app.state.key_usage.flush()  # this process's latest requests count too
     pending = await pending_usage(redis)
     listed = []
     for api_key in await session.run_sync(service.list_keys):

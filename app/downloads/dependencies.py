@@ -4,15 +4,17 @@ import uuid
 from typing import Annotated
 
 from fastapi import Depends
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.dependencies import CurrentKey
+from app.auth.dependencies import ReadKey, WriteKey
+from app.auth.models import ApiKey
 from app.core.dependencies import DbSession
 from app.downloads import repository
 from app.downloads.exceptions import JobNotFound
 from app.downloads.models import Job
 
 
-async def owned_job(job_id: uuid.UUID, session: DbSession, api_key: CurrentKey) -> Job:
+async def _owned(session: AsyncSession, job_id: uuid.UUID, api_key: ApiKey) -> Job:
     """The job, if the calling key created it; any other key gets the same 404 as a missing id."""
     job = await session.run_sync(repository.get_owned_job, job_id, api_key.id)
     if job is None:
@@ -20,4 +22,14 @@ async def owned_job(job_id: uuid.UUID, session: DbSession, api_key: CurrentKey) 
     return job
 
 
-JobOwned = Annotated[Job, Depends(owned_job, scope="function")]
+# The scope is checked before the job is looked up: a key without it gets 403 everywhere.
+async def readable_job(job_id: uuid.UUID, session: DbSession, api_key: ReadKey) -> Job:
+    return await _owned(session, job_id, api_key)
+
+
+async def writable_job(job_id: uuid.UUID, session: DbSession, api_key: WriteKey) -> Job:
+    return await _owned(session, job_id, api_key)
+
+
+ReadableJob = Annotated[Job, Depends(readable_job, scope="function")]
+WritableJob = Annotated[Job, Depends(writable_job, scope="function")]

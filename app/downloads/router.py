@@ -11,7 +11,7 @@ from app.auth.exceptions import InsufficientScope, QuotaExceeded
 from app.core.dependencies import AppSettings, DbSession, Metrics, RedisClient, Storage
 from app.core.errors import error_responses
 from app.downloads import service
-from app.downloads.dependencies import JobOwned
+from app.downloads.dependencies import ReadableJob, WritableJob
 from app.downloads.exceptions import (
     FileNotFound,
     ForbiddenAddressError,
@@ -86,7 +86,7 @@ async def list_downloads(
     responses=error_responses(JobNotFound, *AUTH_ERRORS),
     summary="Get a job",
 )
-async def get_download(job: JobOwned, _read: ReadKey, request: Request, storage: Storage) -> JobOut:
+async def get_download(job: ReadableJob, request: Request, storage: Storage) -> JobOut:
     return _present(job, request, storage)
 
 
@@ -101,8 +101,7 @@ async def get_download(job: JobOwned, _read: ReadKey, request: Request, storage:
     summary="Cancel a queued or running job, or delete a finished one",
 )
 async def delete_download(
-    job: JobOwned,
-    _write: WriteKey,
+    job: WritableJob,
     request: Request,
     session: DbSession,
     storage: Storage,
@@ -126,7 +125,7 @@ async def delete_download(
     summary="Retry a failed or canceled job",
 )
 async def retry_download(
-    job: JobOwned, _write: WriteKey, request: Request, session: DbSession, storage: Storage
+    job: WritableJob, request: Request, session: DbSession, storage: Storage
 ) -> JobOut:
     return _present(await service.retry_job(session, job=job), request, storage)
 
@@ -138,9 +137,7 @@ async def retry_download(
     responses=error_responses(JobNotFound, FileNotFound, *AUTH_ERRORS),
     summary="Stream a stored file (HTTP Range supported)",
 )
-async def get_download_file(
-    file_id: uuid.UUID, job: JobOwned, _read: ReadKey, storage: Storage
-) -> Response:
+async def get_download_file(file_id: uuid.UUID, job: ReadableJob, storage: Storage) -> Response:
     stored = service.find_file(job, file_id)
     if stored is None:
         raise FileNotFound()

@@ -95,6 +95,9 @@ def build_ydl_params(
         "file_access_retries": 3,
         "socket_timeout": 30,
         "continuedl": True,
+        # yt-dlp's own downloaders only: they go through the egress guard, while ffmpeg or
+        # other external downloaders would open connections of their own.
+        "external_downloader": {"default": "native"},
         "cachedir": False,
         "quiet": True,
         "no_warnings": False,

@@ -182,8 +182,8 @@ class EgressProxy:
 
     def start(self) -> None:
         """Listen on an ephemeral loopback port and start accepting connections."""
-        if self._listener is not None:
-            raise RuntimeError("the egress proxy is already running")
+        if self._listener is not None or self._stopping.is_set():
+            raise RuntimeError("an egress proxy can be started only once")
         listener = socket.create_server(("127.0.0.1", 0), backlog=128)
         listener.setblocking(False)
         self._listener = listener
@@ -202,13 +202,14 @@ class EgressProxy:
         deadline = time.monotonic() + _STOP_JOIN_SECONDS
         if self._acceptor is not None:
             self._acceptor.join(_STOP_JOIN_SECONDS)
+        if self._listener is not None:
+            self._listener.close()
         with self._lock:
             threads = list(self._threads)
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        if self._listener is not None:
-            self._listener.close()
         self._wake_writer.close()
+        # A thread still inside getaddrinfo will look at the wake socket once it returns.
         if not any(thread.is_alive() for thread in threads):
             self._wake_reader.close()
 
@@ -313,8 +314,10 @@ class _Connection:
             self._run()
         except _Stopped:
             pass
-        except (OSError, TimeoutError) as exc:
+        except OSError as exc:
             logger.debug("egress connection ended: %s", exc)
+        except Exception:
+            logger.exception("egress proxy connection failed")
 
     def _run(self) -> None:
         try:
@@ -409,7 +412,7 @@ class _Connection:
             # Bytes past the declared body would be a second, unchecked request: drop them.
             body = early[: request.body_length]
             outbound.pending = request.upstream_head + body
-            outbound.allowance = None
+            outbound.allowance = request.body_length - len(body)
             inbound.heads = _ResponseHeads()
         while not (inbound.done and (outbound.done or not request.tunnel)):
             self._step((outbound, inbound))

@@ -4,11 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from app.auth.dependencies import ReadKey
 from app.auth.exceptions import AUTH_ERRORS, InsufficientScope
 from app.core.dependencies import Storage
 from app.core.errors import error_responses
-from app.downloads.dependencies import JobOwned
+from app.downloads.dependencies import ReadableJob
 from app.downloads.exceptions import JobNotFound
 from app.downloads.schemas import LanguageCode
 from app.transcripts import service
@@ -37,8 +36,7 @@ MEDIA_TYPES = {
     summary="A job's transcript in one language and format",
 )
 async def get_transcript(
-    job: JobOwned,
-    _read: ReadKey,
+    job: ReadableJob,
     storage: Storage,
     lang: Annotated[LanguageCode | None, Query(description="Defaults to the first.")] = None,
     format: TranscriptFormat = TranscriptFormat.TXT,

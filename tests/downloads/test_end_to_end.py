@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Stack
+from tests.conftest import Stack, create_key
 from tests.support.jobs import fetch_job, submit, watch
 from tests.support.offline_youtube import PRIVATE_VIDEO_ID, SLOW_VIDEO_ID, STANDARD_VIDEO_ID
 
@@ -255,12 +256,34 @@ async def test_websocket_rejects_missing_key_and_other_keys_jobs(
 ) -> None:
     owner, other = stack.key("owner"), stack.key("other")
     job = await submit(http, owner, stack.youtube.video_url(STANDARD_VIDEO_ID))
+    write_only = create_key(stack.database_url, "writer", scopes=["downloads:write"]).secret
+    revoked = create_key(stack.database_url, "revoked")
+    await revoke(stack, revoked.api_key.id)
 
     assert (await watch(stack.ws_url, job["job_id"], key=None)).close_code == 4401
     assert (await watch(stack.ws_url, job["job_id"], key="yds_not-a-real-key")).close_code == 4401
+    assert (await watch(stack.ws_url, job["job_id"], key=revoked.secret)).close_code == 4401
+    assert (await watch(stack.ws_url, job["job_id"], key=write_only)).close_code == 4403
     denied = await watch(stack.ws_url, job["job_id"], key=other)
     assert denied.close_code == 4404 and denied.events == []
     assert (await watch(stack.ws_url, "not-a-uuid", key=owner)).close_code == 4404
+    foreign = await watch(
+        stack.ws_url, job["job_id"], key=owner, headers={"Origin": "https://evil.example"}
+    )
+    assert foreign.close_code == 4403 and foreign.events == []
+    same_site = await watch(
+        stack.ws_url, job["job_id"], key=owner, headers={"Origin": stack.base_url}
+    )
+    assert same_site.events[0]["type"] == "snapshot"
+
+
+async def revoke(stack: Stack, key_id: uuid.UUID) -> None:
+    admin = create_key(stack.database_url, "admin", scopes=["admin"]).secret
+    async with httpx.AsyncClient(base_url=stack.base_url) as client:
+        response = await client.delete(
+            f"/api/v1/admin/api-keys/{key_id}", headers={"X-API-Key": admin}
+        )
+        assert response.status_code == 204
 
 
 async def test_detailed_health_sees_database_redis_storage_and_worker(

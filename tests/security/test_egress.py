@@ -10,6 +10,7 @@ import http.client
 import ipaddress
 import json
 import random
+import re
 import socket
 import threading
 import time
@@ -121,8 +122,8 @@ class _Site:
 class _Recorder:
     """A one-connection server on the public address that keeps every byte it receives.
 
-    It answers as soon as a request head arrives, with a response that claims keep-alive,
-    ends its side, and reads on until the proxy closes the connection.
+    Once a request head and its declared body have arrived it answers with a response that
+    claims keep-alive, ends its side, and reads on until the proxy closes the connection.
     """
 
     def __init__(self) -> None:
@@ -130,12 +131,17 @@ class _Recorder:
         self._listener.settimeout(5)
         self.url = f"http://{PUBLIC_HOST}:{self._listener.getsockname()[1]}"
         self._bytes = b""
+        self._arrived = threading.Condition()
         self._done = threading.Event()
         threading.Thread(target=self._serve, daemon=True).start()
 
     def received(self) -> bytes:
         assert self._done.wait(5)
         return self._bytes
+
+    def wait_for(self, ending: bytes) -> bool:
+        with self._arrived:
+            return self._arrived.wait_for(lambda: self._bytes.endswith(ending), timeout=5)
 
     def close(self) -> None:
         self._listener.close()
@@ -149,8 +155,10 @@ class _Recorder:
             connection.settimeout(5)
             answered = False
             while chunk := connection.recv(65536):
-                self._bytes += chunk
-                if not answered and b"\r\n\r\n" in self._bytes:
+                with self._arrived:
+                    self._bytes += chunk
+                    self._arrived.notify_all()
+                if not answered and self._request_complete():
                     connection.sendall(
                         b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n"
                         b"Keep-Alive: timeout=60\r\nContent-Length: 2\r\n\r\nok"
@@ -158,6 +166,11 @@ class _Recorder:
                     connection.shutdown(socket.SHUT_WR)
                     answered = True
         self._done.set()
+
+    def _request_complete(self) -> bool:
+        head, found, body = self._bytes.partition(b"\r\n\r\n")
+        declared = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+        return bool(found) and len(body) >= (int(declared.group(1)) if declared else 0)
 
 
 @pytest.fixture
@@ -429,6 +442,22 @@ def test_bytes_past_a_declared_body_are_dropped(proxy: EgressProxy, recorder: _R
 
     assert response.startswith(b"HTTP/1.1 200 OK\r\n")
     assert recorder.received().endswith(b"\r\n\r\nhello")
+
+
+def test_a_body_arriving_in_pieces_is_cut_at_its_length(
+    proxy: EgressProxy, recorder: _Recorder
+) -> None:
+    port = int(proxy.url.rsplit(":", 1)[1])
+    head = f"POST {recorder.url}/form HTTP/1.1\r\nContent-Length: 5\r\n\r\n"
+    smuggled = f"GET /smuggled HTTP/1.1\r\nHost: {PUBLIC_HOST}\r\n\r\n"
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(f"{head}hel".encode())
+        assert recorder.wait_for(b"hel")
+        client.sendall(f"lo{smuggled}".encode())
+
+        assert recorder.received().endswith(b"\r\n\r\nhello")
+        assert client.recv(65536).startswith(b"HTTP/1.1 200 OK\r\n")
 
 
 def test_keep_alive_responses_are_turned_into_close(

@@ -39,11 +39,12 @@ async def watch(
     via_query: bool = False,
     within: float = 120.0,
     until: Any = None,
+    headers: dict[str, str] | None = None,
 ) -> Watched:
     """Collect every WebSocket message of a job until the server closes (or `until(event)`),
     failing after `within` seconds."""
     url = f"{ws_url}/ws/progress/{job_id}"
-    headers = {}
+    headers = dict(headers or {})
     if key is not None and via_query:
         url += f"?api_key={key}"
     elif key is not None:

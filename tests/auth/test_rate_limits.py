@@ -1,0 +1,97 @@
+"""Sliding-window limits per key and per client address, shared through Redis."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app.auth.ratelimit import client_ip
+from app.core.config import Settings
+from app.main import create_app
+from tests.conftest import Stack, create_key, issue_key
+from tests.support.stack import start_api
+
+
+@pytest.fixture
+async def limited(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app: FastAPI = create_app(
+        settings.model_copy(
+            update={
+                "rate_limit_per_minute": 3,
+                "rate_limit_per_ip_per_minute": 5,
+                "trusted_proxies": ("127.0.0.0/8",),
+            }
+        )
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+def fresh_ip() -> str:
+    """A client address of its own, so earlier requests do not share the window."""
+    return f"203.0.113.{uuid.uuid4().int % 250 + 1}, 10.{uuid.uuid4().int % 250}.0.1"
+
+
+async def test_the_request_past_the_key_limit_gets_429_with_headers(
+    limited: httpx.AsyncClient, database_url: str
+) -> None:
+    headers = {"X-API-Key": issue_key(database_url), "X-Forwarded-For": fresh_ip()}
+    answers = [await limited.get("/api/v1/downloads", headers=headers) for _ in range(4)]
+
+    assert [r.status_code for r in answers] == [200, 200, 200, 429]
+    assert [r.headers["ratelimit-remaining"] for r in answers[:3]] == ["2", "1", "0"]
+    assert all(r.headers["ratelimit-limit"] == "3" for r in answers)
+    refused = answers[3]
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert 0 < int(refused.headers["retry-after"]) <= 60
+    assert 0 < int(refused.headers["ratelimit-reset"]) <= 60
+
+
+async def test_a_per_key_override(limited: httpx.AsyncClient, database_url: str) -> None:
+    from app.auth.service import KeyLimits
+
+    key = create_key(database_url, limits=KeyLimits(rate_limit_per_minute=1)).secret
+    headers = {"X-API-Key": key, "X-Forwarded-For": fresh_ip()}
+    first = await limited.get("/api/v1/downloads", headers=headers)
+    second = await limited.get("/api/v1/downloads", headers=headers)
+    assert (first.status_code, second.status_code) == (200, 429)
+
+
+async def test_the_address_limit_also_stops_key_guessing(limited: httpx.AsyncClient) -> None:
+    headers = {"X-API-Key": "yds_guess", "X-Forwarded-For": fresh_ip()}
+    codes = [
+        (await limited.get("/api/v1/downloads", headers=headers)).status_code for _ in range(6)
+    ]
+    assert codes == [401] * 5 + [429]
+
+
+def test_forwarded_for_is_believed_only_from_trusted_proxies() -> None:
+    trusted = ("10.0.0.0/8",)
+    assert client_ip("10.1.2.3", "198.51.100.7, 10.9.9.9", trusted) == "198.51.100.7"
+    assert client_ip("198.51.100.9", "1.2.3.4", trusted) == "198.51.100.9", "spoofed header"
+    assert client_ip("10.1.2.3", None, trusted) == "10.1.2.3"
+    assert client_ip("10.1.2.3", "6.6.6.6, 198.51.100.7", trusted) == "198.51.100.7"
+
+
+async def test_limits_hold_across_two_api_processes(stack: Stack) -> None:
+    env = {**stack.env, "RATE_LIMIT_PER_MINUTE": "5"}
+    first, first_url = start_api(env, stack.log_dir, name="api-limited-1")
+    second, second_url = start_api(env, stack.log_dir, name="api-limited-2")
+    try:
+        headers = {"X-API-Key": stack.key("shared-limit")}
+        async with httpx.AsyncClient(timeout=10) as client:
+            answers = [
+                await client.get(f"{url}/api/v1/downloads", headers=headers)
+                for url in [first_url, second_url] * 3
+            ]
+    finally:
+        first.stop()
+        second.stop()
+    assert [r.status_code for r in answers] == [200] * 5 + [429]
+    assert answers[-1].headers["retry-after"]
