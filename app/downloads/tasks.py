@@ -10,6 +10,7 @@ import redis
 from celery import Task
 from celery.signals import worker_process_init, worker_ready
 
+from app.auth.usage import sync_usage
 from app.core.celery_app import (
     DOWNLOADS_QUEUE,
     HARD_LIMIT_MARGIN_SECONDS,
@@ -77,6 +78,7 @@ def reconcile() -> None:
 @celery_app.task(name=HOUSEKEEPING_TASK, queue=MAINTENANCE_QUEUE, time_limit=1800, max_retries=0)
 def housekeeping() -> None:
     ctx = worker_context()
+    sync_usage(ctx.redis, ctx.sessions)
     maintenance.expire_old_files(ctx)
     maintenance.sweep_work_dir(ctx)
     maintenance.abort_incomplete_uploads(ctx)
