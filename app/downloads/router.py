@@ -67,7 +67,7 @@ async def list_downloads(
     storage: Storage,
     status: JobStatus | None = None,
     limit: int = Query(default=20, ge=1, le=100),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=1_000_000_000),
 ) -> JobPage:
     jobs, total = await service.list_jobs(
         session, api_key=api_key, status=status, limit=limit, offset=offset
