@@ -173,6 +173,9 @@ _ERROR_TABLE: list[tuple[tuple[str, ...], str, bool]] = [
             "network is unreachable",
             "transporterror",
             "http error 5",
+            # The egress guard answers 502/504 when it cannot reach or resolve a host.
+            "tunnel connection failed: 50",
+            "unable to connect to proxy",
         ),
         "network_error",
         True,
@@ -183,6 +186,7 @@ _ERROR_TABLE: list[tuple[tuple[str, ...], str, bool]] = [
 def classify_error(exc: BaseException) -> JobFailure:
     """Map a yt-dlp failure onto a stable code; permanent ones are never retried."""
     message = re.sub(r"^ERROR:\s*(\[[^\]]+\]\s*)?([\w-]+:\s*)?", "", str(exc)).strip()
+    message = message.split("; please report this issue")[0]  # yt-dlp's bug-report footer
     lowered = message.lower()
     for needles, code, retryable in _ERROR_TABLE:
         if any(needle in lowered for needle in needles):

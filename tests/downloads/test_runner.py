@@ -83,6 +83,13 @@ def test_params_follow_the_request_and_nothing_else(tmp_path: Path) -> None:
             "network_error",
             True,
         ),
+        (
+            "ERROR: [youtube] x: Unable to download API page: ('Unable to connect to proxy', "
+            "OSError('Tunnel connection failed: 502 Bad Gateway')); please report this issue on "
+            "https://github.com/yt-dlp/yt-dlp/issues?q= , filling out the template",
+            "network_error",
+            True,
+        ),
         ("ERROR: something nobody expected", "download_failed", False),
     ],
 )
@@ -90,6 +97,7 @@ def test_classify_error(message: str, code: str, retryable: bool) -> None:
     failure = classify_error(Exception(message))
     assert (failure.code, failure.retryable) == (code, retryable)
     assert not failure.message.startswith("ERROR")
+    assert "please report" not in failure.message
 
 
 def test_collect_outputs_classifies_files_and_skips_leftovers(tmp_path: Path) -> None:
