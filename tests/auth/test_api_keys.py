@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -68,3 +69,25 @@ async def test_bootstrap_admin_key_is_created_on_first_start_only(database_url: 
 def test_a_short_bootstrap_key_is_refused_at_start_up() -> None:
     with pytest.raises(ValidationError, match="at least 24 characters"):
         Settings(_env_file=None, bootstrap_admin_api_key="short")
+
+
+def test_cli_lists_and_revokes_keys(database_url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": database_url}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "app.cli", "api-keys", *args],
+            cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+
+    created = cli("create", "--name", "ci", "--scope", "downloads:read", "--expires-in-days", "7")
+    secret = created.stdout.strip()
+    [listed] = json.loads(cli("list", "--json").stdout)
+    assert listed["name"] == "ci" and listed["scopes"] == ["downloads:read"]
+    assert listed["expires_at"] and secret not in json.dumps(listed)
+
+    assert cli("revoke", listed["id"]).returncode == 0
+    [revoked] = json.loads(cli("list", "--json").stdout)
+    assert revoked["revoked_at"] is not None
+    missing = cli("revoke", "00000000-0000-0000-0000-000000000000")
+    assert missing.returncode == 1 and "No API key" in missing.stderr
