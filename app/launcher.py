@@ -159,21 +159,7 @@ def main() -> int:
         env=env,
         start_new_session=True,
     )
-    api = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "app.main:create_app",
-            "--host",
-            settings.host,
-            "--port",
-            str(settings.port),
-        ],
-        env=env,
-        start_new_session=True,
-    )
+    api = subprocess.Popen([sys.executable, "-m", "app.serve"], env=env, start_new_session=True)
     children = [api, worker]
     stopping = False
 

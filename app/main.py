@@ -1,7 +1,8 @@
-"""The FastAPI application (run with `uvicorn --factory app.main:create_app`)."""
+"""The FastAPI application; `python -m app.serve` runs it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -80,6 +81,7 @@ def _lifespan(settings: Settings) -> Any:
         app.state.storage = get_storage_handler(settings)
         app.state.key_secret = load_server_secret(settings)
         app.state.rate_limiter = RateLimiter(settings.redis_url)
+        app.state.going_away = asyncio.Event()  # set on shutdown: WebSockets close with 1001
         app.state.metrics = ApiMetrics(app.state.redis)
         app.state.key_usage = UsageBuffer(app.state.redis)
         app.state.metrics.start()

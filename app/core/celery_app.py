@@ -10,7 +10,6 @@ from app.core.logging import configure_logging
 
 DOWNLOADS_QUEUE = "downloads"
 MAINTENANCE_QUEUE = "maintenance"
-RECONCILE_INTERVAL_SECONDS = 30.0
 HOUSEKEEPING_INTERVAL_SECONDS = 600.0
 # Margin between the soft deadline the worker enforces itself and Celery's hard kill.
 HARD_LIMIT_MARGIN_SECONDS = 120
@@ -37,8 +36,8 @@ def create_celery(settings: Settings) -> Celery:
         beat_schedule={
             "reconcile-jobs": {
                 "task": "maintenance.reconcile",
-                "schedule": RECONCILE_INTERVAL_SECONDS,
-                "options": {"expires": RECONCILE_INTERVAL_SECONDS},
+                "schedule": settings.reconcile_interval_seconds,
+                "options": {"expires": settings.reconcile_interval_seconds},
             },
             "housekeeping": {
                 "task": "maintenance.housekeeping",

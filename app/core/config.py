@@ -57,6 +57,17 @@ class Settings(BaseSettings):
     job_lease_seconds: int = Field(default=90, ge=10)
     max_attempts: int = Field(default=3, ge=1, le=20)
     requeue_after_seconds: int = Field(default=300, ge=10)
+    reconcile_interval_seconds: float = Field(default=30, ge=1, le=3600)
+    # A queued job whose message is in no broker queue gets a new one after this long.
+    dispatch_grace_seconds: int = Field(default=15, ge=1)
+    max_retries: int = Field(default=5, ge=0, le=50)
+    retry_backoff_seconds: float = Field(default=30, ge=0.1)
+    retry_backoff_max_seconds: float = Field(default=900, ge=1)
+    breaker_cooldown_seconds: int = Field(default=300, ge=1)
+    worker_shutdown_grace_seconds: float = Field(default=30, ge=0)
+    worker_db_retry_seconds: float = Field(default=60, ge=0)
+    ytdlp_cookies_file: Path | None = None
+    ytdlp_proxy: str = ""
 
     storage_backend: StorageBackend = StorageBackend.AUTO
     s3_bucket_name: str = ""
@@ -160,6 +171,18 @@ class Settings(BaseSettings):
         if key and len(key) < 24:
             raise ValueError("BOOTSTRAP_ADMIN_API_KEY must be at least 24 characters long")
         return self
+
+    @field_validator("ytdlp_cookies_file", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("ytdlp_proxy")
+    @classmethod
+    def _http_proxy(cls, value: str) -> str:
+        if value and not value.startswith("http://"):
+            raise ValueError("YTDLP_PROXY must be an http://[user:password@]host:port URL")
+        return value
 
     @model_validator(mode="after")
     def _check_key_secret(self) -> Settings:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -59,6 +62,23 @@ def _describe_validation(errors: list[dict[str, Any]]) -> str:
     return "; ".join(parts) or "Invalid request."
 
 
+DATABASE_RETRY_AFTER_SECONDS = 5
+_DRIVER_MODULES = ("asyncpg", "aiosqlite", "psycopg", "sqlalchemy")
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """Connection trouble with the database (not a bug in a query)."""
+    if isinstance(exc, (IntegrityError, ProgrammingError, DataError)):
+        return False
+    if isinstance(exc, (DBAPIError, PoolTimeout)):
+        return True
+    if isinstance(exc, OSError):
+        # A refused or dropped connection surfaces as a plain OSError from the driver.
+        frames = traceback.extract_tb(exc.__traceback__)
+        return any(part in frame.filename for frame in frames for part in _DRIVER_MODULES)
+    return False
+
+
 _HTTP_CODES = {
     401: "unauthorized",
     403: "forbidden",
@@ -93,6 +113,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_database_outage(exc):
+            logger.warning("database unavailable: %s", exc)
+            response = error_json(
+                503, "database_unavailable", "The database is unavailable; retry shortly."
+            )
+            response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+            return response
         request_id = getattr(request.state, "request_id", None)
         logger.exception("unhandled error", extra={"request_id": request_id})
         return error_json(500, "internal_error", "Internal server error.", request_id=request_id)

@@ -60,5 +60,9 @@ class JobCanceled(Exception):
     """Raised inside the yt-dlp hooks when a cancel was requested."""
 
 
+class HandBack(Exception):
+    """The worker is shutting down and the grace period is over: return the job to the queue."""
+
+
 class LeaseLost(Exception):
     """Another worker owns the job now; this one must stop without writing."""

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
+import random
 import shutil
 import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,21 +22,40 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
 from app.core.database import session_scope, utcnow
-from app.downloads import repository
-from app.downloads.exceptions import JobCanceled, JobFailure, LeaseLost
+from app.core.db_retry import with_db_retry
+from app.core.disk import lowest_free_gb
+from app.downloads import breaker, repository
+from app.downloads.exceptions import HandBack, JobCanceled, JobFailure, LeaseLost
 from app.downloads.models import JobStage, JobStatus
 from app.downloads.repository import ClaimedJob, NewFile
 from app.downloads.runner import DownloadResult, YtDlpRunner
 from app.downloads.schemas import JobError, JobOptions
-from app.metrics.service import record_job_end
+from app.downloads.urls import youtube_video_id
+from app.metrics.service import record_job_end, record_retry
 from app.progress import publisher
 from app.progress.tracker import ProgressTracker
-from app.storage.base import StorageHandler, StoredObject, build_key, media_type_for
+from app.storage.base import (
+    StorageHandler,
+    StorageUnavailable,
+    StoredObject,
+    build_key,
+    media_type_for,
+)
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 TICK_SECONDS = 0.5
+DISK_WAIT_SECONDS = 60
 DB_WRITE_SECONDS = 2.0
+
+
+def _never() -> bool:
+    return False
+
+
+def _no_enqueue(job_id: uuid.UUID, countdown: float) -> None:
+    raise RuntimeError(f"this worker context cannot enqueue job {job_id}")
 
 
 @dataclass(frozen=True)
@@ -42,6 +64,10 @@ class WorkerContext:
     sessions: sessionmaker[Session]
     redis: redis.Redis
     storage: StorageHandler
+    # Sends a job's id to the broker, to run after `countdown` seconds.
+    enqueue: Callable[[uuid.UUID, float], None] = _no_enqueue
+    # True once this worker was asked to shut down (SIGTERM).
+    draining: Callable[[], bool] = _never
 
     @property
     def worker_id(self) -> str:
@@ -72,6 +98,7 @@ class LeaseKeeper:
         self._written_at = float("-inf")
         self.cancel_requested = False
         self.lost = False
+        self._hand_back_at: float | None = None
 
     def __enter__(self) -> LeaseKeeper:
         self._thread.start()
@@ -87,6 +114,8 @@ class LeaseKeeper:
             raise LeaseLost()
         if self.cancel_requested:
             raise JobCanceled()
+        if self._hand_back_at is not None and time.monotonic() > self._hand_back_at:
+            raise HandBack()
         if time.monotonic() > self._deadline:
             raise JobFailure(
                 f"The job ran past DOWNLOAD_TIMEOUT ({self._ctx.settings.download_timeout} s).",
@@ -96,6 +125,9 @@ class LeaseKeeper:
     def _loop(self) -> None:
         while not self._stop.wait(TICK_SECONDS):
             now = time.monotonic()
+            if self._hand_back_at is None and self._ctx.draining():
+                # The worker is shutting down: finish within the grace period, or hand back.
+                self._hand_back_at = now + self._ctx.settings.worker_shutdown_grace_seconds
             stage_changed = self._tracker.stage_version != self._written_stage
             if stage_changed or now - self._written_at >= DB_WRITE_SECONDS:
                 self._write(now)
@@ -121,30 +153,31 @@ class LeaseKeeper:
 
 def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
     """Process one job. Safe to call for any id, any number of times (redeliveries)."""
+    wait = _reason_to_wait(ctx, job_id)
+    if wait is not None:
+        # Nothing is claimed: the job stays queued and its message comes back later.
+        ctx.enqueue(job_id, wait)
+        return
     worker_id = f"{ctx.worker_id}:{uuid.uuid4().hex[:8]}"
-    with session_scope(ctx.sessions) as session:
-        claimed = repository.claim_job(
-            session, job_id, worker_id=worker_id, lease_seconds=ctx.settings.job_lease_seconds
-        )
+    claimed = _db(ctx, repository.claim_job, job_id, worker_id=worker_id,
+                  lease_seconds=ctx.settings.job_lease_seconds)  # fmt: skip
     if claimed is None:
         logger.info("job %s is not claimable (taken, finished or gone); skipping", job_id)
         return
     tracker = ProgressTracker(
         job_id, publish=partial(publisher.publish, ctx.redis), floor=claimed.progress
     )
-    finish = partial(_finish, ctx, claimed, worker_id, tracker)
+    outcome = _Outcome(ctx, claimed, worker_id, tracker)
     if claimed.attempts > ctx.settings.max_attempts:
-        finish(
-            JobStatus.FAILED,
-            error=JobError(
-                code="worker_lost",
-                message=(f"The job was interrupted {claimed.attempts - 1} times; giving up."),
-            ),
-        )
+        outcome.finish(JobStatus.FAILED, error=JobError(
+            code="worker_lost",
+            message=f"The job was interrupted {claimed.attempts - 1} times; giving up.",
+        ))  # fmt: skip
         return
     tracker.publish_status(JobStatus.PROCESSING)
     workdir = ctx.settings.work_dir / str(job_id)
-    stored: list[StoredObject] = []
+    # Kept when the job runs again (a retry, a hand-back, a lost lease): yt-dlp then
+    # resumes its .part files with HTTP Range instead of starting over.
     keep_workdir = False
     try:
         with LeaseKeeper(ctx, job_id, tracker, worker_id) as keeper:
@@ -156,33 +189,152 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
             )
             result = runner.run(claimed.url, JobOptions.model_validate(claimed.options), workdir)
             tracker.set_stage(JobStage.UPLOADING)
-            files = _store_all(ctx.storage, job_id, result, stored, tracker, keeper)
+            files = _store_all(ctx.storage, job_id, result, outcome.stored, tracker, keeper)
             keeper.check()
-        if not finish(JobStatus.COMPLETED, files=files, details=result.details):
+        if not outcome.finish(JobStatus.COMPLETED, files=files, details=result.details):
             raise LeaseLost()
         logger.info("job %s completed with %d files", job_id, len(files))
     except LeaseLost:
         # Another worker owns the job now; what it writes is the truth, so touch nothing.
         keep_workdir = True
         logger.warning("job %s: lease lost, stopping without writing", job_id)
+    except HandBack:
+        keep_workdir = True
+        outcome.hand_back()
     except JobCanceled:
-        _discard(ctx.storage, stored)
-        finish(JobStatus.CANCELED)
+        outcome.discard()
+        outcome.finish(JobStatus.CANCELED)
         logger.info("job %s canceled", job_id)
     except JobFailure as failure:
-        _discard(ctx.storage, stored)
-        finish(JobStatus.FAILED, error=JobError(code=failure.code, message=failure.message))
-        logger.info("job %s failed: %s (%s)", job_id, failure.code, failure.message)
+        outcome.discard()
+        keep_workdir = outcome.fail_or_retry(failure)
     except Exception:
         logger.exception("job %s crashed", job_id)
-        _discard(ctx.storage, stored)
-        finish(
+        outcome.discard()
+        outcome.finish(
             JobStatus.FAILED,
             error=JobError(code="internal_error", message="Unexpected worker error."),
         )
     finally:
         if not keep_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _reason_to_wait(ctx: WorkerContext, job_id: uuid.UUID) -> float | None:
+    """Seconds to put the job off: the disk is nearly full, or YouTube throttles us."""
+    free, where = lowest_free_gb(ctx.settings.work_dir)
+    if free < ctx.settings.min_free_disk_gb:
+        logger.warning("only %.2f GB free at %s; job %s waits", free, where, job_id)
+        return DISK_WAIT_SECONDS
+    paused = breaker.state(ctx.redis)
+    if paused.open and youtube_video_id(_db(ctx, repository.get_url, job_id) or "") is not None:
+        logger.info(
+            "YouTube circuit breaker open; job %s waits %d s", job_id, paused.retry_in_seconds
+        )
+        return paused.retry_in_seconds + random.uniform(0, 5)
+    return None
+
+
+def backoff_seconds(retries: int, *, base: float, cap: float) -> float:
+    """Exponential backoff with jitter: between half and all of min(cap, base * 2^retries)."""
+    delay: float = min(cap, base * 2**retries)
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+def _db(ctx: WorkerContext, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """A short unit of work that waits out a database outage of up to WORKER_DB_RETRY_SECONDS."""
+
+    def attempt() -> T:
+        with session_scope(ctx.sessions) as session:
+            return query(session, *args, **kwargs)
+
+    return with_db_retry(attempt, within=ctx.settings.worker_db_retry_seconds)
+
+
+class _Outcome:
+    """How a claimed job ends: finished, retried later, or handed back."""
+
+    def __init__(
+        self, ctx: WorkerContext, claimed: ClaimedJob, worker_id: str, tracker: ProgressTracker
+    ) -> None:
+        self.ctx = ctx
+        self.claimed = claimed
+        self.worker_id = worker_id
+        self.tracker = tracker
+        self.stored: list[StoredObject] = []
+
+    def discard(self) -> None:
+        _discard(self.ctx.storage, self.stored)
+        self.stored.clear()
+
+    def hand_back(self) -> None:
+        job_id = self.claimed.id
+        if _db(self.ctx, repository.release_job, job_id, worker_id=self.worker_id):
+            self.ctx.enqueue(job_id, 0)
+            self.tracker.publish_status(JobStatus.QUEUED)
+            logger.info("job %s handed back for another worker to resume", job_id)
+
+    def fail_or_retry(self, failure: JobFailure) -> bool:
+        """Retry a transient failure later (True: keep the work directory), else fail."""
+        settings = self.ctx.settings
+        error = JobError(code=failure.code, message=failure.message)
+        if not failure.retryable or self.claimed.retries >= settings.max_retries:
+            self.finish(JobStatus.FAILED, error=error)
+            logger.info("job %s failed: %s (%s)", self.claimed.id, failure.code, failure.message)
+            return False
+        delay = backoff_seconds(
+            self.claimed.retries,
+            base=settings.retry_backoff_seconds,
+            cap=settings.retry_backoff_max_seconds,
+        )
+        if failure.code == "throttled":
+            breaker.trip(self.ctx.redis, settings.breaker_cooldown_seconds, failure.message)
+            delay = max(delay, settings.breaker_cooldown_seconds)
+        due = utcnow() + dt.timedelta(seconds=delay)
+        if _db(self.ctx, repository.schedule_retry, self.claimed.id,
+               worker_id=self.worker_id, due=due, error=error):  # fmt: skip
+            self.ctx.enqueue(self.claimed.id, delay)
+            self.tracker.publish_status(JobStatus.QUEUED)
+            record_retry(self.ctx.redis, failure.code)
+            logger.info("job %s: %s; retry %d in %.0f s", self.claimed.id, failure.code,
+                        self.claimed.retries + 1, delay)  # fmt: skip
+        return True
+
+    def finish(
+        self,
+        status: JobStatus,
+        *,
+        error: JobError | None = None,
+        files: list[NewFile] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> bool:
+        fields: dict[str, Any] = {
+            "stage": None,
+            "speed": None,
+            "eta": None,
+            "next_attempt_at": None,
+        }
+        if details is not None:
+            fields["details"] = details
+        if status is JobStatus.COMPLETED:
+            fields |= {"progress": 100.0, "error_code": None, "error_message": None}
+            db_fields = self.tracker.db_fields()
+            fields |= {k: db_fields[k] for k in ("downloaded_bytes", "total_bytes")}
+        if error is not None:
+            fields |= {"error_code": error.code, "error_message": error.message}
+        done = _db(self.ctx, repository.finish_job, self.claimed.id, worker_id=self.worker_id,
+                   status=status, fields=fields, files=files or ())  # fmt: skip
+        if done:
+            self.tracker.publish_status(status, error)
+            record_job_end(
+                self.ctx.redis,
+                status,
+                error_code=error.code if error else None,
+                duration=(utcnow() - self.claimed.started_at).total_seconds(),
+                downloaded_bytes=self.tracker.db_fields()["downloaded_bytes"] or 0,
+                stored_bytes=sum(f.size for f in files or ()),
+            )
+        return bool(done)
 
 
 def _store_all(
@@ -199,11 +351,14 @@ def _store_all(
     for item in result.files:
         keeper.check()
         size = item.path.stat().st_size
-        obj = storage.store(
-            item.path,
-            build_key(str(job_id), item.path.name),
-            media_type=media_type_for(item.format),
-        )
+        try:
+            obj = storage.store(
+                item.path,
+                build_key(str(job_id), item.path.name),
+                media_type=media_type_for(item.format),
+            )
+        except StorageUnavailable as exc:
+            raise JobFailure(str(exc), code="storage_unavailable", retryable=True) from exc
         stored.append(obj)
         files.append(
             NewFile(
@@ -231,49 +386,5 @@ def _discard(storage: StorageHandler, stored: list[StoredObject]) -> None:
 def _record_metadata(
     ctx: WorkerContext, job_id: uuid.UUID, worker_id: str, fields: dict[str, Any]
 ) -> None:
-    with session_scope(ctx.sessions) as session:
-        if not repository.record_metadata(session, job_id, worker_id=worker_id, fields=fields):
-            raise LeaseLost()
-
-
-def _finish(
-    ctx: WorkerContext,
-    claimed: ClaimedJob,
-    worker_id: str,
-    tracker: ProgressTracker,
-    status: JobStatus,
-    *,
-    error: JobError | None = None,
-    files: list[NewFile] | None = None,
-    details: dict[str, Any] | None = None,
-) -> bool:
-    fields: dict[str, Any] = {"stage": None, "speed": None, "eta": None}
-    if details is not None:
-        fields["details"] = details
-    if status is JobStatus.COMPLETED:
-        fields |= {"progress": 100.0}
-        fields |= {
-            k: v for k, v in tracker.db_fields().items() if k in ("downloaded_bytes", "total_bytes")
-        }
-    if error is not None:
-        fields |= {"error_code": error.code, "error_message": error.message}
-    with session_scope(ctx.sessions) as session:
-        done = repository.finish_job(
-            session,
-            claimed.id,
-            worker_id=worker_id,
-            status=status,
-            fields=fields,
-            files=files or (),
-        )
-    if done:
-        tracker.publish_status(status, error)
-        record_job_end(
-            ctx.redis,
-            status,
-            error_code=error.code if error else None,
-            duration=(utcnow() - claimed.started_at).total_seconds(),
-            downloaded_bytes=tracker.db_fields()["downloaded_bytes"] or 0,
-            stored_bytes=sum(f.size for f in files or ()),
-        )
-    return done
+    if not _db(ctx, repository.record_metadata, job_id, worker_id=worker_id, fields=fields):
+        raise LeaseLost()

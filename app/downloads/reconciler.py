@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable
 from functools import partial
 
-from app.core.database import session_scope
+from app.core.database import session_scope, utcnow
 from app.downloads import repository
 from app.downloads.models import JobStatus
 from app.downloads.pipeline import WorkerContext
@@ -19,35 +19,44 @@ from app.progress.tracker import ProgressTracker
 logger = logging.getLogger(__name__)
 
 
-def reconcile(ctx: WorkerContext, *, enqueue: Callable[[uuid.UUID], None]) -> int:
-    """Re-enqueue stuck jobs; fail those out of attempts with `worker_lost`. Returns the count."""
+def reconcile(ctx: WorkerContext, *, queued_in_broker: set[str] | None) -> int:
+    """Re-enqueue stuck jobs; end abandoned ones. Returns how many jobs it acted on.
+
+    `queued_in_broker` holds the task ids the broker still has (None when it cannot be
+    inspected): a queued job among them is waiting its turn, not lost.
+    """
     settings = ctx.settings
+    grace = (
+        settings.dispatch_grace_seconds
+        if queued_in_broker is not None
+        else settings.requeue_after_seconds
+    )
     with session_scope(ctx.sessions) as session:
         stuck = repository.find_stuck_jobs(
             session,
             lease_seconds=settings.job_lease_seconds,
-            requeue_after_seconds=settings.requeue_after_seconds,
+            dispatched_before=utcnow() - dt.timedelta(seconds=grace),
         )
+    acted = 0
     for job in stuck:
+        if job.status is JobStatus.QUEUED and str(job.id) in (queued_in_broker or ()):
+            continue
+        acted += 1
         if job.status is JobStatus.PROCESSING and job.cancel_requested:
             _end_abandoned(ctx, job.id, JobStatus.CANCELED)
         elif job.status is JobStatus.PROCESSING and job.attempts >= settings.max_attempts:
-            _end_abandoned(
-                ctx,
-                job.id,
-                JobStatus.FAILED,
-                JobError(
-                    code="worker_lost", message=f"The job's worker was lost {job.attempts} times."
-                ),
+            error = JobError(
+                code="worker_lost", message=f"The job's worker was lost {job.attempts} times."
             )
+            _end_abandoned(ctx, job.id, JobStatus.FAILED, error)
         else:
             with session_scope(ctx.sessions) as session:
                 repository.mark_dispatched(session, job.id)
-            enqueue(job.id)
+            ctx.enqueue(job.id, 0)
             logger.info(
                 "re-enqueued stuck job %s (%s, attempt %d)", job.id, job.status, job.attempts
             )
-    return len(stuck)
+    return acted
 
 
 def _end_abandoned(

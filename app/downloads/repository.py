@@ -25,6 +25,7 @@ class ClaimedJob:
     attempts: int
     progress: float
     started_at: dt.datetime
+    retries: int
 
 
 @dataclass(frozen=True)
@@ -127,9 +128,9 @@ def claim_job(
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return None
     row = session.execute(
-        select(Job.id, Job.url, Job.options, Job.attempts, Job.progress, Job.started_at).where(
-            Job.id == job_id
-        )
+        select(
+            Job.id, Job.url, Job.options, Job.attempts, Job.progress, Job.started_at, Job.retries
+        ).where(Job.id == job_id)
     ).one()
     return ClaimedJob(
         id=row.id,
@@ -138,6 +139,7 @@ def claim_job(
         attempts=row.attempts,
         progress=row.progress,
         started_at=row.started_at,
+        retries=row.retries,
     )
 
 
@@ -276,6 +278,8 @@ def reset_for_retry(session: Session, job_id: uuid.UUID) -> bool:
             worker_id=None,
             heartbeat_at=None,
             attempts=0,
+            retries=0,
+            next_attempt_at=None,
             started_at=None,
             completed_at=None,
             dispatched_at=now,
@@ -293,17 +297,18 @@ def delete_job(session: Session, job_id: uuid.UUID) -> None:
 
 
 def find_stuck_jobs(
-    session: Session, *, lease_seconds: int, requeue_after_seconds: int, limit: int = 500
+    session: Session, *, lease_seconds: int, dispatched_before: dt.datetime, limit: int = 1000
 ) -> list[StuckJob]:
-    """Queued jobs dispatched long ago, and processing jobs whose lease ran out."""
+    """Queued jobs due and dispatched before `dispatched_before`, and processing jobs whose
+    lease ran out."""
     now = utcnow()
     lease_cutoff = now - dt.timedelta(seconds=lease_seconds)
-    dispatch_cutoff = now - dt.timedelta(seconds=requeue_after_seconds)
+    due = or_(Job.next_attempt_at.is_(None), Job.next_attempt_at <= now)
     rows = session.execute(
         select(Job.id, Job.status, Job.attempts, Job.cancel_requested)
         .where(
             or_(
-                and_(Job.status == JobStatus.QUEUED, Job.dispatched_at < dispatch_cutoff),
+                and_(Job.status == JobStatus.QUEUED, Job.dispatched_at < dispatched_before, due),
                 and_(Job.status == JobStatus.PROCESSING, Job.heartbeat_at < lease_cutoff),
             )
         )
@@ -373,3 +378,52 @@ def count_active(session: Session, api_key_id: uuid.UUID) -> int:
 def count_created_since(session: Session, api_key_id: uuid.UUID, since: dt.datetime) -> int:
     query = select(func.count()).where(Job.api_key_id == api_key_id, Job.created_at >= since)
     return session.scalar(query) or 0
+
+
+_RESET_RUN = {
+    "status": JobStatus.QUEUED,
+    "stage": None,
+    "worker_id": None,
+    "heartbeat_at": None,
+    "speed": None,
+    "eta": None,
+}
+
+
+def release_job(session: Session, job_id: uuid.UUID, *, worker_id: str) -> bool:
+    """Hand an owned job back to the queue (a worker shutting down); it keeps its progress
+    and its work directory, and the interrupted run does not count as an attempt."""
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(_owned(job_id, worker_id))
+        .values(**_RESET_RUN, attempts=Job.attempts - 1, dispatched_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+def schedule_retry(
+    session: Session, job_id: uuid.UUID, *, worker_id: str, due: dt.datetime, error: JobError
+) -> bool:
+    """Queue an owned job again after a transient failure, to run no earlier than `due`."""
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(_owned(job_id, worker_id))
+        .values(
+            **_RESET_RUN,
+            retries=Job.retries + 1,
+            next_attempt_at=due,
+            error_code=error.code,
+            error_message=error.message,
+            dispatched_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+def get_url(session: Session, job_id: uuid.UUID) -> str | None:
+    return session.scalar(select(Job.url).where(Job.id == job_id))

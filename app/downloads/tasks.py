@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from functools import lru_cache
+from pathlib import Path
 
 import redis
-from celery import Task
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import worker_process_init, worker_ready, worker_shutting_down
 
 from app.auth.usage import sync_usage
+from app.core.broker import pending_task_ids
 from app.core.celery_app import (
     DOWNLOADS_QUEUE,
     HARD_LIMIT_MARGIN_SECONDS,
@@ -19,7 +21,6 @@ from app.core.celery_app import (
 )
 from app.core.config import get_settings
 from app.core.database import create_sync_engine, sync_sessionmaker
-from app.core.disk import lowest_free_gb
 from app.core.logging import bound_job
 from app.downloads import maintenance, pipeline, reconciler
 from app.storage.factory import get_storage_handler
@@ -27,7 +28,6 @@ from app.storage.factory import get_storage_handler
 logger = logging.getLogger(__name__)
 
 RUN_TASK = "downloads.run"
-DISK_WAIT_SECONDS = 60
 RECONCILE_TASK = "maintenance.reconcile"
 HOUSEKEEPING_TASK = "maintenance.housekeeping"
 
@@ -41,6 +41,8 @@ def worker_context() -> pipeline.WorkerContext:
         sessions=sync_sessionmaker(create_sync_engine(settings.database_url)),
         redis=redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5),
         storage=get_storage_handler(settings),
+        enqueue=enqueue_download,
+        draining=lambda: is_draining(settings.work_dir),
     )
 
 
@@ -52,27 +54,22 @@ def _fresh_context_after_fork(**_kwargs: object) -> None:
 
 @celery_app.task(
     name=RUN_TASK,
-    bind=True,
     queue=DOWNLOADS_QUEUE,
     acks_late=True,
     reject_on_worker_lost=True,
     time_limit=get_settings().download_timeout + HARD_LIMIT_MARGIN_SECONDS,
-    max_retries=None,  # only the low-disk wait below retries, for as long as it takes
+    max_retries=0,
 )
-def run_download(self: Task, job_id: str) -> None:
-    ctx = worker_context()
+def run_download(job_id: str) -> None:
     with bound_job(job_id):
-        free, where = lowest_free_gb(ctx.settings.work_dir)
-        if free < ctx.settings.min_free_disk_gb:
-            # The job stays queued (nothing claimed) until space is freed.
-            logger.warning("only %.2f GB free at %s; job %s waits", free, where, job_id)
-            raise self.retry(countdown=DISK_WAIT_SECONDS)
-        pipeline.run_job(ctx, uuid.UUID(job_id))
+        pipeline.run_job(worker_context(), uuid.UUID(job_id))
 
 
 @celery_app.task(name=RECONCILE_TASK, queue=MAINTENANCE_QUEUE, time_limit=120, max_retries=0)
 def reconcile() -> None:
-    reconciler.reconcile(worker_context(), enqueue=enqueue_download)
+    ctx = worker_context()
+    queued = pending_task_ids(ctx.settings.effective_broker_url, DOWNLOADS_QUEUE)
+    reconciler.reconcile(ctx, queued_in_broker=queued)
 
 
 @celery_app.task(name=HOUSEKEEPING_TASK, queue=MAINTENANCE_QUEUE, time_limit=1800, max_retries=0)
@@ -84,18 +81,47 @@ def housekeeping() -> None:
     maintenance.abort_incomplete_uploads(ctx)
 
 
+def _drain_flag(work_dir: Path, pid: int) -> Path:
+    return work_dir / f".draining-{pid}"
+
+
+def is_draining(work_dir: Path) -> bool:
+    """Pool processes see the flag their parent (the worker's main process) set on SIGTERM."""
+    return any(_drain_flag(work_dir, pid).exists() for pid in (os.getppid(), os.getpid()))
+
+
 @worker_ready.connect
-def _sweep_on_start(**_kwargs: object) -> None:
-    # Each worker host has its own work directory; beat runs housekeeping on one of them.
-    # This runs in the pool's parent: use a context of its own and close it again.
+def _on_start(**_kwargs: object) -> None:
+    # Runs in the pool's parent: use a context of its own and close it again.
     ctx = worker_context()
     try:
+        _drain_flag(ctx.settings.work_dir, os.getpid()).unlink(missing_ok=True)
+        # Each worker host has its own work directory; beat sweeps only one of them.
         maintenance.sweep_work_dir(ctx)
+        # Jobs lost while no worker ran (a flushed broker, a crash) start again now.
+        queued = pending_task_ids(ctx.settings.effective_broker_url, DOWNLOADS_QUEUE)
+        reconciler.reconcile(ctx, queued_in_broker=queued)
+    except Exception:
+        logger.exception("start-up housekeeping failed")
     finally:
         worker_context.cache_clear()
         ctx.dispose()
 
 
-def enqueue_download(job_id: uuid.UUID) -> None:
-    """Send the job's id to the broker; the task id is the job id (rule 1)."""
-    celery_app.send_task(RUN_TASK, args=[str(job_id)], task_id=str(job_id), queue=DOWNLOADS_QUEUE)
+@worker_shutting_down.connect
+def _on_shutdown(**_kwargs: object) -> None:
+    # Warm shutdown: tell running jobs to finish within the grace period or hand back.
+    work_dir = get_settings().work_dir
+    work_dir.mkdir(parents=True, exist_ok=True)
+    _drain_flag(work_dir, os.getpid()).touch()
+
+
+def enqueue_download(job_id: uuid.UUID, countdown: float = 0) -> None:
+    """Send the job's id to the broker, to run after `countdown` seconds (task id = job id)."""
+    celery_app.send_task(
+        RUN_TASK,
+        args=[str(job_id)],
+        task_id=str(job_id),
+        queue=DOWNLOADS_QUEUE,
+        countdown=countdown or None,
+    )

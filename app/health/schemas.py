@@ -15,6 +15,13 @@ class DependencyCheck(BaseModel):
     error: str | None = None
 
 
+class BreakerStatus(BaseModel):
+    open: bool
+    retry_in_seconds: int
+
+
 class Readiness(BaseModel):
     status: Literal["ok", "degraded"]
     checks: dict[str, DependencyCheck]
+    # An open breaker pauses new YouTube work; it does not make the API unhealthy.
+    circuit_breakers: dict[str, BreakerStatus]

@@ -12,7 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.celery_app import celery_app
-from app.health.schemas import DependencyCheck, Readiness
+from app.downloads import breaker
+from app.health.schemas import BreakerStatus, DependencyCheck, Readiness
 from app.storage.base import StorageHandler, build_key
 
 CHECK_TIMEOUT_SECONDS = 3.0
@@ -68,12 +69,25 @@ async def check_all(
         "worker": lambda: anyio.to_thread.run_sync(worker_ping, abandon_on_cancel=True),
     }
     results: dict[str, DependencyCheck] = {}
+    paused = breaker.BreakerState(open=False, retry_in_seconds=0)
 
     async def run(name: str, check: Check) -> None:
         results[name] = await _timed(check)
 
+    async def read_breaker() -> None:
+        nonlocal paused
+        with anyio.move_on_after(CHECK_TIMEOUT_SECONDS):
+            paused = await breaker.state_async(redis)
+
     async with anyio.create_task_group() as group:
         for name, check in checks.items():
             group.start_soon(run, name, check)
+        group.start_soon(read_breaker)
     ok = all(result.ok for result in results.values())
-    return Readiness(status="ok" if ok else "degraded", checks=dict(sorted(results.items())))
+    return Readiness(
+        status="ok" if ok else "degraded",
+        checks=dict(sorted(results.items())),
+        circuit_breakers={
+            breaker.NAME: BreakerStatus(open=paused.open, retry_in_seconds=paused.retry_in_seconds)
+        },
+    )

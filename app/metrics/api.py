@@ -3,6 +3,7 @@ events, flushed to Redis every few seconds."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import time
@@ -24,7 +25,18 @@ class ApiMetrics:
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.increments = Increments()
         self.websocket_clients = 0
+        self.websockets_idle = asyncio.Event()  # set while no WebSocket is open
+        self.websockets_idle.set()
         self._periodic = Periodic(FLUSH_SECONDS, self.flush)
+
+    def websocket_opened(self) -> None:
+        self.websocket_clients += 1
+        self.websockets_idle.clear()
+
+    def websocket_closed(self) -> None:
+        self.websocket_clients -= 1
+        if not self.websocket_clients:
+            self.websockets_idle.set()
 
     def job_created(self) -> None:
         self.increments.count(m.JOBS_CREATED)

@@ -19,6 +19,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from app.core.text import as_text
+from app.downloads import breaker
 from app.downloads.models import JobStatus
 from app.metrics import definitions as m
 from app.metrics.store import (
@@ -103,6 +104,12 @@ def record_job_end(
     increments.flush(client)
 
 
+def record_retry(client: redis.Redis, error_code: str) -> None:
+    increments = Increments()
+    increments.count(m.JOB_RETRIES, {"error_code": error_code})
+    increments.flush(client)
+
+
 async def publish_live_gauge(
     client: redis.asyncio.Redis, series: m.Series, instance: str, value: float
 ) -> None:
@@ -158,7 +165,9 @@ def _histogram(series: m.Series, raw: RawHash) -> HistogramMetricFamily:
     return family
 
 
-async def render(client: redis.asyncio.Redis, *, jobs_by_status: Mapping[JobStatus, int]) -> bytes:
+async def render(
+    client: redis.asyncio.Redis, *, jobs_by_status: Mapping[JobStatus, int], breaker_open: bool
+) -> bytes:
     families: list[Metric] = []
     for series in m.COUNTERS:
         families.append(_counter(series, await client.hgetall(counter_key(series.name))))
@@ -173,6 +182,9 @@ async def render(client: redis.asyncio.Redis, *, jobs_by_status: Mapping[JobStat
         (m.JOBS_IN_FLIGHT, jobs_by_status.get(JobStatus.PROCESSING, 0)),
     ):
         families.append(GaugeMetricFamily(series.name, series.help, value=value))
+    gauge = GaugeMetricFamily(m.BREAKER_OPEN.name, m.BREAKER_OPEN.help, labels=["name"])
+    gauge.add_metric([breaker.NAME], 1.0 if breaker_open else 0.0)
+    families.append(gauge)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Families(families))
     return generate_latest(registry)

@@ -70,10 +70,15 @@ async def progress_socket(websocket: WebSocket, job_id: str) -> None:
     def present(job: Job) -> JobOut:
         return present_job(job, storage=state.storage, connection=websocket)
 
-    state.metrics.websocket_clients += 1
+    state.metrics.websocket_opened()
     try:
         await service.stream_job(
-            websocket, job_id=job_uuid, redis=state.redis, load_job=load_job, present=present
+            websocket,
+            job_id=job_uuid,
+            redis=state.redis,
+            load_job=load_job,
+            present=present,
+            going_away=state.going_away,
         )
     finally:
-        state.metrics.websocket_clients -= 1
+        state.metrics.websocket_closed()

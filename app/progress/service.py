@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,7 @@ POLL_SECONDS = 1.0
 # (Redis restarted, a reconciler ended the job) and the client must not wait forever.
 RECHECK_SECONDS = 5.0
 CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
@@ -36,6 +38,7 @@ async def stream_job(
     redis: Redis,
     load_job: JobLoader,
     present: Presenter,
+    going_away: asyncio.Event,
 ) -> None:
     async with redis.pubsub() as pubsub:
         await pubsub.subscribe(events_channel(job_id))
@@ -51,18 +54,24 @@ async def stream_job(
         disconnected = anyio.Event()
         async with anyio.create_task_group() as group:
             group.start_soon(_watch_disconnect, websocket, disconnected, group.cancel_scope)
-            close_code = await _forward(websocket, pubsub, job.progress, load_job)
+            close_code = await _forward(websocket, pubsub, job.progress, load_job, going_away)
             group.cancel_scope.cancel()
     if not disconnected.is_set():
         await websocket.close(code=close_code)
 
 
 async def _forward(
-    websocket: WebSocket, pubsub: PubSub, progress: float, load_job: JobLoader
+    websocket: WebSocket,
+    pubsub: PubSub,
+    progress: float,
+    load_job: JobLoader,
+    going_away: asyncio.Event,
 ) -> int:
-    """Relay events until a terminal one; returns the close code."""
+    """Relay events until a terminal one (or the server shuts down); returns the close code."""
     last_event = time.monotonic()
     while True:
+        if going_away.is_set():
+            return CLOSE_GOING_AWAY
         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_SECONDS)
         if message is None:
             if time.monotonic() - last_event < RECHECK_SECONDS:

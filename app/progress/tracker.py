@@ -179,7 +179,7 @@ class ProgressTracker:
                 "type": kind,
                 "job_id": self.job_id,
                 "status": status,
-                "stage": None if status.is_terminal else self.stage,
+                "stage": self.stage if status is JobStatus.PROCESSING else None,
                 "progress": round(self.progress, 1),
                 "downloaded_bytes": done,
                 "total_bytes": total,

@@ -9,10 +9,15 @@ the check and the connection cannot redirect it.
 Each client connection carries exactly one request: the upstream request is rewritten with
 ``Connection: close`` and only its declared body is forwarded, so a second request cannot
 ride along on a kept-alive connection without being checked.
+
+With ``upstream`` set (an operator's ``http://[user:password@]host:port`` proxy) every
+checked request leaves through that proxy instead, still addressed to the checked IP rather
+than the name, so the upstream proxy cannot be talked into resolving the name differently.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
 import logging
@@ -25,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import TracebackType
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from app.security.addresses import AddressPolicy, ForbiddenAddress, UnresolvableHost
 
@@ -61,6 +66,11 @@ _DROPPED_HEADERS = frozenset(
 _FRAMING_HEADERS = frozenset({"content-length"})
 _CONNECTION_HEADERS = frozenset({b"connection", b"keep-alive", b"proxy-connection"})
 _STOP_JOIN_SECONDS = 5.0
+_ESTABLISHED = b"HTTP/1.1 200 Connection established\r\n\r\n"
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([0-9]{3})(?: [^\r\n]*)?")
+# Upstream answers meaning it could not reach that address; another address may still work.
+_GATEWAY_FAILURES = frozenset({HTTPStatus.BAD_GATEWAY, HTTPStatus.GATEWAY_TIMEOUT})
+_UNSUPPORTED_SCHEMES = frozenset({"https", "socks4", "socks4a", "socks5", "socks5h"})
 
 
 @dataclass(frozen=True)
@@ -81,13 +91,51 @@ class _Stopped(Exception):
     """The proxy is shutting down."""
 
 
+class _OversizedHead(Exception):
+    """A request or response head did not end within MAX_HEAD_SIZE bytes."""
+
+
+class _UpstreamFailure(Exception):
+    """The upstream proxy refused, did not answer, or could not be reached."""
+
+
+@dataclass(frozen=True)
+class _UpstreamProxy:
+    """Where checked requests leave when the operator routes egress through a proxy."""
+
+    host: str
+    port: int
+    # The Proxy-Authorization line, if any; kept out of repr so it never reaches a log.
+    credentials: tuple[bytes, ...] = field(default=())
+
+    def __str__(self) -> str:
+        return _authority(self.host, self.port)
+
+
 @dataclass(frozen=True)
 class _ProxyRequest:
     host: str
     port: int
     tunnel: bool
-    upstream_head: bytes = b""
+    method: str = "CONNECT"
+    origin: str = ""
+    version: str = "HTTP/1.1"
+    # Host, the kept end-to-end headers and Connection: close, joined by CRLF.
+    fields: bytes = b""
     body_length: int = 0
+
+    def head(self, target: str, extra_fields: tuple[bytes, ...] = ()) -> bytes:
+        """The request head to send on, with ``target`` in the request line."""
+        start = f"{self.method} {target} {self.version}".encode("ascii")
+        return b"\r\n".join([start, self.fields, *extra_fields]) + _HEAD_END
+
+
+@dataclass(frozen=True)
+class _Opening:
+    """What goes out first on a fresh upstream connection, before bytes are relayed."""
+
+    to_upstream: bytes = b""
+    to_client: bytes = b""
 
 
 @dataclass
@@ -146,6 +194,12 @@ class EgressProxy:
 
     Use as ``with EgressProxy(policy) as proxy:`` and hand ``proxy.url`` to yt-dlp.
     ``stop()`` resets every open connection, so a download in progress fails at once.
+
+    ``upstream`` (``http://[user:password@]host:port``, port required) sends every checked
+    request through that proxy, addressed to the checked IP. The upstream host is trusted
+    configuration and is not checked against the policy. When it refuses a tunnel, cannot
+    be reached or times out, the client gets 502; there is no fallback to going direct.
+    Raises ValueError for any other kind of URL, without repeating the URL.
     """
 
     def __init__(
@@ -154,7 +208,9 @@ class EgressProxy:
         *,
         connect_timeout: float = 10.0,
         idle_timeout: float = 120.0,
+        upstream: str | None = None,
     ) -> None:
+        self._upstream = None if upstream is None else _parse_upstream(upstream)
         self.policy = policy
         self.connect_timeout = connect_timeout
         self.idle_timeout = idle_timeout
@@ -329,30 +385,39 @@ class _Connection:
         addresses = self._check(request)
         if addresses is None:
             return
-        self.upstream = self._connect_any(addresses, request.port)
-        if self.upstream is None:
+        opening = self._open(request, addresses)
+        if opening is None:
             return
-        self._relay(request, early)
+        self._relay(request, early, opening)
         self.aborted = False
 
     def _read_head(self) -> tuple[bytes, bytes]:
         deadline = time.monotonic() + self.proxy.connect_timeout
+        try:
+            return self._receive_head(self.client, deadline)
+        except _OversizedHead as exc:
+            raise _BadRequest("request head larger than 64 KiB") from exc
+        except ConnectionAbortedError as exc:
+            raise ConnectionAbortedError("client closed before sending a request") from exc
+
+    def _receive_head(self, sock: socket.socket, deadline: float) -> tuple[bytes, bytes]:
+        """A head up to its blank line, and whatever arrived after it."""
         received = b""
         while True:
-            self._wait(self.client, _READ, deadline)
-            chunk = _recv(self.client)
+            self._wait(sock, _READ, deadline)
+            chunk = _recv(sock)
             if chunk is None:
                 continue
             if not chunk:
-                raise ConnectionAbortedError("client closed before sending a request")
+                raise ConnectionAbortedError("closed before sending a complete head")
             scan_from = max(0, len(received) - len(_HEAD_END) + 1)
             received += chunk
             end = received.find(_HEAD_END, scan_from)
             if end == -1 and len(received) > MAX_HEAD_SIZE:
-                raise _BadRequest("request head larger than 64 KiB")
+                raise _OversizedHead
             if end != -1:
                 if end + len(_HEAD_END) > MAX_HEAD_SIZE:
-                    raise _BadRequest("request head larger than 64 KiB")
+                    raise _OversizedHead
                 return received[: end + len(_HEAD_END)], received[end + len(_HEAD_END) :]
 
     def _check(self, request: _ProxyRequest) -> list[str] | None:
@@ -368,6 +433,94 @@ class _Connection:
         except UnresolvableHost as exc:
             self._answer(HTTPStatus.BAD_GATEWAY, str(exc))
         return None
+
+    def _open(self, request: _ProxyRequest, addresses: list[str]) -> _Opening | None:
+        via = self.proxy._upstream
+        if via is None:
+            return self._open_direct(request, addresses)
+        try:
+            return self._open_through(via, request, addresses)
+        except (_UpstreamFailure, OSError) as exc:
+            detail = str(exc) or type(exc).__name__
+            logger.warning(
+                "egress upstream proxy %s failed for %s:%d: %s",
+                via,
+                request.host,
+                request.port,
+                detail,
+            )
+            self._answer(HTTPStatus.BAD_GATEWAY, f"upstream proxy failed: {detail}")
+            return None
+
+    def _open_direct(self, request: _ProxyRequest, addresses: list[str]) -> _Opening | None:
+        self.upstream = self._connect_any(addresses, request.port)
+        if self.upstream is None:
+            return None
+        if request.tunnel:
+            return _Opening(to_client=_ESTABLISHED)
+        return _Opening(to_upstream=request.head(request.origin))
+
+    def _open_through(
+        self, via: _UpstreamProxy, request: _ProxyRequest, addresses: list[str]
+    ) -> _Opening:
+        deadline = time.monotonic() + self.proxy.connect_timeout
+        # What the upstream can reach is up to its network, and IPv4 is what proxies
+        # reliably route; a stable sort keeps the resolver's order within each family.
+        addresses = sorted(addresses, key=lambda address: ":" in address)
+        if not request.tunnel:
+            self.upstream = self._connect_upstream(via, deadline)
+            target = f"http://{_authority(addresses[0], request.port)}{request.origin}"
+            return _Opening(to_upstream=request.head(target, via.credentials))
+        for address in addresses:
+            self.upstream = self._connect_upstream(via, deadline)
+            status, leftover = self._ask_tunnel(via, _authority(address, request.port), deadline)
+            if 200 <= status < 300:
+                return _Opening(to_client=_ESTABLISHED + leftover)
+            self._drop_upstream()
+            if status not in _GATEWAY_FAILURES:
+                break
+        raise _UpstreamFailure(f"CONNECT answered {_describe_status(status)}")
+
+    def _connect_upstream(self, via: _UpstreamProxy, deadline: float) -> socket.socket:
+        try:
+            infos = socket.getaddrinfo(via.host, via.port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            raise _UpstreamFailure(f"cannot resolve {via.host}: {exc}") from exc
+        if self.proxy._stopping.is_set():
+            raise _Stopped
+        failure = f"{via.host} has no addresses"
+        for address in dict.fromkeys(str(info[4][0]) for info in infos):
+            try:
+                return self._connect(address, via.port, deadline)
+            except TimeoutError as exc:
+                raise _UpstreamFailure(f"connecting to {via} timed out") from exc
+            except OSError as exc:
+                failure = f"cannot connect to {via}: {exc.strerror or exc}"
+        raise _UpstreamFailure(failure)
+
+    def _ask_tunnel(
+        self, via: _UpstreamProxy, authority: str, deadline: float
+    ) -> tuple[int, bytes]:
+        """Send CONNECT to the upstream proxy; its status and any bytes past its answer."""
+        assert self.upstream is not None
+        start = f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}".encode("ascii")
+        self._send_all(self.upstream, b"\r\n".join([start, *via.credentials]) + _HEAD_END, deadline)
+        try:
+            head, leftover = self._receive_head(self.upstream, deadline)
+        except _OversizedHead as exc:
+            raise _UpstreamFailure("answer head larger than 64 KiB") from exc
+        except TimeoutError as exc:
+            raise _UpstreamFailure("no answer to CONNECT in time") from exc
+        status = _STATUS_LINE.fullmatch(head.partition(b"\r\n")[0])
+        if status is None:
+            raise _UpstreamFailure("malformed answer to CONNECT")
+        return int(status.group(1)), leftover
+
+    def _drop_upstream(self) -> None:
+        if self.upstream is not None:
+            self._register(self.upstream, 0)
+            self.upstream.close()
+            self.upstream = None
 
     def _connect_any(self, addresses: list[str], port: int) -> socket.socket | None:
         deadline = time.monotonic() + self.proxy.connect_timeout
@@ -401,17 +554,16 @@ class _Connection:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
 
-    def _relay(self, request: _ProxyRequest, early: bytes) -> None:
+    def _relay(self, request: _ProxyRequest, early: bytes, opening: _Opening) -> None:
         assert self.upstream is not None
-        outbound = _Flow(self.client, self.upstream)
-        inbound = _Flow(self.upstream, self.client)
+        outbound = _Flow(self.client, self.upstream, pending=opening.to_upstream)
+        inbound = _Flow(self.upstream, self.client, pending=opening.to_client)
         if request.tunnel:
-            inbound.pending = b"HTTP/1.1 200 Connection established\r\n\r\n"
-            outbound.pending = early
+            outbound.pending += early
         else:
             # Bytes past the declared body would be a second, unchecked request: drop them.
             body = early[: request.body_length]
-            outbound.pending = request.upstream_head + body
+            outbound.pending += body
             outbound.allowance = request.body_length - len(body)
             inbound.heads = _ResponseHeads()
         while not (inbound.done and (outbound.done or not request.tunnel)):
@@ -482,14 +634,16 @@ class _Connection:
             *(f"{name}: {value}" for name, value in extra_headers),
         ]
         response = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-        deadline = time.monotonic() + self.proxy.connect_timeout
-        while response:
-            self._wait(self.client, _WRITE, deadline)
+        self._send_all(self.client, response, time.monotonic() + self.proxy.connect_timeout)
+        self.aborted = False
+
+    def _send_all(self, sock: socket.socket, data: bytes, deadline: float) -> None:
+        while data:
+            self._wait(sock, _WRITE, deadline)
             try:
-                response = response[self.client.send(response) :]
+                data = data[sock.send(data) :]
             except BlockingIOError:
                 continue
-        self.aborted = False
 
 
 def _pull(flow: _Flow) -> None:
@@ -550,12 +704,14 @@ def _parse_request(head: bytes) -> _ProxyRequest:
         host, port = _parse_authority(target)
         return _ProxyRequest(host=host, port=port, tunnel=True)
     host, port, authority, origin = _parse_absolute_target(target)
-    upstream_head = _upstream_head(f"{method} {origin} {version}", authority, headers)
     return _ProxyRequest(
         host=host,
         port=port,
         tunnel=False,
-        upstream_head=upstream_head,
+        method=method,
+        origin=origin,
+        version=version,
+        fields=_forwarded_fields(authority, headers),
         body_length=_body_length(headers),
     )
 
@@ -644,7 +800,7 @@ def _body_length(headers: list[tuple[str, bytes]]) -> int:
     return int(value)
 
 
-def _upstream_head(request_line: str, authority: str, headers: list[tuple[str, bytes]]) -> bytes:
+def _forwarded_fields(authority: str, headers: list[tuple[str, bytes]]) -> bytes:
     named_hop_by_hop = {
         token.strip().lower()
         for name, line in headers
@@ -656,8 +812,8 @@ def _upstream_head(request_line: str, authority: str, headers: list[tuple[str, b
         for name, line in headers
         if name not in _DROPPED_HEADERS and name not in named_hop_by_hop
     ]
-    start = f"{request_line}\r\nHost: {authority}".encode("ascii")
-    return b"\r\n".join([start, *kept, b"Connection: close"]) + _HEAD_END
+    host = f"Host: {authority}".encode("ascii")
+    return b"\r\n".join([host, *kept, b"Connection: close"])
 
 
 def _closing_response_head(head: bytes) -> bytes:
@@ -677,3 +833,45 @@ def _is_interim(head: bytes) -> bool:
 
 def _header_value(line: bytes) -> str:
     return line.partition(b":")[2].strip().decode("latin-1")
+
+
+def _authority(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _describe_status(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
+
+
+def _parse_upstream(url: str) -> _UpstreamProxy:
+    # Messages never quote the URL: it may carry the upstream proxy's password.
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValueError("the upstream proxy URL is malformed (bad port or brackets)") from None
+    if parts.scheme in _UNSUPPORTED_SCHEMES:
+        raise ValueError(f"{parts.scheme}:// upstream proxies are not supported; use http://")
+    if parts.scheme != "http":
+        raise ValueError("the upstream proxy URL must start with http://")
+    host = parts.hostname
+    if not host or not _TARGET.fullmatch(host):
+        raise ValueError("the upstream proxy URL needs a host (ASCII, IDNA-encoded)")
+    if not port:
+        raise ValueError("the upstream proxy URL needs an explicit port, as in http://host:3128")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("the upstream proxy URL cannot have a path, query or fragment")
+    return _UpstreamProxy(host, port, _proxy_credentials(parts.username, parts.password))
+
+
+def _proxy_credentials(username: str | None, password: str | None) -> tuple[bytes, ...]:
+    if username is None:
+        return ()
+    user = unquote(username)
+    if ":" in user:
+        raise ValueError("the upstream proxy user name cannot contain ':'")
+    token = base64.b64encode(f"{user}:{unquote(password or '')}".encode())
+    return (b"Proxy-Authorization: Basic " + token,)

@@ -37,6 +37,10 @@ def media_type_for(extension: str) -> str:
     return MEDIA_TYPES.get(extension.lower(), "application/octet-stream")
 
 
+class StorageUnavailable(Exception):
+    """The storage backend could not be reached or refused the write; worth retrying."""
+
+
 @dataclass(frozen=True)
 class StoredObject:
     key: str

@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.storage.base import LocalFile, RemoteFile, StoredObject, sha256_of
+from app.storage.base import LocalFile, RemoteFile, StorageUnavailable, StoredObject, sha256_of
 
 INCOMING_PREFIX = ".incoming-"
 
@@ -27,6 +27,12 @@ class LocalStorageHandler:
         return path
 
     def store(self, source: Path, key: str, *, media_type: str | None = None) -> StoredObject:
+        try:
+            return self._store(source, key)
+        except OSError as exc:
+            raise StorageUnavailable(f"storing {key} failed: {exc}") from exc
+
+    def _store(self, source: Path, key: str) -> StoredObject:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         # Hash while the file is still in the work directory, then move it in one rename

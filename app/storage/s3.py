@@ -9,12 +9,13 @@ from typing import Any
 from urllib.parse import quote
 
 import boto3
+from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from app.core.config import Settings
-from app.storage.base import LocalFile, RemoteFile, StoredObject, sha256_of
+from app.storage.base import LocalFile, RemoteFile, StorageUnavailable, StoredObject, sha256_of
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +66,12 @@ class S3StorageHandler:
             extra["ContentType"] = media_type
         # upload_file streams from disk in parts and aborts the multipart upload itself
         # when a part fails, so a failed upload leaves neither an object nor parts.
-        self.client.upload_file(
-            str(source), self.bucket, self.object_key(key), ExtraArgs=extra, Config=TRANSFER
-        )
+        try:
+            self.client.upload_file(
+                str(source), self.bucket, self.object_key(key), ExtraArgs=extra, Config=TRANSFER
+            )
+        except (Boto3Error, BotoCoreError, ClientError) as exc:
+            raise StorageUnavailable(f"S3 upload of {key} failed: {exc}") from exc
         source.unlink()
         return StoredObject(key=key, size=size, sha256=digest)
 

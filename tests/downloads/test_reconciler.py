@@ -20,13 +20,24 @@ from app.storage.local import LocalStorageHandler
 from tests.conftest import create_key
 
 
+class Enqueued(list[uuid.UUID]):
+    def __call__(self, job_id: uuid.UUID, countdown: float) -> None:
+        self.append(job_id)
+
+
 @pytest.fixture
-def ctx(settings: Settings, tmp_path: Path) -> WorkerContext:
+def enqueued() -> Enqueued:
+    return Enqueued()
+
+
+@pytest.fixture
+def ctx(settings: Settings, tmp_path: Path, enqueued: Enqueued) -> WorkerContext:
     return WorkerContext(
         settings=settings,
         sessions=sync_sessionmaker(create_sync_engine(settings.database_url)),
         redis=redis.Redis.from_url(settings.redis_url),
         storage=LocalStorageHandler(tmp_path / "store"),
+        enqueue=enqueued,
     )
 
 
@@ -49,7 +60,7 @@ def load(ctx: WorkerContext, job_id: uuid.UUID) -> Job:
 
 
 def test_requeues_lost_messages_and_expired_leases_and_ends_hopeless_jobs(
-    ctx: WorkerContext, database_url: str
+    ctx: WorkerContext, database_url: str, enqueued: Enqueued
 ) -> None:
     now = dt.datetime.now(dt.UTC)
     long_ago = now - dt.timedelta(hours=2)
@@ -74,9 +85,7 @@ def test_requeues_lost_messages_and_expired_leases_and_ends_hopeless_jobs(
         attempts=1,
         cancel_requested=True,
     )
-    enqueued: list[uuid.UUID] = []
-
-    handled = reconciler.reconcile(ctx, enqueue=enqueued.append)
+    handled = reconciler.reconcile(ctx, queued_in_broker=None)
 
     assert handled == 4
     assert sorted(enqueued) == sorted([lost_message, dead_worker])
@@ -100,3 +109,22 @@ def test_a_claim_succeeds_once_then_only_after_the_lease_expires(
         takeover = repository.claim_job(session, job_id, worker_id="c", lease_seconds=0)
         assert takeover is not None and takeover.attempts == 2
         assert not repository.renew_lease(session, job_id, worker_id="a", progress={}).owned
+
+
+def test_with_an_inspectable_broker_only_jobs_missing_from_it_are_requeued(
+    ctx: WorkerContext, database_url: str, enqueued: Enqueued
+) -> None:
+    a_while_ago = dt.datetime.now(dt.UTC) - dt.timedelta(
+        seconds=ctx.settings.dispatch_grace_seconds + 5
+    )
+    waiting = add_job(ctx, database_url, dispatched_at=a_while_ago)
+    lost = add_job(ctx, database_url, dispatched_at=a_while_ago)
+    just_sent = add_job(ctx, database_url)
+    backing_off = add_job(
+        ctx, database_url, dispatched_at=a_while_ago,
+        next_attempt_at=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5),
+    )  # fmt: skip
+
+    reconciler.reconcile(ctx, queued_in_broker={str(waiting)})
+
+    assert enqueued == [lost], (waiting, lost, just_sent, backing_off)

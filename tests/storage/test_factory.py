@@ -57,7 +57,7 @@ def test_s3_without_a_bucket_is_refused() -> None:
 def test_the_api_does_not_start_in_aws_mode_without_a_bucket() -> None:
     env = {**os.environ, "ENVIRONMENT": "aws", "S3_BUCKET_NAME": ""}
     result = subprocess.run(
-        [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", "0"],
+        [sys.executable, "-m", "app.serve"],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,

@@ -98,20 +98,9 @@ def worker_command(*, name: str, concurrency: int = 2, beat: bool = False) -> li
     return [*command, "-B"] if beat else command
 
 
-def api_command(port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "app.main:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "info",
-    ]
+def api_command() -> list[str]:
+    """The API's entry point; it takes HOST and PORT from the environment like in production."""
+    return [sys.executable, "-m", "app.serve"]
 
 
 def start_worker(
@@ -133,7 +122,9 @@ def start_api(
     env: dict[str, str], log_dir: Path, *, name: str = "api"
 ) -> tuple[ManagedProcess, str]:
     port = free_port()
-    api = ManagedProcess(name, api_command(port), env, log_dir)
+    api = ManagedProcess(
+        name, api_command(), {**env, "HOST": "127.0.0.1", "PORT": str(port)}, log_dir
+    )
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -1,0 +1,55 @@
+"""Run the API: `python -m app.serve` (HOST and PORT from settings).
+
+uvicorn with one addition: on SIGTERM, live progress WebSockets are closed with 1001
+("going away") so clients reconnect elsewhere, before uvicorn's own shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+
+import uvicorn
+from fastapi import FastAPI
+
+from app.core.config import get_settings
+from app.main import create_app
+
+WEBSOCKET_CLOSE_SECONDS = 5.0
+GRACEFUL_SHUTDOWN_SECONDS = 20
+
+
+class GracefulServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self.api = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        state = self.api.state
+        if hasattr(state, "going_away"):
+            state.going_away.set()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(WEBSOCKET_CLOSE_SECONDS):
+                    await state.metrics.websockets_idle.wait()
+        await super().shutdown(sockets)
+
+
+def main() -> None:
+    settings = get_settings()
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        # Our own logging (set up by create_app) formats uvicorn's lines too.
+        log_config=None,
+        proxy_headers=True,
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or "127.0.0.1",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+    GracefulServer(config, app).run()
+
+
+if __name__ == "__main__":
+    main()
