@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -284,31 +284,39 @@ def running_stack(
     youtube: OfflineYouTube,
     base_dir: Path,
     redis_db: int = TEST_REDIS_DB,
+    redis_url: str | None = None,
     s3: S3Server | None = None,
+    workers: int = 1,
+    beat: bool = False,
+    extra: Mapping[str, str] | None = None,
     **settings: str,
 ) -> Iterator[Stack]:
-    """Start the API and one worker with the same commands a user runs; stop them after.
+    """Start the API and worker(s) with the same commands a user runs; stop them after.
 
     Stacks alive at the same time need their own Redis database, or one stack's worker
-    would take (and drop) the other's messages.
+    would take (and drop) the other's messages. `workers=0` starts none (the test does).
     """
     from tests.support.stack import start_api, start_worker
 
     assert _services is not None
-    redis_url = f"{_services.redis_url}/{redis_db}"
+    redis_url = redis_url or f"{_services.redis_url}/{redis_db}"
     env = stack_env(
         database_url=database_url,
         base_dir=base_dir,
         youtube=youtube,
         REDIS_URL=redis_url,
-        **settings,
+        **{**(extra or {}), **settings},
     )
     redis.Redis.from_url(redis_url).flushdb()
-    worker = start_worker(env, base_dir)
+    started = [
+        start_worker(env, base_dir, name=f"worker-{n}", beat=beat and n == 0)
+        for n in range(workers)
+    ]
     try:
         api, base_url = start_api(env, base_dir)
     except BaseException:
-        worker.stop()
+        for worker in started:
+            worker.stop()
         raise
     running = Stack(
         base_url=base_url,
@@ -316,7 +324,7 @@ def running_stack(
         database_url=database_url,
         env=env,
         api=api,
-        workers=[worker],
+        workers=started,
         storage_dir=base_dir / "downloads",
         work_dir=base_dir / "work",
         youtube=youtube,
@@ -360,7 +368,7 @@ def s3_stack(
         base_dir=tmp_path_factory.mktemp("s3-stack"),
         redis_db=TEST_REDIS_DB - 2,
         s3=s3_server,
-        **s3_server.settings_env(s3_server.new_bucket()),
+        extra=s3_server.settings_env(s3_server.new_bucket()),
     ) as running:
         yield running
 

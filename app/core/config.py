@@ -7,6 +7,7 @@ import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -36,7 +37,10 @@ class StorageBackend(enum.StrEnum):
 class Settings(BaseSettings):
     """All configuration in one place; invalid values stop the process at start-up."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # hide_input_in_errors: a start-up error must not print a secret it failed to parse.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
+    )
 
     environment: Environment = Environment.LOCALHOST
     debug: bool = False
@@ -67,7 +71,7 @@ class Settings(BaseSettings):
     worker_shutdown_grace_seconds: float = Field(default=30, ge=0)
     worker_db_retry_seconds: float = Field(default=60, ge=0)
     ytdlp_cookies_file: Path | None = None
-    ytdlp_proxy: str = ""
+    ytdlp_proxy: SecretStr = SecretStr("")  # may carry a password
 
     storage_backend: StorageBackend = StorageBackend.AUTO
     s3_bucket_name: str = ""
@@ -179,10 +183,19 @@ class Settings(BaseSettings):
 
     @field_validator("ytdlp_proxy")
     @classmethod
-    def _http_proxy(cls, value: str) -> str:
-        if value and not value.startswith("http://"):
+    def _http_proxy(cls, secret: SecretStr) -> SecretStr:
+        value = secret.get_secret_value()
+        if not value:
+            return secret
+        parts = urlsplit(value)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if parts.scheme != "http" or not parts.hostname or not port:
+            # Never echo the value: it may hold the proxy's password.
             raise ValueError("YTDLP_PROXY must be an http://[user:password@]host:port URL")
-        return value
+        return secret
 
     @model_validator(mode="after")
     def _check_key_secret(self) -> Settings:

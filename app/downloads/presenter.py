@@ -85,6 +85,8 @@ def present_job(job: Job, *, storage: StorageHandler, connection: HTTPConnection
         if job.error_code
         else None,
         attempts=job.attempts,
+        retries=job.retries,
+        next_attempt_at=job.next_attempt_at,
         created_at=job.created_at,
         started_at=job.started_at,
         completed_at=job.completed_at,

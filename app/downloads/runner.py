@@ -23,6 +23,7 @@ from app.downloads.ytdlp import (
     build_ydl_params,
     classify_error,
     hook_exception,
+    private_cookie_jar,
     subtitle_params,
 )
 from app.progress.tracker import ProgressTracker
@@ -107,8 +108,9 @@ class YtDlpRunner:
         params = build_ydl_params(options, workdir=workdir, settings=self._settings, logger_=logger)
         params["progress_hooks"] = [self._on_progress]
         params["postprocessor_hooks"] = [self._on_postprocess]
+        params["cookiefile"] = private_cookie_jar(self._settings, workdir)
         # Every request yt-dlp makes, redirects included, leaves through the egress guard.
-        with EgressProxy(AddressPolicy.from_settings(self._settings)) as proxy:
+        with egress_guard(self._settings) as proxy:
             params["proxy"] = proxy.url
             try:
                 with yt_dlp.YoutubeDL(params) as ydl:
@@ -221,6 +223,12 @@ class YtDlpRunner:
         self._check_stop()
         if status.get("postprocessor") not in _BEFORE_DOWNLOAD_POSTPROCESSORS:
             self._tracker.set_stage(JobStage.POSTPROCESSING)
+
+
+def egress_guard(settings: Settings) -> EgressProxy:
+    """The per-run egress guard, chained to YTDLP_PROXY when one is configured."""
+    upstream = settings.ytdlp_proxy.get_secret_value() or None
+    return EgressProxy(AddressPolicy.from_settings(settings), upstream=upstream)
 
 
 def refused_or(proxy: EgressProxy, cause: BaseException | None) -> None:

@@ -235,8 +235,12 @@ class JobOut(BaseModel):
     details: dict[str, Any]
     transcripts: TranscriptSummary
     files: list[JobFileOut]
-    error: JobError | None
+    error: JobError | None = Field(
+        description="Why the job failed; while queued for a retry, the failure being retried."
+    )
     attempts: int
+    retries: int = Field(description="Transient failures retried so far.")
+    next_attempt_at: dt.datetime | None
     created_at: dt.datetime
     started_at: dt.datetime | None
     completed_at: dt.datetime | None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from app.transcripts.conversion import YTDLP_SUBTITLE_FORMAT
 from app.transcripts.planning import CaptionSource, TranscriptPlan
 
 CAPTIONS_DIR = "captions"
+COOKIE_JAR = ".cookies.txt"  # a dot file: never collected as a job's output
 OUTPUT_TEMPLATE = "%(id)s.%(ext)s"
 _AUDIO_SORT = {AudioFormat.M4A: ["ext::m4a"], AudioFormat.OPUS: ["acodec:opus"]}
 _VIDEO_SORT = {OutputFormat.MP4: ["ext:mp4:m4a"], OutputFormat.WEBM: ["ext:webm:webm"]}
@@ -106,6 +108,18 @@ def build_ydl_params(
         "logger": YtDlpLogger(logger_),
         "postprocessors": _postprocessors(options),
     }
+
+
+def private_cookie_jar(settings: Settings, directory: Path) -> str | None:
+    """A per-run copy of YTDLP_COOKIES_FILE: yt-dlp writes cookies back when it ends, and
+    concurrent jobs must not write over one shared file."""
+    if settings.ytdlp_cookies_file is None:
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    copy = directory / COOKIE_JAR
+    copy.touch(mode=0o600)
+    shutil.copyfile(settings.ytdlp_cookies_file, copy)
+    return str(copy)
 
 
 def subtitle_params(plan: TranscriptPlan) -> dict[str, Any]:

@@ -106,7 +106,7 @@ class _UpstreamProxy:
     host: str
     port: int
     # The Proxy-Authorization line, if any; kept out of repr so it never reaches a log.
-    credentials: tuple[bytes, ...] = field(default=())
+    credentials: tuple[bytes, ...] = field(default=(), repr=False)
 
     def __str__(self) -> str:
         return _authority(self.host, self.port)

@@ -7,6 +7,8 @@ import copy
 import hashlib
 import json
 import logging
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -17,11 +19,16 @@ from yt_dlp.utils import DownloadError, ExtractorError
 
 from app.core.config import Settings
 from app.downloads.exceptions import JobFailure
-from app.downloads.runner import refused_or
+from app.downloads.runner import egress_guard, refused_or
 from app.downloads.schemas import JobOptions, Quality
 from app.downloads.urls import check_address, check_submittable
-from app.downloads.ytdlp import YtDlpLogger, classify_error, format_selector, format_sort
-from app.security.addresses import AddressPolicy
+from app.downloads.ytdlp import (
+    YtDlpLogger,
+    classify_error,
+    format_selector,
+    format_sort,
+    private_cookie_jar,
+)
 from app.security.egress import EgressProxy
 from app.transcripts.planning import caption_languages
 from app.videos.exceptions import LookupTimedOut, VideoLookupFailed
@@ -37,10 +44,11 @@ def _cache_key(url: str) -> str:
     return "yds:info:" + hashlib.sha256(url.encode()).hexdigest()
 
 
-def _extract(url: str, policy: AddressPolicy) -> dict[str, Any]:
+def _extract(url: str, settings: Settings) -> dict[str, Any]:
     params = {**_QUIET, "logger": YtDlpLogger(logger), "socket_timeout": 20}
-    with EgressProxy(policy) as proxy:
+    with egress_guard(settings) as proxy, tempfile.TemporaryDirectory() as scratch:
         params["proxy"] = proxy.url
+        params["cookiefile"] = private_cookie_jar(settings, Path(scratch))
         try:
             with yt_dlp.YoutubeDL(params) as ydl:
                 raw = ydl.extract_info(url, download=False, process=False)
@@ -72,9 +80,7 @@ async def extract_cached(url: str, *, settings: Settings, redis_client: Redis) -
         return result
     try:
         with anyio.fail_after(EXTRACT_TIMEOUT_SECONDS):
-            raw = await anyio.to_thread.run_sync(
-                _extract, url, AddressPolicy.from_settings(settings), abandon_on_cancel=True
-            )
+            raw = await anyio.to_thread.run_sync(_extract, url, settings, abandon_on_cancel=True)
     except TimeoutError as exc:
         raise LookupTimedOut() from exc
     if settings.info_cache_seconds:

@@ -216,3 +216,26 @@ def test_a_truncated_source_fails_verification_and_is_never_completed(
     assert failure.value.code == "postprocessing_failed"
     assert "duration" in failure.value.message
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_cookies_from_ytdlp_cookies_file_are_sent_and_the_file_is_left_alone(
+    youtube_in_process: OfflineYouTube, tmp_path: Path
+) -> None:
+    jar = tmp_path / "cookies.txt"
+    jar.write_text(
+        "# Netscape HTTP Cookie File\n"
+        "127.0.0.1\tFALSE\t/\tFALSE\t2147483647\tSID\tsigned-in-session\n"
+    )
+    before = jar.read_bytes()
+    settings = Settings(
+        _env_file=None,
+        allow_private_networks=True,
+        ytdlp_cookies_file=jar,
+        subtitle_sleep_seconds=0,
+    )
+    youtube_in_process.server.reset_hits()
+    run_job(youtube_in_process, tmp_path, youtube_in_process.video_url(STANDARD_VIDEO_ID),
+            settings=settings, include_transcription=False)  # fmt: skip
+    media = youtube_in_process.server.hits_for(f"media/{STANDARD_VIDEO_ID}")
+    assert media and all(hit.cookie == "SID=signed-in-session" for hit in media)
+    assert jar.read_bytes() == before, "each job writes to its own copy"

@@ -66,11 +66,11 @@ async def test_metrics_count_jobs_bytes_requests_and_live_connections(
         labels: value for (name, labels), value in found.items()
         if name == "yds_job_duration_seconds_count"
     }  # fmt: skip
-    assert durations == {
-        (("status", "completed"),): 2,
-        (("status", "failed"),): 1,
-        (("status", "canceled"),): 1,
-    }
+    assert durations[(("status", "completed"),)] == 2
+    assert durations[(("status", "failed"),)] == 1
+    # The cancel may reach the job while queued (the API ends it: no run, no duration) or
+    # while running (the worker ends it and observes its duration).
+    assert durations.get((("status", "canceled"),), 0) <= 1
     assert found[("yds_downloaded_bytes_total", ())] > 2_000_000
     assert found[("yds_stored_bytes_total", ())] > found[("yds_downloaded_bytes_total", ())] / 2
     assert found[("yds_websocket_clients", ())] == 1

@@ -472,6 +472,7 @@ def test_forbidden_targets_never_reach_the_upstream(
         with pytest.raises(ProxyError, match="403"):
             ydl.urlopen(f"https://{INTERNAL_HOST}:{internal.port}/")
 
+    refused.value.response.close()
     assert refused.value.status == 403
     assert refused.value.response.headers["X-Egress-Refused"] == "forbidden_address"
     assert [refusal.address for refusal in guard.refusals] == ["127.0.0.1", "127.0.0.1"]
@@ -517,6 +518,7 @@ def test_wrong_credentials_fail_tunnels_with_502_and_relay_407_for_plain_http(
     with EgressProxy(POLICY, upstream=upstream.url("yt%20dl%40home:wrong")) as guard:
         with _ydl(guard, handler, tmp_path) as ydl, pytest.raises(HTTPError) as relayed:
             ydl.urlopen(public.url("/headers"))
+        relayed.value.response.close()
         response = _tunnel_get(guard, f"{PUBLIC_HOST}:{public.port}")
 
     # For plain http the answer belongs to the request, so the upstream's 407 is passed on.

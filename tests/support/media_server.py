@@ -67,6 +67,7 @@ class Hit:
     range: str | None
     status: int
     at: float = field(default_factory=time.monotonic)
+    cookie: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,10 @@ class _Handler(BaseHTTPRequestHandler):
         range_header = self.headers.get("Range")
 
         def record(status: int) -> None:
-            self.owner._record(Hit(self.command, path, query, range_header, int(status)))
+            cookie = self.headers.get("Cookie")
+            self.owner._record(
+                Hit(self.command, path, query, range_header, int(status), cookie=cookie)
+            )
 
         delay = float(query.get("delay", "0") or 0)
         if delay > 0:

@@ -1,5 +1,9 @@
 """Real PostgreSQL and Redis for the test run: use the ones already listening, else start
-private instances from the system binaries, else fail with a message saying what to install."""
+private instances from the system binaries, else fail with a message saying what to install.
+
+Fault tests start private instances of their own (`PrivateRedis`, `PrivatePostgres`) and
+stop or restart those, never the shared ones.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,25 +28,6 @@ class ServiceUnavailable(RuntimeError):
     pass
 
 
-@dataclass
-class Services:
-    redis_url: str
-    postgres_dsn: str
-    _stops: list[list[str]] = field(default_factory=list)
-    _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    _dirs: list[Path] = field(default_factory=list)
-
-    def stop(self) -> None:
-        for command in self._stops:
-            subprocess.run(command, check=False, capture_output=True, timeout=60)
-        for proc in self._procs:
-            proc.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
-        for directory in self._dirs:
-            shutil.rmtree(directory, ignore_errors=True)
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -49,63 +35,28 @@ def free_port() -> int:
         return port
 
 
-def _wait(predicate: object, what: str, timeout: float = 30.0) -> None:
+def _wait(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return
-        time.sleep(0.2)
+        time.sleep(0.1)
     raise ServiceUnavailable(f"{what} did not become ready within {timeout:.0f} s")
 
 
-def _redis_ok(url: str) -> bool:
+def redis_ok(url: str) -> bool:
     try:
         return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
     except redis.RedisError:
         return False
 
 
-def _postgres_ok(dsn: str) -> bool:
+def postgres_ok(dsn: str) -> bool:
     try:
         with psycopg.connect(dsn, connect_timeout=2):
             return True
     except psycopg.Error:
         return False
-
-
-def ensure_redis(services_dir: Path) -> tuple[str, subprocess.Popen[bytes] | None]:
-    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
-    if _redis_ok(url):
-        return url, None
-    binary = shutil.which("redis-server") or _bundled_redis()
-    if binary is None:
-        raise ServiceUnavailable(
-            f"Redis is not reachable at {url} and no redis-server binary is installed. "
-            "Install redis-server (apt-get install redis-server) or set TEST_REDIS_URL."
-        )
-    port = free_port()
-    data_dir = services_dir / "redis"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(data_dir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}"
-    _wait(lambda: _redis_ok(url), "the private redis-server")
-    return url, proc
 
 
 def _bundled_redis() -> str | None:
@@ -131,43 +82,113 @@ def _postgres_binary(name: str) -> str | None:
     return candidates[-1] if candidates else None
 
 
-def ensure_postgres() -> tuple[str, list[str] | None, Path | None]:
-    dsn = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-    if _postgres_ok(dsn):
-        return dsn, None, None
-    initdb, pg_ctl = _postgres_binary("initdb"), _postgres_binary("pg_ctl")
-    if not initdb or not pg_ctl:
-        raise ServiceUnavailable(
-            f"PostgreSQL is not reachable at {dsn} and its server binaries are not installed. "
-            "Install postgresql (apt-get install postgresql) or set TEST_POSTGRES_DSN."
+class PrivateRedis:
+    """A redis-server of our own, on a fixed free port, that keeps nothing on disk."""
+
+    def __init__(self, directory: Path) -> None:
+        binary = shutil.which("redis-server") or _bundled_redis()
+        if binary is None:
+            raise ServiceUnavailable(
+                "No redis-server binary is installed. Install redis-server "
+                "(apt-get install redis-server) or set TEST_REDIS_URL."
+            )
+        self.binary = binary
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> PrivateRedis:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._proc = subprocess.Popen(
+            [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+             "--appendonly", "no", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        _wait(lambda: redis_ok(self.url), "the private redis-server")
+        return self
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=10)
+            if self._proc.poll() is None:
+                self._proc.kill()
+        self._proc = None
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of our own (initdb in a temporary directory, trust auth)."""
+
+    def __init__(self) -> None:
+        initdb, pg_ctl = _postgres_binary("initdb"), _postgres_binary("pg_ctl")
+        if not initdb or not pg_ctl:
+            raise ServiceUnavailable(
+                "PostgreSQL's server binaries are not installed. Install postgresql "
+                "(apt-get install postgresql) or set TEST_POSTGRES_DSN."
+            )
+        self.pg_ctl = pg_ctl
+        # Its own top directory: PostgreSQL refuses to run as root, so as root the server
+        # runs as the postgres system user, which must be able to reach this directory.
+        self.directory = Path(tempfile.mkdtemp(prefix="yds-test-postgres-"))
+        self.prefix: list[str] = []
+        if os.geteuid() == 0:
+            self.prefix = ["runuser", "-u", "postgres", "--"]
+            shutil.chown(self.directory, user="postgres")
+        self.port = free_port()
+        self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        _run([*self.prefix, initdb, "-D", str(self.directory / "db"), "-U", "postgres",
+              "--auth=trust"])  # fmt: skip
+
+    def start(self) -> PrivatePostgres:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = self.directory / "server.log"
+        _run([*self.prefix, self.pg_ctl, "-D", str(self.directory / "db"), "-o", options,
+              "-l", str(log), "-w", "start"])  # fmt: skip
+        _wait(lambda: postgres_ok(self.dsn), "the private PostgreSQL server")
+        return self
+
+    def stop(self) -> None:
+        subprocess.run(
+            [*self.prefix, self.pg_ctl, "-D", str(self.directory / "db"), "-m", "fast", "stop"],
+            check=False,
+            capture_output=True,
+            timeout=60,
         )
-    # Its own top directory: PostgreSQL refuses to run as root, so as root the server runs
-    # as the postgres system user, which must be able to reach this directory.
-    data_dir = Path(tempfile.mkdtemp(prefix="yds-test-postgres-"))
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        prefix = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(data_dir, user="postgres")
-    port = free_port()
-    _run([*prefix, initdb, "-D", str(data_dir / "db"), "-U", "postgres", "--auth=trust"])
-    log = data_dir / "server.log"
-    options = f"-p {port} -k {data_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-    _run(
-        [*prefix, pg_ctl, "-D", str(data_dir / "db"), "-o", options, "-l", str(log), "-w", "start"]
-    )
-    dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    _wait(lambda: _postgres_ok(dsn), "the private PostgreSQL server")
-    return dsn, [*prefix, pg_ctl, "-D", str(data_dir / "db"), "-m", "fast", "stop"], data_dir
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@dataclass
+class Services:
+    redis_url: str
+    postgres_dsn: str
+    _started: list[PrivateRedis | PrivatePostgres] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for service in self._started:
+            if isinstance(service, PrivatePostgres):
+                service.remove()
+            else:
+                service.stop()
 
 
 def start_services(services_dir: Path) -> Services:
-    redis_url, redis_proc = ensure_redis(services_dir)
-    postgres_dsn, postgres_stop, postgres_dir = ensure_postgres()
-    services = Services(redis_url=redis_url, postgres_dsn=postgres_dsn)
-    if redis_proc is not None:
-        services._procs.append(redis_proc)
-    if postgres_stop is not None:
-        services._stops.append(postgres_stop)
-    if postgres_dir is not None:
-        services._dirs.append(postgres_dir)
-    return services
+    redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+    postgres_dsn = os.environ.get(
+        "TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+    started: list[PrivateRedis | PrivatePostgres] = []
+    if not redis_ok(redis_url):
+        private_redis = PrivateRedis(services_dir / "redis").start()
+        started.append(private_redis)
+        redis_url = private_redis.url
+    if not postgres_ok(postgres_dsn):
+        private_postgres = PrivatePostgres().start()
+        started.append(private_postgres)
+        postgres_dsn = private_postgres.dsn
+    return Services(redis_url=redis_url, postgres_dsn=postgres_dsn, _started=started)

@@ -76,7 +76,9 @@ class ManagedProcess:
         self.stop(signal.SIGKILL)
 
 
-def worker_command(*, name: str, concurrency: int = 2, beat: bool = False) -> list[str]:
+def worker_command(
+    *, name: str, concurrency: int = 2, beat_schedule: Path | None = None
+) -> list[str]:
     command = [
         sys.executable,
         "-m",
@@ -95,7 +97,9 @@ def worker_command(*, name: str, concurrency: int = 2, beat: bool = False) -> li
         "-l",
         "INFO",
     ]
-    return [*command, "-B"] if beat else command
+    if beat_schedule is None:
+        return command
+    return [*command, "-B", "--schedule", str(beat_schedule)]
 
 
 def api_command() -> list[str]:
@@ -111,9 +115,9 @@ def start_worker(
     concurrency: int = 2,
     beat: bool = False,
 ) -> ManagedProcess:
-    worker = ManagedProcess(
-        name, worker_command(name=name, concurrency=concurrency, beat=beat), env, log_dir
-    )
+    schedule = log_dir / f"{name}-beat-schedule" if beat else None
+    command = worker_command(name=name, concurrency=concurrency, beat_schedule=schedule)
+    worker = ManagedProcess(name, command, env, log_dir)
     worker.wait_for_log(" ready.")
     return worker
 

@@ -1,0 +1,100 @@
+"""Workers killed or stopped in the middle of a download: nothing is lost, nothing done twice,
+and the download resumes with HTTP Range instead of starting over."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Stack, running_stack
+from tests.reliability.helpers import stack_client, stored_sha256, throttled_copy, wait_for
+from tests.support.databases import DatabaseFactory
+from tests.support.jobs import submit
+from tests.support.offline_youtube import SLOW_VIDEO_ID, OfflineYouTube
+from tests.support.stack import start_worker
+
+pytestmark = pytest.mark.e2e
+RATE = 384 * 1024  # the 3.8 MB video part takes about ten seconds
+
+
+@pytest.fixture
+def fault_stack(
+    db_factory: DatabaseFactory, offline_youtube: OfflineYouTube, tmp_path: Path
+) -> Iterator[Stack]:
+    with running_stack(
+        database_url=db_factory.sqlite(),
+        youtube=offline_youtube,
+        base_dir=tmp_path,
+        redis_db=10,
+        beat=True,
+        JOB_LEASE_SECONDS="10",
+        RECONCILE_INTERVAL_SECONDS="2",
+        WORKER_SHUTDOWN_GRACE_SECONDS="1",
+    ) as running:
+        yield running
+
+
+def resumed_ranges(stack: Stack) -> list[str]:
+    """Range headers of requests for the video part that did not start at byte 0 (the
+    throttled copies are served from the slow fixture's files)."""
+    return [
+        hit.range
+        for hit in stack.youtube.server.hits_for(f"media/{SLOW_VIDEO_ID}/134.mp4")
+        if hit.range and not hit.range.startswith("bytes=0-")
+    ]
+
+
+async def test_a_worker_killed_mid_download_is_replaced_and_the_job_resumes(
+    fault_stack: Stack,
+) -> None:
+    stack = fault_stack
+    video_id = "killResume1"
+    url = throttled_copy(stack.youtube, video_id, RATE)
+    key = stack.key()
+    async with stack_client(stack) as http:
+        reference = await submit(http, key, url, include_transcription=False)
+        reference_done = await wait_for(
+            http, key, reference["job_id"], lambda j: j["status"] == "completed"
+        )
+        expected = await stored_sha256(http, key, reference_done)
+
+        stack.youtube.server.reset_hits()
+        job = await submit(http, key, url, include_transcription=False)
+        await wait_for(http, key, job["job_id"], lambda j: j["progress"] >= 45, poll=0.1)
+        stack.workers[0].kill()  # kill -9 of the whole worker: main process and pool
+
+        stack.workers.append(start_worker(stack.env, stack.log_dir, name="replacement", beat=True))
+        done = await wait_for(http, key, job["job_id"], lambda j: j["status"] == "completed")
+
+        assert await stored_sha256(http, key, done) == expected
+        assert done["attempts"] == 2
+        assert resumed_ranges(stack), "the second attempt continued the .part file"
+
+
+async def test_sigterm_hands_a_long_job_back_and_another_worker_resumes_it(
+    fault_stack: Stack,
+) -> None:
+    stack = fault_stack
+    video_id = "termResume1"
+    url = throttled_copy(stack.youtube, video_id, RATE)
+    key = stack.key()
+    async with stack_client(stack) as http:
+        stack.youtube.server.reset_hits()
+        job = await submit(http, key, url, include_transcription=False)
+        await wait_for(http, key, job["job_id"], lambda j: j["progress"] >= 30, poll=0.1)
+
+        stack.workers[0].stop(signal.SIGTERM, timeout=30)
+        assert stack.workers[0].proc.returncode is not None, "the worker exited"
+        handed_back = await wait_for(http, key, job["job_id"], lambda j: j["status"] == "queued")
+        assert handed_back["progress"] >= 30, "progress is kept"
+        assert f"job {job['job_id']} handed back" in stack.workers[0].log()
+
+        stack.workers.append(start_worker(stack.env, stack.log_dir, name="successor"))
+        done = await wait_for(http, key, job["job_id"], lambda j: j["status"] == "completed")
+        assert done["attempts"] == 1, "a hand-back is not a failed attempt"
+        assert resumed_ranges(stack)
+        assert uuid.UUID(done["job_id"])
