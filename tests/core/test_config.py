@@ -27,4 +27,4 @@ def test_bad_values_stop_the_process_with_a_clear_message(
     field: str, value: str, message: str
 ) -> None:
     with pytest.raises(ValidationError, match=message):
-        Settings(_env_file=None, **{field: value})
+        Settings.model_validate({field: value})
