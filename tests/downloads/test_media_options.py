@@ -239,3 +239,25 @@ def test_cookies_from_ytdlp_cookies_file_are_sent_and_the_file_is_left_alone(
     media = youtube_in_process.server.hits_for(f"media/{STANDARD_VIDEO_ID}")
     assert media and all(hit.cookie == "SID=signed-in-session" for hit in media)
     assert jar.read_bytes() == before, "each job writes to its own copy"
+
+
+def test_ytdlp_proxy_carries_every_request_through_the_guard(
+    youtube_in_process: OfflineYouTube, tmp_path: Path
+) -> None:
+    from tests.security.test_egress_upstream import _Upstream
+
+    upstream = _Upstream(authorization=None)
+    try:
+        settings = Settings(
+            _env_file=None,
+            allow_private_networks=True,
+            subtitle_sleep_seconds=0,
+            ytdlp_proxy=upstream.url(credentials=None),
+        )
+        run_job(youtube_in_process, tmp_path, youtube_in_process.video_url(STANDARD_VIDEO_ID),
+                settings=settings, include_transcription=False)  # fmt: skip
+        media_requests = [line for line in upstream.lines if f"/media/{STANDARD_VIDEO_ID}/" in line]
+        assert media_requests, "the media parts went through the upstream proxy"
+        assert all("127.0.0.1" in line for line in media_requests), "as checked addresses"
+    finally:
+        upstream.close()
