@@ -128,7 +128,11 @@ def main() -> int:
     settings = get_settings()
     configure_logging(settings)
     DATA_DIR.mkdir(exist_ok=True)
-    env = dict(os.environ)
+    # yt-dlp finds its JavaScript runtime (the deno wheel) on PATH, next to this Python.
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    }
     services: list[subprocess.Popen[bytes]] = []
     if "redis_url" not in settings.model_fields_set:
         redis_proc, env["REDIS_URL"] = _start_private_redis()

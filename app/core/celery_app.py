@@ -15,6 +15,23 @@ HOUSEKEEPING_INTERVAL_SECONDS = 600.0
 HARD_LIMIT_MARGIN_SECONDS = 120
 
 
+SQS_MAX_VISIBILITY_SECONDS = 12 * 3600
+
+
+def _transport_options(settings: Settings, hard_limit: int) -> dict[str, object]:
+    # The broker re-delivers an unacknowledged message after the visibility timeout: keep
+    # it above the longest possible task so a running download is never handed out twice.
+    visibility = hard_limit + 600
+    if settings.effective_broker_url.startswith("sqs://"):
+        return {
+            "region": settings.aws_region,
+            "visibility_timeout": min(visibility, SQS_MAX_VISIBILITY_SECONDS),
+            "wait_time_seconds": 10,  # long polling: fewer, cheaper receive calls
+            "polling_interval": 1,
+        }
+    return {"visibility_timeout": visibility}
+
+
 def create_celery(settings: Settings) -> Celery:
     app = Celery("yds", broker=settings.effective_broker_url, include=["app.downloads.tasks"])
     hard_limit = settings.download_timeout + HARD_LIMIT_MARGIN_SECONDS
@@ -28,9 +45,7 @@ def create_celery(settings: Settings) -> Celery:
         worker_concurrency=settings.max_concurrent_downloads,
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,
-        # Redis re-delivers unacknowledged messages after the visibility timeout: keep it
-        # above the longest possible task so a running download is never handed out twice.
-        broker_transport_options={"visibility_timeout": hard_limit + 600},
+        broker_transport_options=_transport_options(settings, hard_limit),
         task_default_queue=DOWNLOADS_QUEUE,
         task_routes={"maintenance.*": {"queue": MAINTENANCE_QUEUE}},
         beat_schedule={

@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     s3_prefix: str = ""
     aws_region: str = "us-east-1"
     s3_endpoint_url: str = ""
+    # Where clients reach S3 when the workers use an internal name (MinIO in compose).
+    s3_public_endpoint_url: str = ""
     s3_cloudfront_domain: str = ""
     presigned_url_ttl: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     file_retention_hours: float = Field(default=0, ge=0)

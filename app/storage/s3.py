@@ -30,7 +30,7 @@ TRANSFER = TransferConfig(
 DELETE_BATCH = 1000
 
 
-def s3_client(settings: Settings) -> Any:
+def s3_client(settings: Settings, endpoint_url: str | None = None) -> Any:
     config = Config(
         region_name=settings.aws_region,
         signature_version="s3v4",
@@ -42,7 +42,8 @@ def s3_client(settings: Settings) -> Any:
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
-    return boto3.client("s3", endpoint_url=settings.s3_endpoint_url or None, config=config)
+    endpoint = endpoint_url or settings.s3_endpoint_url or None
+    return boto3.client("s3", endpoint_url=endpoint, config=config)
 
 
 class S3StorageHandler:
@@ -54,6 +55,9 @@ class S3StorageHandler:
         self.cloudfront_domain = settings.s3_cloudfront_domain.rstrip("/")
         self.url_ttl = settings.presigned_url_ttl
         self.client = client or s3_client(settings)
+        # Presigned URLs must name a host the client can reach, which may differ from ours.
+        public = settings.s3_public_endpoint_url
+        self.presigner = s3_client(settings, public) if public else self.client
 
     def object_key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -88,7 +92,7 @@ class S3StorageHandler:
             )
         if media_type:
             params["ResponseContentType"] = media_type
-        url: str = self.client.generate_presigned_url(
+        url: str = self.presigner.generate_presigned_url(
             "get_object", Params=params, ExpiresIn=self.url_ttl
         )
         return RemoteFile(url)

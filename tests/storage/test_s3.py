@@ -153,3 +153,12 @@ def test_an_upload_killed_midway_is_cleaned_up(s3_server: S3Server, tmp_path: Pa
     assert storage.abort_incomplete_uploads(dt.timedelta(0)) == 1
     assert storage.client.list_multipart_uploads(Bucket=storage.bucket).get("Uploads", []) == []
     assert storage.client.list_objects_v2(Bucket=storage.bucket).get("KeyCount", 0) == 0
+
+
+def test_presigned_urls_can_name_a_public_endpoint(s3_server: S3Server) -> None:
+    storage = handler_for(s3_server, s3_public_endpoint_url="http://localhost:9000")
+    location = storage.locate("job-7/a.mp4")
+    assert isinstance(location, RemoteFile)
+    assert location.url.startswith(
+        f"http://localhost:9000/{storage.bucket}/media/prod/job-7/a.mp4?"
+    )
