@@ -4,7 +4,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import JSON, BigInteger, Integer, String
+from sqlalchemy import JSON, BigInteger, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, UTCDateTime, utcnow
@@ -35,6 +35,8 @@ class ApiKey(Base):
     rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
     max_active_jobs: Mapped[int | None] = mapped_column(Integer)
     max_jobs_per_day: Mapped[int | None] = mapped_column(Integer)
+    # Used for jobs that name no webhook_url of their own.
+    webhook_url: Mapped[str | None] = mapped_column(Text)
 
     def has_scope(self, scope: Scope) -> bool:
         return scope.value in self.scopes

@@ -37,6 +37,16 @@ class JobStage(enum.StrEnum):
     UPLOADING = "uploading"
 
 
+class JobKind(enum.StrEnum):
+    VIDEO = "video"
+    PLAYLIST = "playlist"  # a parent: expanded into one child job per entry
+    CHANNEL = "channel"
+
+    @property
+    def is_parent(self) -> bool:
+        return self is not JobKind.VIDEO
+
+
 class FileKind(enum.StrEnum):
     VIDEO = "video"
     AUDIO = "audio"
@@ -63,11 +73,17 @@ class Job(Base):
         Index("ix_jobs_owner_created", "api_key_id", "created_at"),
         Index("ix_jobs_status_heartbeat", "status", "heartbeat_at"),
         Index("ix_jobs_owner_status", "api_key_id", "status"),
+        Index("ix_jobs_parent_status", "parent_id", "status"),
+        Index("ix_jobs_owner_video", "api_key_id", "video_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     api_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
     url: Mapped[str] = mapped_column(Text)
+    kind: Mapped[JobKind] = mapped_column(_enum_column(JobKind), default=JobKind.VIDEO)
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    position: Mapped[int | None] = mapped_column(Integer)  # the entry's place in its playlist
+    webhook_url: Mapped[str | None] = mapped_column(Text)
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     status: Mapped[JobStatus] = mapped_column(_enum_column(JobStatus), default=JobStatus.QUEUED)
@@ -126,3 +142,38 @@ class JobFile(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     job: Mapped[Job] = relationship(back_populates="files")
+
+
+class WebhookDelivery(Base):
+    """One attempt to deliver a job's event to its webhook."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    delivered: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LibraryEntry(Base):
+    """What library search looks through for a completed job: its title, channel and
+    transcript text, with the cues that give timestamps. PostgreSQL searches it with an
+    expression GIN index, SQLite through an FTS5 table kept in step by triggers (both made
+    by the migrations)."""
+
+    __tablename__ = "library_entries"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    api_key_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(Text, default="")
+    channel: Mapped[str] = mapped_column(Text, default="")
+    transcript: Mapped[str] = mapped_column(Text, default="")
+    cues: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)
