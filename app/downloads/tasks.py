@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import uuid
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,7 @@ from app.core.celery_app import (
 from app.core.config import get_settings
 from app.core.database import create_sync_engine, sync_sessionmaker
 from app.core.logging import bound_job
+from app.core.presence import WorkerPresence
 from app.downloads import maintenance, pipeline, reconciler
 from app.storage.factory import get_storage_handler
 
@@ -90,8 +92,18 @@ def is_draining(work_dir: Path) -> bool:
     return any(_drain_flag(work_dir, pid).exists() for pid in (os.getppid(), os.getpid()))
 
 
+_presence: WorkerPresence | None = None
+
+
 @worker_ready.connect
 def _on_start(**_kwargs: object) -> None:
+    global _presence
+    settings = get_settings()
+    _presence = WorkerPresence(
+        redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5),
+        f"{socket.gethostname()}:{os.getpid()}",
+    )
+    _presence.start()
     # Runs in the pool's parent: use a context of its own and close it again.
     ctx = worker_context()
     try:
@@ -111,6 +123,8 @@ def _on_start(**_kwargs: object) -> None:
 @worker_shutting_down.connect
 def _on_shutdown(**_kwargs: object) -> None:
     # Warm shutdown: tell running jobs to finish within the grace period or hand back.
+    if _presence is not None:
+        _presence.stop()
     work_dir = get_settings().work_dir
     work_dir.mkdir(parents=True, exist_ok=True)
     _drain_flag(work_dir, os.getpid()).touch()

@@ -11,13 +11,12 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.core.celery_app import celery_app
+from app.core.presence import live_workers
 from app.downloads import breaker
 from app.health.schemas import BreakerStatus, DependencyCheck, Readiness
 from app.storage.base import StorageHandler, build_key
 
 CHECK_TIMEOUT_SECONDS = 3.0
-WORKER_PING_SECONDS = 1.5
 
 Check = Callable[[], Awaitable[None]]
 
@@ -58,15 +57,15 @@ async def check_all(
         finally:
             storage.delete(key)
 
-    def worker_ping() -> None:
-        if not celery_app.control.ping(timeout=WORKER_PING_SECONDS, limit=1):
-            raise RuntimeError("no worker answered")
+    async def worker_presence() -> None:
+        if not await live_workers(redis):
+            raise RuntimeError("no worker is running")
 
     checks: dict[str, Check] = {
         "database": database,
         "redis": redis_ping,
         "storage": lambda: anyio.to_thread.run_sync(storage_roundtrip, abandon_on_cancel=True),
-        "worker": lambda: anyio.to_thread.run_sync(worker_ping, abandon_on_cancel=True),
+        "worker": worker_presence,
     }
     results: dict[str, DependencyCheck] = {}
     paused = breaker.BreakerState(open=False, retry_in_seconds=0)

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,6 +14,9 @@ import pytest
 from app.core.config import Settings
 from app.health.service import CHECK_TIMEOUT_SECONDS
 from app.main import create_app
+from tests.conftest import running_stack
+from tests.support.databases import DatabaseFactory
+from tests.support.offline_youtube import OfflineYouTube
 
 
 @pytest.fixture
@@ -63,3 +67,21 @@ async def test_a_hanging_dependency_fails_fast_with_503(
 async def test_liveness_needs_nothing(client: httpx.AsyncClient) -> None:
     response = await client.get("/health")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+async def test_worker_check_follows_the_workers_presence_with_any_broker(
+    db_factory: DatabaseFactory, offline_youtube: OfflineYouTube, tmp_path: Path
+) -> None:
+    # Workers announce themselves in Redis rather than answering a broadcast ping, which
+    # SQS cannot carry; a worker stopped cleanly leaves the check at once.
+    with running_stack(
+        database_url=db_factory.sqlite(), youtube=offline_youtube, base_dir=tmp_path
+    ) as stack:
+        async with httpx.AsyncClient(base_url=stack.base_url, timeout=10) as http:
+            health = (await http.get("/health/detailed")).json()
+            assert health["checks"]["worker"]["ok"] is True
+            stack.workers[0].stop()
+            response = await http.get("/health/detailed")
+    assert response.status_code == 503
+    worker = response.json()["checks"]["worker"]
+    assert worker["ok"] is False and worker["error"] == "RuntimeError: no worker is running"
