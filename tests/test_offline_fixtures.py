@@ -15,21 +15,34 @@ from typing import Any
 
 import pytest
 import yt_dlp
-from yt_dlp.utils import DownloadError
+from yt_dlp.utils import DateRange, DownloadError, match_filter_func
 
 from tests.support.media import LADDER_RUNGS, SLOW_DURATION, STANDARD_DURATION, ensure_media
 from tests.support.media_server import MediaServer, RangeNotSatisfiable, parse_range
 from tests.support.offline_youtube import (
     CAPTIONS_DIR,
     CATALOG_ENV,
+    CHANNEL_HANDLE,
+    CHANNEL_ID,
+    CHANNEL_SHORT_IDS,
+    CHANNEL_TITLE,
+    CHANNEL_VIDEO_IDS,
     DEFAULT_SLOW_RATE,
     LADDER_VIDEO_ID,
+    MISSING_CHANNEL_HANDLE,
+    MISSING_PLAYLIST_ID,
     MISSING_VIDEO_ID,
+    PLAYLIST_ENTRY_IDS,
+    PLAYLIST_ID,
+    PLAYLIST_SUBTITLED_IDS,
+    PLAYLIST_VIDEO_IDS,
     PLUGIN_DIR,
     PRIVATE_VIDEO_ID,
     REMOVED_VIDEO_ID,
     SLOW_VIDEO_ID,
     STANDARD_VIDEO_ID,
+    UNIQUE_TRANSCRIPT_WORD,
+    UNIQUE_WORD_VIDEO_ID,
     OfflineYouTube,
 )
 
@@ -51,6 +64,44 @@ print(json.dumps({
     "extractor": info["extractor"], "format_id": info["format_id"],
     "filepath": info["requested_downloads"][0]["filepath"],
 }))
+"""
+
+# A worker expanding a playlist, then downloading one child, from yt.env() alone.
+PLAYLIST_SUBPROCESS_SCRIPT = """
+import json, sys
+import yt_dlp
+playlist_url, watch_list_url, channel_url, out = sys.argv[1:5]
+flat = {"extract_flat": "in_playlist", "quiet": True, "no_warnings": True}
+with yt_dlp.YoutubeDL({**flat, "playlist_items": "1-3,8"}) as ydl:
+    picked = ydl.extract_info(playlist_url, download=False)
+with yt_dlp.YoutubeDL({**flat, "noplaylist": True}) as ydl:
+    single = ydl.extract_info(watch_list_url, download=False)
+    channel = ydl.extract_info(channel_url, download=False)
+params = {"format": "140", "outtmpl": out + "/%(id)s.%(ext)s", "quiet": True, "noprogress": True}
+with yt_dlp.YoutubeDL(params) as ydl:
+    child = ydl.extract_info(picked["entries"][1]["url"])
+print(json.dumps({
+    "picked": [entry["id"] for entry in picked["entries"]],
+    "single": [single.get("_type", "video"), single["id"]],
+    "tabs": [[entry["id"] for entry in tab["entries"]] for tab in channel["entries"]],
+    "child": child["requested_downloads"][0]["filepath"],
+}))
+"""
+
+# yt-dlp loads its plugins before the test directory is on sys.path; activating afterwards
+# must still swap in both overrides.
+LATE_ACTIVATION_SCRIPT = """
+import pathlib, sys
+import yt_dlp
+from tests.support.offline_youtube import activate_in_process
+catalog, url = sys.argv[1:3]
+params = {"quiet": True, "no_warnings": True, "extract_flat": "in_playlist"}
+with yt_dlp.YoutubeDL(params) as ydl:
+    ydl.get_info_extractor("YoutubeTab")  # loads plugins, caches the original class
+activate_in_process(pathlib.Path(catalog))
+with yt_dlp.YoutubeDL(params) as ydl:
+    info = ydl.extract_info(url, download=False)
+print(len(info["entries"]))
 """
 
 
@@ -316,11 +367,16 @@ def test_rolling_vtt_and_json3_are_twins(lang: str) -> None:
 # -- yt-dlp through the plugin ---------------------------------------------------------------
 
 
-def test_subprocess_worker_downloads_through_plugin(yt: OfflineYouTube, tmp_path: Path) -> None:
+def _worker_env(yt: OfflineYouTube) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key != CATALOG_ENV}
     extra = yt.env()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [extra["PYTHONPATH"], env.get("PYTHONPATH")]))
     env[CATALOG_ENV] = extra[CATALOG_ENV]
+    return env
+
+
+def test_subprocess_worker_downloads_through_plugin(yt: OfflineYouTube, tmp_path: Path) -> None:
+    env = _worker_env(yt)
     yt.server.reset_hits()
     proc = subprocess.run(
         [sys.executable, "-c", SUBPROCESS_SCRIPT, yt.video_url(STANDARD_VIDEO_ID), str(tmp_path)],
@@ -427,15 +483,269 @@ def test_generic_watch_page(yt: OfflineYouTube, tmp_path: Path) -> None:
     assert info["url"].endswith(f"/media/{STANDARD_VIDEO_ID}/18.mp4")
 
 
+@pytest.mark.parametrize(
+    ("name", "url"),
+    [
+        ("YoutubeIE", f"https://www.youtube.com/watch?v={STANDARD_VIDEO_ID}"),
+        ("YoutubeTabIE", f"https://www.youtube.com/playlist?list={PLAYLIST_ID}"),
+    ],
+)
 def test_plugin_defers_to_youtube_without_catalog(
-    yt: OfflineYouTube, monkeypatch: pytest.MonkeyPatch
+    yt: OfflineYouTube, monkeypatch: pytest.MonkeyPatch, name: str, url: str
 ) -> None:
-    from yt_dlp.extractor.youtube import YoutubeIE
+    from yt_dlp.extractor import youtube
 
-    override = YoutubeIE  # the plugin replaced the name when it registered
+    override = getattr(youtube, name)  # the plugin replaced the name when it registered
     assert override.__module__ == "yt_dlp_plugins.extractor.youtube_offline"
     assert Path(sys.modules[override.__module__].__file__ or "").is_relative_to(PLUGIN_DIR)
     monkeypatch.setattr(override.__wrapped__, "_real_extract", lambda self, url: {"real": url})
     monkeypatch.delenv(CATALOG_ENV)
-    url = yt.video_url(STANDARD_VIDEO_ID)
     assert override()._real_extract(url) == {"real": url}
+
+
+# -- playlists and channels ------------------------------------------------------------------
+
+APPROXIMATE_DATES = {"extractor_args": {"youtubetab": {"approximate_date": [""]}}}
+
+
+def _flat(url: str, **params: Any) -> dict[str, Any]:
+    """What a parent job sees when it expands ``url`` without resolving the entries."""
+    options = {"quiet": True, "no_warnings": True, "extract_flat": "in_playlist", **params}
+    with yt_dlp.YoutubeDL(options) as ydl:
+        info: dict[str, Any] = ydl.extract_info(url, download=False)
+    return info
+
+
+def _ids(info: dict[str, Any]) -> list[str]:
+    return [entry["id"] for entry in info["entries"]]
+
+
+def test_flat_playlist_lists_every_entry_in_order(yt: OfflineYouTube) -> None:
+    info = _flat(yt.playlist_url(PLAYLIST_ID))
+    assert (info["_type"], info["id"]) == ("playlist", PLAYLIST_ID)
+    assert info["extractor"] == "youtube:tab"
+    assert info["webpage_url"] == f"https://www.youtube.com/playlist?list={PLAYLIST_ID}"
+    assert (info["channel"], info["playlist_count"]) == ("Blender", 12)
+    assert _ids(info) == list(PLAYLIST_ENTRY_IDS)
+    assert len(set(PLAYLIST_VIDEO_IDS)) == 10 and PLAYLIST_ENTRY_IDS[3] == PRIVATE_VIDEO_ID
+    first, private, removed = (info["entries"][index] for index in (0, 3, 8))
+    assert first["_type"] == "url" and first["ie_key"] == "Youtube"
+    assert first["url"] == yt.video_url(PLAYLIST_VIDEO_IDS[0])
+    assert (first["title"], first["duration"]) == ("Playlist clip 01 (offline fixture)", 2)
+    # Like YouTube's playlist rows: no upload date unless approximate_date is asked for.
+    assert "upload_date" not in first and first["timestamp"] is None
+    assert (private["title"], removed["title"]) == ("[Private video]", "[Deleted video]")
+
+
+@pytest.mark.parametrize(
+    ("params", "positions"),
+    [
+        ({"playlist_items": "1-3,8"}, [1, 2, 3, 8]),
+        ({"playlistend": 5}, [1, 2, 3, 4, 5]),
+        ({"playliststart": 10}, [10, 11, 12]),
+        ({"playlist_items": "-2:"}, [11, 12]),
+    ],
+)
+def test_flat_playlist_selects_positions(
+    yt: OfflineYouTube, params: dict[str, Any], positions: list[int]
+) -> None:
+    info = _flat(yt.playlist_url(PLAYLIST_ID), **params)
+    assert _ids(info) == [PLAYLIST_ENTRY_IDS[position - 1] for position in positions]
+    # The entries themselves carry no playlist_index; yt-dlp reports the positions here.
+    assert info["requested_entries"] == positions
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        PLAYLIST_ID,  # YoutubePlaylistIE hands these to the (overridden) tab extractor
+        f"https://www.youtube.com/embed/videoseries?list={PLAYLIST_ID}",
+        f"https://m.youtube.com/playlist?list={PLAYLIST_ID}",
+        f"https://www.youtube.com/watch?list={PLAYLIST_ID}",
+    ],
+)
+def test_other_playlist_url_forms(url: str) -> None:
+    assert _ids(_flat(url)) == list(PLAYLIST_ENTRY_IDS)
+
+
+@pytest.mark.parametrize(("noplaylist", "expected"), [(True, "video"), (False, "playlist")])
+def test_watch_url_with_list_follows_noplaylist(
+    yt: OfflineYouTube, noplaylist: bool, expected: str
+) -> None:
+    video_id = PLAYLIST_VIDEO_IDS[2]
+    info = _flat(yt.video_url(video_id, list_id=PLAYLIST_ID), noplaylist=noplaylist)
+    assert info.get("_type", "video") == expected
+    assert info["id"] == (video_id if noplaylist else PLAYLIST_ID)
+    if noplaylist:
+        assert info["title"] == "Playlist clip 03 (offline fixture)"
+    else:
+        assert len(info["entries"]) == 12
+
+
+@pytest.mark.parametrize(
+    ("channel", "tab", "expected"),
+    [
+        (CHANNEL_HANDLE, "videos", CHANNEL_VIDEO_IDS),
+        (CHANNEL_HANDLE.upper(), "videos", CHANNEL_VIDEO_IDS),
+        (CHANNEL_ID, "videos", CHANNEL_VIDEO_IDS),
+        (CHANNEL_HANDLE, "shorts", CHANNEL_SHORT_IDS),
+    ],
+)
+def test_channel_tabs(
+    yt: OfflineYouTube, channel: str, tab: str, expected: tuple[str, ...]
+) -> None:
+    info = _flat(yt.channel_url(channel, tab))
+    assert (info["id"], info["title"]) == (CHANNEL_ID, f"{CHANNEL_TITLE} - {tab.capitalize()}")
+    assert info["webpage_url"] == yt.channel_url(channel, tab)
+    assert (info["uploader_id"], info["channel"]) == (CHANNEL_HANDLE, CHANNEL_TITLE)
+    assert _ids(info) == list(expected)
+    path = "shorts/" if tab == "shorts" else "watch?v="
+    assert [entry["url"] for entry in info["entries"]] == [
+        f"https://www.youtube.com/{path}{video_id}" for video_id in expected
+    ]
+
+
+@pytest.mark.parametrize("channel", [CHANNEL_HANDLE, CHANNEL_ID])
+def test_bare_channel_url_nests_one_playlist_per_tab(yt: OfflineYouTube, channel: str) -> None:
+    # YoutubeTabIE's "all uploads" answer for a channel with videos and shorts.
+    info = _flat(yt.channel_url(channel))
+    assert (info["_type"], info["id"], info["title"]) == ("playlist", CHANNEL_ID, CHANNEL_TITLE)
+    videos, shorts = info["entries"]
+    assert (videos["_type"], shorts["_type"]) == ("playlist", "playlist")
+    assert (_ids(videos), _ids(shorts)) == (list(CHANNEL_VIDEO_IDS), list(CHANNEL_SHORT_IDS))
+    # The UU… uploads playlist YoutubeTabIE points to lists both, newest first, unnested.
+    uploads = _flat(yt.playlist_url(f"UU{CHANNEL_ID[2:]}"))
+    assert sorted(_ids(uploads)) == sorted(CHANNEL_VIDEO_IDS + CHANNEL_SHORT_IDS)
+    assert _ids(uploads)[:2] == [CHANNEL_VIDEO_IDS[0], CHANNEL_SHORT_IDS[0]]
+
+
+def test_daterange_does_not_filter_flat_entries(yt: OfflineYouTube, tmp_path: Path) -> None:
+    in_2024 = ["chVideo0004", "chVideo0003", "chVideo0002"]
+    url = yt.channel_url(CHANNEL_HANDLE, "videos")
+    # dateafter/datebefore only look at upload_date, which flat YouTube rows never have.
+    assert _ids(_flat(url, daterange=DateRange("20240101", "20241231"))) == list(CHANNEL_VIDEO_IDS)
+    # With approximate_date the rows get a timestamp, which a match_filter can compare.
+    start, end = 1704067200, 1735689600  # 2024-01-01, 2025-01-01 (UTC)
+    in_range = match_filter_func(f"timestamp >= {start} & timestamp < {end}")
+    assert _ids(_flat(url, match_filter=in_range, **APPROXIMATE_DATES)) == in_2024
+    # The exact date arrives once a child resolves its video: daterange skips the download.
+    with _ydl(tmp_path, format="140", daterange=DateRange("20240101", "20241231")) as ydl:
+        for video_id in (CHANNEL_VIDEO_IDS[0], in_2024[0]):
+            info = ydl.extract_info(yt.video_url(video_id))
+            assert ("requested_downloads" in info) == (video_id in in_2024), video_id
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        (f"playlist?list={MISSING_PLAYLIST_ID}", "YouTube said: The playlist does not exist."),
+        (MISSING_CHANNEL_HANDLE, "YouTube said: This channel does not exist."),
+        (f"{CHANNEL_HANDLE}/streams", "This channel does not have a streams tab"),
+    ],
+)
+def test_unknown_playlists_and_channels_raise_youtube_errors(path: str, message: str) -> None:
+    with pytest.raises(DownloadError) as excinfo:
+        _flat(f"https://www.youtube.com/{path}")
+    item_id = path.removeprefix("playlist?list=").split("/")[0]
+    assert f"[youtube:tab] {item_id}: {message}" in str(excinfo.value)
+    assert excinfo.value.exc_info is not None
+    assert excinfo.value.exc_info[1].expected is True
+
+
+def test_flat_entry_downloads_with_its_own_transcript(yt: OfflineYouTube, tmp_path: Path) -> None:
+    entry = _flat(yt.playlist_url(PLAYLIST_ID), playlist_items="2")["entries"][0]
+    assert entry["id"] == UNIQUE_WORD_VIDEO_ID
+    params = {"format": "160+140", "writesubtitles": True, "subtitleslangs": ["en"]}
+    with _ydl(tmp_path, **params) as ydl:
+        info = ydl.extract_info(entry["url"])
+    assert (info["id"], info["upload_date"]) == (UNIQUE_WORD_VIDEO_ID, "20240302")
+    assert abs(_probe_duration(Path(info["requested_downloads"][0]["filepath"])) - 2) < 0.5
+    transcript = (tmp_path / f"{UNIQUE_WORD_VIDEO_ID}.en.vtt").read_text(encoding="utf-8")
+    assert UNIQUE_TRANSCRIPT_WORD in transcript
+    others = [yt.site_root / "subs" / vid / "manual.en.vtt" for vid in PLAYLIST_SUBTITLED_IDS]
+    assert [UNIQUE_TRANSCRIPT_WORD in path.read_text(encoding="utf-8") for path in others] == [
+        vid == UNIQUE_WORD_VIDEO_ID for vid in PLAYLIST_SUBTITLED_IDS
+    ]
+
+
+def test_unflattened_playlist_resolves_entries_through_video_extractor(tmp_path: Path) -> None:
+    with _ydl(tmp_path, playlist_items="3-5", ignoreerrors=True) as ydl:
+        info = ydl.extract_info(PLAYLIST_ID, download=False)
+    resolved, private, after = info["entries"]
+    assert (resolved["id"], resolved["format_id"]) == (PLAYLIST_VIDEO_IDS[2], "266+251")
+    assert private is None  # "Private video" error, skipped under ignoreerrors
+    assert after["id"] == PLAYLIST_VIDEO_IDS[3]
+
+
+@pytest.fixture
+def fresh_yt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[OfflineYouTube]:
+    """A private site whose catalog a test may edit; the plugin reads it until teardown."""
+    with OfflineYouTube(tmp_path / "site") as site:
+        monkeypatch.setenv(CATALOG_ENV, str(site.catalog_path))
+        yield site
+
+
+def test_new_uploads_show_up_on_the_next_expansion(fresh_yt: OfflineYouTube) -> None:
+    fresh_yt.add_playlist_entry(PLAYLIST_ID, "newUpload01")
+    fresh_yt.add_playlist_entry(PLAYLIST_ID, "newUpload02", position=1, upload_date="20200101")
+    ids = _ids(_flat(fresh_yt.playlist_url(PLAYLIST_ID)))
+    assert ids == ["newUpload02", *PLAYLIST_ENTRY_IDS, "newUpload01"]
+    fresh_yt.add_channel_video(CHANNEL_HANDLE, "chVideo0007", "20250801")
+    fresh_yt.add_channel_video(CHANNEL_HANDLE, "chVideoOld1", "20240101")
+    tab = _flat(fresh_yt.channel_url(CHANNEL_HANDLE, "videos"))
+    assert _ids(tab) == ["chVideo0007", *CHANNEL_VIDEO_IDS[:5], "chVideoOld1", "chVideo0001"]
+    with yt_dlp.YoutubeDL({"quiet": True}) as ydl:
+        info = ydl.extract_info(fresh_yt.video_url("chVideo0007"), download=False)
+    assert (info["upload_date"], info["uploader_id"]) == ("20250801", CHANNEL_HANDLE)
+    assert info["format_id"] == "266+251"
+
+
+def test_tests_can_add_their_own_playlists_and_channels(fresh_yt: OfflineYouTube) -> None:
+    list_id = "PL" + "ownPlaylist".ljust(32, "0")
+    fresh_yt.add_playlist(list_id, ["ownVideo001", PLAYLIST_VIDEO_IDS[0], REMOVED_VIDEO_ID])
+    info = _flat(fresh_yt.playlist_url(list_id))
+    assert _ids(info) == ["ownVideo001", PLAYLIST_VIDEO_IDS[0], REMOVED_VIDEO_ID]
+    assert info["entries"][0]["duration"] == 2
+    channel_id = "UC" + "ownChannel".ljust(22, "0")
+    fresh_yt.add_channel(
+        "@ownchannel", channel_id, {"ownOld00001": "20200101", "ownNew00001": "20240101"}
+    )
+    tab = _flat(fresh_yt.channel_url(channel_id))  # one tab: no nesting
+    assert (tab["id"], tab["title"]) == (channel_id, "ownchannel - Videos")
+    assert _ids(tab) == ["ownNew00001", "ownOld00001"]
+
+
+def test_subprocess_worker_expands_a_playlist(yt: OfflineYouTube, tmp_path: Path) -> None:
+    args = [
+        yt.playlist_url(PLAYLIST_ID),
+        yt.video_url(PLAYLIST_VIDEO_IDS[0], list_id=PLAYLIST_ID),
+        yt.channel_url(CHANNEL_HANDLE),
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", PLAYLIST_SUBPROCESS_SCRIPT, *args, str(tmp_path)],
+        env=_worker_env(yt),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["picked"] == [*PLAYLIST_VIDEO_IDS[:3], PLAYLIST_VIDEO_IDS[6]]
+    assert result["single"] == ["video", PLAYLIST_VIDEO_IDS[0]]
+    assert result["tabs"] == [list(CHANNEL_VIDEO_IDS), list(CHANNEL_SHORT_IDS)]
+    assert Path(result["child"]) == tmp_path / f"{PLAYLIST_VIDEO_IDS[1]}.m4a"
+    assert Path(result["child"]).stat().st_size > 1000
+
+
+def test_activation_after_plugins_loaded_swaps_both_extractors(yt: OfflineYouTube) -> None:
+    env = {key: value for key, value in os.environ.items() if key != CATALOG_ENV}
+    env["PYTHONPATH"] = str(PLUGIN_DIR.parent.parent)  # the repository, not tests/plugins
+    proc = subprocess.run(
+        [sys.executable, "-c", LATE_ACTIVATION_SCRIPT, str(yt.catalog_path), yt.playlist_url()],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["12"]

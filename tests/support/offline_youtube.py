@@ -12,11 +12,15 @@ Catalog (``yt.catalog``, saved to ``yt.catalog_path``)::
     {"version": 1, "base_url": "http://127.0.0.1:<port>",
      "videos": {"<id>": {<yt-dlp info dict fields: title, formats, subtitles, ...>},
                 "<id>": {"error": "private" | "removed" | "unavailable" | ...},
-                ...}}
+                ...},
+     "playlists": {"<list id>": {"title", "channel", ..., "entries": ["<id>", ...]}},
+     "channels": {"@handle": {"channel_id": "UC…", "title", "videos": [...], "shorts": [...]}}}
 
 Entries may also carry ``error_message`` (free text) and ``extract_delay`` (seconds).
-Served layout: ``/media/<id>/<itag>.<ext>``, ``/vi/<id>/<name>.jpg``,
-``/subs/<id>/{manual,auto_rolling}.<lang>.<ext>``, ``/watch-page/<id>.html``.
+Playlists and channels are described in ``offline_playlists``; their playable videos are
+copies of the 2 s ladder clip. Served layout: ``/media/<id>/<itag>.<ext>``,
+``/vi/<id>/<name>.jpg``, ``/subs/<id>/{manual,auto_rolling}.<lang>.<ext>``,
+``/watch-page/<id>.html``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +46,14 @@ from .media import (
     ensure_media,
 )
 from .media_server import MediaServer
+from .offline_playlists import (
+    insert_position,
+    manual_en_subtitles,
+    newest_first_index,
+    owner_fields,
+    playable_copy,
+    write_captions,
+)
 
 STANDARD_VIDEO_ID = "aqz-KE-bpKQ"
 SLOW_VIDEO_ID = "sl0wDownl0d"
@@ -59,6 +72,39 @@ FIXTURE_VIDEO_IDS = (
     REMOVED_VIDEO_ID,
 )
 
+# A 12-entry playlist: 10 cheap playable clips, a private and a removed video (positions 4, 9).
+PLAYLIST_ID = "PLofflineFixturePlaylist1234567890"
+MISSING_PLAYLIST_ID = "PLmissingFixturePlaylist1234567890"  # valid shape, not in the catalog
+PLAYLIST_VIDEO_IDS = tuple(f"plVideo{number:04d}" for number in range(1, 11))
+PLAYLIST_ENTRY_IDS = (
+    *PLAYLIST_VIDEO_IDS[:3],
+    PRIVATE_VIDEO_ID,
+    *PLAYLIST_VIDEO_IDS[3:7],
+    REMOVED_VIDEO_ID,
+    *PLAYLIST_VIDEO_IDS[7:],
+)
+PLAYLIST_SUBTITLED_IDS = (PLAYLIST_VIDEO_IDS[0], PLAYLIST_VIDEO_IDS[1], PLAYLIST_VIDEO_IDS[5])
+# Only this video's (manual, English) transcript contains the word, for library search tests.
+UNIQUE_TRANSCRIPT_WORD = "xylophone"
+UNIQUE_WORD_VIDEO_ID = PLAYLIST_VIDEO_IDS[1]
+
+CHANNEL_HANDLE = "@offlinechannel"
+CHANNEL_ID = "UCofflineChannelFixture0"
+CHANNEL_TITLE = "Offline Channel"
+MISSING_CHANNEL_HANDLE = "@nosuchchannel"
+# Channel uploads, newest first as the videos tab lists them.
+CHANNEL_VIDEO_DATES = {
+    "chVideo0006": "20250610",
+    "chVideo0005": "20250301",
+    "chVideo0004": "20241115",
+    "chVideo0003": "20240720",
+    "chVideo0002": "20240205",
+    "chVideo0001": "20230910",
+}
+CHANNEL_VIDEO_IDS = tuple(CHANNEL_VIDEO_DATES)
+CHANNEL_SHORT_DATES = {"chShort0002": "20250415", "chShort0001": "20241201"}
+CHANNEL_SHORT_IDS = tuple(CHANNEL_SHORT_DATES)
+
 CATALOG_ENV = "YDS_OFFLINE_CATALOG"
 DEFAULT_SLOW_RATE = 131072
 HTTP_CHUNK_SIZE = 10 << 20  # what YoutubeIE puts in downloader_options for https formats
@@ -66,6 +112,8 @@ HTTP_CHUNK_SIZE = 10 << 20  # what YoutubeIE puts in downloader_options for http
 TESTS_DIR = Path(__file__).resolve().parent.parent
 PLUGIN_DIR = TESTS_DIR / "plugins"
 PLUGIN_MODULE = "yt_dlp_plugins.extractor.youtube_offline"
+# yt-dlp extractor -> the plugin class that overrides it.
+OVERRIDDEN_EXTRACTORS = {"YoutubeIE": "YoutubeOfflineIE", "YoutubeTabIE": "YoutubeTabOfflineIE"}
 CAPTIONS_DIR = TESTS_DIR / "fixtures" / "captions"
 
 _CHANNEL_ID = "UCSMOQeBJ2RAnuFungnQOxLg"
@@ -147,6 +195,7 @@ class OfflineYouTube:
         self._media: MediaSet | None = None
         self._server: MediaServer | None = None
         self.catalog: dict[str, Any] = {}
+        self._playable_template: dict[str, Any] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -158,6 +207,7 @@ class OfflineYouTube:
         shutil.rmtree(self.site_root, ignore_errors=True)
         self.site_root.mkdir(parents=True)
         self._publish_files(self._media)
+        self._publish_playlist_captions()
         self._server = MediaServer(self.site_root).start()
         self.catalog = self._build_catalog(self._media)
         self.save_catalog()
@@ -202,9 +252,19 @@ class OfflineYouTube:
             raise RuntimeError("OfflineYouTube is not running")
         return self._media
 
-    def video_url(self, video_id: str) -> str:
-        """Canonical watch URL, e.g. ``https://www.youtube.com/watch?v=<id>``."""
-        return f"https://www.youtube.com/watch?v={video_id}"
+    def video_url(self, video_id: str, *, list_id: str | None = None) -> str:
+        """Canonical watch URL, e.g. ``https://www.youtube.com/watch?v=<id>[&list=<list id>]``."""
+        url = f"https://www.youtube.com/watch?v={video_id}"
+        return f"{url}&list={list_id}" if list_id else url
+
+    def playlist_url(self, list_id: str = PLAYLIST_ID) -> str:
+        """``https://www.youtube.com/playlist?list=<list id>``."""
+        return f"https://www.youtube.com/playlist?list={list_id}"
+
+    def channel_url(self, channel: str = CHANNEL_HANDLE, tab: str | None = None) -> str:
+        """``/@handle[/tab]``, or ``/channel/UC…[/tab]`` when given a channel id."""
+        path = channel if channel.startswith("@") else f"channel/{channel}"
+        return f"https://www.youtube.com/{path}" + (f"/{tab}" if tab else "")
 
     def short_url(self, video_id: str) -> str:
         """``https://youtu.be/<id>`` form."""
@@ -252,6 +312,67 @@ class OfflineYouTube:
         self.catalog["videos"][video_id].update(fields)
         self.save_catalog()
 
+    def add_playlist(
+        self, list_id: str, video_ids: Sequence[str], *, title: str | None = None
+    ) -> None:
+        """Create a playlist (ids the catalog lacks become new 2 s clips) and save.
+
+        A test that edits a playlist on a shared site should edit its own one.
+        """
+        for number, video_id in enumerate(video_ids, start=1):
+            self._ensure_playable(video_id, f"202405{min(number, 28):02d}")
+        self.catalog["playlists"][list_id] = {
+            "title": title or f"Playlist {list_id} (offline fixture)",
+            "channel": CHANNEL_TITLE,
+            "channel_id": CHANNEL_ID,
+            "uploader_id": CHANNEL_HANDLE,
+            "entries": list(video_ids),
+        }
+        self.save_catalog()
+
+    def add_channel(
+        self, handle: str, channel_id: str, uploads: Mapping[str, str], *, title: str = ""
+    ) -> None:
+        """Create a channel whose videos tab holds ``uploads`` (video id -> YYYYMMDD) and save."""
+        channel = {"channel_id": channel_id, "title": title or handle.lstrip("@"), "videos": []}
+        self.catalog["channels"][handle] = channel
+        for video_id, upload_date in uploads.items():
+            self.add_channel_video(handle, video_id, upload_date)
+
+    def add_playlist_entry(
+        self,
+        list_id: str,
+        video_id: str,
+        position: int | None = None,
+        *,
+        upload_date: str | None = None,
+    ) -> None:
+        """Put a video into a playlist at 1-based ``position`` (None: append) and save.
+
+        An id the catalog lacks becomes a new playable 2 s clip uploaded on ``upload_date``
+        (default: today), like a fresh upload since the playlist was last fetched.
+        """
+        self._ensure_playable(video_id, upload_date or _today())
+        entries: list[str] = self.catalog["playlists"][list_id]["entries"]
+        entries.insert(insert_position(entries, position), video_id)
+        self.save_catalog()
+
+    def add_channel_video(self, handle: str, video_id: str, upload_date: str) -> None:
+        """Upload a new 2 s clip to a channel's videos tab (kept newest first) and save."""
+        channel = self.catalog["channels"][handle]
+        self._ensure_playable(video_id, upload_date, **owner_fields(handle, channel))
+        videos: list[str] = channel["videos"]
+        videos.insert(newest_first_index(videos, upload_date, self.catalog["videos"]), video_id)
+        self.save_catalog()
+
+    def _ensure_playable(self, video_id: str, upload_date: str, **fields: Any) -> None:
+        if video_id in self.catalog["videos"]:
+            return
+        title = f"New upload {video_id} (offline fixture)"
+        self.catalog["videos"][video_id] = playable_copy(
+            self._playable_template, video_id, title=title, upload_date=upload_date, **fields
+        )
+
     # -- building --------------------------------------------------------------------------
 
     def _publish_files(self, media: MediaSet) -> None:
@@ -264,6 +385,12 @@ class OfflineYouTube:
         for video_id in (STANDARD_VIDEO_ID, SLOW_VIDEO_ID):
             for source in CAPTIONS_DIR.iterdir():
                 _copy(source, self.site_root / "subs" / video_id / source.name)
+
+    def _publish_playlist_captions(self) -> None:
+        source = CAPTIONS_DIR / "manual.en.vtt"
+        for video_id in PLAYLIST_SUBTITLED_IDS:
+            swap = ("bread", UNIQUE_TRANSCRIPT_WORD) if video_id == UNIQUE_WORD_VIDEO_ID else None
+            write_captions(source, self.site_root / "subs" / video_id / source.name, replace=swap)
 
     def _url(self, path: str, **query: str | int) -> str:
         return self.server.url(path, **query)
@@ -442,6 +569,7 @@ class OfflineYouTube:
             "was_live": True,
             "live_status": "was_live",
         }
+        self._playable_template = ladder
         return {
             "version": 1,
             "base_url": self.base_url,
@@ -453,7 +581,47 @@ class OfflineYouTube:
                 lad: ladder,
                 PRIVATE_VIDEO_ID: {"error": "private"},
                 REMOVED_VIDEO_ID: {"error": "removed"},
+                **self._playlist_videos(ladder),
+                **self._channel_videos(ladder),
             },
+            "playlists": {
+                PLAYLIST_ID: {
+                    "title": "Offline fixture playlist: ten clips, one private, one removed",
+                    "description": "Cheap 2 s clips for playlist expansion tests.",
+                    "channel": "Blender",
+                    "channel_id": _CHANNEL_ID,
+                    "uploader_id": "@BlenderOfficial",
+                    "entries": list(PLAYLIST_ENTRY_IDS),
+                }
+            },
+            "channels": {CHANNEL_HANDLE: _offline_channel()},
+        }
+
+    def _playlist_videos(self, template: dict[str, Any]) -> dict[str, Any]:
+        videos = {}
+        for number, video_id in enumerate(PLAYLIST_VIDEO_IDS, start=1):
+            videos[video_id] = playable_copy(
+                template,
+                video_id,
+                title=f"Playlist clip {number:02d} (offline fixture)",
+                upload_date=f"202403{number:02d}",
+            )
+            if video_id in PLAYLIST_SUBTITLED_IDS:
+                subs_url = self._url(f"subs/{video_id}/manual.en.vtt")
+                videos[video_id]["subtitles"] = manual_en_subtitles(subs_url)
+        return videos
+
+    def _channel_videos(self, template: dict[str, Any]) -> dict[str, Any]:
+        owner = owner_fields(CHANNEL_HANDLE, _offline_channel())
+        uploads = {
+            **{vid: (f"Upload of {day}", day) for vid, day in CHANNEL_VIDEO_DATES.items()},
+            **{vid: (f"Short of {day} #shorts", day) for vid, day in CHANNEL_SHORT_DATES.items()},
+        }
+        return {
+            video_id: playable_copy(
+                template, video_id, title=f"{title} (offline fixture)", upload_date=day, **owner
+            )
+            for video_id, (title, day) in uploads.items()
         }
 
     def _write_watch_page(self) -> None:
@@ -471,6 +639,21 @@ class OfflineYouTube:
         target = self.site_root / "watch-page" / f"{STANDARD_VIDEO_ID}.html"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(page, encoding="utf-8")
+
+
+def _offline_channel() -> dict[str, Any]:
+    return {
+        "channel_id": CHANNEL_ID,
+        "title": CHANNEL_TITLE,
+        "description": "Offline fixture channel: dated uploads and a shorts tab.",
+        "channel_follower_count": 4200,
+        "videos": list(CHANNEL_VIDEO_IDS),
+        "shorts": list(CHANNEL_SHORT_IDS),
+    }
+
+
+def _today() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d")
 
 
 def _copy(source: Path, target: Path) -> None:
@@ -498,17 +681,22 @@ def activate_in_process(catalog_path: Path) -> None:
         return
     # yt-dlp scanned for plugins before our directory was on sys.path. Drop its cached
     # namespace packages so the import below finds tests/plugins, then import the module:
-    # defining the class registers the override.
+    # defining the classes registers the overrides.
     importlib.invalidate_caches()
-    override = importlib.import_module(PLUGIN_MODULE).YoutubeOfflineIE
+    plugin = importlib.import_module(PLUGIN_MODULE)
     registry: dict[str, Any] = yt_globals.extractors.value
-    current = registry.get("YoutubeIE")
+    for name, override in OVERRIDDEN_EXTRACTORS.items():
+        _register_override(registry, name, getattr(plugin, override))
+
+
+def _register_override(registry: dict[str, Any], name: str, override: Any) -> None:
+    current = registry.get(name)
     if current is None:
         return
     if "_real_class" in vars(current):
         del current._real_class  # lazy extractor cached the original class
     elif current is getattr(override, "__wrapped__", None):
-        registry["YoutubeIE"] = override  # YTDLP_NO_LAZY_EXTRACTORS: the registry holds classes
+        registry[name] = override  # YTDLP_NO_LAZY_EXTRACTORS: the registry holds classes
 
 
 def deactivate_in_process() -> None:
