@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
+import anyio
 import typer
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
 from app.auth import keys
@@ -18,6 +20,9 @@ from app.auth.exceptions import ApiKeyNotFound
 from app.auth.models import Scope
 from app.core.config import get_settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
+from app.core.errors import AppError
+from app.downloads.schemas import HttpUrl
+from app.webhooks.service import check_webhook_url
 
 cli = typer.Typer(help="YouTube download service administration.", no_args_is_help=True)
 api_keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -44,8 +49,13 @@ def create_key(
     rate_limit_per_minute: Annotated[int | None, typer.Option(min=1)] = None,
     max_active_jobs: Annotated[int | None, typer.Option(min=1)] = None,
     max_jobs_per_day: Annotated[int | None, typer.Option(min=1)] = None,
+    webhook_url: Annotated[
+        str | None, typer.Option(help="Default webhook for the key's jobs (http or https URL).")
+    ] = None,
 ) -> None:
     """Create a key and print it once; only an HMAC of it is stored."""
+    if webhook_url is not None:
+        webhook_url = _checked_webhook_url(webhook_url)
     expires_at = (
         dt.datetime.now(dt.UTC) + dt.timedelta(days=expires_in_days) if expires_in_days else None
     )
@@ -57,6 +67,7 @@ def create_key(
             scopes=[s.value for s in scope] if scope else None,
             expires_at=expires_at,
             limits=auth_service.KeyLimits(rate_limit_per_minute, max_active_jobs, max_jobs_per_day),
+            webhook_url=webhook_url,
         )
     typer.echo(issued.secret)
     typer.echo(
@@ -64,6 +75,19 @@ def create_key(
         f"with scopes {', '.join(issued.api_key.scopes)}; it is shown only once.",
         err=True,
     )
+
+
+def _checked_webhook_url(url: str) -> str:
+    """The URL as the API would accept it, or exit with the reason (same rules as the API)."""
+    try:
+        checked = TypeAdapter(HttpUrl).validate_python(url)
+        anyio.run(check_webhook_url, checked, get_settings())
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise typer.BadParameter(reason, param_hint="--webhook-url") from None
+    except AppError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--webhook-url") from None
+    return checked
 
 
 @api_keys.command("list")
@@ -81,6 +105,7 @@ def list_keys(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
                 "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
                 "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
                 "usage_count": k.usage_count,
+                "webhook_url": k.webhook_url,
             }
             for k in auth_service.list_keys(session)
         ]

@@ -51,3 +51,11 @@ def add_usage(session: Session, key_id: uuid.UUID, *, count: int, last_used: dt.
         .values(usage_count=ApiKey.usage_count + count, last_used_at=last_used)
         .execution_options(synchronize_session=False)
     )
+
+
+def set_webhook_url(session: Session, key_id: uuid.UUID, url: str | None) -> ApiKey | None:
+    api_key = session.get(ApiKey, key_id)
+    if api_key is not None:
+        api_key.webhook_url = url
+        session.flush()
+    return api_key

@@ -7,20 +7,32 @@ from fastapi import APIRouter, Request, Response
 from app.auth import service
 from app.auth.dependencies import AdminKey
 from app.auth.exceptions import AUTH_ERRORS, ApiKeyNotFound, InsufficientScope
-from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyUpdate
 from app.auth.usage import pending_usage
-from app.core.dependencies import DbSession, RedisClient
+from app.core.dependencies import AppSettings, DbSession, RedisClient
 from app.core.errors import error_responses
+from app.downloads.exceptions import ForbiddenAddressError
+from app.webhooks.service import check_webhook_url
 
 router = APIRouter(prefix="/api/v1/admin/api-keys", tags=["admin"])
 ERRORS = error_responses(*AUTH_ERRORS, InsufficientScope)
 
 
-@router.post("", status_code=201, response_model=ApiKeyCreated, responses=ERRORS)
+@router.post(
+    "",
+    status_code=201,
+    response_model=ApiKeyCreated,
+    responses={**ERRORS, **error_responses(ForbiddenAddressError)},
+)
 async def create_api_key(
-    body: ApiKeyCreate, request: Request, session: DbSession, _admin: AdminKey
+    body: ApiKeyCreate,
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    _admin: AdminKey,
 ) -> ApiKeyCreated:
     """Create a key; the response is the only time its secret is shown."""
+    await check_webhook_url(body.webhook_url, settings)
     issued = await session.run_sync(
         service.issue_key,
         name=body.name,
@@ -32,6 +44,7 @@ async def create_api_key(
             max_active_jobs=body.max_active_jobs,
             max_jobs_per_day=body.max_jobs_per_day,
         ),
+        webhook_url=body.webhook_url,
     )
     listed = ApiKeyOut.model_validate(issued.api_key)
     return ApiKeyCreated(**listed.model_dump(), key=issued.secret)
@@ -54,6 +67,24 @@ async def list_api_keys(
             )
         listed.append(out)
     return listed
+
+
+@router.patch(
+    "/{key_id}",
+    response_model=ApiKeyOut,
+    responses={**ERRORS, **error_responses(ApiKeyNotFound, ForbiddenAddressError)},
+)
+async def update_api_key(
+    key_id: uuid.UUID,
+    body: ApiKeyUpdate,
+    session: DbSession,
+    settings: AppSettings,
+    _admin: AdminKey,
+) -> ApiKeyOut:
+    """Change a key's default webhook URL."""
+    await check_webhook_url(body.webhook_url, settings)
+    api_key = await session.run_sync(service.set_webhook_url, key_id, body.webhook_url)
+    return ApiKeyOut.model_validate(api_key)
 
 
 @router.delete(

@@ -6,6 +6,7 @@ import uuid
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.auth.models import Scope
+from app.downloads.schemas import HttpUrl
 
 
 class ApiKeyCreate(BaseModel):
@@ -21,6 +22,9 @@ class ApiKeyCreate(BaseModel):
     rate_limit_per_minute: int | None = Field(default=None, ge=1, le=100_000)
     max_active_jobs: int | None = Field(default=None, ge=1, le=100_000)
     max_jobs_per_day: int | None = Field(default=None, ge=1, le=1_000_000)
+    webhook_url: HttpUrl | None = Field(
+        default=None, description="Default webhook of the key's jobs (see /api/v1/webhooks)."
+    )
 
     @field_validator("expires_at")
     @classmethod
@@ -56,6 +60,15 @@ class ApiKeyOut(BaseModel):
     rate_limit_per_minute: int | None
     max_active_jobs: int | None
     max_jobs_per_day: int | None
+    webhook_url: str | None
+
+
+class ApiKeyUpdate(BaseModel):
+    """What an admin may change on an existing key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhook_url: HttpUrl | None = Field(description="The key's default webhook; null clears it.")
 
 
 class ApiKeyCreated(ApiKeyOut):

@@ -43,6 +43,7 @@ def issue_key(
     scopes: Sequence[str] | None = None,
     expires_at: dt.datetime | None = None,
     limits: KeyLimits = KeyLimits(),
+    webhook_url: str | None = None,
 ) -> IssuedKey:
     secret = keys.generate()
     api_key = repository.insert(
@@ -55,6 +56,7 @@ def issue_key(
         rate_limit_per_minute=limits.rate_limit_per_minute,
         max_active_jobs=limits.max_active_jobs,
         max_jobs_per_day=limits.max_jobs_per_day,
+        webhook_url=webhook_url,
     )
     return IssuedKey(api_key=api_key, secret=secret)
 
@@ -102,6 +104,13 @@ def ensure_bootstrap_key(session: Session, secret: str, server_secret: bytes) ->
 
 def list_keys(session: Session) -> Sequence[ApiKey]:
     return repository.list_all(session)
+
+
+def set_webhook_url(session: Session, key_id: uuid.UUID, url: str | None) -> ApiKey:
+    api_key = repository.set_webhook_url(session, key_id, url)
+    if api_key is None:
+        raise ApiKeyNotFound()
+    return api_key
 
 
 def revoke_key(session: Session, key_id: uuid.UUID) -> ApiKey:

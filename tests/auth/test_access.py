@@ -31,7 +31,7 @@ def routes(app: FastAPI) -> list[tuple[str, str, str]]:
         for method in operations:
             if path.startswith("/api/v1/admin"):
                 scope = ADMIN
-            elif method in ("post", "delete"):
+            elif method in ("post", "put", "patch", "delete"):
                 scope = WRITE
             else:
                 scope = READ

@@ -1,0 +1,59 @@
+"""Entry points for the rest of the service: a job with a webhook has ended, and the sweep
+that catches endings whose notification was lost."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core.celery_app import MAINTENANCE_QUEUE, celery_app
+from app.core.database import session_scope, utcnow
+from app.webhooks import repository
+
+logger = logging.getLogger(__name__)
+
+DELIVER_TASK = "webhooks.deliver"
+# A notification normally goes out within a second of the ending; past this it was lost.
+SWEEP_GRACE = dt.timedelta(seconds=60)
+SWEEP_WINDOW = dt.timedelta(hours=24)
+SWEEP_BATCH = 500
+
+
+def notify_job_ended(job_id: uuid.UUID) -> None:
+    """Queue the delivery of the job's terminal event to its webhook (sync; call after the
+    transaction that ended the job has committed)."""
+    send_attempt(job_id, None, 1, 0)
+
+
+def send_attempt(
+    job_id: uuid.UUID, event_id: uuid.UUID | None, attempt: int, countdown: float
+) -> None:
+    """Send attempt number `attempt` of the job's event to the broker, due in `countdown` s."""
+    celery_app.send_task(
+        DELIVER_TASK,
+        args=[str(job_id), str(event_id) if event_id else None, attempt],
+        queue=MAINTENANCE_QUEUE,
+        countdown=countdown or None,
+    )
+
+
+def sweep_unnotified(sessions: sessionmaker[Session], *, now: dt.datetime | None = None) -> int:
+    """Notify again the jobs with a webhook that ended between 24 h and 60 s ago and have no
+    delivery attempt since (their worker died between the commit and `notify_job_ended`,
+    or the message was lost). Returns how many were sent; a duplicate is harmless."""
+    now = now or utcnow()
+    with session_scope(sessions) as session:
+        job_ids = repository.find_unnotified(
+            session,
+            ended_after=now - SWEEP_WINDOW,
+            ended_before=now - SWEEP_GRACE,
+            limit=SWEEP_BATCH,
+        )
+    for job_id in job_ids:
+        notify_job_ended(job_id)
+    if job_ids:
+        logger.info("re-sent %d lost webhook notifications", len(job_ids))
+    return len(job_ids)
