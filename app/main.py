@@ -29,12 +29,15 @@ from app.core.migrations import ensure_schema_current
 from app.core.security_headers import SecurityHeadersMiddleware
 from app.downloads.router import router as downloads_router
 from app.health.router import router as health_router
+from app.library.router import router as library_router
 from app.metrics.api import ApiMetrics, HttpMetricsMiddleware
 from app.metrics.router import router as metrics_router
+from app.playlists.router import router as batches_router
 from app.progress.router import router as progress_router
 from app.storage.factory import get_storage_handler
 from app.transcripts.router import router as transcripts_router
 from app.videos.router import router as videos_router
+from app.webhooks.router import router as webhooks_router
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=list(settings.cors_origins),
             # Keys travel in a header, never in cookies: no credentials, so "*" stays safe.
             allow_credentials=False,
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=[settings.api_key_header, "Content-Type", "X-Request-ID"],
             expose_headers=[
                 "X-Request-ID",
@@ -161,10 +164,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router)
     app.include_router(downloads_router)
+    app.include_router(batches_router)
     app.include_router(progress_router)
     app.include_router(transcripts_router)
     app.include_router(videos_router)
+    app.include_router(library_router)
     app.include_router(metrics_router)
     app.include_router(admin_router)
+    app.include_router(webhooks_router)
     app.openapi = _openapi_with_key(app, settings.api_key_header)  # type: ignore[method-assign]
     return app

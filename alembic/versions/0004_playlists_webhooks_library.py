@@ -16,7 +16,7 @@ down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-JOB_KINDS = ("video", "playlist", "channel")
+JOB_KINDS = ("video", "playlist", "channel", "batch")
 SEARCH_TEXT = (
     "coalesce(title, '') || ' ' || coalesce(channel, '') || ' ' || coalesce(transcript, '')"
 )
@@ -35,6 +35,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("parent_id", sa.Uuid(), nullable=True))
         batch.add_column(sa.Column("position", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("webhook_url", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("collection", sa.JSON(), nullable=True))
         batch.create_foreign_key(
             "fk_jobs_parent_id_jobs", "jobs", ["parent_id"], ["id"], ondelete="CASCADE"
         )
@@ -60,8 +61,15 @@ def upgrade() -> None:
 
     op.create_table(
         "library_entries",
+        # An integer key: SQLite's FTS index points at it, and unlike an implicit rowid it
+        # survives VACUUM.
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column(
-            "job_id", sa.Uuid(), sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+            "job_id",
+            sa.Uuid(),
+            sa.ForeignKey("jobs.id", ondelete="CASCADE"),
+            nullable=False,
+            unique=True,
         ),
         sa.Column(
             "api_key_id",
@@ -76,9 +84,20 @@ def upgrade() -> None:
     )
     op.create_index("ix_library_entries_api_key_id", "library_entries", ["api_key_id"])
     if op.get_bind().dialect.name == "postgresql":
+        # Stored, so ranking reads it instead of parsing every matching transcript again.
+        op.execute(
+            "ALTER TABLE library_entries ADD COLUMN search tsvector "
+            f"GENERATED ALWAYS AS (to_tsvector('simple', {SEARCH_TEXT})) STORED"
+        )
+        # Searches are always one key's: with btree_gin (a trusted extension, so the
+        # database owner may create it) one GIN index serves both conditions. On the
+        # tsvector alone the planner prefers the key's btree, then reads every
+        # transcript of the key from TOAST. No pending list (fastupdate): entries arrive
+        # one per completed job, and searches must not scan unmerged ones.
+        op.execute("CREATE EXTENSION IF NOT EXISTS btree_gin")
         op.execute(
             "CREATE INDEX ix_library_search ON library_entries "
-            f"USING gin (to_tsvector('simple', {SEARCH_TEXT}))"
+            "USING gin (api_key_id, search) WITH (fastupdate = off)"
         )
     else:
         _create_sqlite_fts()
@@ -89,25 +108,25 @@ def _create_sqlite_fts() -> None:
     # index in step with it.
     op.execute(
         "CREATE VIRTUAL TABLE library_fts USING fts5("
-        "title, channel, transcript, content='library_entries', content_rowid='rowid', "
+        "title, channel, transcript, content='library_entries', content_rowid='id', "
         "tokenize='unicode61 remove_diacritics 2')"
     )
     op.execute(
         "CREATE TRIGGER library_fts_insert AFTER INSERT ON library_entries BEGIN "
         "INSERT INTO library_fts(rowid, title, channel, transcript) "
-        "VALUES (new.rowid, new.title, new.channel, new.transcript); END"
+        "VALUES (new.id, new.title, new.channel, new.transcript); END"
     )
     op.execute(
         "CREATE TRIGGER library_fts_delete AFTER DELETE ON library_entries BEGIN "
         "INSERT INTO library_fts(library_fts, rowid, title, channel, transcript) "
-        "VALUES ('delete', old.rowid, old.title, old.channel, old.transcript); END"
+        "VALUES ('delete', old.id, old.title, old.channel, old.transcript); END"
     )
     op.execute(
         "CREATE TRIGGER library_fts_update AFTER UPDATE ON library_entries BEGIN "
         "INSERT INTO library_fts(library_fts, rowid, title, channel, transcript) "
-        "VALUES ('delete', old.rowid, old.title, old.channel, old.transcript); "
+        "VALUES ('delete', old.id, old.title, old.channel, old.transcript); "
         "INSERT INTO library_fts(rowid, title, channel, transcript) "
-        "VALUES (new.rowid, new.title, new.channel, new.transcript); END"
+        "VALUES (new.id, new.title, new.channel, new.transcript); END"
     )
 
 
@@ -128,5 +147,5 @@ def downgrade() -> None:
     op.drop_index("ix_jobs_parent_status", table_name="jobs")
     with op.batch_alter_table("jobs") as batch:
         batch.drop_constraint("fk_jobs_parent_id_jobs", type_="foreignkey")
-        for column in ("webhook_url", "position", "parent_id", "kind"):
+        for column in ("collection", "webhook_url", "position", "parent_id", "kind"):
             batch.drop_column(column)

@@ -33,7 +33,11 @@ def _transport_options(settings: Settings, hard_limit: int) -> dict[str, object]
 
 
 def create_celery(settings: Settings) -> Celery:
-    app = Celery("yds", broker=settings.effective_broker_url, include=["app.downloads.tasks"])
+    app = Celery(
+        "yds",
+        broker=settings.effective_broker_url,
+        include=["app.downloads.tasks", "app.webhooks.tasks"],
+    )
     hard_limit = settings.download_timeout + HARD_LIMIT_MARGIN_SECONDS
     app.conf.update(
         task_serializer="json",

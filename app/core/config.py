@@ -116,6 +116,17 @@ class Settings(BaseSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
+    # Playlists, channels and batches (parent jobs).
+    max_playlist_items: int = Field(default=500, ge=1, le=10_000)
+    playlist_concurrency: int = Field(default=3, ge=1, description="Children at once, default.")
+    max_playlist_concurrency: int = Field(default=10, ge=1)
+    batch_max_urls: int = Field(default=100, ge=1, le=1000)
+
+    # Webhooks: a signed POST when a job ends, retried with exponential backoff.
+    webhook_max_attempts: int = Field(default=6, ge=1, le=20)
+    webhook_retry_backoff_seconds: float = Field(default=10, ge=0.1)
+    webhook_timeout_seconds: float = Field(default=10, gt=0, le=60)
+
     @field_validator("allowed_domains", mode="before")
     @classmethod
     def _split_domains(cls, value: object) -> object:
@@ -170,6 +181,12 @@ class Settings(BaseSettings):
         if ".." in prefix.split("/") or any(ord(ch) < 32 for ch in prefix):
             raise ValueError("S3_PREFIX must be a plain path such as 'downloads' or 'yds/prod'")
         return prefix
+
+    @model_validator(mode="after")
+    def _check_concurrency(self) -> Settings:
+        if self.playlist_concurrency > self.max_playlist_concurrency:
+            raise ValueError("PLAYLIST_CONCURRENCY must not exceed MAX_PLAYLIST_CONCURRENCY")
+        return self
 
     @model_validator(mode="after")
     def _check_bootstrap_key(self) -> Settings:

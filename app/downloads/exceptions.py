@@ -41,6 +41,18 @@ class InsufficientStorage(AppError):
     message = "The server is low on disk space; new downloads are refused until it is freed."
 
 
+class InvalidOptions(AppError):
+    status_code = 422
+    code = "invalid_options"
+    message = "These options do not apply to this URL."
+
+
+class TooManyUrls(AppError):
+    status_code = 422
+    code = "too_many_urls"
+    message = "The batch has more URLs than BATCH_MAX_URLS allows."
+
+
 class JobFailure(Exception):
     """A download ended without a usable result; `code` is what the job records."""
 
@@ -66,3 +78,11 @@ class HandBack(Exception):
 
 class LeaseLost(Exception):
     """Another worker owns the job now; this one must stop without writing."""
+
+
+class OutsideDateWindow(Exception):
+    """A channel's entry turned out to be uploaded outside date_after/date_before."""
+
+    def __init__(self, upload_date: str) -> None:
+        super().__init__(upload_date)
+        self.upload_date = upload_date

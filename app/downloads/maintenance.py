@@ -12,7 +12,7 @@ from pathlib import Path
 from app.core.celery_app import HARD_LIMIT_MARGIN_SECONDS
 from app.core.database import session_scope, utcnow
 from app.downloads import repository
-from app.downloads.pipeline import WorkerContext
+from app.downloads.context import WorkerContext
 
 logger = logging.getLogger(__name__)
 

@@ -41,6 +41,7 @@ class JobKind(enum.StrEnum):
     VIDEO = "video"
     PLAYLIST = "playlist"  # a parent: expanded into one child job per entry
     CHANNEL = "channel"
+    BATCH = "batch"  # a parent whose children are the accepted URLs of a batch request
 
     @property
     def is_parent(self) -> bool:
@@ -84,6 +85,9 @@ class Job(Base):
     parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     position: Mapped[int | None] = mapped_column(Integer)  # the entry's place in its playlist
     webhook_url: Mapped[str | None] = mapped_column(Text)
+    # Parents: the playlist options (items, dates, concurrency...). Children of a channel:
+    # the date window they must fall into.
+    collection: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     status: Mapped[JobStatus] = mapped_column(_enum_column(JobStatus), default=JobStatus.QUEUED)
@@ -167,8 +171,9 @@ class LibraryEntry(Base):
 
     __tablename__ = "library_entries"
 
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+        ForeignKey("jobs.id", ondelete="CASCADE"), unique=True
     )
     api_key_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("api_keys.id", ondelete="CASCADE"), index=True

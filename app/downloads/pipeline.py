@@ -4,34 +4,38 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import random
 import shutil
-import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import partial
 from typing import Any, TypeVar
 
-import redis
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from app.core.config import Settings
 from app.core.database import session_scope, utcnow
-from app.core.db_retry import with_db_retry
 from app.core.disk import lowest_free_gb
 from app.downloads import breaker, repository
-from app.downloads.exceptions import HandBack, JobCanceled, JobFailure, LeaseLost
+from app.downloads.context import WorkerContext, run_db
+from app.downloads.exceptions import (
+    HandBack,
+    JobCanceled,
+    JobFailure,
+    LeaseLost,
+    OutsideDateWindow,
+)
 from app.downloads.models import JobStage, JobStatus
 from app.downloads.repository import ClaimedJob, NewFile
 from app.downloads.runner import DownloadResult, YtDlpRunner
 from app.downloads.schemas import JobError, JobOptions
 from app.downloads.urls import youtube_video_id
+from app.library.indexing import index_job
 from app.metrics.service import record_job_end, record_retry
+from app.playlists.schemas import DateWindow
+from app.playlists.worker import drop_outside_window, expand_parent, job_ended
 from app.progress import publisher
 from app.progress.tracker import ProgressTracker
 from app.storage.base import (
@@ -41,6 +45,7 @@ from app.storage.base import (
     build_key,
     media_type_for,
 )
+from app.transcripts.cues import Cue
 
 logger = logging.getLogger(__name__)
 
@@ -48,36 +53,6 @@ T = TypeVar("T")
 TICK_SECONDS = 0.5
 DISK_WAIT_SECONDS = 60
 DB_WRITE_SECONDS = 2.0
-
-
-def _never() -> bool:
-    return False
-
-
-def _no_enqueue(job_id: uuid.UUID, countdown: float) -> None:
-    raise RuntimeError(f"this worker context cannot enqueue job {job_id}")
-
-
-@dataclass(frozen=True)
-class WorkerContext:
-    settings: Settings
-    sessions: sessionmaker[Session]
-    redis: redis.Redis
-    storage: StorageHandler
-    # Sends a job's id to the broker, to run after `countdown` seconds.
-    enqueue: Callable[[uuid.UUID, float], None] = _no_enqueue
-    # True once this worker was asked to shut down (SIGTERM).
-    draining: Callable[[], bool] = _never
-
-    @property
-    def worker_id(self) -> str:
-        return f"{socket.gethostname()}:{os.getpid()}"
-
-    def dispose(self) -> None:
-        bind = self.sessions.kw.get("bind")
-        if bind is not None:
-            bind.dispose()
-        self.redis.close()
 
 
 class LeaseKeeper:
@@ -159,13 +134,16 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
         ctx.enqueue(job_id, wait)
         return
     worker_id = f"{ctx.worker_id}:{uuid.uuid4().hex[:8]}"
-    claimed = _db(ctx, repository.claim_job, job_id, worker_id=worker_id,
+    claimed = run_db(ctx, repository.claim_job, job_id, worker_id=worker_id,
                   lease_seconds=ctx.settings.job_lease_seconds)  # fmt: skip
     if claimed is None:
         logger.info("job %s is not claimable (taken, finished or gone); skipping", job_id)
         return
     tracker = ProgressTracker(
-        job_id, publish=partial(publisher.publish, ctx.redis), floor=claimed.progress
+        job_id,
+        publish=partial(publisher.publish, ctx.redis),
+        floor=claimed.progress,
+        parent_id=claimed.parent_id,
     )
     outcome = _Outcome(ctx, claimed, worker_id, tracker)
     if claimed.attempts > ctx.settings.max_attempts:
@@ -181,17 +159,29 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
     keep_workdir = False
     try:
         with LeaseKeeper(ctx, job_id, tracker, worker_id) as keeper:
+            if claimed.kind.is_parent:
+                if not expand_parent(ctx, claimed, worker_id=worker_id, check_stop=keeper.check):
+                    raise LeaseLost()
+                return
             runner = YtDlpRunner(
                 settings=ctx.settings,
                 tracker=tracker,
                 check_stop=keeper.check,
                 on_metadata=partial(_record_metadata, ctx, job_id, worker_id),
             )
-            result = runner.run(claimed.url, JobOptions.model_validate(claimed.options), workdir)
+            result = runner.run(
+                claimed.url,
+                JobOptions.model_validate(claimed.options),
+                workdir,
+                window=DateWindow.from_json(claimed.collection),
+            )
             tracker.set_stage(JobStage.UPLOADING)
             files = _store_all(ctx.storage, job_id, result, outcome.stored, tracker, keeper)
             keeper.check()
-        if not outcome.finish(JobStatus.COMPLETED, files=files, details=result.details):
+        done = outcome.finish(
+            JobStatus.COMPLETED, files=files, details=result.details, transcripts=result.transcripts
+        )
+        if not done:
             raise LeaseLost()
         logger.info("job %s completed with %d files", job_id, len(files))
     except LeaseLost:
@@ -201,6 +191,9 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
     except HandBack:
         keep_workdir = True
         outcome.hand_back()
+    except OutsideDateWindow as outside:
+        outcome.discard()
+        drop_outside_window(ctx, claimed, worker_id=worker_id, upload_date=outside.upload_date)
     except JobCanceled:
         outcome.discard()
         outcome.finish(JobStatus.CANCELED)
@@ -227,7 +220,7 @@ def _reason_to_wait(ctx: WorkerContext, job_id: uuid.UUID) -> float | None:
         logger.warning("only %.2f GB free at %s; job %s waits", free, where, job_id)
         return DISK_WAIT_SECONDS
     paused = breaker.state(ctx.redis)
-    if paused.open and youtube_video_id(_db(ctx, repository.get_url, job_id) or "") is not None:
+    if paused.open and youtube_video_id(run_db(ctx, repository.get_url, job_id) or "") is not None:
         logger.info(
             "YouTube circuit breaker open; job %s waits %d s", job_id, paused.retry_in_seconds
         )
@@ -239,16 +232,6 @@ def backoff_seconds(retries: int, *, base: float, cap: float) -> float:
     """Exponential backoff with jitter: between half and all of min(cap, base * 2^retries)."""
     delay: float = min(cap, base * 2**retries)
     return delay / 2 + random.uniform(0, delay / 2)
-
-
-def _db(ctx: WorkerContext, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """A short unit of work that waits out a database outage of up to WORKER_DB_RETRY_SECONDS."""
-
-    def attempt() -> T:
-        with session_scope(ctx.sessions) as session:
-            return query(session, *args, **kwargs)
-
-    return with_db_retry(attempt, within=ctx.settings.worker_db_retry_seconds)
 
 
 class _Outcome:
@@ -269,7 +252,7 @@ class _Outcome:
 
     def hand_back(self) -> None:
         job_id = self.claimed.id
-        if _db(self.ctx, repository.release_job, job_id, worker_id=self.worker_id):
+        if run_db(self.ctx, repository.release_job, job_id, worker_id=self.worker_id):
             self.ctx.enqueue(job_id, 0)
             self.tracker.publish_status(JobStatus.QUEUED)
             logger.info("job %s handed back for another worker to resume", job_id)
@@ -291,7 +274,7 @@ class _Outcome:
             breaker.trip(self.ctx.redis, settings.breaker_cooldown_seconds, failure.message)
             delay = max(delay, settings.breaker_cooldown_seconds)
         due = utcnow() + dt.timedelta(seconds=delay)
-        if _db(self.ctx, repository.schedule_retry, self.claimed.id,
+        if run_db(self.ctx, repository.schedule_retry, self.claimed.id,
                worker_id=self.worker_id, due=due, error=error):  # fmt: skip
             self.ctx.enqueue(self.claimed.id, delay)
             self.tracker.publish_status(JobStatus.QUEUED)
@@ -307,6 +290,7 @@ class _Outcome:
         error: JobError | None = None,
         files: list[NewFile] | None = None,
         details: dict[str, Any] | None = None,
+        transcripts: dict[str, list[Cue]] | None = None,
     ) -> bool:
         fields: dict[str, Any] = {
             "stage": None,
@@ -322,10 +306,17 @@ class _Outcome:
             fields |= {k: db_fields[k] for k in ("downloaded_bytes", "total_bytes")}
         if error is not None:
             fields |= {"error_code": error.code, "error_message": error.message}
-        done = _db(self.ctx, repository.finish_job, self.claimed.id, worker_id=self.worker_id,
-                   status=status, fields=fields, files=files or ())  # fmt: skip
+        done = run_db(self.ctx, _finish_and_index, self.claimed.id, worker_id=self.worker_id,
+                   status=status, fields=fields, files=files or (),
+                   transcripts=transcripts)  # fmt: skip
         if done:
             self.tracker.publish_status(status, error)
+            job_ended(
+                self.ctx,
+                self.claimed.id,
+                parent_id=self.claimed.parent_id,
+                has_webhook=self.claimed.has_webhook,
+            )
             record_job_end(
                 self.ctx.redis,
                 status,
@@ -335,6 +326,26 @@ class _Outcome:
                 stored_bytes=sum(f.size for f in files or ()),
             )
         return bool(done)
+
+
+def _finish_and_index(
+    session: Session,
+    job_id: uuid.UUID,
+    *,
+    worker_id: str,
+    status: JobStatus,
+    fields: dict[str, Any],
+    files: Sequence[NewFile],
+    transcripts: dict[str, list[Cue]] | None,
+) -> bool:
+    """End the job and, when it completed, add it to the library in the same transaction."""
+    if not repository.finish_job(
+        session, job_id, worker_id=worker_id, status=status, fields=fields, files=files
+    ):
+        return False
+    if status is JobStatus.COMPLETED:
+        index_job(session, job_id, transcripts or {})
+    return True
 
 
 def _store_all(
@@ -386,5 +397,5 @@ def _discard(storage: StorageHandler, stored: list[StoredObject]) -> None:
 def _record_metadata(
     ctx: WorkerContext, job_id: uuid.UUID, worker_id: str, fields: dict[str, Any]
 ) -> None:
-    if not _db(ctx, repository.record_metadata, job_id, worker_id=worker_id, fields=fields):
+    if not run_db(ctx, repository.record_metadata, job_id, worker_id=worker_id, fields=fields):
         raise LeaseLost()

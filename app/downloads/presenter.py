@@ -6,8 +6,9 @@ import re
 
 from starlette.requests import HTTPConnection
 
-from app.downloads.models import Job, JobFile
+from app.downloads.models import Job, JobFile, JobStatus
 from app.downloads.schemas import (
+    CollectionOptions,
     JobError,
     JobFileOut,
     JobOptions,
@@ -15,6 +16,7 @@ from app.downloads.schemas import (
     TranscriptSummary,
     VideoMetadata,
 )
+from app.playlists.repository import Family
 from app.storage.base import RemoteFile, StorageHandler, media_type_for
 
 _HTTP_SCHEME = {"ws": "http", "wss": "https"}
@@ -34,8 +36,15 @@ def media_type(stored: JobFile) -> str:
     return media_type_for(stored.format)
 
 
-def present_job(job: Job, *, storage: StorageHandler, connection: HTTPConnection) -> JobOut:
-    """The API body of a job; `connection` (a request or a WebSocket) gives the base URL."""
+def present_job(
+    job: Job,
+    *,
+    storage: StorageHandler,
+    connection: HTTPConnection,
+    family: Family | None = None,
+) -> JobOut:
+    """The API body of a job; `connection` (a request or a WebSocket) gives the base URL.
+    Parents need their `family` (`app.playlists.repository.families`)."""
 
     def file_url(stored: JobFile) -> str:
         location = storage.locate(
@@ -48,12 +57,19 @@ def present_job(job: Job, *, storage: StorageHandler, connection: HTTPConnection
         url = connection.url_for("get_download_file", job_id=str(job.id), file_id=str(stored.id))
         return str(url.replace(scheme=_HTTP_SCHEME.get(url.scheme, url.scheme)))
 
+    progress = job.progress
+    if family is not None and job.status is JobStatus.PROCESSING and family.counts.total:
+        # Live: what the children say now, not what the parent recorded at its last settle.
+        progress = family.progress
     return JobOut(
         job_id=job.id,
+        kind=job.kind,
+        parent_id=job.parent_id,
+        position=job.position,
         url=job.url,
         status=job.status,
         stage=job.stage,
-        progress=round(job.progress, 1),
+        progress=round(progress, 1),
         downloaded_bytes=job.downloaded_bytes,
         total_bytes=job.total_bytes,
         speed=job.speed,
@@ -81,6 +97,11 @@ def present_job(job: Job, *, storage: StorageHandler, connection: HTTPConnection
             )
             for f in job.files
         ],
+        collection=CollectionOptions.model_validate(job.collection)
+        if job.kind.is_parent and job.collection
+        else None,
+        children=family.counts if family is not None else None,
+        webhook_url=job.webhook_url,
         error=JobError(code=job.error_code, message=job.error_message or "")
         if job.error_code
         else None,

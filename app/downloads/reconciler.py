@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
 from functools import partial
 
 from app.core.database import session_scope, utcnow
 from app.downloads import repository
+from app.downloads.context import WorkerContext
 from app.downloads.models import JobStatus
-from app.downloads.pipeline import WorkerContext
+from app.downloads.repository import StuckJob
 from app.downloads.schemas import JobError
 from app.metrics.service import record_job_end
+from app.playlists.worker import job_ended, settle_all
 from app.progress import publisher
 from app.progress.tracker import ProgressTracker
 
@@ -43,12 +44,12 @@ def reconcile(ctx: WorkerContext, *, queued_in_broker: set[str] | None) -> int:
             continue
         acted += 1
         if job.status is JobStatus.PROCESSING and job.cancel_requested:
-            _end_abandoned(ctx, job.id, JobStatus.CANCELED)
+            _end_abandoned(ctx, job, JobStatus.CANCELED)
         elif job.status is JobStatus.PROCESSING and job.attempts >= settings.max_attempts:
             error = JobError(
                 code="worker_lost", message=f"The job's worker was lost {job.attempts} times."
             )
-            _end_abandoned(ctx, job.id, JobStatus.FAILED, error)
+            _end_abandoned(ctx, job, JobStatus.FAILED, error)
         else:
             with session_scope(ctx.sessions) as session:
                 repository.mark_dispatched(session, job.id)
@@ -56,23 +57,27 @@ def reconcile(ctx: WorkerContext, *, queued_in_broker: set[str] | None) -> int:
             logger.info(
                 "re-enqueued stuck job %s (%s, attempt %d)", job.id, job.status, job.attempts
             )
+    settle_all(ctx)
     return acted
 
 
 def _end_abandoned(
-    ctx: WorkerContext, job_id: uuid.UUID, status: JobStatus, error: JobError | None = None
+    ctx: WorkerContext, job: StuckJob, status: JobStatus, error: JobError | None = None
 ) -> None:
     with session_scope(ctx.sessions) as session:
         ended = repository.end_abandoned(
             session,
-            job_id,
+            job.id,
             lease_seconds=ctx.settings.job_lease_seconds,
             status=status,
             error=error,
         )
     if ended:
-        tracker = ProgressTracker(job_id, publish=partial(publisher.publish, ctx.redis))
+        tracker = ProgressTracker(
+            job.id, publish=partial(publisher.publish, ctx.redis), parent_id=job.parent_id
+        )
         tracker.publish_status(status, error)
+        job_ended(ctx, job.id, parent_id=job.parent_id, has_webhook=job.has_webhook)
         record_job_end(
             ctx.redis,
             status,

@@ -13,8 +13,17 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.core.database import utcnow
-from app.downloads.models import FileKind, Job, JobFile, JobStage, JobStatus
+from app.downloads.models import (
+    FileKind,
+    Job,
+    JobFile,
+    JobKind,
+    JobStage,
+    JobStatus,
+    WebhookDelivery,
+)
 from app.downloads.schemas import JobError
+from app.library.indexing import remove_entries
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,11 @@ class ClaimedJob:
     progress: float
     started_at: dt.datetime
     retries: int
+    kind: JobKind = JobKind.VIDEO
+    api_key_id: uuid.UUID | None = None
+    parent_id: uuid.UUID | None = None
+    collection: dict[str, Any] | None = None
+    has_webhook: bool = False
 
 
 @dataclass(frozen=True)
@@ -40,6 +54,8 @@ class StuckJob:
     status: JobStatus
     attempts: int
     cancel_requested: bool
+    parent_id: uuid.UUID | None = None
+    has_webhook: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,13 +69,23 @@ class NewFile:
 
 
 def insert_job(
-    session: Session, *, api_key_id: uuid.UUID, url: str, options: dict[str, Any]
+    session: Session,
+    *,
+    api_key_id: uuid.UUID,
+    url: str,
+    options: dict[str, Any],
+    kind: JobKind = JobKind.VIDEO,
+    collection: dict[str, Any] | None = None,
+    webhook_url: str | None = None,
 ) -> Job:
     now = utcnow()
     job = Job(
         api_key_id=api_key_id,
         url=url,
+        kind=kind,
         options=options,
+        collection=collection,
+        webhook_url=webhook_url,
         status=JobStatus.QUEUED,
         created_at=now,
         dispatched_at=now,
@@ -84,21 +110,43 @@ def list_jobs(
     *,
     api_key_id: uuid.UUID,
     status: JobStatus | None,
+    parent_id: uuid.UUID | None = None,
     limit: int,
     offset: int,
 ) -> tuple[Sequence[Job], int]:
-    condition = Job.api_key_id == api_key_id
+    """The key's submissions, newest first; with `parent_id`, that parent's children in
+    playlist order."""
+    condition = and_(
+        Job.api_key_id == api_key_id,
+        Job.parent_id == parent_id if parent_id is not None else Job.parent_id.is_(None),
+    )
     if status is not None:
         condition = and_(condition, Job.status == status)
+    order = (Job.position, Job.id) if parent_id is not None else (Job.created_at.desc(), Job.id)
     total = session.scalar(select(func.count()).select_from(Job).where(condition)) or 0
     jobs = session.scalars(
-        select(Job)
-        .where(condition)
-        .order_by(Job.created_at.desc(), Job.id)
-        .limit(limit)
-        .offset(offset)
+        select(Job).where(condition).order_by(*order).limit(limit).offset(offset)
     ).all()
     return jobs, total
+
+
+def family_storage_keys(session: Session, job_id: uuid.UUID) -> dict[uuid.UUID, list[str]]:
+    """The stored files of a job and of its descendants, by job."""
+    ids = family_ids(session, job_id)
+    keys: dict[uuid.UUID, list[str]] = {each: [] for each in ids}
+    query = select(JobFile.job_id, JobFile.storage_key).where(JobFile.job_id.in_(ids))
+    for owner, key in session.execute(query):
+        keys[owner].append(key)
+    return keys
+
+
+def family_ids(session: Session, job_id: uuid.UUID) -> list[uuid.UUID]:
+    """The job and its descendants (a batch's playlists' entries too), parents first."""
+    ids, level = [job_id], [job_id]
+    while level:
+        level = list(session.scalars(select(Job.id).where(Job.parent_id.in_(level))))
+        ids.extend(level)
+    return ids
 
 
 def claim_job(
@@ -127,23 +175,24 @@ def claim_job(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return None
-    row = session.execute(
-        select(
-            Job.id, Job.url, Job.options, Job.attempts, Job.progress, Job.started_at, Job.retries
-        ).where(Job.id == job_id)
-    ).one()
+    job = session.get_one(Job, job_id, populate_existing=True)
     return ClaimedJob(
-        id=row.id,
-        url=row.url,
-        options=row.options,
-        attempts=row.attempts,
-        progress=row.progress,
-        started_at=row.started_at,
-        retries=row.retries,
+        id=job.id,
+        url=job.url,
+        options=job.options,
+        attempts=job.attempts,
+        progress=job.progress,
+        started_at=job.started_at or now,
+        retries=job.retries,
+        kind=job.kind,
+        api_key_id=job.api_key_id,
+        parent_id=job.parent_id,
+        collection=job.collection,
+        has_webhook=bool(job.webhook_url),
     )
 
 
-def _owned(job_id: uuid.UUID, worker_id: str) -> Any:
+def owned_by(job_id: uuid.UUID, worker_id: str) -> Any:
     return and_(Job.id == job_id, Job.worker_id == worker_id, Job.status == JobStatus.PROCESSING)
 
 
@@ -154,7 +203,7 @@ def renew_lease(
     now = utcnow()
     result = session.execute(
         update(Job)
-        .where(_owned(job_id, worker_id))
+        .where(owned_by(job_id, worker_id))
         .values(heartbeat_at=now, updated_at=now, **progress)
         .execution_options(synchronize_session=False)
     )
@@ -169,7 +218,7 @@ def record_metadata(
 ) -> bool:
     result = session.execute(
         update(Job)
-        .where(_owned(job_id, worker_id))
+        .where(owned_by(job_id, worker_id))
         .values(updated_at=utcnow(), **fields)
         .execution_options(synchronize_session=False)
     )
@@ -189,7 +238,7 @@ def finish_job(
     now = utcnow()
     result = session.execute(
         update(Job)
-        .where(_owned(job_id, worker_id))
+        .where(owned_by(job_id, worker_id))
         .values(status=status, completed_at=now, updated_at=now, worker_id=None, **fields)
         .execution_options(synchronize_session=False)
     )
@@ -259,32 +308,37 @@ def request_cancel(session: Session, job_id: uuid.UUID) -> None:
     )
 
 
-def reset_for_retry(session: Session, job_id: uuid.UUID) -> bool:
+def retry_values(*, held: bool = False) -> dict[str, Any]:
+    """What a retried job starts from; `held` children wait for their parent to dispatch them."""
     now = utcnow()
+    return {
+        "status": JobStatus.QUEUED,
+        "stage": None,
+        "progress": 0.0,
+        "downloaded_bytes": None,
+        "total_bytes": None,
+        "speed": None,
+        "eta": None,
+        "error_code": None,
+        "error_message": None,
+        "cancel_requested": False,
+        "worker_id": None,
+        "heartbeat_at": None,
+        "attempts": 0,
+        "retries": 0,
+        "next_attempt_at": None,
+        "started_at": None,
+        "completed_at": None,
+        "dispatched_at": None if held else now,
+        "updated_at": now,
+    }
+
+
+def reset_for_retry(session: Session, job_id: uuid.UUID) -> bool:
     result = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status.in_([JobStatus.FAILED, JobStatus.CANCELED]))
-        .values(
-            status=JobStatus.QUEUED,
-            stage=None,
-            progress=0.0,
-            downloaded_bytes=None,
-            total_bytes=None,
-            speed=None,
-            eta=None,
-            error_code=None,
-            error_message=None,
-            cancel_requested=False,
-            worker_id=None,
-            heartbeat_at=None,
-            attempts=0,
-            retries=0,
-            next_attempt_at=None,
-            started_at=None,
-            completed_at=None,
-            dispatched_at=now,
-            updated_at=now,
-        )
+        .values(**retry_values())
         .execution_options(synchronize_session=False)
     )
     session.execute(delete(JobFile).where(JobFile.job_id == job_id))
@@ -292,8 +346,13 @@ def reset_for_retry(session: Session, job_id: uuid.UUID) -> bool:
 
 
 def delete_job(session: Session, job_id: uuid.UUID) -> None:
-    session.execute(delete(JobFile).where(JobFile.job_id == job_id))
-    session.execute(delete(Job).where(Job.id == job_id))
+    """The job, its descendants (of a playlist, channel or batch) and everything they own."""
+    ids = family_ids(session, job_id)
+    remove_entries(session, ids)
+    session.execute(delete(WebhookDelivery).where(WebhookDelivery.job_id.in_(ids)))
+    session.execute(delete(JobFile).where(JobFile.job_id.in_(ids)))
+    for each in reversed(ids):  # children before their parents
+        session.execute(delete(Job).where(Job.id == each))
 
 
 def find_stuck_jobs(
@@ -305,7 +364,14 @@ def find_stuck_jobs(
     lease_cutoff = now - dt.timedelta(seconds=lease_seconds)
     due = or_(Job.next_attempt_at.is_(None), Job.next_attempt_at <= now)
     rows = session.execute(
-        select(Job.id, Job.status, Job.attempts, Job.cancel_requested)
+        select(
+            Job.id,
+            Job.status,
+            Job.attempts,
+            Job.cancel_requested,
+            Job.parent_id,
+            Job.webhook_url.is_not(None).label("has_webhook"),
+        )
         .where(
             or_(
                 and_(Job.status == JobStatus.QUEUED, Job.dispatched_at < dispatched_before, due),
@@ -315,7 +381,17 @@ def find_stuck_jobs(
         .order_by(Job.created_at)
         .limit(limit)
     ).all()
-    return [StuckJob(row.id, row.status, row.attempts, row.cancel_requested) for row in rows]
+    return [
+        StuckJob(
+            row.id,
+            row.status,
+            row.attempts,
+            row.cancel_requested,
+            row.parent_id,
+            bool(row.has_webhook),
+        )
+        for row in rows
+    ]
 
 
 def mark_dispatched(session: Session, job_id: uuid.UUID) -> None:
@@ -341,6 +417,7 @@ def find_expired(
 
 
 def mark_expired(session: Session, job_id: uuid.UUID) -> None:
+    remove_entries(session, [job_id])
     session.execute(delete(JobFile).where(JobFile.job_id == job_id))
     session.execute(
         update(Job)
@@ -369,14 +446,18 @@ def count_by_status(session: Session) -> dict[JobStatus, int]:
 
 
 def count_active(session: Session, api_key_id: uuid.UUID) -> int:
-    """Queued plus processing jobs of a key."""
+    """Queued plus processing submissions of a key (a playlist counts once, not per entry)."""
     active = (JobStatus.QUEUED, JobStatus.PROCESSING)
-    query = select(func.count()).where(Job.api_key_id == api_key_id, Job.status.in_(active))
+    query = select(func.count()).where(
+        Job.api_key_id == api_key_id, Job.parent_id.is_(None), Job.status.in_(active)
+    )
     return session.scalar(query) or 0
 
 
 def count_created_since(session: Session, api_key_id: uuid.UUID, since: dt.datetime) -> int:
-    query = select(func.count()).where(Job.api_key_id == api_key_id, Job.created_at >= since)
+    query = select(func.count()).where(
+        Job.api_key_id == api_key_id, Job.parent_id.is_(None), Job.created_at >= since
+    )
     return session.scalar(query) or 0
 
 
@@ -396,7 +477,7 @@ def release_job(session: Session, job_id: uuid.UUID, *, worker_id: str) -> bool:
     now = utcnow()
     result = session.execute(
         update(Job)
-        .where(_owned(job_id, worker_id))
+        .where(owned_by(job_id, worker_id))
         .values(**_RESET_RUN, attempts=Job.attempts - 1, dispatched_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -410,7 +491,7 @@ def schedule_retry(
     now = utcnow()
     result = session.execute(
         update(Job)
-        .where(_owned(job_id, worker_id))
+        .where(owned_by(job_id, worker_id))
         .values(
             **_RESET_RUN,
             retries=Job.retries + 1,

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import ReadKey, WriteKey
 from app.auth.exceptions import AUTH_ERRORS as KEY_ERRORS
@@ -16,6 +18,7 @@ from app.downloads.exceptions import (
     FileNotFound,
     ForbiddenAddressError,
     InsufficientStorage,
+    InvalidOptions,
     JobNotFound,
     JobNotRetryable,
     UnsupportedUrl,
@@ -27,10 +30,17 @@ from app.storage.base import RemoteFile, StorageHandler
 
 router = APIRouter(prefix="/api/v1/downloads", tags=["downloads"])
 AUTH_ERRORS = (*KEY_ERRORS, InsufficientScope)
+PARENT_FILTER = (
+    "List this playlist's, channel's or batch's jobs (in order) instead of the key's own "
+    "submissions (which are listed without their entries)."
+)
 
 
-def _present(job: Job, request: Request, storage: StorageHandler) -> JobOut:
-    return present_job(job, storage=storage, connection=request)
+async def _present(
+    job: Job, request: Request, storage: StorageHandler, session: AsyncSession
+) -> JobOut:
+    family = (await service.families(session, [job])).get(job.id)
+    return present_job(job, storage=storage, connection=request, family=family)
 
 
 @router.post(
@@ -38,9 +48,14 @@ def _present(job: Job, request: Request, storage: StorageHandler) -> JobOut:
     status_code=202,
     response_model=JobOut,
     responses=error_responses(
-        UnsupportedUrl, ForbiddenAddressError, QuotaExceeded, InsufficientStorage, *AUTH_ERRORS
+        UnsupportedUrl,
+        ForbiddenAddressError,
+        InvalidOptions,
+        QuotaExceeded,
+        InsufficientStorage,
+        *AUTH_ERRORS,
     ),
-    summary="Queue a download",
+    summary="Queue a video, playlist or channel download",
 )
 async def create_download(
     body: DownloadRequest,
@@ -54,7 +69,7 @@ async def create_download(
     job = await service.create_job(
         session, api_key=api_key, request=body, settings=settings, metrics=metrics
     )
-    return _present(job, request, storage)
+    return await _present(job, request, storage, session)
 
 
 @router.get(
@@ -66,14 +81,19 @@ async def list_downloads(
     api_key: ReadKey,
     storage: Storage,
     status: JobStatus | None = None,
+    parent_id: Annotated[uuid.UUID | None, Query(description=PARENT_FILTER)] = None,
     limit: int = Query(default=20, ge=1, le=100),
     offset: int = Query(default=0, ge=0, le=1_000_000_000),
 ) -> JobPage:
     jobs, total = await service.list_jobs(
-        session, api_key=api_key, status=status, limit=limit, offset=offset
+        session, api_key=api_key, status=status, parent_id=parent_id, limit=limit, offset=offset
     )
+    families = await service.families(session, jobs)
     return JobPage(
-        items=[_present(job, request, storage) for job in jobs],
+        items=[
+            present_job(job, storage=storage, connection=request, family=families.get(job.id))
+            for job in jobs
+        ],
         total=total,
         limit=limit,
         offset=offset,
@@ -86,8 +106,10 @@ async def list_downloads(
     responses=error_responses(JobNotFound, *AUTH_ERRORS),
     summary="Get a job",
 )
-async def get_download(job: ReadableJob, request: Request, storage: Storage) -> JobOut:
-    return _present(job, request, storage)
+async def get_download(
+    job: ReadableJob, request: Request, storage: Storage, session: DbSession
+) -> JobOut:
+    return await _present(job, request, storage, session)
 
 
 @router.delete(
@@ -98,7 +120,7 @@ async def get_download(job: ReadableJob, request: Request, storage: Storage) -> 
         204: {"description": "The finished job and its files were deleted."},
         **error_responses(JobNotFound, *AUTH_ERRORS),
     },
-    summary="Cancel a queued or running job, or delete a finished one",
+    summary="Cancel a queued or running job, or delete a finished one (with its entries)",
 )
 async def delete_download(
     job: WritableJob,
@@ -114,7 +136,7 @@ async def delete_download(
     )
     if remaining is None:
         return Response(status_code=204)
-    return _present(remaining, request, storage)
+    return await _present(remaining, request, storage, session)
 
 
 @router.post(
@@ -122,12 +144,12 @@ async def delete_download(
     status_code=202,
     response_model=JobOut,
     responses=error_responses(JobNotFound, JobNotRetryable, *AUTH_ERRORS),
-    summary="Retry a failed or canceled job",
+    summary="Retry a failed or canceled job (a playlist: its failed and canceled entries)",
 )
 async def retry_download(
     job: WritableJob, request: Request, session: DbSession, storage: Storage
 ) -> JobOut:
-    return _present(await service.retry_job(session, job=job), request, storage)
+    return await _present(await service.retry_job(session, job=job), request, storage, session)
 
 
 @router.get(

@@ -3,6 +3,7 @@ put the video into the asked container and verify the result."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from yt_dlp.utils import DownloadError, ExtractorError
 
 from app.core.config import Settings
 from app.downloads import media
-from app.downloads.exceptions import JobFailure
+from app.downloads.exceptions import JobFailure, OutsideDateWindow
 from app.downloads.models import FileKind, JobStage
 from app.downloads.schemas import JobOptions, SubtitleFormat
 from app.downloads.ytdlp import (
@@ -26,10 +27,12 @@ from app.downloads.ytdlp import (
     private_cookie_jar,
     subtitle_params,
 )
+from app.playlists.schemas import DateWindow
 from app.progress.tracker import ProgressTracker
 from app.security.addresses import AddressPolicy
 from app.security.egress import EgressProxy
 from app.transcripts.conversion import EMBED_SUFFIX, write_transcripts
+from app.transcripts.cues import Cue
 from app.transcripts.planning import TranscriptPlan, plan_transcripts
 
 logger = logging.getLogger(__name__)
@@ -60,6 +63,7 @@ class DownloadResult:
     video_id: str
     files: list[DownloadedFile] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    transcripts: dict[str, list[Cue]] = field(default_factory=dict)  # clean cues per language
 
     @property
     def media(self) -> list[DownloadedFile]:
@@ -82,9 +86,13 @@ class YtDlpRunner:
         self._check_stop = check_stop
         self._on_metadata = on_metadata
         self._media_started = False
+        self._window = DateWindow()
 
-    def run(self, url: str, options: JobOptions, workdir: Path) -> DownloadResult:
+    def run(
+        self, url: str, options: JobOptions, workdir: Path, window: DateWindow | None = None
+    ) -> DownloadResult:
         workdir.mkdir(parents=True, exist_ok=True)
+        self._window = window or DateWindow()
         info, plan = self._download(url, options, workdir)
         self._check_stop()
         self._tracker.set_stage(JobStage.POSTPROCESSING)
@@ -97,7 +105,8 @@ class YtDlpRunner:
             embed=options.embed_subtitles,
         )
         result = collect_outputs(workdir, info["id"], audio_only=options.audio_only)
-        result.details = {**describe(info)["details"], "transcripts": transcripts}
+        result.details = {**describe(info)["details"], "transcripts": transcripts.summary}
+        result.transcripts = transcripts.cues
         if options.downloads_media:
             self._finish_media(result, info, options, workdir)
         return result
@@ -138,6 +147,11 @@ class YtDlpRunner:
                 "Playlists and channels are not supported by this endpoint.",
                 code="unsupported_url",
             )
+        upload_date = info.get("upload_date")
+        if upload_date and not self._window.contains(
+            dt.datetime.strptime(upload_date, "%Y%m%d").date()
+        ):
+            raise OutsideDateWindow(upload_date)
         if info.get("is_live") or info.get("live_status") in ("is_live", "is_upcoming"):
             raise JobFailure(
                 "The stream is live; it can be downloaded once it has ended.",

@@ -10,8 +10,9 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from yt_dlp.utils import PlaylistEntries
 
-from app.downloads.models import FileKind, JobStage, JobStatus
+from app.downloads.models import FileKind, JobKind, JobStage, JobStatus
 
 MAX_URL_LENGTH = 2048
 MAX_SUBTITLE_LANGUAGES = 20
@@ -47,9 +48,7 @@ def _check_url(value: str) -> str:
     except ValueError as exc:
         raise ValueError(f"malformed URL: {exc}") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(
-            "must be an absolute http(s) URL, e.g. https://www.youtube.com/watch?v=..."
-        )
+        raise ValueError("must be an absolute http(s) URL, such as https://example.com/path")
     if any(ch.isspace() or ord(ch) < 32 for ch in value):
         raise ValueError("must not contain spaces or control characters")
     return value
@@ -169,11 +168,116 @@ class JobOptions(BaseModel):
         return not self.transcript_only
 
 
-class DownloadRequest(JobOptions):
+def _check_playlist_items(value: str) -> str:
+    value = value.replace(" ", "")
+    try:
+        list(PlaylistEntries.parse_playlist_items(value))
+    except ValueError as exc:
+        raise ValueError(f"not a playlist_items selection such as '1-5,8' or '-3:': {exc}") from exc
+    return value
+
+
+def _compact_date(value: object) -> object:
+    """Accept yt-dlp's YYYYMMDD as well as an ISO date."""
+    if isinstance(value, str) and re.fullmatch(r"\d{8}", value):
+        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
+    return value
+
+
+PlaylistItems = Annotated[str, Field(max_length=256), AfterValidator(_check_playlist_items)]
+
+
+class CollectionOptions(BaseModel):
+    """How a playlist, channel or batch is expanded and run; only for those URLs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    playlist_items: PlaylistItems | None = Field(
+        default=None,
+        description='Entries by position, in yt-dlp\'s syntax: "1-5,8", "::2", "-3:".',
+    )
+    max_items: int | None = Field(
+        default=None, ge=1, description="At most this many entries (capped by MAX_PLAYLIST_ITEMS)."
+    )
+    date_after: dt.date | None = Field(
+        default=None, description="Only videos uploaded on or after this date (YYYY-MM-DD)."
+    )
+    date_before: dt.date | None = Field(
+        default=None, description="Only videos uploaded on or before this date (YYYY-MM-DD)."
+    )
+    concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        description="Entries downloading at once (PLAYLIST_CONCURRENCY by default, capped by "
+        "MAX_PLAYLIST_CONCURRENCY).",
+    )
+    skip_existing: bool = Field(
+        default=False,
+        description="Skip videos this key already has completed with the same options.",
+    )
+
+    @field_validator("date_after", "date_before", mode="before")
+    @classmethod
+    def _dates(cls, value: object) -> object:
+        return _compact_date(value)
+
+    @model_validator(mode="after")
+    def _ordered_dates(self) -> CollectionOptions:
+        if self.date_after and self.date_before and self.date_after > self.date_before:
+            raise ValueError("date_after is later than date_before")
+        return self
+
+
+COLLECTION_FIELDS = frozenset(CollectionOptions.model_fields)
+JOB_OPTION_FIELDS = frozenset(JobOptions.model_fields)
+
+
+class DownloadRequest(JobOptions, CollectionOptions):
     url: HttpUrl
+    playlist: bool = Field(
+        default=False,
+        description="With a watch URL that has list=, download the whole playlist instead of "
+        "the one video.",
+    )
+    webhook_url: HttpUrl | None = Field(
+        default=None,
+        description="POSTed a signed JSON event when the job ends (the key's default if unset).",
+    )
 
     def job_options(self) -> JobOptions:
-        return JobOptions.model_validate(self.model_dump(exclude={"url"}))
+        return JobOptions.model_validate(self.model_dump(include=set(JOB_OPTION_FIELDS)))
+
+    def collection_options(self) -> CollectionOptions:
+        return CollectionOptions.model_validate(self.model_dump(include=set(COLLECTION_FIELDS)))
+
+    @property
+    def sets_collection_options(self) -> bool:
+        return bool(self.model_fields_set & COLLECTION_FIELDS)
+
+
+class BatchRequest(JobOptions, CollectionOptions):
+    """Many URLs with shared options; each URL is checked on its own."""
+
+    urls: list[str] = Field(
+        min_length=1, description="Up to BATCH_MAX_URLS video, playlist or channel URLs."
+    )
+    playlist: bool = False
+    webhook_url: HttpUrl | None = Field(
+        default=None, description="Gets the batch's event when all its jobs have ended."
+    )
+
+    def job_options(self) -> JobOptions:
+        return JobOptions.model_validate(self.model_dump(include=set(JOB_OPTION_FIELDS)))
+
+    def collection_options(self) -> CollectionOptions:
+        return CollectionOptions.model_validate(self.model_dump(include=set(COLLECTION_FIELDS)))
+
+
+def check_url(value: str) -> str:
+    """The checks of a URL field, for URLs validated one by one (batches)."""
+    if not value or len(value) > MAX_URL_LENGTH:
+        raise ValueError(f"must be 1 to {MAX_URL_LENGTH} characters")
+    return _check_url(value)
 
 
 class JobFileOut(BaseModel):
@@ -219,8 +323,27 @@ class TranscriptSummary(BaseModel):
     warnings: list[TranscriptWarning] = Field(default_factory=list)
 
 
+class ChildCounts(BaseModel):
+    """The children of a playlist, channel or batch, by status."""
+
+    total: int = 0
+    queued: int = 0
+    processing: int = 0
+    completed: int = 0
+    failed: int = 0
+    canceled: int = 0
+    skipped: int = Field(
+        default=0,
+        description="Entries not turned into jobs: already downloaded (skip_existing) "
+        "or outside date_after/date_before.",
+    )
+
+
 class JobOut(BaseModel):
     job_id: uuid.UUID
+    kind: JobKind = Field(description="video, or a parent: playlist, channel or batch.")
+    parent_id: uuid.UUID | None = Field(description="The playlist, channel or batch job.")
+    position: int | None = Field(description="The entry's position in its playlist (from 1).")
     url: str
     status: JobStatus
     stage: JobStage | None
@@ -235,6 +358,11 @@ class JobOut(BaseModel):
     details: dict[str, Any]
     transcripts: TranscriptSummary
     files: list[JobFileOut]
+    collection: CollectionOptions | None = Field(
+        description="Parents: how the playlist, channel or batch is run."
+    )
+    children: ChildCounts | None = Field(description="Parents: their jobs by status.")
+    webhook_url: str | None
     error: JobError | None = Field(
         description="Why the job failed; while queued for a retry, the failure being retried."
     )
@@ -244,6 +372,30 @@ class JobOut(BaseModel):
     created_at: dt.datetime
     started_at: dt.datetime | None
     completed_at: dt.datetime | None
+
+
+class BatchAccepted(BaseModel):
+    index: int
+    url: str
+    job_id: uuid.UUID
+    kind: JobKind
+
+
+class BatchRejected(BaseModel):
+    index: int
+    url: str
+    error: JobError
+
+
+class BatchOut(BaseModel):
+    batch_id: uuid.UUID | None = Field(
+        description="The batch's parent job (progress, cancel, retry); null when none accepted."
+    )
+    accepted: list[BatchAccepted]
+    rejected: list[BatchRejected]
+    error: JobError | None = Field(
+        default=None, description="Set (no_valid_urls) when no URL was accepted (HTTP 422)."
+    )
 
 
 class JobPage(BaseModel):

@@ -20,13 +20,18 @@ from app.core.disk import lowest_free_gb
 from app.downloads import repository, urls
 from app.downloads.exceptions import (
     InsufficientStorage,
+    InvalidOptions,
     JobNotFound,
     JobNotRetryable,
+    TooManyUrls,
 )
 from app.downloads.models import Job, JobFile, JobStatus
-from app.downloads.schemas import DownloadRequest
+from app.downloads.schemas import BatchOut, BatchRequest, DownloadRequest
 from app.downloads.tasks import enqueue_download
 from app.metrics.api import ApiMetrics
+from app.playlists import repository as playlist_repository
+from app.playlists import service as playlists
+from app.playlists.repository import Family
 from app.progress.publisher import publish_async
 from app.progress.schemas import status_event
 from app.storage.base import StorageHandler
@@ -40,19 +45,73 @@ async def create_job(
     settings: Settings,
     metrics: ApiMetrics,
 ) -> Job:
-    urls.check_submittable(request.url, settings.allowed_domains)
+    """A video job, or a playlist or channel job that a worker expands into children."""
+    target = urls.classify(request.url, settings.allowed_domains, playlist=request.playlist)
+    if not target.kind.is_parent and request.sets_collection_options:
+        raise InvalidOptions(
+            "playlist_items, max_items, date_after, date_before, concurrency and "
+            "skip_existing apply to playlist and channel URLs only."
+        )
     await urls.check_address(request.url, settings)
+    webhook_url = await _webhook_url(request.webhook_url, api_key, settings)
     _check_free_disk(settings)
     await _check_quotas(session, api_key, settings)
+    collection = playlists.effective_collection(request.collection_options(), settings)
     job = await session.run_sync(
-        repository.insert_job,
-        api_key_id=api_key.id,
-        url=request.url,
-        options=request.job_options().model_dump(mode="json"),
+        partial(
+            repository.insert_job,
+            api_key_id=api_key.id,
+            url=target.url,
+            kind=target.kind,
+            options=request.job_options().model_dump(mode="json"),
+            collection=collection if target.kind.is_parent else None,
+            webhook_url=webhook_url,
+        )
     )
     after_commit(session, partial(anyio.to_thread.run_sync, enqueue_download, job.id))
     after_commit(session, metrics.job_created)
     return job
+
+
+async def create_batch(
+    session: AsyncSession,
+    *,
+    api_key: ApiKey,
+    request: BatchRequest,
+    settings: Settings,
+    metrics: ApiMetrics,
+) -> BatchOut:
+    """One parent job whose children are the URLs that pass their checks."""
+    if len(request.urls) > settings.batch_max_urls:
+        raise TooManyUrls(
+            f"{len(request.urls)} URLs; a batch takes at most {settings.batch_max_urls} "
+            "(BATCH_MAX_URLS)."
+        )
+    accepted, rejected = await playlists.sort_batch(request, settings)
+    if not accepted:
+        return BatchOut(batch_id=None, accepted=[], rejected=rejected)
+    webhook_url = await _webhook_url(request.webhook_url, api_key, settings)
+    _check_free_disk(settings)
+    await _check_quotas(session, api_key, settings)
+    batch = await playlists.insert_batch(
+        session,
+        api_key=api_key,
+        request=request,
+        children=[child for _, child in accepted],
+        webhook_url=webhook_url,
+        settings=settings,
+    )
+    for _ in accepted:
+        after_commit(session, metrics.job_created)
+    return BatchOut(batch_id=batch.id, accepted=[item for item, _ in accepted], rejected=rejected)
+
+
+async def _webhook_url(requested: str | None, api_key: ApiKey, settings: Settings) -> str | None:
+    """The request's webhook (which must pass the address rules now), else the key's."""
+    if requested is None:
+        return api_key.webhook_url
+    await urls.check_address(requested, settings)
+    return requested
 
 
 async def _check_quotas(session: AsyncSession, api_key: ApiKey, settings: Settings) -> None:
@@ -85,11 +144,31 @@ def _check_free_disk(settings: Settings) -> None:
 
 
 async def list_jobs(
-    session: AsyncSession, *, api_key: ApiKey, status: JobStatus | None, limit: int, offset: int
+    session: AsyncSession,
+    *,
+    api_key: ApiKey,
+    status: JobStatus | None,
+    parent_id: uuid.UUID | None,
+    limit: int,
+    offset: int,
 ) -> tuple[Sequence[Job], int]:
     return await session.run_sync(
-        repository.list_jobs, api_key_id=api_key.id, status=status, limit=limit, offset=offset
+        partial(
+            repository.list_jobs,
+            api_key_id=api_key.id,
+            status=status,
+            parent_id=parent_id,
+            limit=limit,
+            offset=offset,
+        )
     )
+
+
+async def families(session: AsyncSession, jobs: Sequence[Job]) -> dict[uuid.UUID, Family]:
+    """Children counts and live progress of the parents among `jobs`."""
+    if not any(job.kind.is_parent for job in jobs):
+        return {}
+    return await session.run_sync(playlist_repository.families, jobs)
 
 
 async def cancel_or_delete(
@@ -101,14 +180,16 @@ async def cancel_or_delete(
     settings: Settings,
     metrics: ApiMetrics,
 ) -> Job | None:
-    """Cancel a queued or running job (returned), or delete a finished one (None)."""
+    """Cancel a queued or running job (returned), or delete a finished one (None). A
+    playlist's children go with it."""
     if job.status.is_terminal:
-        keys = [f.storage_key for f in job.files]
+        stored = await session.run_sync(repository.family_storage_keys, job.id)
         await session.run_sync(repository.delete_job, job.id)
-        after_commit(
-            session, partial(anyio.to_thread.run_sync, _delete_objects, storage, job.id, keys)
-        )
+        after_commit(session, partial(anyio.to_thread.run_sync, _delete_objects, storage, stored))
         return None
+    if playlists.is_expanded(job):
+        await playlists.cancel_family(session, parent=job, redis=redis, settings=settings)
+        return await _reload(session, job.id)
     canceled = await session.run_sync(repository.cancel_queued, job.id) or await session.run_sync(
         repository.end_abandoned,
         job.id,
@@ -116,9 +197,11 @@ async def cancel_or_delete(
         status=JobStatus.CANCELED,
     )
     if canceled:
-        event = status_event(job.id, JobStatus.CANCELED, job.progress)
+        event = status_event(job.id, JobStatus.CANCELED, job.progress, parent_id=job.parent_id)
         after_commit(session, partial(publish_async, redis, event))
         after_commit(session, metrics.job_canceled)
+        ended = partial(playlists.job_ended, job.id, bool(job.webhook_url), job.parent_id)
+        after_commit(session, ended)
     else:
         # A live worker sees the flag at its next heartbeat and stops yt-dlp itself (rule 6).
         await session.run_sync(repository.request_cancel, job.id)
@@ -126,6 +209,9 @@ async def cancel_or_delete(
 
 
 async def retry_job(session: AsyncSession, *, job: Job) -> Job:
+    """Run a failed or canceled job again; for a playlist, its failed and canceled entries."""
+    if job.kind.is_parent and await playlists.retry_family(session, parent=job):
+        return await _reload(session, job.id)
     if job.status not in (JobStatus.FAILED, JobStatus.CANCELED):
         raise JobNotRetryable(
             f"The job is {job.status}; only failed or canceled jobs can be retried."
@@ -147,7 +233,8 @@ async def _reload(session: AsyncSession, job_id: uuid.UUID) -> Job:
     return job
 
 
-def _delete_objects(storage: StorageHandler, job_id: uuid.UUID, keys: list[str]) -> None:
-    for key in keys:
-        storage.delete(key)
-    storage.delete_prefix(str(job_id))
+def _delete_objects(storage: StorageHandler, stored: dict[uuid.UUID, list[str]]) -> None:
+    for job_id, keys in stored.items():
+        for key in keys:
+            storage.delete(key)
+        storage.delete_prefix(str(job_id))

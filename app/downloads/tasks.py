@@ -25,20 +25,24 @@ from app.core.database import create_sync_engine, sync_sessionmaker
 from app.core.logging import bound_job
 from app.core.presence import WorkerPresence
 from app.downloads import maintenance, pipeline, reconciler
+from app.downloads.context import WorkerContext
+from app.playlists import worker as playlist_worker
 from app.storage.factory import get_storage_handler
+from app.webhooks.notify import sweep_unnotified
 
 logger = logging.getLogger(__name__)
 
 RUN_TASK = "downloads.run"
 RECONCILE_TASK = "maintenance.reconcile"
 HOUSEKEEPING_TASK = "maintenance.housekeeping"
+SETTLE_TASK = "downloads.settle_parent"
 
 
 @lru_cache(maxsize=1)
-def worker_context() -> pipeline.WorkerContext:
+def worker_context() -> WorkerContext:
     """Per worker process: one sync engine, one Redis client, one storage handler (rule 4)."""
     settings = get_settings()
-    return pipeline.WorkerContext(
+    return WorkerContext(
         settings=settings,
         sessions=sync_sessionmaker(create_sync_engine(settings.database_url)),
         redis=redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5),
@@ -67,11 +71,20 @@ def run_download(job_id: str) -> None:
         pipeline.run_job(worker_context(), uuid.UUID(job_id))
 
 
+@celery_app.task(name=SETTLE_TASK, queue=MAINTENANCE_QUEUE, time_limit=120, max_retries=0)
+def settle_parent(parent_id: str) -> None:
+    """Dispatch a playlist's, channel's or batch's next children, or end it (API changes)."""
+    with bound_job(parent_id):
+        playlist_worker.settle_parent(worker_context(), uuid.UUID(parent_id))
+
+
 @celery_app.task(name=RECONCILE_TASK, queue=MAINTENANCE_QUEUE, time_limit=120, max_retries=0)
 def reconcile() -> None:
     ctx = worker_context()
     queued = pending_task_ids(ctx.settings.effective_broker_url, DOWNLOADS_QUEUE)
     reconciler.reconcile(ctx, queued_in_broker=queued)
+    # Webhook events a worker could not queue before it died.
+    sweep_unnotified(ctx.sessions)
 
 
 @celery_app.task(name=HOUSEKEEPING_TASK, queue=MAINTENANCE_QUEUE, time_limit=1800, max_retries=0)
@@ -128,6 +141,12 @@ def _on_shutdown(**_kwargs: object) -> None:
     work_dir = get_settings().work_dir
     work_dir.mkdir(parents=True, exist_ok=True)
     _drain_flag(work_dir, os.getpid()).touch()
+
+
+def enqueue_settle(parent_id: uuid.UUID) -> None:
+    """Ask a worker to settle a parent after the API changed its family (cancel, retry,
+    a new batch); the reconciler settles every parent periodically as well."""
+    celery_app.send_task(SETTLE_TASK, args=[str(parent_id)], queue=MAINTENANCE_QUEUE)
 
 
 def enqueue_download(job_id: uuid.UUID, countdown: float = 0) -> None:

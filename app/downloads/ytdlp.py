@@ -161,6 +161,11 @@ _ERROR_TABLE: list[tuple[tuple[str, ...], str, bool]] = [
     ),
     (("not available in your country", "geo restrict", "geo-restrict"), "geo_restricted", False),
     (
+        ("playlist does not exist", "channel does not exist", "does not have a"),
+        "playlist_not_found",
+        False,
+    ),
+    (
         ("removed by the uploader", "video unavailable", "has been removed", "account associated"),
         "video_unavailable",
         False,

@@ -20,6 +20,9 @@ def publish(client: redis.Redis, event: ProgressEvent) -> None:
         pipe = client.pipeline(transaction=False)
         pipe.set(latest_key(event.job_id), payload, ex=LATEST_TTL_SECONDS)
         pipe.publish(events_channel(event.job_id), payload)
+        if event.parent_id is not None:
+            # A playlist's stream carries its children's events too.
+            pipe.publish(events_channel(event.parent_id), payload)
         pipe.execute()
     except redis.RedisError as exc:
         logger.warning("could not publish job event: %s", exc)
@@ -31,6 +34,8 @@ async def publish_async(client: redis.asyncio.Redis, event: ProgressEvent) -> No
         async with client.pipeline(transaction=False) as pipe:
             pipe.set(latest_key(event.job_id), payload, ex=LATEST_TTL_SECONDS)
             pipe.publish(events_channel(event.job_id), payload)
+            if event.parent_id is not None:
+                pipe.publish(events_channel(event.parent_id), payload)
             await pipe.execute()
     except redis.RedisError as exc:
         logger.warning("could not publish job event: %s", exc)

@@ -14,6 +14,8 @@ from app.downloads import repository
 from app.downloads.models import Job
 from app.downloads.presenter import present_job
 from app.downloads.schemas import JobOut
+from app.playlists import repository as playlist_repository
+from app.playlists.repository import ChildState
 from app.progress import service
 
 router = APIRouter(tags=["progress"])
@@ -46,7 +48,8 @@ async def _authorize(websocket: WebSocket, settings: Settings) -> ApiKey | None:
 
 @router.websocket("/ws/progress/{job_id}")
 async def progress_socket(websocket: WebSocket, job_id: str) -> None:
-    """Live progress of one job. Key in the X-API-Key header or the `api_key` query parameter."""
+    """Live progress of one job (of a playlist: its entries' events and an aggregate). Key
+    in the X-API-Key header or the `api_key` query parameter."""
     state = websocket.app.state
     settings: Settings = state.settings
     await websocket.accept()
@@ -67,8 +70,17 @@ async def progress_socket(websocket: WebSocket, job_id: str) -> None:
             job: Job | None = await session.run_sync(repository.get_owned_job, job_uuid, api_key.id)
             return job
 
-    def present(job: Job) -> JobOut:
-        return present_job(job, storage=state.storage, connection=websocket)
+    async def load_children() -> list[ChildState]:
+        async with state.sessions() as session:
+            children: list[ChildState] = await session.run_sync(
+                playlist_repository.child_states, job_uuid
+            )
+            return children
+
+    async def present(job: Job) -> JobOut:
+        async with state.sessions() as session:
+            family = (await session.run_sync(playlist_repository.families, [job])).get(job.id)
+        return present_job(job, storage=state.storage, connection=websocket, family=family)
 
     state.metrics.websocket_opened()
     try:
@@ -77,6 +89,7 @@ async def progress_socket(websocket: WebSocket, job_id: str) -> None:
             job_id=job_uuid,
             redis=state.redis,
             load_job=load_job,
+            load_children=load_children,
             present=present,
             going_away=state.going_away,
         )

@@ -6,17 +6,20 @@ import datetime as dt
 import uuid
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.downloads.models import JobStage, JobStatus
-from app.downloads.schemas import JobError, JobOut
+from app.downloads.schemas import ChildCounts, JobError, JobOut
 
 
 class ProgressEvent(BaseModel):
     """What the worker publishes and WebSocket clients receive after the snapshot."""
 
-    type: Literal["progress", "stage", "status"]
+    type: Literal["progress", "stage", "status", "aggregate"]
     job_id: uuid.UUID
+    parent_id: uuid.UUID | None = Field(
+        default=None, description="Set on a child's events, also sent to its parent's stream."
+    )
     status: JobStatus
     stage: JobStage | None
     progress: float
@@ -25,6 +28,9 @@ class ProgressEvent(BaseModel):
     speed: float | None = None
     eta: int | None = None
     error: JobError | None = None
+    children: ChildCounts | None = Field(
+        default=None, description="Aggregate events of a parent: its children by status."
+    )
     at: dt.datetime
 
 
@@ -34,12 +40,18 @@ class SnapshotEvent(BaseModel):
 
 
 def status_event(
-    job_id: uuid.UUID, status: JobStatus, progress: float, error: JobError | None = None
+    job_id: uuid.UUID,
+    status: JobStatus,
+    progress: float,
+    error: JobError | None = None,
+    *,
+    parent_id: uuid.UUID | None = None,
 ) -> ProgressEvent:
     """A status event built from what the database says (API-side cancels, lost events)."""
     return ProgressEvent(
         type="status",
         job_id=job_id,
+        parent_id=parent_id,
         status=status,
         stage=None,
         progress=100.0 if status is JobStatus.COMPLETED else progress,

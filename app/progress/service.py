@@ -1,8 +1,10 @@
-"""Streams one job to a WebSocket: snapshot first, then live events, close after a terminal one."""
+"""Streams one job to a WebSocket: snapshot first, then live events, close after a terminal one.
+A parent (playlist, channel, batch) streams its children's events and an aggregate."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -12,8 +14,9 @@ from fastapi import WebSocket
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
-from app.downloads.models import Job
-from app.downloads.schemas import JobError, JobOut
+from app.downloads.models import Job, JobStage, JobStatus
+from app.downloads.schemas import ChildCounts, JobError, JobOut
+from app.playlists.repository import ChildState, skipped_count
 from app.progress.channels import decode, events_channel
 from app.progress.schemas import ProgressEvent, SnapshotEvent, status_event
 
@@ -27,8 +30,11 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 
+AGGREGATE_INTERVAL_SECONDS = 0.25
+
 JobLoader = Callable[[], Awaitable[Job | None]]
-Presenter = Callable[[Job], JobOut]
+ChildrenLoader = Callable[[], Awaitable[list[ChildState]]]
+Presenter = Callable[[Job], Awaitable[JobOut]]
 
 
 async def stream_job(
@@ -37,6 +43,7 @@ async def stream_job(
     job_id: uuid.UUID,
     redis: Redis,
     load_job: JobLoader,
+    load_children: ChildrenLoader,
     present: Presenter,
     going_away: asyncio.Event,
 ) -> None:
@@ -47,14 +54,19 @@ async def stream_job(
         if job is None:
             await websocket.close(code=CLOSE_NOT_FOUND, reason="job not found")
             return
-        await websocket.send_text(SnapshotEvent(job=present(job)).model_dump_json())
+        await websocket.send_text(SnapshotEvent(job=await present(job)).model_dump_json())
         if job.status.is_terminal:
             await websocket.close(code=CLOSE_NORMAL)
             return
         disconnected = anyio.Event()
         async with anyio.create_task_group() as group:
             group.start_soon(_watch_disconnect, websocket, disconnected, group.cancel_scope)
-            close_code = await _forward(websocket, pubsub, job.progress, load_job, going_away)
+            if job.kind.is_parent:
+                family = _Family(job, load_children)
+                await family.refresh()
+                close_code = await _forward_family(websocket, pubsub, family, load_job, going_away)
+            else:
+                close_code = await _forward(websocket, pubsub, job.progress, load_job, going_away)
             group.cancel_scope.cancel()
     if not disconnected.is_set():
         await websocket.close(code=close_code)
@@ -92,6 +104,92 @@ async def _forward(
         await websocket.send_text(event.model_copy(update={"progress": progress}).model_dump_json())
         if event.status.is_terminal:
             return CLOSE_NORMAL
+
+
+class _Family:
+    """A parent's children as its stream last saw them, for the aggregate events."""
+
+    def __init__(self, parent: Job, load_children: ChildrenLoader) -> None:
+        self.parent_id = parent.id
+        self.skipped = skipped_count(parent.details)
+        self.progress = parent.progress
+        self._load = load_children
+        self._children: dict[uuid.UUID, tuple[JobStatus, float]] = {}
+        self._sent_at = float("-inf")
+
+    async def refresh(self) -> None:
+        self._children = {child.id: (child.status, child.progress) for child in await self._load()}
+
+    def update(self, event: ProgressEvent) -> None:
+        self._children[event.job_id] = (event.status, event.progress)
+
+    def aggregate(self, *, force: bool = False) -> ProgressEvent | None:
+        now = time.monotonic()
+        if not force and now - self._sent_at < AGGREGATE_INTERVAL_SECONDS:
+            return None
+        self._sent_at = now
+        statuses = [status for status, _ in self._children.values()]
+        total = len(statuses)
+        done = sum(100.0 if status.is_terminal else progress
+                   for status, progress in self._children.values())  # fmt: skip
+        self.progress = max(self.progress, done / total if total else 0.0)
+        counts = ChildCounts(
+            total=total,
+            queued=statuses.count(JobStatus.QUEUED),
+            processing=statuses.count(JobStatus.PROCESSING),
+            completed=statuses.count(JobStatus.COMPLETED) + statuses.count(JobStatus.EXPIRED),
+            failed=statuses.count(JobStatus.FAILED),
+            canceled=statuses.count(JobStatus.CANCELED),
+            skipped=self.skipped,
+        )
+        return ProgressEvent(
+            type="aggregate",
+            job_id=self.parent_id,
+            status=JobStatus.PROCESSING,
+            stage=JobStage.DOWNLOADING,
+            progress=round(self.progress, 1),
+            children=counts,
+            at=dt.datetime.now(dt.UTC),
+        )
+
+
+async def _forward_family(
+    websocket: WebSocket,
+    pubsub: PubSub,
+    family: _Family,
+    load_job: JobLoader,
+    going_away: asyncio.Event,
+) -> int:
+    """A parent's stream: its children's events as they come, an aggregate after them
+    (throttled), and the parent's own status at the end."""
+    last_event = time.monotonic()
+    if (first := family.aggregate(force=True)) is not None:
+        await websocket.send_text(first.model_dump_json())
+    while True:
+        if going_away.is_set():
+            return CLOSE_GOING_AWAY
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_SECONDS)
+        if message is None and time.monotonic() - last_event < RECHECK_SECONDS:
+            continue
+        last_event = time.monotonic()
+        event = decode(message["data"]) if message is not None else None
+        if event is None or event.job_id == family.parent_id:
+            # The parent's own event (a settle), or silence: ask the database.
+            job = await load_job()
+            if job is None:
+                return CLOSE_NOT_FOUND
+            if job.status.is_terminal:
+                final = event if event is not None and event.status.is_terminal else None
+                await websocket.send_text((final or _status_of(job)).model_dump_json())
+                return CLOSE_NORMAL
+            await family.refresh()
+            aggregate = family.aggregate(force=True)
+        else:
+            await websocket.send_text(event.model_dump_json())
+            family.update(event)
+            aggregate = family.aggregate(force=event.status.is_terminal)
+        if aggregate is not None:
+            await websocket.send_text(aggregate.model_dump_json())
 
 
 def _status_of(job: Job) -> ProgressEvent:

@@ -53,8 +53,10 @@ class ProgressTracker:
         publish: Callable[[ProgressEvent], None],
         floor: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        parent_id: uuid.UUID | None = None,
     ) -> None:
         self.job_id = job_id
+        self.parent_id = parent_id
         self._publish = publish
         self._clock = clock
         self._lock = threading.Lock()
@@ -178,6 +180,7 @@ class ProgressTracker:
             {
                 "type": kind,
                 "job_id": self.job_id,
+                "parent_id": self.parent_id,
                 "status": status,
                 "stage": self.stage if status is JobStatus.PROCESSING else None,
                 "progress": round(self.progress, 1),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,12 @@ def _raw_track(raw_dir: Path, video_id: str, language: str) -> Path | None:
     return None
 
 
+@dataclass
+class WrittenTranscripts:
+    summary: dict[str, Any]  # the job's transcript summary (languages, unavailable, warnings)
+    cues: dict[str, list[Cue]] = field(default_factory=dict)  # the clean cues per language
+
+
 def write_transcripts(
     plan: TranscriptPlan,
     *,
@@ -43,9 +50,10 @@ def write_transcripts(
     video_id: str,
     formats: Sequence[SubtitleFormat],
     embed: bool = False,
-) -> dict[str, Any]:
+) -> WrittenTranscripts:
     """Write `<video_id>.<lang>.<fmt>` files into `out_dir` (and `.embed.srt` copies into
-    `raw_dir` for embedding when `embed`); returns the job's transcript summary."""
+    `raw_dir` for embedding when `embed`)."""
+    written: dict[str, list[Cue]] = {}
     languages: list[dict[str, Any]] = []
     unavailable = list(plan.unavailable)
     warnings = list(plan.warnings)
@@ -73,4 +81,6 @@ def write_transcripts(
         languages.append(
             {"language": track.language, "source": track.source, "formats": list(formats)}
         )
-    return {"languages": languages, "unavailable": unavailable, "warnings": warnings}
+        written[track.language] = cues
+    summary = {"languages": languages, "unavailable": unavailable, "warnings": warnings}
+    return WrittenTranscripts(summary, written)

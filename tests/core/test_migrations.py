@@ -14,7 +14,7 @@ from tests.support.databases import DatabaseFactory, downgrade, migrate
 
 TABLES = {"api_keys", "jobs", "job_files", "webhook_deliveries", "library_entries"}
 # Full-text search structures the migrations make per backend, outside the ORM models.
-SEARCH_OBJECTS = ("library_fts", "ix_library_search")
+SEARCH_OBJECTS = ("library_fts", "ix_library_search", "Column('search'")
 
 
 def _search_only(difference: object) -> bool:

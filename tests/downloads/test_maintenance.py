@@ -17,8 +17,8 @@ from sqlalchemy import select
 from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.downloads import maintenance, repository
+from app.downloads.context import WorkerContext
 from app.downloads.models import FileKind, Job, JobFile, JobStatus
-from app.downloads.pipeline import WorkerContext
 from app.storage.base import StorageHandler
 from app.storage.local import LocalStorageHandler
 from app.storage.s3 import S3StorageHandler

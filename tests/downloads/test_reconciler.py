@@ -14,8 +14,8 @@ from sqlalchemy import select
 from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.downloads import reconciler, repository
+from app.downloads.context import WorkerContext
 from app.downloads.models import Job, JobStatus
-from app.downloads.pipeline import WorkerContext
 from app.storage.local import LocalStorageHandler
 from tests.conftest import create_key
 

@@ -1,0 +1,176 @@
+"""Turns a playlist or channel URL into its entries with yt-dlp's flat extraction: one
+request per page of entries, no video page fetched."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import yt_dlp
+from yt_dlp.utils import DownloadError, ExtractorError, PlaylistEntries
+
+from app.core.config import Settings
+from app.downloads.exceptions import JobFailure
+from app.downloads.runner import egress_guard, refused_or
+from app.downloads.urls import youtube_video_id
+from app.downloads.ytdlp import YtDlpLogger, classify_error, hook_exception
+from app.playlists.schemas import DateWindow
+
+logger = logging.getLogger(__name__)
+
+# Nested lists yt-dlp returns for a channel's home page (its Videos, Shorts, Live tabs).
+_LIST_EXTRACTORS = frozenset({"YoutubeTab", "YoutubePlaylist"})
+_MAX_REDIRECTS = 3
+DAY = 86400
+
+
+@dataclass(frozen=True)
+class Entry:
+    position: int
+    video_id: str
+    url: str
+    title: str | None
+
+
+@dataclass(frozen=True)
+class Expansion:
+    playlist_id: str | None
+    title: str | None
+    channel: str | None
+    entries: list[Entry]
+    outside_dates: list[Entry]
+
+
+def expand(
+    url: str,
+    *,
+    settings: Settings,
+    playlist_items: str | None,
+    max_items: int,
+    window: DateWindow,
+    check_stop: Callable[[], None],
+) -> Expansion:
+    """The selected entries, in list order; `check_stop` is called between entries."""
+    params: dict[str, Any] = {
+        "quiet": True,
+        "no_warnings": False,
+        "logger": YtDlpLogger(logger),
+        "cachedir": False,
+        "socket_timeout": 30,
+        "extractor_retries": 3,
+        "lazy_playlist": True,
+        "playlist_items": playlist_items,
+    }
+    if window.is_set:
+        # Flat rows carry only "3 weeks ago"; asked for, yt-dlp turns that into a timestamp.
+        params["extractor_args"] = {"youtubetab": {"approximate_date": [""]}}
+    with egress_guard(settings) as proxy:
+        params["proxy"] = proxy.url
+        try:
+            with yt_dlp.YoutubeDL(params) as ydl:
+                expansion = _select(ydl, url, max_items, window, check_stop)
+        except Exception as exc:
+            refused_or(proxy, exc)
+            ours = hook_exception(exc)
+            if ours is not None:
+                raise ours from None
+            if isinstance(exc, (DownloadError, ExtractorError)):
+                raise classify_error(exc) from exc
+            raise
+        refused_or(proxy, None)
+    return expansion
+
+
+def _resolve(ydl: yt_dlp.YoutubeDL, url: str) -> dict[str, Any]:
+    info: dict[str, Any] = ydl.extract_info(url, download=False, process=False) or {}
+    for _ in range(_MAX_REDIRECTS):
+        if info.get("_type") not in ("url", "url_transparent"):
+            break
+        info = ydl.extract_info(info["url"], download=False, process=False) or {}
+    if info.get("_type") != "playlist":
+        raise JobFailure("The URL is not a playlist or channel.", code="unsupported_url")
+    return info
+
+
+def _flattened(ydl: yt_dlp.YoutubeDL, entries: Any) -> Iterator[dict[str, Any] | None]:
+    for entry in entries or ():
+        if isinstance(entry, dict) and entry.get("_type") == "playlist":
+            yield from entry.get("entries") or ()
+        elif isinstance(entry, dict) and entry.get("ie_key") in _LIST_EXTRACTORS:
+            yield from _resolve(ydl, entry["url"]).get("entries") or ()
+        else:
+            yield entry
+
+
+def _select(
+    ydl: yt_dlp.YoutubeDL,
+    url: str,
+    max_items: int,
+    window: DateWindow,
+    check_stop: Callable[[], None],
+) -> Expansion:
+    info = _resolve(ydl, url)
+    flat = {"entries": _flattened(ydl, info.get("entries"))}
+    entries: list[Entry] = []
+    outside: list[Entry] = []
+    seen: set[int] = set()
+    now = dt.datetime.now(dt.UTC).timestamp()
+    for position, raw in PlaylistEntries(ydl, flat).get_requested_items():
+        check_stop()
+        entry = _entry(position, raw)
+        if entry is None or position in seen:
+            continue
+        seen.add(position)
+        if not _may_fall_within(raw or {}, window, now):
+            outside.append(entry)
+            continue
+        entries.append(entry)
+        if len(entries) >= max_items:
+            break
+    return Expansion(
+        playlist_id=info.get("id"),
+        title=info.get("title"),
+        channel=info.get("channel") or info.get("uploader"),
+        entries=entries,
+        outside_dates=outside,
+    )
+
+
+def _entry(position: int, raw: dict[str, Any] | None) -> Entry | None:
+    if not raw:
+        return None
+    video_id = raw.get("id")
+    url = raw.get("url") or ""
+    if raw.get("ie_key") == "Youtube" or youtube_video_id(url):
+        video_id = video_id or youtube_video_id(url)
+        if not video_id:
+            return None
+        url = f"https://www.youtube.com/watch?v={video_id}"
+    if not video_id or not url.startswith(("http://", "https://")):
+        return None
+    return Entry(position, str(video_id), url, raw.get("title"))
+
+
+def _may_fall_within(raw: dict[str, Any], window: DateWindow, now: float) -> bool:
+    """False only when the entry is surely outside the window; the child checks exactly."""
+    if not window.is_set:
+        return True
+    upload_date = raw.get("upload_date")
+    if upload_date:
+        return window.contains(
+            dt.date.fromisoformat(f"{upload_date[:4]}-{upload_date[4:6]}-{upload_date[6:]}")
+        )
+    timestamp = raw.get("timestamp")
+    if timestamp is None:
+        return True
+    # "3 weeks ago" means at least three weeks: the upload is no later than the timestamp,
+    # and earlier by less than one unit of the text, which is at most the age it states.
+    latest = dt.datetime.fromtimestamp(timestamp, dt.UTC).date()
+    slack = max(DAY, now - timestamp)
+    earliest = dt.datetime.fromtimestamp(timestamp - slack, dt.UTC).date()
+    if window.after and latest < window.after:
+        return False
+    return not (window.before and earliest > window.before)

@@ -1,0 +1,125 @@
+"""Settling a parent against real databases: concurrent settles never dispatch more children
+than the cap, and the parent ends with the right status once no child is open."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
+from app.downloads.models import Job, JobKind, JobStage, JobStatus
+from app.playlists import repository
+from app.playlists.repository import NewChild
+from tests.conftest import create_key
+
+
+@pytest.fixture
+def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = create_sync_engine(database_url)
+    yield sync_sessionmaker(engine)
+    engine.dispose()
+
+
+def expanded_parent(
+    sessions: sessionmaker[Session], database_url: str, entries: int, concurrency: int
+) -> uuid.UUID:
+    key = create_key(database_url).api_key.id
+    with session_scope(sessions) as session:
+        parent = repository.insert_batch(
+            session,
+            api_key_id=key,
+            options={},
+            collection={"concurrency": concurrency},
+            webhook_url=None,
+            children=[
+                NewChild(position=n, url=f"https://www.youtube.com/watch?v=video{n:06d}")
+                for n in range(1, entries + 1)
+            ],
+        )
+        return parent.id
+
+
+def settle_from_threads(sessions: sessionmaker[Session], parent_id: uuid.UUID) -> list[uuid.UUID]:
+    dispatched: list[uuid.UUID] = []
+    barrier = threading.Barrier(8)
+
+    def settle() -> None:
+        barrier.wait()
+        with session_scope(sessions) as session:
+            settled = repository.settle(session, parent_id, default_concurrency=3)
+        dispatched.extend(settled.dispatched if settled else [])
+
+    threads = [threading.Thread(target=settle) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return dispatched
+
+
+def set_status(sessions: sessionmaker[Session], ids: list[uuid.UUID], status: JobStatus) -> None:
+    with session_scope(sessions) as session:
+        session.execute(update(Job).where(Job.id.in_(ids)).values(status=status))
+
+
+def parent_row(sessions: sessionmaker[Session], parent_id: uuid.UUID) -> Job:
+    with session_scope(sessions) as session:
+        return session.scalars(select(Job).where(Job.id == parent_id)).one()
+
+
+def test_concurrent_settles_never_dispatch_more_than_the_cap(
+    sessions: sessionmaker[Session], database_url: str
+) -> None:
+    parent_id = expanded_parent(sessions, database_url, entries=10, concurrency=3)
+    first = settle_from_threads(sessions, parent_id)
+    assert len(first) == 3 and len(set(first)) == 3
+
+    set_status(sessions, first[:1], JobStatus.COMPLETED)
+    set_status(sessions, first[1:2], JobStatus.PROCESSING)
+    second = settle_from_threads(sessions, parent_id)
+    assert len(second) == 1 and not set(second) & set(first)
+
+    # Everything ends: the parent completes, with the failure counted.
+    with session_scope(sessions) as session:
+        children = list(session.scalars(select(Job.id).where(Job.parent_id == parent_id)))
+    set_status(sessions, children, JobStatus.COMPLETED)
+    set_status(sessions, children[:2], JobStatus.FAILED)
+    assert settle_from_threads(sessions, parent_id) == []
+    parent = parent_row(sessions, parent_id)
+    assert parent.status is JobStatus.COMPLETED and parent.progress == 100.0
+    assert parent.completed_at is not None and parent.stage is None
+
+
+def test_a_parent_whose_children_all_failed_fails_and_one_without_children_too(
+    sessions: sessionmaker[Session], database_url: str
+) -> None:
+    parent_id = expanded_parent(sessions, database_url, entries=2, concurrency=3)
+    with session_scope(sessions) as session:
+        children = list(session.scalars(select(Job.id).where(Job.parent_id == parent_id)))
+    set_status(sessions, children, JobStatus.FAILED)
+    settle_from_threads(sessions, parent_id)
+    parent = parent_row(sessions, parent_id)
+    assert parent.status is JobStatus.FAILED and parent.error_code == "all_entries_failed"
+
+    empty = expanded_parent(sessions, database_url, entries=0, concurrency=3)
+    settle_from_threads(sessions, empty)
+    assert parent_row(sessions, empty).error_code == "playlist_empty"
+
+
+def test_an_unexpanded_parent_is_not_settled(
+    sessions: sessionmaker[Session], database_url: str
+) -> None:
+    parent_id = expanded_parent(sessions, database_url, entries=3, concurrency=3)
+    with session_scope(sessions) as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == parent_id)
+            .values(kind=JobKind.PLAYLIST, stage=JobStage.EXTRACTING, heartbeat_at=Job.created_at)
+        )
+    assert settle_from_threads(sessions, parent_id) == []
+    assert parent_row(sessions, parent_id).status is JobStatus.PROCESSING
