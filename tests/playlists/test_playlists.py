@@ -26,6 +26,7 @@ from tests.support.offline_youtube import (
     PRIVATE_VIDEO_ID,
     OfflineYouTube,
 )
+from tests.webhooks.receiver import receiver, verify_signature
 
 pytestmark = pytest.mark.e2e
 SMALL = {"include_transcription": False, "include_thumbnail": False, "quality": "360p"}
@@ -395,3 +396,29 @@ async def test_a_batch_with_no_valid_url_is_a_422_that_creates_nothing(
     )
     assert too_many.status_code == 422
     assert too_many.json()["error"]["code"] == "too_many_urls"
+
+
+async def test_a_playlist_sends_one_webhook_event_with_its_counts(
+    playlist_stack: Stack, http: httpx.AsyncClient, offline_youtube: OfflineYouTube
+) -> None:
+    key = playlist_stack.key()
+    with receiver() as hook:
+        parent = await submit(
+            http,
+            key,
+            offline_youtube.playlist_url(),
+            playlist_items="3-5",
+            webhook_url=hook.url(),
+            **SMALL,
+        )
+        done = await wait_for(http, key, parent["job_id"], ended, within=120)
+        (event,) = await hook.received_at_least(1)
+        await asyncio.sleep(1)  # time for any stray event of an entry to arrive
+        assert len(hook.received) == 1, "entries send no events of their own"
+    body = event.json()
+    assert body["event"] == "job.completed" and body["job"]["job_id"] == parent["job_id"]
+    assert body["job"]["kind"] == "playlist"
+    assert body["job"]["children"] == {"total": 3, "completed": 2, "failed": 1, "canceled": 0}
+    assert done["children"]["failed"] == 1  # position 4 is the private video
+    secret = (await http.get("/api/v1/webhooks", headers={"X-API-Key": key})).json()["secret"]
+    assert verify_signature(secret, event.body, event.headers["x-yds-signature"])

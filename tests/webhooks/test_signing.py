@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import inspect
 import time
 import uuid
+from pathlib import Path
+from typing import Any
 
 from app.webhooks.signing import signature, webhook_secret
 from tests.webhooks.receiver import verify_signature
@@ -57,3 +60,23 @@ def test_the_readme_check_refuses_an_old_signature() -> None:
     header = signature(secret, BODY, sent)
     assert not verify_signature(secret, BODY, header), "an hour-old delivery is a replay"
     assert verify_signature(secret, BODY, header, now=sent + 60)
+
+
+def test_the_readme_snippet_is_the_receivers_check() -> None:
+    """The verification code users copy from the README runs and accepts our signatures."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = next(
+        part.split("```", 1)[0]
+        for part in readme.split("```python\n")[1:]
+        if "def verify_signature" in part.split("```", 1)[0]
+    )
+    namespace: dict[str, Any] = {}
+    exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    readme_check = namespace["verify_signature"]
+    now = int(time.time())
+    header = signature("whsec_readme", BODY, now)
+    assert readme_check("whsec_readme", BODY, header) is True
+    assert readme_check("whsec_readme", BODY + b" ", header) is False
+    assert readme_check("whsec_other", BODY, header) is False
+    assert readme_check("whsec_readme", BODY, header, now=now + 301) is False
+    assert inspect.getsource(verify_signature).split('"""')[2].strip() in block
