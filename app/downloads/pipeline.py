@@ -310,13 +310,7 @@ class _Outcome:
                    status=status, fields=fields, files=files or (),
                    transcripts=transcripts)  # fmt: skip
         if done:
-            self.tracker.publish_status(status, error)
-            job_ended(
-                self.ctx,
-                self.claimed.id,
-                parent_id=self.claimed.parent_id,
-                has_webhook=self.claimed.has_webhook,
-            )
+            # Counted before the event goes out: whoever reacts to it sees the metrics.
             record_job_end(
                 self.ctx.redis,
                 status,
@@ -324,6 +318,13 @@ class _Outcome:
                 duration=(utcnow() - self.claimed.started_at).total_seconds(),
                 downloaded_bytes=self.tracker.db_fields()["downloaded_bytes"] or 0,
                 stored_bytes=sum(f.size for f in files or ()),
+            )
+            self.tracker.publish_status(status, error)
+            job_ended(
+                self.ctx,
+                self.claimed.id,
+                parent_id=self.claimed.parent_id,
+                has_webhook=self.claimed.has_webhook,
             )
         return bool(done)
 

@@ -73,11 +73,6 @@ def _end_abandoned(
             error=error,
         )
     if ended:
-        tracker = ProgressTracker(
-            job.id, publish=partial(publisher.publish, ctx.redis), parent_id=job.parent_id
-        )
-        tracker.publish_status(status, error)
-        job_ended(ctx, job.id, parent_id=job.parent_id, has_webhook=job.has_webhook)
         record_job_end(
             ctx.redis,
             status,
@@ -86,3 +81,8 @@ def _end_abandoned(
             downloaded_bytes=0,
             stored_bytes=0,
         )
+        tracker = ProgressTracker(
+            job.id, publish=partial(publisher.publish, ctx.redis), parent_id=job.parent_id
+        )
+        tracker.publish_status(status, error)
+        job_ended(ctx, job.id, parent_id=job.parent_id, has_webhook=job.has_webhook)

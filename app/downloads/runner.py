@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yt_dlp
 from yt_dlp.utils import DownloadError, ExtractorError
@@ -131,13 +131,7 @@ class YtDlpRunner:
                     self._tracker.set_stage(JobStage.DOWNLOADING)
                     processed = ydl.process_ie_result(info, download=True)
             except Exception as exc:
-                refused_or(proxy, exc)
-                ours = hook_exception(exc)
-                if ours is not None:
-                    raise ours from None
-                if isinstance(exc, (DownloadError, ExtractorError)):
-                    raise classify_error(exc) from exc
-                raise
+                raise_as_job_error(proxy, exc)
             refused_or(proxy, None)
         return processed, plan
 
@@ -243,6 +237,18 @@ def egress_guard(settings: Settings) -> EgressProxy:
     """The per-run egress guard, chained to YTDLP_PROXY when one is configured."""
     upstream = settings.ytdlp_proxy.get_secret_value() or None
     return EgressProxy(AddressPolicy.from_settings(settings), upstream=upstream)
+
+
+def raise_as_job_error(proxy: EgressProxy, exc: Exception) -> NoReturn:
+    """Re-raise what yt-dlp raised as what the pipeline handles: a refused address, our own
+    hook's exception, or a classified JobFailure."""
+    refused_or(proxy, exc)
+    ours = hook_exception(exc)
+    if ours is not None:
+        raise ours from None
+    if isinstance(exc, (DownloadError, ExtractorError)):
+        raise classify_error(exc) from exc
+    raise exc
 
 
 def refused_or(proxy: EgressProxy, cause: BaseException | None) -> None:

@@ -198,8 +198,8 @@ async def cancel_or_delete(
     )
     if canceled:
         event = status_event(job.id, JobStatus.CANCELED, job.progress, parent_id=job.parent_id)
-        after_commit(session, partial(publish_async, redis, event))
         after_commit(session, metrics.job_canceled)
+        after_commit(session, partial(publish_async, redis, event))
         ended = partial(playlists.job_ended, job.id, bool(job.webhook_url), job.parent_id)
         after_commit(session, ended)
     else:

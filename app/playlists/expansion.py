@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import yt_dlp
-from yt_dlp.utils import DownloadError, ExtractorError, PlaylistEntries
+from yt_dlp.utils import PlaylistEntries
 
 from app.core.config import Settings
 from app.downloads.exceptions import JobFailure
-from app.downloads.runner import egress_guard, refused_or
+from app.downloads.runner import egress_guard, raise_as_job_error, refused_or
 from app.downloads.urls import youtube_video_id
-from app.downloads.ytdlp import YtDlpLogger, classify_error, hook_exception
+from app.downloads.ytdlp import YtDlpLogger
 from app.playlists.schemas import DateWindow
 
 logger = logging.getLogger(__name__)
@@ -73,13 +73,7 @@ def expand(
             with yt_dlp.YoutubeDL(params) as ydl:
                 expansion = _select(ydl, url, max_items, window, check_stop)
         except Exception as exc:
-            refused_or(proxy, exc)
-            ours = hook_exception(exc)
-            if ours is not None:
-                raise ours from None
-            if isinstance(exc, (DownloadError, ExtractorError)):
-                raise classify_error(exc) from exc
-            raise
+            raise_as_job_error(proxy, exc)
         refused_or(proxy, None)
     return expansion
 
