@@ -1,4 +1,4 @@
-"""Command line: `python -m app.cli --help`."""
+"""Command line (`python -m app.cli`, or `yds`): the API client, and key administration."""
 
 from __future__ import annotations
 
@@ -17,16 +17,36 @@ from sqlalchemy.orm import Session
 from app.auth import keys
 from app.auth import service as auth_service
 from app.auth.exceptions import ApiKeyNotFound
+from app.auth.models import ApiKey as ApiKeyRow
 from app.auth.models import Scope
+from app.client import commands
+from app.client.api import DEFAULT_API_URL, ApiClient
+from app.client.commands import ApiKey, ApiUrl, Json
+from app.client.output import emit, expected_errors
 from app.core.config import get_settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.core.errors import AppError
 from app.downloads.schemas import HttpUrl
 from app.webhooks.service import check_webhook_url
 
-cli = typer.Typer(help="YouTube download service administration.", no_args_is_help=True)
-api_keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+cli = typer.Typer(
+    help="YouTube download service: download, follow and search through its API; manage keys.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+api_keys = typer.Typer(
+    help="Create, list and revoke API keys: through the API with an admin key "
+    "(--api-key / YDS_API_KEY), otherwise directly in the service's database.",
+    no_args_is_help=True,
+)
 cli.add_typer(api_keys, name="api-keys")
+cli.command("download")(commands.download)
+cli.command("info")(commands.info)
+cli.command("formats")(commands.formats)
+cli.command("transcript")(commands.transcript)
+cli.command("stats")(commands.stats)
+cli.add_typer(commands.jobs_app, name="jobs")
+cli.add_typer(commands.library_app, name="library")
 
 
 @contextmanager
@@ -52,8 +72,26 @@ def create_key(
     webhook_url: Annotated[
         str | None, typer.Option(help="Default webhook for the key's jobs (http or https URL).")
     ] = None,
+    api_url: ApiUrl = DEFAULT_API_URL,
+    api_key: ApiKey = None,
+    as_json: Json = False,
 ) -> None:
     """Create a key and print it once; only an HMAC of it is stored."""
+    if api_key:
+        body = {
+            "name": name,
+            "scopes": [s.value for s in scope] if scope else None,
+            "expires_at": (dt.datetime.now(dt.UTC) + dt.timedelta(days=expires_in_days))
+            if expires_in_days else None,
+            "rate_limit_per_minute": rate_limit_per_minute,
+            "max_active_jobs": max_active_jobs,
+            "max_jobs_per_day": max_jobs_per_day,
+            "webhook_url": webhook_url,
+        }  # fmt: skip
+        with expected_errors(as_json), ApiClient(api_url, api_key) as api:
+            created = api.create_key({k: v for k, v in body.items() if v is not None})
+        emit(created, as_json, lambda: typer.echo(created["key"]))
+        return
     if webhook_url is not None:
         webhook_url = _checked_webhook_url(webhook_url)
     expires_at = (
@@ -69,6 +107,9 @@ def create_key(
             limits=auth_service.KeyLimits(rate_limit_per_minute, max_active_jobs, max_jobs_per_day),
             webhook_url=webhook_url,
         )
+    if as_json:
+        typer.echo(json.dumps({**_key_row(issued.api_key), "key": issued.secret}, indent=2))
+        return
     typer.echo(issued.secret)
     typer.echo(
         f"Created key {issued.api_key.id} ({issued.api_key.key_prefix}…) named {name!r} "
@@ -90,25 +131,33 @@ def _checked_webhook_url(url: str) -> str:
     return checked
 
 
+def _key_row(key: ApiKeyRow) -> dict[str, Any]:
+    return {
+        "id": str(key.id),
+        "name": key.name,
+        "prefix": key.key_prefix,
+        "scopes": key.scopes,
+        "created_at": key.created_at.isoformat(),
+        "expires_at": key.expires_at.isoformat() if key.expires_at else None,
+        "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+        "last_used_at": key.last_used_at.isoformat() if key.last_used_at else None,
+        "usage_count": key.usage_count,
+        "webhook_url": key.webhook_url,
+    }
+
+
 @api_keys.command("list")
-def list_keys(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def list_keys(
+    api_url: ApiUrl = DEFAULT_API_URL, api_key: ApiKey = None, as_json: Json = False
+) -> None:
     """List keys (never their secrets)."""
-    with _session() as session:
-        rows: list[dict[str, Any]] = [
-            {
-                "id": str(k.id),
-                "name": k.name,
-                "prefix": k.key_prefix,
-                "scopes": k.scopes,
-                "created_at": k.created_at.isoformat(),
-                "expires_at": k.expires_at.isoformat() if k.expires_at else None,
-                "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
-                "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
-                "usage_count": k.usage_count,
-                "webhook_url": k.webhook_url,
-            }
-            for k in auth_service.list_keys(session)
-        ]
+    if api_key:
+        with expected_errors(as_json), ApiClient(api_url, api_key) as api:
+            listed = api.list_keys()
+        rows = [{**row, "id": row["id"], "prefix": row["key_prefix"]} for row in listed]
+    else:
+        with _session() as session:
+            rows = [_key_row(key) for key in auth_service.list_keys(session)]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -120,28 +169,45 @@ def list_keys(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 @api_keys.command("revoke")
-def revoke_key(key_id: uuid.UUID) -> None:
+def revoke_key(
+    key_id: uuid.UUID,
+    api_url: ApiUrl = DEFAULT_API_URL,
+    api_key: ApiKey = None,
+    as_json: Json = False,
+) -> None:
     """Revoke a key at once."""
+    if api_key:
+        with expected_errors(as_json), ApiClient(api_url, api_key) as api:
+            api.revoke_key(str(key_id))
+        emit({"revoked": str(key_id)}, as_json, lambda: typer.echo(f"Revoked {key_id}.", err=True))
+        return
     try:
         with _session() as session:
             auth_service.revoke_key(session, key_id)
     except ApiKeyNotFound:
-        typer.echo(f"No API key {key_id}.", err=True)
-        raise typer.Exit(code=1) from None
-    typer.echo(f"Revoked {key_id}.", err=True)
+        emit({"error": {"code": "api_key_not_found", "message": f"No API key {key_id}."}},
+             as_json, lambda: typer.echo(f"No API key {key_id}.", err=True))  # fmt: skip
+        raise typer.Exit(code=2) from None
+    emit({"revoked": str(key_id)}, as_json, lambda: typer.echo(f"Revoked {key_id}.", err=True))
 
 
 @api_keys.command("generate")
-def generate_key() -> None:
+def generate_key(as_json: Json = False) -> None:
     """Print a new random key without storing it (for BOOTSTRAP_ADMIN_API_KEY)."""
-    typer.echo(keys.generate())
+    key = keys.generate()
+    emit({"key": key}, as_json, lambda: typer.echo(key))
 
 
 @cli.command("create-api-key", hidden=True)
 def create_api_key(name: Annotated[str, typer.Option("--name")]) -> None:
     """Kept for older scripts: same as `api-keys create --name NAME`."""
-    create_key(name=name)
+    create_key(name=name, api_key=None)
+
+
+def main() -> None:
+    """The `yds` entry point."""
+    cli()
 
 
 if __name__ == "__main__":
-    cli()
+    main()

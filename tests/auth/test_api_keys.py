@@ -90,4 +90,4 @@ def test_cli_lists_and_revokes_keys(database_url: str) -> None:
     [revoked] = json.loads(cli("list", "--json").stdout)
     assert revoked["revoked_at"] is not None
     missing = cli("revoke", "00000000-0000-0000-0000-000000000000")
-    assert missing.returncode == 1 and "No API key" in missing.stderr
+    assert missing.returncode == 2 and "No API key" in missing.stderr  # a usage error

@@ -1,0 +1,279 @@
+"""The service's REST API as the command-line client sees it: JSON in and out, and every
+failure turned into a `ClientError` that carries the process exit code."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+PAGE_SIZE = 100
+_FILENAME = re.compile(r"filename\*=UTF-8''([^;]+)|filename=\"?([^\";]+)\"?", re.IGNORECASE)
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    JOB_FAILED = 1
+    USAGE = 2
+    AUTH = 3
+    UNREACHABLE = 4
+    INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+
+
+class ClientError(Exception):
+    """An expected failure: one line for the user, a stable code, and the exit code."""
+
+    def __init__(self, code: str, message: str, exit_code: ExitCode) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.exit_code = exit_code
+
+    def as_json(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+def _exit_code_for(status: int) -> ExitCode:
+    if status in (401, 403):
+        return ExitCode.AUTH
+    if status >= 500:
+        return ExitCode.UNREACHABLE
+    return ExitCode.USAGE
+
+
+@dataclass(frozen=True)
+class SavedFile:
+    path: Path
+    size: int
+    sha256: str
+
+
+class ApiClient:
+    """A sync client for one API URL and key. Use it as a context manager."""
+
+    def __init__(self, api_url: str, api_key: str | None, *, timeout: float = 30.0) -> None:
+        parts = urlsplit(api_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ClientError(
+                "bad_api_url", f"--api-url must be an http(s) URL, not {api_url!r}", ExitCode.USAGE
+            )
+        self.api_url = api_url.rstrip("/")
+        self.api_key = api_key
+        headers = {"X-API-Key": api_key} if api_key else {}
+        self._http = httpx.Client(base_url=self.api_url, headers=headers, timeout=timeout)
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._http.close()
+
+    @property
+    def ws_url(self) -> str:
+        return re.sub(r"^http", "ws", self.api_url, count=1)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The decoded JSON body (None for 204); any error status raises `ClientError`."""
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ClientError(
+                "server_unreachable",
+                f"Cannot reach the service at {self.api_url} ({type(exc).__name__}: {exc}).",
+                ExitCode.UNREACHABLE,
+            ) from None
+        if response.status_code >= 400:
+            raise _error_of(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        if not response.headers.get("content-type", "").startswith("application/json"):
+            return response.text
+        return response.json()
+
+    # Jobs
+
+    def submit(self, body: dict[str, Any]) -> dict[str, Any]:
+        job: dict[str, Any] = self.request("POST", "/api/v1/downloads", json=body)
+        return job
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        job: dict[str, Any] = self.request("GET", f"/api/v1/downloads/{_job_id(job_id)}")
+        return job
+
+    def jobs(
+        self, *, status: str | None = None, parent_id: str | None = None, limit: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The key's submissions (or a parent's entries), page by page, up to `limit`."""
+        params: dict[str, Any] = {"limit": PAGE_SIZE, "offset": 0}
+        if status:
+            params["status"] = status
+        if parent_id:
+            params["parent_id"] = _job_id(parent_id)
+        seen = 0
+        while True:
+            page = self.request("GET", "/api/v1/downloads", params=params)
+            for item in page["items"]:
+                yield item
+                seen += 1
+                if limit is not None and seen >= limit:
+                    return
+            params["offset"] += len(page["items"])
+            if not page["items"] or params["offset"] >= page["total"]:
+                return
+
+    def cancel(self, job_id: str) -> dict[str, Any] | None:
+        """The canceled job, or None when a finished job was deleted."""
+        job: dict[str, Any] | None = self.request("DELETE", f"/api/v1/downloads/{_job_id(job_id)}")
+        return job
+
+    def retry(self, job_id: str) -> dict[str, Any]:
+        job: dict[str, Any] = self.request("POST", f"/api/v1/downloads/{_job_id(job_id)}/retry")
+        return job
+
+    def transcript(self, job_id: str, *, lang: str | None, fmt: str) -> Any:
+        params = {"format": fmt, **({"lang": lang} if lang else {})}
+        return self.request("GET", f"/api/v1/downloads/{_job_id(job_id)}/transcript", params=params)
+
+    # Look-ups, library, keys
+
+    def info(self, url: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.request("GET", "/api/v1/info", params={"url": url})
+        return found
+
+    def formats(self, url: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.request("GET", "/api/v1/formats", params={"url": url})
+        return found
+
+    def search(self, query: str, *, limit: int) -> dict[str, Any]:
+        params = {"q": query, "limit": limit}
+        found: dict[str, Any] = self.request("GET", "/api/v1/library", params=params)
+        return found
+
+    def stats(self) -> dict[str, Any]:
+        found: dict[str, Any] = self.request("GET", "/api/v1/stats")
+        return found
+
+    def create_key(self, body: dict[str, Any]) -> dict[str, Any]:
+        created: dict[str, Any] = self.request("POST", "/api/v1/admin/api-keys", json=body)
+        return created
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        listed: list[dict[str, Any]] = self.request("GET", "/api/v1/admin/api-keys")
+        return listed
+
+    def revoke_key(self, key_id: str) -> None:
+        self.request("DELETE", f"/api/v1/admin/api-keys/{_job_id(key_id)}")
+
+    # Files
+
+    def save_file(self, stored: dict[str, Any], directory: Path, fallback_name: str) -> SavedFile:
+        """Stream one of a job's files into `directory`, checking its sha256. Nothing is
+        left behind when it fails. The key goes only to the API's own origin, never to
+        a storage URL it redirects to."""
+        directory.mkdir(parents=True, exist_ok=True)
+        partial = directory / f".{uuid.uuid4().hex}.part"
+        try:
+            with self._open_file(stored["url"]) as response:
+                name = _safe_name(_disposition_name(response) or fallback_name)
+                digest = hashlib.sha256()
+                with partial.open("wb") as out:
+                    for chunk in response.iter_bytes(1 << 20):
+                        digest.update(chunk)
+                        out.write(chunk)
+            if digest.hexdigest() != stored["sha256"]:
+                raise ClientError(
+                    "checksum_mismatch",
+                    f"{name}: the downloaded bytes do not match the job's sha256.",
+                    ExitCode.JOB_FAILED,
+                )
+            target = directory / name
+            partial.replace(target)
+            return SavedFile(target, target.stat().st_size, stored["sha256"])
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def _open_file(self, url: str, hops: int = 5) -> Any:
+        for _ in range(hops):
+            ours = _same_origin(url, self.api_url)
+            request = self._http.build_request("GET", url)
+            if not ours:
+                request.headers.pop("X-API-Key", None)
+            try:
+                response = self._http.send(request, stream=True, follow_redirects=False)
+            except httpx.TransportError as exc:
+                raise ClientError(
+                    "server_unreachable", f"Cannot fetch {url}: {exc}", ExitCode.UNREACHABLE
+                ) from None
+            if response.is_redirect:
+                url = str(response.next_request.url) if response.next_request else url
+                response.close()
+                continue
+            if response.status_code >= 400:
+                response.read()
+                response.close()
+                raise _error_of(response)
+            return _Streamed(response)
+        raise ClientError("too_many_redirects", f"Too many redirects for {url}", ExitCode.USAGE)
+
+
+class _Streamed:
+    """A streamed response that closes itself."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+
+    def __enter__(self) -> httpx.Response:
+        return self._response
+
+    def __exit__(self, *_exc: object) -> None:
+        self._response.close()
+
+
+def _error_of(response: httpx.Response) -> ClientError:
+    code, message = f"http_{response.status_code}", response.reason_phrase or "request failed"
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        code = str(body["error"].get("code") or code)
+        message = str(body["error"].get("message") or message)
+    elif isinstance(body, dict) and body.get("rejected"):  # a batch with nothing accepted
+        code = "no_valid_urls"
+    return ClientError(code, message, _exit_code_for(response.status_code))
+
+
+def _job_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ClientError(
+            "bad_job_id", f"{value!r} is not a job id (a UUID).", ExitCode.USAGE
+        ) from None
+
+
+def _same_origin(url: str, api_url: str) -> bool:
+    target, api = urlsplit(url), urlsplit(api_url)
+    return not target.netloc or (target.scheme, target.netloc) == (api.scheme, api.netloc)
+
+
+def _disposition_name(response: httpx.Response) -> str | None:
+    match = _FILENAME.search(response.headers.get("content-disposition", ""))
+    if match is None:
+        return None
+    return unquote(match.group(1)) if match.group(1) else match.group(2)
+
+
+def _safe_name(name: str) -> str:
+    """A plain file name: no directories, nothing hidden."""
+    cleaned = Path(name.replace("\\", "/")).name.strip().lstrip(".")
+    return cleaned or "download"

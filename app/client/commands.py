@@ -1,0 +1,463 @@
+"""The client's commands: download, info, formats, transcript, jobs, library, stats. Each
+talks to the service's API; `app/cli.py` mounts them next to the admin commands."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from app.client import progress
+from app.client.api import DEFAULT_API_URL, ApiClient, ClientError, ExitCode, SavedFile
+from app.client.output import (
+    emit,
+    expected_errors,
+    fail,
+    seconds,
+    size,
+    stderr,
+    stdout,
+    usage_error,
+)
+
+ApiUrl = Annotated[
+    str,
+    typer.Option("--api-url", envvar="YDS_API_URL", help="The service's base URL."),
+]
+ApiKey = Annotated[
+    str | None,
+    typer.Option("--api-key", envvar="YDS_API_KEY", help="Your API key.", show_default=False),
+]
+Json = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+
+jobs_app = typer.Typer(help="List, show, cancel and retry your jobs.", no_args_is_help=True)
+library_app = typer.Typer(help="Search your downloaded videos.", no_args_is_help=True)
+FAILED = frozenset({"failed", "canceled"})
+WATCH_INTERVAL_SECONDS = 0.5
+
+
+def download(
+    urls: Annotated[
+        list[str] | None, typer.Argument(help="Video, playlist or channel URLs.")
+    ] = None,
+    batch: Annotated[
+        Path | None, typer.Option(help="A file of URLs, one a line (# comments allowed).")
+    ] = None,
+    watch: Annotated[
+        Path | None, typer.Option(help="Keep watching a file; submit lines as they are appended.")
+    ] = None,
+    from_start: Annotated[
+        bool, typer.Option(help="With --watch: also submit the lines already in the file.")
+    ] = False,
+    quality: Annotated[str | None, typer.Option(help="best, worst, 2160p … 360p.")] = None,
+    audio_only: Annotated[bool, typer.Option(help="Keep only the audio.")] = False,
+    audio_format: Annotated[str | None, typer.Option(help="mp3, m4a, wav, flac, opus.")] = None,
+    output_format: Annotated[
+        str | None, typer.Option("--format", help="Container: mp4, webm or mkv.")
+    ] = None,
+    subs: Annotated[str | None, typer.Option(help='Subtitle languages: "en,es" or "all".')] = None,
+    sub_formats: Annotated[str | None, typer.Option(help="Any of srt,vtt,txt.")] = None,
+    transcript_only: Annotated[bool, typer.Option(help="Only the transcript.")] = False,
+    playlist: Annotated[
+        bool, typer.Option("--playlist", help="A watch URL with list=: the whole playlist.")
+    ] = False,
+    playlist_items: Annotated[
+        str | None, typer.Option(help='Playlist entries, such as "1-5,8".')
+    ] = None,
+    max_items: Annotated[int | None, typer.Option(min=1, help="At most N entries.")] = None,
+    wait: Annotated[bool, typer.Option(help="Show live progress until the jobs end.")] = False,
+    output: Annotated[
+        Path | None, typer.Option(help="Save the finished files into DIR (implies --wait).")
+    ] = None,
+    cancel_on_interrupt: Annotated[
+        bool, typer.Option(help="Ctrl-C during --wait cancels the jobs instead of detaching.")
+    ] = False,
+    api_url: ApiUrl = DEFAULT_API_URL,
+    api_key: ApiKey = None,
+    as_json: Json = False,
+) -> None:
+    """Queue downloads; with --wait follow them live, with --output save the files."""
+    body = _options(
+        quality=quality,
+        audio_only=audio_only or None,
+        audio_format=audio_format,
+        output_format=output_format,
+        subtitle_languages=_split(subs),
+        subtitle_formats=_split(sub_formats),
+        transcript_only=transcript_only or None,
+        playlist=playlist or None,
+        playlist_items=playlist_items,
+        max_items=max_items,
+    )
+    with expected_errors(as_json), ApiClient(api_url, api_key) as api:
+        if watch is not None:
+            if urls or batch or wait or output:
+                usage_error("--watch takes no URLs, --batch, --wait or --output.", as_json)
+            _watch_file(api, watch, body, from_start=from_start, as_json=as_json)
+            return
+        targets = [*(urls or []), *(_read_batch(batch, as_json) if batch else [])]
+        if not targets:
+            usage_error("Give one or more URLs, --batch FILE or --watch FILE.", as_json)
+        accepted, rejected = _submit_all(api, targets, body, as_json)
+        if not (wait or output) or not accepted:
+            emit({"jobs": accepted, "rejected": rejected}, as_json, lambda: _print_queued(accepted))
+            raise typer.Exit(int(ExitCode.USAGE if rejected else ExitCode.OK))
+        finals = _follow(api, accepted, cancel_on_interrupt, as_json)
+        saved = _save_all(api, finals, output) if output else []
+        report = {"jobs": finals, "rejected": rejected, "saved": [_saved(s) for s in saved]}
+        emit(report, as_json, lambda: _print_finished(finals, saved))
+    failed = any(job["status"] in FAILED for job in finals)
+    raise typer.Exit(int(ExitCode.USAGE if rejected else ExitCode.JOB_FAILED if failed else 0))
+
+
+def _options(**values: Any) -> dict[str, Any]:
+    """The request body: only what was asked for, the service's defaults for the rest."""
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _split(value: str | None) -> list[str] | str | None:
+    if value is None:
+        return None
+    if value.strip() == "all":
+        return "all"
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _read_batch(path: Path, as_json: bool) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        usage_error(f"Cannot read {path}: {exc.strerror}", as_json)
+    return [url for url in (_url_of(line) for line in lines) if url]
+
+
+def _url_of(line: str) -> str | None:
+    """A batch line's URL: blank lines and # comments (whole or trailing) are skipped."""
+    text = line.split(" #", 1)[0].strip()
+    return None if not text or text.startswith("#") else text
+
+
+def _submit_all(
+    api: ApiClient, urls: list[str], body: dict[str, Any], as_json: bool
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    accepted: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
+    for url in urls:
+        try:
+            accepted.append(api.submit({"url": url, **body}))
+        except ClientError as error:
+            if error.exit_code is not ExitCode.USAGE:
+                raise  # no key, a bad key, or no service: nothing else will work either
+            rejected.append({"url": url, **error.as_json()})
+            if not as_json:
+                stderr.print(
+                    f"[red]error:[/red] {escape(url)}: {escape(error.message)} "
+                    f"[dim]({escape(error.code)})"
+                )
+    return accepted, rejected
+
+
+def _follow(
+    api: ApiClient, jobs: list[dict[str, Any]], cancel_on_interrupt: bool, as_json: bool
+) -> list[dict[str, Any]]:
+    try:
+        return progress.follow(api, jobs, stderr)
+    except KeyboardInterrupt:
+        ids = [job["job_id"] for job in jobs]
+        if cancel_on_interrupt:
+            for job_id in ids:
+                api.cancel(job_id)
+            stderr.print(f"Interrupted: canceled {len(ids)} job(s).")
+        else:
+            stderr.print("Detached; the jobs keep running. Reattach with:")
+            for job_id in ids:
+                stderr.print(f"  yds jobs show {job_id} --watch")
+        if as_json:
+            emit({"interrupted": True, "canceled": cancel_on_interrupt, "job_ids": ids}, True,
+                 lambda: None)  # fmt: skip
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+
+
+def _entries(api: ApiClient, job: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The job itself, or a playlist's, channel's or batch's jobs (all levels)."""
+    if job.get("kind", "video") == "video":
+        yield job
+        return
+    for entry in api.jobs(parent_id=job["job_id"]):
+        yield from _entries(api, entry)
+
+
+def _save_all(api: ApiClient, finals: list[dict[str, Any]], directory: Path) -> list[SavedFile]:
+    saved: list[SavedFile] = []
+    for final in finals:
+        for job in _entries(api, final):
+            for stored in job["files"] if job["status"] == "completed" else []:
+                fallback = f"{job['metadata'].get('video_id') or job['job_id']}.{stored['format']}"
+                saved.append(api.save_file(stored, directory, fallback))
+    return saved
+
+
+def _saved(item: SavedFile) -> dict[str, Any]:
+    return {"path": str(item.path), "size": item.size, "sha256": item.sha256}
+
+
+def _print_queued(jobs: list[dict[str, Any]]) -> None:
+    for job in jobs:
+        stdout.print(f"queued  {job['job_id']}  {job['kind']:8}  {job['url']}", markup=False)
+
+
+def _print_finished(finals: list[dict[str, Any]], saved: list[SavedFile]) -> None:
+    for job in finals:
+        line = f"{job['status']:9}  {job['job_id']}  {progress.label(job)}"
+        if job.get("error"):
+            line += escape(f"  ({job['error']['code']}: {job['error']['message']})")
+        stdout.print(line)
+        children = job.get("children")
+        if children:
+            stdout.print(
+                f"           {children['completed']} completed, {children['failed']} failed, "
+                f"{children['canceled']} canceled, {children['skipped']} skipped"
+            )
+        if not saved:
+            for stored in job["files"]:
+                stdout.print(f"           {stored['kind']:9} {stored['url']}", markup=False)
+    for item in saved:
+        stdout.print(f"saved  {item.path}  ({size(item.size)})", markup=False)
+
+
+def _watch_file(
+    api: ApiClient, path: Path, body: dict[str, Any], *, from_start: bool, as_json: bool
+) -> None:
+    """Submit each line appended to `path` (tail -f), until Ctrl-C; with --json, one line of
+    JSON per submission."""
+    offset = 0 if from_start or not path.exists() else path.stat().st_size
+    pending = ""
+    stderr.print(f"Watching {path} for new URLs (Ctrl-C to stop)…", markup=False)
+    submitted = 0
+    try:
+        while True:
+            offset, chunk = _read_from(path, offset)
+            lines = (pending + chunk).split("\n")
+            pending = lines.pop()  # an unfinished last line waits for its newline
+            for url in filter(None, map(_url_of, lines)):
+                submitted += _submit_one(api, url, body, as_json)
+            time.sleep(WATCH_INTERVAL_SECONDS)
+    except KeyboardInterrupt:
+        stderr.print(f"Stopped watching; {submitted} job(s) submitted.")
+
+
+def _read_from(path: Path, offset: int) -> tuple[int, str]:
+    try:
+        with path.open("rb") as handle:
+            if handle.seek(0, 2) < offset:
+                offset = 0  # truncated or replaced: read it from the start
+            handle.seek(offset)
+            data = handle.read()
+    except FileNotFoundError:
+        return 0, ""
+    return offset + len(data), data.decode("utf-8", errors="replace")
+
+
+def _submit_one(api: ApiClient, url: str, body: dict[str, Any], as_json: bool) -> int:
+    try:
+        job = api.submit({"url": url, **body})
+    except ClientError as error:
+        if error.exit_code is not ExitCode.USAGE:
+            raise
+        if as_json:
+            typer.echo(json.dumps({"url": url, **error.as_json()}))
+        else:
+            stderr.print(f"[red]error:[/red] {escape(url)}: {escape(error.message)}")
+        return 0
+    # One JSON object a line: a script can read each submission as it happens.
+    if as_json:
+        typer.echo(json.dumps(job))
+    else:
+        _print_queued([job])
+    return 1
+
+
+def info(url: str, api_url: ApiUrl = DEFAULT_API_URL, api_key: ApiKey = None,
+         as_json: Json = False) -> None:  # fmt: skip
+    """A video's metadata and caption languages, without downloading."""
+    with expected_errors(as_json), ApiClient(api_url, api_key) as api:
+        found = api.info(url)
+    emit(found, as_json, lambda: _print_info(found))
+
+
+def _print_info(found: dict[str, Any]) -> None:
+    stdout.print(f"[bold]{escape(str(found.get('title')))}[/bold]")
+    stdout.print(f"channel   {found.get('channel')}", markup=False)
+    stdout.print(f"duration  {seconds(found.get('duration'))}")
+    stdout.print(f"uploaded  {found.get('upload_date') or '-'}")
+    for name in ("manual_captions", "automatic_captions", "translations"):
+        values = found.get(name) or []
+        if values:
+            stdout.print(f"{name.replace('_', ' ')}: {', '.join(map(str, values))}", markup=False)
+
+
+def formats(url: str, api_url: ApiUrl = DEFAULT_API_URL, api_key: ApiKey = None,
+            as_json: Json = False) -> None:  # fmt: skip
+    """Every format of a video and what each quality preset picks."""
+    with expected_errors(as_json), ApiClient(api_url, api_key) as api:
+        found = api.formats(url)
+    emit(found, as_json, lambda: _print_formats(found))
+
+
+def _print_formats(found: dict[str, Any]) -> None:
+    table = Table("id", "ext", "resolution", "fps", "vcodec", "acodec", "size")
+    for fmt in found.get("formats", []):
+        table.add_row(
+            str(fmt.get("format_id")), str(fmt.get("ext")), str(fmt.get("resolution") or "-"),
+            str(fmt.get("fps") or "-"), str(fmt.get("vcodec") or "-"),
+            str(fmt.get("acodec") or "-"), size(fmt.get("filesize") or fmt.get("filesize_approx")),
+        )  # fmt: skip
+    stdout.print(table)
+
+
+def transcript(
+    job_id: Annotated[str, typer.Argument(metavar="JOB")],
+    lang: Annotated[str | None, typer.Option(help="Language; the job's first by default.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="txt, srt, vtt or json.")] = "txt",
+    api_url: ApiUrl = DEFAULT_API_URL,
+    api_key: ApiKey = None,
+    as_json: Json = False,
+) -> None:
+    """Print a job's transcript."""
+    with expected_errors(as_json), ApiClient(api_url, api_key) as api:
+        content = api.transcript(job_id, lang=lang, fmt=fmt)
+    data = {"job_id": job_id, "language": lang, "format": fmt, "content": content}
+    emit(data, as_json, lambda: typer.echo(content if isinstance(content, str) else
+                                           json.dumps(content, indent=2)))  # fmt: skip
+
+
+@jobs_app.command("list")
+def jobs_list(
+    status: Annotated[str | None, typer.Option(help="queued, processing, completed …")] = None,
+    parent: Annotated[str | None, typer.Option(help="A playlist's entries.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most N jobs.")] = 20,
+    api_url: ApiUrl = DEFAULT_API_URL,
+    api_key: ApiKey = None,
+    as_json: Json = False,
+) -> None:
+    """Your jobs, newest first."""
+    with expected_errors(as_json), ApiClient(api_url, api_key) as api:
+        found = list(api.jobs(status=status, parent_id=parent, limit=limit))
+    emit(found, as_json, lambda: _print_jobs(found))
+
+
+def _print_jobs(found: list[dict[str, Any]]) -> None:
+    table = Table("job", "kind", "status", "progress", "title or URL", "created")
+    for job in found:
+        table.add_row(
+            job["job_id"], job["kind"], job["status"], f"{job['progress']:.0f}%",
+            progress.label(job), job["created_at"][:19].replace("T", " "),
+        )  # fmt: skip
+    stdout.print(table)
+
+
+@jobs_app.command("show")
+def jobs_show(
+    job_id: Annotated[str, typer.Argument(metavar="JOB")],
+    watch: Annotated[bool, typer.Option("--watch", help="Follow it live until it ends.")] = False,
+    api_url: ApiUrl = DEFAULT_API_URL,
+    api_key: ApiKey = None,
+    as_json: Json = False,
+) -> None:
+    """One job; with --watch, its live progress first (Ctrl-C detaches)."""
+    with expected_errors(as_json), ApiClient(api_url, api_key) as api:
+        job = api.job(job_id)
+        if watch and job["status"] not in progress.TERMINAL:
+            job = _follow(api, [job], False, as_json)[0]
+    emit(job, as_json, lambda: _print_finished([job], []))
+    if watch and job["status"] in FAILED:
+        raise typer.Exit(int(ExitCode.JOB_FAILED))
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(
+    job_id: Annotated[str, typer.Argument(metavar="JOB")],
+    api_url: ApiUrl = DEFAULT_API_URL,
+    api_key: ApiKey = None,
+    as_json: Json = False,
+) -> None:
+    """Cancel a queued or running job (a playlist with its entries)."""
+    with expected_errors(as_json), ApiClient(api_url, api_key) as api:
+        if api.job(job_id)["status"] in progress.TERMINAL:
+            # DELETE would delete a finished job; cancel never does.
+            fail(ClientError("job_not_cancelable", "The job has already ended.",
+                             ExitCode.USAGE), as_json)  # fmt: skip
+        job = api.cancel(job_id) or {}
+    emit(
+        job,
+        as_json,
+        lambda: stdout.print(
+            f"{'canceled' if job.get('status') == 'canceled' else 'cancel requested'}  {job_id}"
+        ),
+    )
+
+
+@jobs_app.command("retry")
+def jobs_retry(
+    job_id: Annotated[str | None, typer.Argument(metavar="[JOB]")] = None,
+    all_failed: Annotated[bool, typer.Option("--all-failed", help="Every failed job.")] = False,
+    api_url: ApiUrl = DEFAULT_API_URL,
+    api_key: ApiKey = None,
+    as_json: Json = False,
+) -> None:
+    """Run a failed or canceled job again (a playlist: its failed entries), or all failed."""
+    if (job_id is None) == (not all_failed):
+        usage_error("Give a JOB or --all-failed (not both).", as_json)
+    with expected_errors(as_json), ApiClient(api_url, api_key) as api:
+        ids = [job_id] if job_id else [job["job_id"] for job in api.jobs(status="failed")]
+        retried = [api.retry(each) for each in ids]
+
+    def human() -> None:
+        for job in retried:
+            stdout.print(f"retrying  {job['job_id']}  {progress.label(job)}")
+
+    emit(retried, as_json, human)
+
+
+@library_app.command("search")
+def library_search(
+    query: str,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
+    api_url: ApiUrl = DEFAULT_API_URL,
+    api_key: ApiKey = None,
+    as_json: Json = False,
+) -> None:
+    """Find your completed jobs by title, channel or a word of their transcript."""
+    with expected_errors(as_json), ApiClient(api_url, api_key) as api:
+        found = api.search(query, limit=limit)
+    emit(found, as_json, lambda: _print_hits(found))
+
+
+def _print_hits(found: dict[str, Any]) -> None:
+    stdout.print(f"{found['total']} match(es)")
+    for hit in found["items"]:
+        stdout.print(f"[bold]{escape(hit['title'])}[/bold]  {hit['job_id']}  {escape(hit['url'])}")
+        for match in hit["matches"]:
+            text = " ".join(match["text"].split())
+            stdout.print(f"  {seconds(match['start'])}  {text}", markup=False)
+
+
+def stats(api_url: ApiUrl = DEFAULT_API_URL, api_key: ApiKey = None,
+          as_json: Json = False) -> None:  # fmt: skip
+    """Your jobs by status, and what they store."""
+    with expected_errors(as_json), ApiClient(api_url, api_key) as api:
+        found = api.stats()
+
+    def human() -> None:
+        for status, count in found["jobs_by_status"].items():
+            stdout.print(f"{status:11} {count}")
+        stdout.print(f"files       {found['files_stored']} ({size(found['bytes_stored'])})")
+        stdout.print(f"library     {found['library_entries']} searchable")
+
+    emit(found, as_json, human)

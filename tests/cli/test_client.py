@@ -1,0 +1,373 @@
+"""The command-line client as a user runs it: a separate process against a running service
+on loopback (real API, worker, yt-dlp and the offline YouTube fixtures)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Stack, create_key, running_stack
+from tests.reliability.helpers import throttled_copy
+from tests.support.databases import DatabaseFactory
+from tests.support.offline_youtube import (
+    PLAYLIST_VIDEO_IDS,
+    PRIVATE_VIDEO_ID,
+    STANDARD_VIDEO_ID,
+    UNIQUE_TRANSCRIPT_WORD,
+    UNIQUE_WORD_VIDEO_ID,
+    OfflineYouTube,
+)
+
+pytestmark = pytest.mark.e2e
+SMALL = ["--quality", "360p"]
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def cli_stack(
+    db_factory: DatabaseFactory,
+    offline_youtube: OfflineYouTube,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    with running_stack(
+        database_url=db_factory.sqlite(),
+        youtube=offline_youtube,
+        base_dir=tmp_path_factory.mktemp("cli"),
+        redis_db=3,
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def key(cli_stack: Stack) -> str:
+    """A key per test: what one test lists or retries is its own."""
+    return cli_stack.key("cli")
+
+
+def yds_env(stack: Stack, key: str | None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YDS_")}
+    env.update(YDS_API_URL=stack.base_url, COLUMNS="120")
+    if key is not None:
+        env["YDS_API_KEY"] = key
+    return {**env, **extra}
+
+
+def yds(
+    stack: Stack, key: str | None, *args: str, timeout: float = 120, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m app.cli ARGS` as a user would, with the connection in the environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        cwd=REPO,
+        env=yds_env(stack, key, **extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def as_json(result: subprocess.CompletedProcess[str]) -> Any:
+    assert "Traceback" not in result.stderr, result.stderr
+    return json.loads(result.stdout)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_download_wait_output_saves_every_file_with_its_sha256(
+    cli_stack: Stack, key: str, tmp_path: Path
+) -> None:
+    url = cli_stack.youtube.video_url(STANDARD_VIDEO_ID)
+    result = yds(cli_stack, key, "download", url, *SMALL, "--output", str(tmp_path), "--json")
+    assert result.returncode == 0, result.stderr
+    report = as_json(result)
+    (job,) = report["jobs"]
+    assert job["status"] == "completed" and report["rejected"] == []
+    saved = {Path(item["path"]).name: item for item in report["saved"]}
+    assert {f["sha256"] for f in job["files"]} == {item["sha256"] for item in saved.values()}
+    for item in saved.values():
+        path = Path(item["path"])
+        assert path.parent == tmp_path and sha256(path) == item["sha256"]
+    assert any(name.endswith(".mp4") for name in saved)
+    assert not list(tmp_path.glob(".*.part")), "no partial file is left"
+
+
+def test_the_progress_display_renders_bars_for_a_playlist_and_its_entries(
+    cli_stack: Stack, key: str, tmp_path: Path
+) -> None:
+    url = cli_stack.youtube.playlist_url()
+    result = yds(
+        cli_stack, key, "download", url, "--playlist-items", "1-3", *SMALL,
+        "--output", str(tmp_path),
+        TTY_COMPATIBLE="1", TTY_INTERACTIVE="1", FORCE_COLOR="1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    screen = result.stderr
+    assert "━" in screen and "100%" in screen, screen[-2000:]
+    assert "[playlist]" in screen, "the overall bar is labelled with its kind"
+    assert "↳" in screen, "entries get bars of their own while they run"
+    assert "3/3 done, 0 failed" in screen
+    assert "saved" in result.stdout
+    assert len(list(tmp_path.glob("*.mp4"))) == 3
+
+
+def test_progress_bars_in_a_real_terminal(cli_stack: Stack, key: str, tmp_path: Path) -> None:
+    """Under tmux the client sees a real terminal: the bar is redrawn in place."""
+    tmux = _tmux()
+    throttled_copy(cli_stack.youtube, "cliTermVid1", 1_500_000)
+    session = f"yds-{os.getpid()}"
+    env = yds_env(cli_stack, key)
+    command = (
+        f"cd {REPO} && YDS_API_URL={env['YDS_API_URL']} YDS_API_KEY={key} "
+        f"{sys.executable} -m app.cli download --wait {cli_stack.youtube.video_url('cliTermVid1')} "
+        f"--quality 360p; echo EXIT=$?; sleep 30"
+    )
+    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "150", "-y", "20", command],
+                   check=True)  # fmt: skip
+    try:
+        seen_running = ""
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            pane = subprocess.run([tmux, "capture-pane", "-p", "-t", session],
+                                  capture_output=True, text=True).stdout  # fmt: skip
+            if "downloading" in pane and "%" in pane:
+                seen_running = pane
+            if "EXIT=" in pane:
+                break
+            time.sleep(0.2)
+        assert seen_running, "a live bar was drawn while downloading"
+        assert "EXIT=0" in pane and "completed" in pane, pane
+        assert pane.count("━") >= 20, pane
+    finally:
+        subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)
+
+
+def _tmux() -> str:
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(folder) / "tmux"
+        if candidate.is_file():
+            return str(candidate)
+    pytest.skip("tmux is not installed (the rich capture test covers the rendering)")
+
+
+def test_every_command_speaks_json(cli_stack: Stack, key: str, tmp_path: Path) -> None:
+    youtube = cli_stack.youtube
+    done = as_json(yds(cli_stack, key, "download", youtube.video_url(UNIQUE_WORD_VIDEO_ID),
+                       "--transcript-only", "--wait", "--json"))["jobs"][0]  # fmt: skip
+    assert done["status"] == "completed"
+    job_id = done["job_id"]
+    failed = as_json(yds(cli_stack, key, "download", youtube.video_url(PRIVATE_VIDEO_ID),
+                         "--wait", "--json"))["jobs"][0]  # fmt: skip
+    slow = throttled_copy(youtube, "cliJsonSlow", 50_000)
+    queued = as_json(yds(cli_stack, key, "download", slow, *SMALL, "--json"))["jobs"][0]
+    assert queued["status"] == "queued"
+
+    video = youtube.video_url(STANDARD_VIDEO_ID)
+    assert as_json(yds(cli_stack, key, "info", video, "--json"))["title"]
+    assert as_json(yds(cli_stack, key, "formats", video, "--json"))["formats"]
+    text = as_json(yds(cli_stack, key, "transcript", job_id, "--json"))
+    assert UNIQUE_TRANSCRIPT_WORD in text["content"]
+    cues = as_json(yds(cli_stack, key, "transcript", job_id, "--format", "json", "--json"))
+    assert cues["content"][0]["start"] >= 0
+    listed = as_json(yds(cli_stack, key, "jobs", "list", "--json"))
+    assert {job_id, failed["job_id"]} <= {j["job_id"] for j in listed}
+    only_failed = as_json(yds(cli_stack, key, "jobs", "list", "--status", "failed", "--json"))
+    assert [j["job_id"] for j in only_failed] == [failed["job_id"]]
+    assert as_json(yds(cli_stack, key, "jobs", "show", job_id, "--json"))["job_id"] == job_id
+    retried = as_json(yds(cli_stack, key, "jobs", "retry", "--all-failed", "--json"))
+    assert [j["job_id"] for j in retried] == [failed["job_id"]]
+    retried_one = yds(cli_stack, key, "jobs", "retry", job_id, "--json")
+    assert retried_one.returncode == 2
+    assert as_json(retried_one)["error"]["code"] == "job_not_retryable"
+    canceled = as_json(yds(cli_stack, key, "jobs", "cancel", queued["job_id"], "--json"))
+    assert canceled["job_id"] == queued["job_id"]
+    assert canceled["status"] == "canceled" or canceled["cancel_requested"]
+    ended = yds(cli_stack, key, "jobs", "cancel", job_id, "--json")
+    assert ended.returncode == 2 and as_json(ended)["error"]["code"] == "job_not_cancelable"
+    hits = as_json(yds(cli_stack, key, "library", "search", UNIQUE_TRANSCRIPT_WORD, "--json"))
+    assert [hit["job_id"] for hit in hits["items"]] == [job_id]
+    assert as_json(yds(cli_stack, key, "stats", "--json"))["jobs_by_status"]["completed"] >= 1
+
+    admin = create_key(cli_stack.database_url, "cli-admin", scopes=["admin"]).secret
+    created = as_json(yds(cli_stack, admin, "api-keys", "create", "--name", "made", "--json"))
+    assert created["key"].startswith("yds_") and created["name"] == "made"
+    keys = as_json(yds(cli_stack, admin, "api-keys", "list", "--json"))
+    assert created["id"] in {k["id"] for k in keys}
+    revoked = as_json(yds(cli_stack, admin, "api-keys", "revoke", created["id"], "--json"))
+    assert revoked == {"revoked": created["id"]}
+    assert as_json(yds(cli_stack, None, "api-keys", "generate", "--json"))["key"]
+
+
+def test_a_batch_file_with_comments_and_a_bad_line(
+    cli_stack: Stack, key: str, tmp_path: Path
+) -> None:
+    youtube = cli_stack.youtube
+    batch = tmp_path / "urls.txt"
+    batch.write_text(
+        "# my list\n\n"
+        f"{youtube.video_url(PLAYLIST_VIDEO_IDS[0])}  # first\n"
+        "https://vimeo.com/123\n"
+        f"   {youtube.video_url(PLAYLIST_VIDEO_IDS[1])}\n",
+        encoding="utf-8",
+    )
+    result = yds(cli_stack, key, "download", "--batch", str(batch), "--transcript-only",
+                 "--wait", "--json")  # fmt: skip
+    assert result.returncode == 2, "a rejected line is a usage error"
+    report = as_json(result)
+    assert [j["metadata"]["video_id"] for j in report["jobs"]] == list(PLAYLIST_VIDEO_IDS[:2])
+    assert all(j["status"] == "completed" for j in report["jobs"])
+    assert [(r["url"], r["error"]["code"]) for r in report["rejected"]] == [
+        ("https://vimeo.com/123", "unsupported_url")
+    ]
+
+
+def test_watch_mode_submits_each_line_appended_to_the_file(
+    cli_stack: Stack, key: str, tmp_path: Path
+) -> None:
+    queue = tmp_path / "queue.txt"
+    old = cli_stack.youtube.video_url(PLAYLIST_VIDEO_IDS[2])
+    queue.write_text(f"{old}\n", encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "download", "--watch", str(queue),
+         "--transcript-only", "--json"],
+        cwd=REPO, env=yds_env(cli_stack, key), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(1.5)  # the watcher has started and skipped what was already there
+        new = cli_stack.youtube.video_url(PLAYLIST_VIDEO_IDS[3])
+        with queue.open("a", encoding="utf-8") as handle:
+            handle.write("# appended later\n")
+            handle.write(new[:20])
+            handle.flush()
+            time.sleep(1)  # half a line is not submitted
+            handle.write(new[20:] + "\n")
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        submitted = json.loads(line)
+        assert submitted["url"] == new and submitted["status"] == "queued"
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "1 job(s) submitted" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "error"),
+    [
+        (["download"], 2, "usage_error"),
+        (["download", "https://vimeo.com/1"], 2, "unsupported_url"),
+        (["jobs", "show", "not-a-uuid"], 2, "bad_job_id"),
+        (["jobs", "show", "00000000-0000-0000-0000-000000000000"], 2, "job_not_found"),
+        (["jobs", "retry"], 2, "usage_error"),
+        (["library", "search", "!!!"], 2, "empty_search_query"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_clear_line(
+    cli_stack: Stack, key: str, args: list[str], code: int, error: str
+) -> None:
+    human = yds(cli_stack, key, *args)
+    assert human.returncode == code
+    assert human.stderr.strip().count("\n") == 0 and "Traceback" not in human.stderr
+    assert human.stderr.startswith("error:")
+    machine = yds(cli_stack, key, *args, "--json")
+    body = as_json(machine)
+    if "rejected" in body:  # download reports each URL
+        body = body["rejected"][0]
+    assert machine.returncode == code and body["error"]["code"] == error
+
+
+def test_exit_codes_for_a_failed_job_bad_keys_and_no_server(cli_stack: Stack, key: str) -> None:
+    private = cli_stack.youtube.video_url(PRIVATE_VIDEO_ID)
+    failed = yds(cli_stack, key, "download", private, "--wait")
+    assert failed.returncode == 1 and "video_private" in failed.stdout
+
+    for bad in ("yds_not-a-real-key-000000000000000000", ""):
+        result = yds(cli_stack, bad or None, "jobs", "list")
+        assert result.returncode == 3, result.stderr
+        assert result.stderr.startswith("error:") and "Traceback" not in result.stderr
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    gone = yds(cli_stack, key, "stats", "--json", YDS_API_URL=f"http://127.0.0.1:{port}")
+    assert gone.returncode == 4 and as_json(gone)["error"]["code"] == "server_unreachable"
+    ok = yds(cli_stack, key, "stats")
+    assert ok.returncode == 0 and "completed" in ok.stdout
+
+
+@pytest.mark.parametrize("cancel", [False, True])
+def test_ctrl_c_during_wait_detaches_or_cancels(cli_stack: Stack, key: str, cancel: bool) -> None:
+    video = f"cliCtrlC{int(cancel):03d}"
+    url = throttled_copy(cli_stack.youtube, video, 100_000)
+    args = ["download", url, "--wait", "--quality", "360p"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", *args, *(["--cancel-on-interrupt"] if cancel else [])],
+        cwd=REPO, env=yds_env(cli_stack, key, TTY_COMPATIBLE="1", TTY_INTERACTIVE="1"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    job = _wait_for_processing(cli_stack, key, video)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130 and "Traceback" not in err
+    state = _job(cli_stack, key, job["job_id"])
+    if cancel:
+        assert "canceled 1 job" in err
+        deadline = time.monotonic() + 30
+        while state["status"] != "canceled" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            state = _job(cli_stack, key, job["job_id"])
+        assert state["status"] == "canceled"
+    else:
+        assert f"yds jobs show {job['job_id']} --watch" in err
+        assert state["status"] == "processing", "detaching does not cancel"
+        httpx.delete(f"{cli_stack.base_url}/api/v1/downloads/{job['job_id']}",
+                     headers={"X-API-Key": key})  # fmt: skip
+
+
+def _job(stack: Stack, key: str, job_id: str) -> dict[str, Any]:
+    response = httpx.get(f"{stack.base_url}/api/v1/downloads/{job_id}",
+                         headers={"X-API-Key": key})  # fmt: skip
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _wait_for_processing(stack: Stack, key: str, video_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        listed = httpx.get(f"{stack.base_url}/api/v1/downloads", headers={"X-API-Key": key},
+                           params={"status": "processing"}).json()["items"]  # fmt: skip
+        for job in listed:
+            if video_id in job["url"] and job["progress"] > 5:
+                return dict(job)
+        time.sleep(0.2)
+    raise AssertionError(f"no job of {video_id} started downloading")
+
+
+def test_the_yds_command_is_installed_next_to_python(cli_stack: Stack, key: str) -> None:
+    """`make` installs the project editable, which puts `yds` into the virtualenv."""
+    command = Path(sys.executable).parent / "yds"
+    assert command.is_file(), "run `make test` or `make run` (they install the yds command)"
+    result = subprocess.run(
+        [str(command), "stats", "--json"],
+        env=yds_env(cli_stack, key),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["total_jobs"] == 0
