@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +40,27 @@ api_keys = typer.Typer(
     "(--api-key / YDS_API_KEY), otherwise directly in the service's database.",
     no_args_is_help=True,
 )
+
+
+@cli.callback()
+def connection(
+    api_url: Annotated[
+        str | None, typer.Option("--api-url", help="The service's base URL, for every command.")
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", help="Your API key, for every command.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON from every command.")] = False,
+) -> None:
+    """Options before the command (`yds --api-key K jobs list`) stand in for YDS_API_URL,
+    YDS_API_KEY and YDS_JSON; the command's own options still win."""
+    for name, value in (("YDS_API_URL", api_url), ("YDS_API_KEY", api_key)):
+        if value:
+            os.environ[name] = value
+    if as_json:
+        os.environ["YDS_JSON"] = "1"
+
+
 cli.add_typer(api_keys, name="api-keys")
 cli.command("download")(commands.download)
 cli.command("info")(commands.info)

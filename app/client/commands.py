@@ -34,7 +34,9 @@ ApiKey = Annotated[
     str | None,
     typer.Option("--api-key", envvar="YDS_API_KEY", help="Your API key.", show_default=False),
 ]
-Json = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+Json = Annotated[
+    bool, typer.Option("--json", envvar="YDS_JSON", help="Machine-readable JSON on stdout.")
+]
 
 jobs_app = typer.Typer(help="List, show, cancel and retry your jobs.", no_args_is_help=True)
 library_app = typer.Typer(help="Search your downloaded videos.", no_args_is_help=True)

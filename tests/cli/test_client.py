@@ -308,6 +308,8 @@ def test_exit_codes_for_a_failed_job_bad_keys_and_no_server(cli_stack: Stack, ke
     assert gone.returncode == 4 and as_json(gone)["error"]["code"] == "server_unreachable"
     ok = yds(cli_stack, key, "stats")
     assert ok.returncode == 0 and "completed" in ok.stdout
+    before_the_command = yds(cli_stack, None, "--api-key", key, "--json", "stats")
+    assert before_the_command.returncode == 0 and as_json(before_the_command)["total_jobs"] >= 1
 
 
 @pytest.mark.parametrize("cancel", [False, True])
