@@ -126,33 +126,35 @@ def test_the_progress_display_renders_bars_for_a_playlist_and_its_entries(
 
 def test_progress_bars_in_a_real_terminal(cli_stack: Stack, key: str, tmp_path: Path) -> None:
     """Under tmux the client sees a real terminal: the bar is redrawn in place."""
-    tmux = _tmux()
-    throttled_copy(cli_stack.youtube, "cliTermVid1", 1_500_000)
-    session = f"yds-{os.getpid()}"
+    # Its own tmux server: nothing else's sessions or environment get mixed in.
+    tmux = [_tmux(), "-L", f"yds-test-{os.getpid()}"]
+    # 3.6 MB at 500 kB/s: several seconds of bar, even on a loaded machine.
+    throttled_copy(cli_stack.youtube, "cliTermVid1", 500_000)
+    session = "yds"
     env = yds_env(cli_stack, key)
     command = (
         f"cd {REPO} && YDS_API_URL={env['YDS_API_URL']} YDS_API_KEY={key} "
         f"{sys.executable} -m app.cli download --wait {cli_stack.youtube.video_url('cliTermVid1')} "
         f"--quality 360p; echo EXIT=$?; sleep 30"
     )
-    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "150", "-y", "20", command],
+    subprocess.run([*tmux, "new-session", "-d", "-s", session, "-x", "150", "-y", "20", command],
                    check=True)  # fmt: skip
     try:
-        seen_running = ""
+        seen_running, pane = "", ""
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            pane = subprocess.run([tmux, "capture-pane", "-p", "-t", session],
+            pane = subprocess.run([*tmux, "capture-pane", "-p", "-t", session],
                                   capture_output=True, text=True).stdout  # fmt: skip
             if "downloading" in pane and "%" in pane:
                 seen_running = pane
             if "EXIT=" in pane:
                 break
-            time.sleep(0.2)
-        assert seen_running, "a live bar was drawn while downloading"
+            time.sleep(0.1)
+        assert seen_running, f"a live bar is drawn while downloading; the screen was:\n{pane}"
         assert "EXIT=0" in pane and "completed" in pane, pane
         assert pane.count("━") >= 20, pane
     finally:
-        subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
 
 
 def _tmux() -> str:

@@ -7,7 +7,6 @@ import asyncio
 import copy
 import hashlib
 import json
-import re
 import subprocess
 import time
 import uuid
@@ -19,6 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import Stack, create_key
+from tests.reliability.helpers import throttled_copy
 from tests.support.jobs import fetch_job, submit, watch
 from tests.support.offline_youtube import PRIVATE_VIDEO_ID, SLOW_VIDEO_ID, STANDARD_VIDEO_ID
 
@@ -29,15 +29,6 @@ pytestmark = pytest.mark.e2e
 async def http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as client:
         yield client
-
-
-def throttled_copy(stack: Stack, video_id: str, rate: int) -> str:
-    """A copy of the slow fixture served at `rate` bytes/s, under its own video id."""
-    entry = copy.deepcopy(stack.youtube.catalog["videos"][SLOW_VIDEO_ID])
-    for fmt in entry["formats"]:
-        fmt["url"] = re.sub(r"rate=\d+", f"rate={rate}", fmt["url"])
-    stack.youtube.set_entry(video_id, {**entry, "id": video_id})
-    return stack.youtube.video_url(video_id)
 
 
 def ffprobe(path: Path) -> dict[str, object]:
@@ -165,7 +156,7 @@ async def test_websocket_sends_snapshot_monotonic_progress_then_completed_and_cl
     stack: Stack, http: httpx.AsyncClient
 ) -> None:
     key = stack.key()
-    url = throttled_copy(stack, "wsProgress1", rate=384 * 1024)
+    url = throttled_copy(stack.youtube, "wsProgress1", rate=384 * 1024)
     job = await submit(http, key, url, include_transcription=False)
 
     watched = await watch(stack.ws_url, job["job_id"], key=key, via_query=True)
