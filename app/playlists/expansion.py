@@ -52,8 +52,15 @@ def expand(
     max_items: int,
     window: DateWindow,
     check_stop: Callable[[], None],
+    newest_first: bool = False,
 ) -> Expansion:
-    """The selected entries, in list order; `check_stop` is called between entries."""
+    """The selected entries, in list order; `check_stop` is called between entries.
+
+    `newest_first` (a channel's tabs): with `window.after`, each tab is read only down to
+    its first upload surely older than that date, so a date window on a channel with
+    thousands of uploads asks for a few pages, not all of them. Not with `playlist_items`,
+    whose positions count every entry.
+    """
     params: dict[str, Any] = {
         "quiet": True,
         "no_warnings": False,
@@ -71,7 +78,8 @@ def expand(
         params["proxy"] = proxy.url
         try:
             with yt_dlp.YoutubeDL(params) as ydl:
-                expansion = _select(ydl, url, max_items, window, check_stop)
+                stop_before = window.after if newest_first and not playlist_items else None
+                expansion = _select(ydl, url, max_items, window, check_stop, stop_before)
         except Exception as exc:
             raise_as_job_error(proxy, exc)
         refused_or(proxy, None)
@@ -89,14 +97,26 @@ def _resolve(ydl: yt_dlp.YoutubeDL, url: str) -> dict[str, Any]:
     return info
 
 
-def _flattened(ydl: yt_dlp.YoutubeDL, entries: Any) -> Iterator[dict[str, Any] | None]:
-    for entry in entries or ():
+def _flattened(
+    ydl: yt_dlp.YoutubeDL, entries: Any, stop_before: dt.date | None
+) -> Iterator[dict[str, Any] | None]:
+    for entry in _down_to(entries, stop_before):
         if isinstance(entry, dict) and entry.get("_type") == "playlist":
-            yield from entry.get("entries") or ()
+            yield from _down_to(entry.get("entries"), stop_before)
         elif isinstance(entry, dict) and entry.get("ie_key") in _LIST_EXTRACTORS:
-            yield from _resolve(ydl, entry["url"]).get("entries") or ()
+            yield from _down_to(_resolve(ydl, entry["url"]).get("entries"), stop_before)
         else:
             yield entry
+
+
+def _down_to(entries: Any, stop_before: dt.date | None) -> Iterator[Any]:
+    """A newest-first list up to and including its first entry surely older than
+    `stop_before` (yt-dlp fetches pages lazily, so the rest is never asked for)."""
+    for entry in entries or ():
+        yield entry
+        latest = _latest_date(entry) if isinstance(entry, dict) else None
+        if stop_before and latest and latest < stop_before:
+            return
 
 
 def _select(
@@ -105,9 +125,10 @@ def _select(
     max_items: int,
     window: DateWindow,
     check_stop: Callable[[], None],
+    stop_before: dt.date | None,
 ) -> Expansion:
     info = _resolve(ydl, url)
-    flat = {"entries": _flattened(ydl, info.get("entries"))}
+    flat = {"entries": _flattened(ydl, info.get("entries"), stop_before)}
     entries: list[Entry] = []
     outside: list[Entry] = []
     seen: set[int] = set()
@@ -154,17 +175,32 @@ def _may_fall_within(raw: dict[str, Any], window: DateWindow, now: float) -> boo
         return True
     upload_date = raw.get("upload_date")
     if upload_date:
-        return window.contains(
-            dt.date.fromisoformat(f"{upload_date[:4]}-{upload_date[4:6]}-{upload_date[6:]}")
-        )
+        return window.contains(_day(upload_date))
     timestamp = raw.get("timestamp")
-    if timestamp is None:
+    latest = _latest_date(raw)
+    if timestamp is None or latest is None:
         return True
-    # "3 weeks ago" means at least three weeks: the upload is no later than the timestamp,
-    # and earlier by less than one unit of the text, which is at most the age it states.
-    latest = dt.datetime.fromtimestamp(timestamp, dt.UTC).date()
     slack = max(DAY, now - timestamp)
     earliest = dt.datetime.fromtimestamp(timestamp - slack, dt.UTC).date()
     if window.after and latest < window.after:
         return False
     return not (window.before and earliest > window.before)
+
+
+def _latest_date(raw: dict[str, Any]) -> dt.date | None:
+    """The latest day the entry can have been uploaded on, when its row says.
+
+    A flat row's timestamp comes from "3 weeks ago", which means at least three weeks:
+    the upload is no later than the timestamp (and earlier by less than one unit of the
+    text, which is at most the age it states).
+    """
+    if raw.get("upload_date"):
+        return _day(str(raw["upload_date"]))
+    timestamp = raw.get("timestamp")
+    if timestamp is None:
+        return None
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).date()
+
+
+def _day(upload_date: str) -> dt.date:
+    return dt.date.fromisoformat(f"{upload_date[:4]}-{upload_date[4:6]}-{upload_date[6:]}")

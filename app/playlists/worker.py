@@ -10,7 +10,7 @@ from typing import Any
 
 from app.core.database import utcnow
 from app.downloads.context import WorkerContext, run_db
-from app.downloads.models import JobStage, JobStatus
+from app.downloads.models import JobKind, JobStage, JobStatus
 from app.downloads.repository import ClaimedJob
 from app.playlists import repository
 from app.playlists.expansion import Entry, expand
@@ -36,6 +36,7 @@ def expand_parent(
         max_items=collection.get("max_items") or ctx.settings.max_playlist_items,
         window=window,
         check_stop=check_stop,
+        newest_first=claimed.kind is JobKind.CHANNEL,
     )
     skipped = [_skipped(entry, "outside_date_range") for entry in expansion.outside_dates]
     entries = expansion.entries

@@ -317,6 +317,36 @@ async def test_a_channel_with_dates_downloads_only_the_uploads_between_them(
     assert shorts["children"]["completed"] == len(CHANNEL_SHORT_IDS)
 
 
+async def test_a_date_window_reads_a_channel_only_down_to_its_first_older_upload(
+    playlist_stack: Stack, http: httpx.AsyncClient, offline_youtube: OfflineYouTube
+) -> None:
+    """A channel's tabs are newest first: below the first upload older than date_after
+    nothing can be in the window, so the rest of the tab is never read (on YouTube, never
+    fetched). With playlist_items, whose positions count every entry, the tab is read whole."""
+    uploads = {f"longCh{n:05d}": f"{2022 + (n - 1) // 12}{(n - 1) % 12 + 1:02d}10" for n in
+               range(1, 25)}  # fmt: skip
+    offline_youtube.add_channel("@longchannel", "UClongChannelFixture00001", uploads)
+    inside = {video_id for video_id, day in uploads.items() if day >= "20231001"}
+    assert len(inside) == 3
+    key = playlist_stack.key()
+    url = offline_youtube.channel_url("@longchannel")
+
+    async def run(**options: Any) -> tuple[dict[str, Any], set[str]]:
+        parent = await submit(http, key, url, date_after="2023-10-01", **options, **SMALL)
+        done = await wait_for(http, key, parent["job_id"], ended, within=120)
+        got = {e["metadata"]["video_id"] for e in await children(http, key, parent["job_id"])}
+        return done, got
+
+    done, got = await run()
+    assert done["status"] == "completed" and got == inside
+    (older,) = done["details"]["skipped"]
+    assert older["video_id"] == "longCh00021" and older["reason"] == "outside_date_range"
+
+    done, got = await run(playlist_items="1-24")
+    assert done["status"] == "completed" and got == inside
+    assert len(done["details"]["skipped"]) == len(uploads) - len(inside)
+
+
 async def test_a_playlist_that_does_not_exist_fails_with_its_code(
     playlist_stack: Stack, http: httpx.AsyncClient, offline_youtube: OfflineYouTube
 ) -> None:
