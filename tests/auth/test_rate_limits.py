@@ -34,8 +34,14 @@ async def limited(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def fresh_ip() -> str:
-    """A client address of its own, so earlier requests do not share the window."""
-    return f"203.0.113.{uuid.uuid4().int % 250 + 1}, 10.{uuid.uuid4().int % 250}.0.1"
+    """A client address of its own, so earlier requests do not share the window.
+
+    The client is the rightmost address that is not a trusted proxy (here the 10.x one),
+    so that is the part that must be unique: 24 random bits, not a few hundred values
+    that tests running within the same minute could share.
+    """
+    host = uuid.uuid4().int % (1 << 24)
+    return f"203.0.113.{host % 250 + 1}, 10.{host >> 16}.{(host >> 8) & 255}.{host & 255}"
 
 
 async def test_the_request_past_the_key_limit_gets_429_with_headers(
