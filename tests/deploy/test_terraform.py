@@ -28,12 +28,12 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from app.core.celery_app import DOWNLOADS_QUEUE, MAINTENANCE_QUEUE, create_celery
 from app.core.config import Settings
+from tests.support.services import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infrastructure"
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 SKIPS_FILE = INFRA / "checkov-skips.yaml"
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # Names the task definitions may set that are not Settings fields: boto3 reads these itself.
 BOTO3_NAMES = frozenset({"AWS_DEFAULT_REGION"})
@@ -60,15 +60,6 @@ S3_OBJECT_ACTIONS = frozenset(
 HCL_OPTIONS = hcl2.SerializationOptions(
     strip_string_quotes=True, explicit_blocks=False, with_comments=False
 )
-
-
-def _require_tool(path: str | None, missing: str) -> str:
-    """The tool's path; a missing tool fails under CI and skips elsewhere."""
-    if path:
-        return path
-    if IN_CI:
-        pytest.fail(missing)
-    pytest.skip(missing)
 
 
 # Terraform formatting
@@ -115,7 +106,7 @@ class Skip:
 
 @pytest.fixture(scope="module")
 def checkov_findings() -> list[Finding]:
-    checkov = _require_tool(
+    checkov = require_tool(
         str(CHECKOV) if CHECKOV.exists() else None,
         ".venv-checkov is missing: run make test (it creates .venv-checkov)",
     )

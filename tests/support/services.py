@@ -21,11 +21,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+import pytest
 import redis
 
 
 class ServiceUnavailable(RuntimeError):
     pass
+
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_tool(path: str | None, missing: str) -> str:
+    """The tool's path. A missing tool fails under CI, where `make test` has installed it,
+    and skips the test elsewhere."""
+    if path:
+        return path
+    if IN_CI:
+        pytest.fail(missing)
+    pytest.skip(missing)
 
 
 def free_port() -> int:
