@@ -12,7 +12,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -339,51 +339,50 @@ def running_stack(
         print(running.logs())  # pytest shows it only when a test using the stack failed
 
 
+StartStack = Callable[..., Stack]
+
+
 @pytest.fixture(scope="module")
-def stack(
+def start_stack(
     db_factory: DatabaseFactory,
     offline_youtube: OfflineYouTube,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
+) -> Iterator[StartStack]:
+    """`start_stack(name, **running_stack options)`: a stack for this module, on a new
+    SQLite database unless `database_url` is given; all of them stop when the module ends."""
+    with ExitStack() as started:
+
+        def start(name: str, *, database_url: str | None = None, **options: Any) -> Stack:
+            return started.enter_context(
+                running_stack(
+                    database_url=database_url or db_factory.sqlite(),
+                    youtube=offline_youtube,
+                    base_dir=tmp_path_factory.mktemp(name),
+                    **options,
+                )
+            )
+
+        yield start
+
+
+@pytest.fixture(scope="module")
+def stack(start_stack: StartStack) -> Stack:
     """API and worker on SQLite, the embedded default."""
-    with running_stack(
-        database_url=db_factory.sqlite(),
-        youtube=offline_youtube,
-        base_dir=tmp_path_factory.mktemp("stack"),
-    ) as running:
-        yield running
+    return start_stack("stack")
 
 
 @pytest.fixture(scope="module")
-def s3_stack(
-    db_factory: DatabaseFactory,
-    offline_youtube: OfflineYouTube,
-    s3_server: S3Server,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
+def s3_stack(start_stack: StartStack, s3_server: S3Server) -> Stack:
     """API and worker on SQLite, storing to S3 (moto's server on loopback)."""
-    with running_stack(
-        database_url=db_factory.sqlite(),
-        youtube=offline_youtube,
-        base_dir=tmp_path_factory.mktemp("s3-stack"),
+    return start_stack(
+        "s3-stack",
         redis_db=TEST_REDIS_DB - 2,
         s3=s3_server,
         extra=s3_server.settings_env(s3_server.new_bucket()),
-    ) as running:
-        yield running
+    )
 
 
 @pytest.fixture(scope="module")
-def pg_stack(
-    db_factory: DatabaseFactory,
-    offline_youtube: OfflineYouTube,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
+def pg_stack(start_stack: StartStack, db_factory: DatabaseFactory) -> Stack:
     """API and worker on PostgreSQL, as in production."""
-    with running_stack(
-        database_url=db_factory.postgres(),
-        youtube=offline_youtube,
-        base_dir=tmp_path_factory.mktemp("pg-stack"),
-        redis_db=TEST_REDIS_DB - 1,
-    ) as running:
-        yield running
+    return start_stack("pg-stack", database_url=db_factory.postgres(), redis_db=TEST_REDIS_DB - 1)

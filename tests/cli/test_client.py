@@ -12,23 +12,20 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import Stack, create_key, running_stack
+from tests.conftest import Stack, StartStack, create_key
 from tests.reliability.helpers import throttled_copy
-from tests.support.databases import DatabaseFactory
 from tests.support.offline_youtube import (
     PLAYLIST_VIDEO_IDS,
     PRIVATE_VIDEO_ID,
     STANDARD_VIDEO_ID,
     UNIQUE_TRANSCRIPT_WORD,
     UNIQUE_WORD_VIDEO_ID,
-    OfflineYouTube,
 )
 from tests.support.services import require_tool
 
@@ -38,18 +35,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def cli_stack(
-    db_factory: DatabaseFactory,
-    offline_youtube: OfflineYouTube,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    with running_stack(
-        database_url=db_factory.sqlite(),
-        youtube=offline_youtube,
-        base_dir=tmp_path_factory.mktemp("cli"),
-        redis_db=3,
-    ) as running:
-        yield running
+def cli_stack(start_stack: StartStack) -> Stack:
+    return start_stack("cli", redis_db=3)
 
 
 @pytest.fixture

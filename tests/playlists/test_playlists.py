@@ -4,15 +4,14 @@ child jobs and run them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import Stack, running_stack
+from tests.conftest import Stack, StartStack
 from tests.reliability.helpers import job, throttled_copy, wait_for
-from tests.support.databases import DatabaseFactory
 from tests.support.jobs import submit, watch
 from tests.support.offline_youtube import (
     CHANNEL_SHORT_DATES,
@@ -33,20 +32,9 @@ SMALL = {"include_transcription": False, "include_thumbnail": False, "quality": 
 
 
 @pytest.fixture(scope="module")
-def playlist_stack(
-    db_factory: DatabaseFactory,
-    offline_youtube: OfflineYouTube,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
+def playlist_stack(start_stack: StartStack) -> Stack:
     """Two workers (four download slots): room for a concurrency cap to be exceeded."""
-    with running_stack(
-        database_url=db_factory.sqlite(),
-        youtube=offline_youtube,
-        base_dir=tmp_path_factory.mktemp("playlists"),
-        workers=2,
-        redis_db=4,
-    ) as running:
-        yield running
+    return start_stack("playlists", workers=2, redis_db=4)
 
 
 @pytest.fixture

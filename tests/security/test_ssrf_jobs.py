@@ -13,10 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.conftest import Stack, running_stack
-from tests.support.databases import DatabaseFactory
+from tests.conftest import Stack, StartStack
 from tests.support.jobs import submit, watch
-from tests.support.offline_youtube import OfflineYouTube
 
 pytestmark = pytest.mark.e2e
 PUBLIC_HOST = "127.0.0.2"  # stands in for a public host: the only private range allowed
@@ -104,22 +102,14 @@ def hosts_of(urls: list[str]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def ssrf_stack(
-    db_factory: DatabaseFactory,
-    offline_youtube: OfflineYouTube,
-    tmp_path_factory: pytest.TempPathFactory,
-    target: _Site,
-) -> Iterator[Stack]:
-    with running_stack(
-        database_url=db_factory.sqlite(),
-        youtube=offline_youtube,
-        base_dir=tmp_path_factory.mktemp("ssrf"),
+def ssrf_stack(start_stack: StartStack, target: _Site) -> Stack:
+    return start_stack(
+        "ssrf",
         redis_db=11,
         ALLOWED_DOMAINS=",".join(hosts_of(forms(target.server_address[1]))),
         ALLOW_PRIVATE_NETWORKS="false",
         ALLOWED_PRIVATE_CIDRS=f"{PUBLIC_HOST}/32",
-    ) as running:
-        yield running
+    )
 
 
 @pytest.fixture

@@ -3,35 +3,24 @@ transcript_only, the transcript endpoint, and spaced subtitle requests."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from itertools import pairwise
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import Stack, running_stack
-from tests.support.databases import DatabaseFactory
+from tests.conftest import Stack, StartStack
 from tests.support.jobs import fetch_job, submit, watch
-from tests.support.offline_youtube import SLOW_VIDEO_ID, STANDARD_VIDEO_ID, OfflineYouTube
+from tests.support.offline_youtube import SLOW_VIDEO_ID, STANDARD_VIDEO_ID
 
 pytestmark = pytest.mark.e2e
 SUBTITLE_SLEEP = 0.4
 
 
 @pytest.fixture(scope="module")
-def transcript_stack(
-    db_factory: DatabaseFactory,
-    offline_youtube: OfflineYouTube,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    with running_stack(
-        database_url=db_factory.sqlite(),
-        youtube=offline_youtube,
-        base_dir=tmp_path_factory.mktemp("transcripts"),
-        SUBTITLE_SLEEP_SECONDS=str(SUBTITLE_SLEEP),
-    ) as running:
-        yield running
+def transcript_stack(start_stack: StartStack) -> Stack:
+    return start_stack("transcripts", SUBTITLE_SLEEP_SECONDS=str(SUBTITLE_SLEEP))
 
 
 @pytest.fixture

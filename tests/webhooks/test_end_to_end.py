@@ -16,10 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.database import create_sync_engine, sync_sessionmaker
 from app.webhooks.notify import sweep_unnotified
-from tests.conftest import Stack, create_key, running_stack
-from tests.support.databases import DatabaseFactory
+from tests.conftest import Stack, StartStack, create_key
 from tests.support.jobs import submit
-from tests.support.offline_youtube import PRIVATE_VIDEO_ID, STANDARD_VIDEO_ID, OfflineYouTube
+from tests.support.offline_youtube import PRIVATE_VIDEO_ID, STANDARD_VIDEO_ID
 from tests.webhooks.factories import ended_job
 from tests.webhooks.receiver import Receiver, receiver, verify_signature
 
@@ -29,20 +28,11 @@ FAST = {"transcript_only": True, "subtitle_languages": ["en"]}
 
 
 @pytest.fixture(scope="module")
-def webhook_stack(
-    db_factory: DatabaseFactory,
-    offline_youtube: OfflineYouTube,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
+def webhook_stack(start_stack: StartStack) -> Stack:
     # The default Redis database: sweep_unnotified, called in this process, enqueues there.
-    with running_stack(
-        database_url=db_factory.sqlite(),
-        youtube=offline_youtube,
-        base_dir=tmp_path_factory.mktemp("webhooks"),
-        WEBHOOK_RETRY_BACKOFF_SECONDS="0.5",
-        WEBHOOK_MAX_ATTEMPTS=str(MAX_ATTEMPTS),
-    ) as running:
-        yield running
+    return start_stack(
+        "webhooks", WEBHOOK_RETRY_BACKOFF_SECONDS="0.5", WEBHOOK_MAX_ATTEMPTS=str(MAX_ATTEMPTS)
+    )
 
 
 @pytest.fixture
