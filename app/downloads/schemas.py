@@ -280,13 +280,18 @@ def check_url(value: str) -> str:
     return _check_url(value)
 
 
-class JobFileOut(BaseModel):
+class FileSummary(BaseModel):
+    """A stored file as jobs and webhook events describe it."""
+
     id: uuid.UUID
     kind: FileKind
     language: str | None
     format: str
     size: int
     sha256: str
+
+
+class JobFileOut(FileSummary):
     url: str
 
 

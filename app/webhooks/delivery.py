@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.config import Settings
 from app.core.database import session_scope
 from app.downloads.models import Job, JobStatus
-from app.downloads.schemas import JobError
+from app.downloads.schemas import FileSummary, JobError
 from app.security.addresses import AddressPolicy
 from app.webhooks import repository
 from app.webhooks.client import PostResult, post_checked
-from app.webhooks.schemas import ChildCounts, EventFile, EventJob, WebhookEvent, WebhookEventType
+from app.webhooks.schemas import ChildCounts, EventJob, WebhookEvent, WebhookEventType
 from app.webhooks.signing import SIGNATURE_HEADER, signature, webhook_secret
 
 logger = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ def build_event(
             channel=job.channel_name,
             error=error,
             files=[
-                EventFile(
+                FileSummary(
                     id=f.id,
                     kind=f.kind,
                     language=f.language,

@@ -9,8 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.downloads.models import FileKind, JobKind, JobStatus
-from app.downloads.schemas import HttpUrl, JobError
+from app.downloads.models import JobKind, JobStatus
+from app.downloads.schemas import FileSummary, HttpUrl, JobError
 
 
 class WebhookEventType(enum.StrEnum):
@@ -50,15 +50,6 @@ class WebhookDeliveryOut(BaseModel):
     created_at: dt.datetime
 
 
-class EventFile(BaseModel):
-    id: uuid.UUID
-    kind: FileKind
-    language: str | None
-    format: str
-    size: int
-    sha256: str
-
-
 class ChildCounts(BaseModel):
     """How the children of a playlist, channel or batch ended."""
 
@@ -78,7 +69,7 @@ class EventJob(BaseModel):
     title: str | None
     channel: str | None
     error: JobError | None
-    files: list[EventFile]
+    files: list[FileSummary]
     children: ChildCounts | None
     completed_at: dt.datetime
 
