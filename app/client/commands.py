@@ -248,7 +248,11 @@ def _watch_file(
             lines = (pending + chunk).split("\n")
             pending = lines.pop()  # an unfinished last line waits for its newline
             for url in filter(None, map(_url_of, lines)):
-                submitted += _submit_one(api, url, body, as_json)
+                job = _submit_one(api, url, body, as_json)
+                if job is not None:
+                    # Counted before it is shown: a Ctrl-C right after the line still counts it.
+                    submitted += 1
+                    _show_submitted(job, as_json)
             time.sleep(WATCH_INTERVAL_SECONDS)
     except KeyboardInterrupt:
         stderr.print(f"Stopped watching; {submitted} job(s) submitted.")
@@ -266,9 +270,12 @@ def _read_from(path: Path, offset: int) -> tuple[int, str]:
     return offset + len(data), data.decode("utf-8", errors="replace")
 
 
-def _submit_one(api: ApiClient, url: str, body: dict[str, Any], as_json: bool) -> int:
+def _submit_one(
+    api: ApiClient, url: str, body: dict[str, Any], as_json: bool
+) -> dict[str, Any] | None:
+    """The queued job, or None when the URL was refused (the error is shown)."""
     try:
-        job = api.submit({"url": url, **body})
+        job: dict[str, Any] = api.submit({"url": url, **body})
     except ClientError as error:
         if error.exit_code is not ExitCode.USAGE:
             raise
@@ -276,13 +283,16 @@ def _submit_one(api: ApiClient, url: str, body: dict[str, Any], as_json: bool) -
             typer.echo(json.dumps({"url": url, **error.as_json()}))
         else:
             stderr.print(f"[red]error:[/red] {escape(url)}: {escape(error.message)}")
-        return 0
+        return None
+    return job
+
+
+def _show_submitted(job: dict[str, Any], as_json: bool) -> None:
     # One JSON object a line: a script can read each submission as it happens.
     if as_json:
         typer.echo(json.dumps(job))
     else:
         _print_queued([job])
-    return 1
 
 
 def info(url: str, api_url: ApiUrl = DEFAULT_API_URL, api_key: ApiKey = None,

@@ -231,7 +231,9 @@ def test_watch_mode_submits_each_line_appended_to_the_file(
         text=True,
     )  # fmt: skip
     try:
-        time.sleep(1.5)  # the watcher has started and skipped what was already there
+        assert process.stderr is not None
+        # Started: it has skipped what was already there.
+        assert process.stderr.readline().startswith("Watching ")
         new = cli_stack.youtube.video_url(PLAYLIST_VIDEO_IDS[3])
         with queue.open("a", encoding="utf-8") as handle:
             handle.write("# appended later\n")
