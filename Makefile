@@ -20,9 +20,10 @@ run: $(RUNTIME_STAMP) ffmpeg redis-binary  ## Start API, worker, beat and a priv
 test: $(DEV_STAMP) $(CHECKOV_STAMP) ffmpeg tmux lint typecheck  ## Lint, type-check and run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(DEV_STAMP)
+lint: $(DEV_STAMP)  ## ruff, and the package map of docs/architecture.md (import-linter)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: $(DEV_STAMP)
 	$(VENV)/bin/mypy app tests benchmarks

@@ -8,7 +8,9 @@ from alembic import context
 from app.auth import models as _auth_models  # noqa: F401  (registers tables)
 from app.core.config import get_settings
 from app.core.database import Base, create_sync_engine
-from app.downloads import models as _download_models  # noqa: F401
+from app.jobs import models as _job_models  # noqa: F401
+from app.library import models as _library_models  # noqa: F401
+from app.webhooks import models as _webhook_models  # noqa: F401
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):

@@ -27,8 +27,8 @@ from app.client.output import emit, expected_errors
 from app.core.config import get_settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.core.errors import AppError
-from app.downloads.schemas import HttpUrl
-from app.webhooks.service import check_webhook_url
+from app.core.urls import HttpUrl
+from app.security.service import check_address
 
 cli = typer.Typer(
     help="YouTube download service: download, follow and search through its API; manage keys.",
@@ -144,7 +144,7 @@ def _checked_webhook_url(url: str) -> str:
     """The URL as the API would accept it, or exit with the reason (same rules as the API)."""
     try:
         checked = TypeAdapter(HttpUrl).validate_python(url)
-        anyio.run(check_webhook_url, checked, get_settings())
+        anyio.run(check_address, checked, get_settings())
     except ValidationError as exc:
         reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
         raise typer.BadParameter(reason, param_hint="--webhook-url") from None

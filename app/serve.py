@@ -13,6 +13,7 @@ import socket
 import uvicorn
 from fastapi import FastAPI
 
+from app.api.state import has_state, state_of
 from app.core.config import get_settings
 from app.main import create_app
 
@@ -26,8 +27,8 @@ class GracefulServer(uvicorn.Server):
         self.api = app
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        state = self.api.state
-        if hasattr(state, "going_away"):
+        if has_state(self.api):
+            state = state_of(self.api)
             state.going_away.set()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(WEBSOCKET_CLOSE_SECONDS):

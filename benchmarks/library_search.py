@@ -32,8 +32,9 @@ from app.auth import keys
 from app.auth.models import ApiKey
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.core.migrations import alembic_config
-from app.downloads.models import Job, JobStatus, LibraryEntry
+from app.jobs.models import Job, JobStatus
 from app.library import repository
+from app.library.models import LibraryEntry
 from app.library.terms import SearchTerms
 
 VOCABULARY = [f"word{n}" for n in range(5000)]

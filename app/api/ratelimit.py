@@ -13,7 +13,6 @@ import redis
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
 
@@ -84,29 +83,3 @@ def note_limit(state: dict[str, object], limit: LimitState) -> None:
     current = state.get(STATE_KEY)
     if not isinstance(current, LimitState) or limit.remaining <= current.remaining:
         state[STATE_KEY] = limit
-
-
-class RateLimitHeadersMiddleware:
-    """Adds RateLimit-* headers to every response of a limited request."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            limit = scope.get("state", {}).get(STATE_KEY)
-            if message["type"] == "http.response.start" and isinstance(limit, LimitState):
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [
-                    (name.lower().encode(), value.encode())
-                    for name, value in limit.headers().items()
-                    if name.lower().encode() not in present
-                ]
-                message["headers"] = [*message.get("headers", []), *extra]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)

@@ -6,17 +6,17 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
+from app.api.dependencies import AppSettings, DbSession
+from app.api.ratelimit import LimitState, client_ip, note_limit
+from app.api.state import app_state
 from app.auth import service
 from app.auth.exceptions import InsufficientScope, MissingApiKey, RateLimited
 from app.auth.models import ApiKey, Scope
-from app.auth.ratelimit import LimitState, RateLimiter, client_ip, note_limit
 from app.core.config import Settings
-from app.core.dependencies import AppSettings, DbSession
 
 
 async def _limit(connection: HTTPConnection, identity: str, per_minute: int) -> None:
-    limiter: RateLimiter = connection.app.state.rate_limiter
-    state: LimitState | None = await limiter.hit(identity, per_minute)
+    state: LimitState | None = await app_state(connection).rate_limiter.hit(identity, per_minute)
     if state is None:
         return
     note_limit(connection.scope.setdefault("state", {}), state)
@@ -42,7 +42,7 @@ async def authenticate(
     await _limit(connection, f"ip:{ip}", settings.rate_limit_per_ip_per_minute)
     if not secret:
         raise MissingApiKey(f"An API key is required in the {settings.api_key_header} header.")
-    state = connection.app.state
+    state = app_state(connection)
     api_key = await session.run_sync(service.authenticate, secret, state.key_secret)
     per_minute = api_key.rate_limit_per_minute or settings.rate_limit_per_minute
     await _limit(connection, f"key:{api_key.id}", per_minute)

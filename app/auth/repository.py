@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.auth.models import ApiKey
+from app.core.database import changed_rows
 
 
 def by_prefix(session: Session, prefix: str) -> Sequence[ApiKey]:
@@ -35,13 +36,12 @@ def list_all(session: Session) -> Sequence[ApiKey]:
 
 
 def revoke(session: Session, key_id: uuid.UUID, now: dt.datetime) -> bool:
-    result = session.execute(
+    statement = (
         update(ApiKey)
         .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
         .values(revoked_at=now)
-        .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+    return changed_rows(session, statement) == 1
 
 
 def add_usage(session: Session, key_id: uuid.UUID, *, count: int, last_used: dt.datetime) -> None:

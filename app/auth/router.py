@@ -2,17 +2,17 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
+from app.api.dependencies import AppSettings, DbSession, RedisClient, State
 from app.auth import service
 from app.auth.dependencies import AdminKey
 from app.auth.exceptions import AUTH_ERRORS, ApiKeyNotFound, InsufficientScope
 from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyUpdate
 from app.auth.usage import pending_usage
-from app.core.dependencies import AppSettings, DbSession, RedisClient
 from app.core.errors import error_responses
-from app.downloads.exceptions import ForbiddenAddressError
-from app.webhooks.service import check_webhook_url
+from app.security.exceptions import ForbiddenAddressError
+from app.security.service import check_address
 
 router = APIRouter(prefix="/api/v1/admin/api-keys", tags=["admin"])
 ERRORS = error_responses(*AUTH_ERRORS, InsufficientScope)
@@ -26,17 +26,18 @@ ERRORS = error_responses(*AUTH_ERRORS, InsufficientScope)
 )
 async def create_api_key(
     body: ApiKeyCreate,
-    request: Request,
+    state: State,
     session: DbSession,
     settings: AppSettings,
     _admin: AdminKey,
 ) -> ApiKeyCreated:
     """Create a key; the response is the only time its secret is shown."""
-    await check_webhook_url(body.webhook_url, settings)
+    if body.webhook_url is not None:
+        await check_address(body.webhook_url, settings)
     issued = await session.run_sync(
         service.issue_key,
         name=body.name,
-        server_secret=request.app.state.key_secret,
+        server_secret=state.key_secret,
         scopes=[scope.value for scope in body.scopes],
         expires_at=body.expires_at,
         limits=service.KeyLimits(
@@ -52,10 +53,10 @@ async def create_api_key(
 
 @router.get("", response_model=list[ApiKeyOut], responses=ERRORS)
 async def list_api_keys(
-    request: Request, session: DbSession, redis: RedisClient, _admin: AdminKey
+    state: State, session: DbSession, redis: RedisClient, _admin: AdminKey
 ) -> list[ApiKeyOut]:
     """Every key, without secrets; usage includes the last few seconds' requests."""
-    await request.app.state.key_usage.flush()  # this process's latest requests count too
+    await state.key_usage.flush()  # this process's latest requests count too
     pending = await pending_usage(redis)
     listed = []
     for api_key in await session.run_sync(service.list_keys):
@@ -82,7 +83,8 @@ async def update_api_key(
     _admin: AdminKey,
 ) -> ApiKeyOut:
     """Change a key's default webhook URL."""
-    await check_webhook_url(body.webhook_url, settings)
+    if body.webhook_url is not None:
+        await check_address(body.webhook_url, settings)
     api_key = await session.run_sync(service.set_webhook_url, key_id, body.webhook_url)
     return ApiKeyOut.model_validate(api_key)
 

@@ -6,7 +6,7 @@ import uuid
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.auth.models import Scope
-from app.downloads.schemas import HttpUrl
+from app.core.urls import HttpUrl
 
 
 class ApiKeyCreate(BaseModel):

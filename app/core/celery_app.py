@@ -10,6 +10,13 @@ from app.core.logging import configure_logging
 
 DOWNLOADS_QUEUE = "downloads"
 MAINTENANCE_QUEUE = "maintenance"
+# Task names: the contract between whoever sends a message (`app.worker.dispatch`, beat)
+# and the task shell that runs it (each domain's `tasks.py`).
+RUN_DOWNLOAD_TASK = "downloads.run"
+SETTLE_PARENT_TASK = "downloads.settle_parent"
+DELIVER_WEBHOOK_TASK = "webhooks.deliver"
+RECONCILE_TASK = "maintenance.reconcile"
+HOUSEKEEPING_TASK = "maintenance.housekeeping"
 HOUSEKEEPING_INTERVAL_SECONDS = 600.0
 # Margin between the soft deadline the worker enforces itself and Celery's hard kill.
 HARD_LIMIT_MARGIN_SECONDS = 120
@@ -36,7 +43,7 @@ def create_celery(settings: Settings) -> Celery:
     app = Celery(
         "yds",
         broker=settings.effective_broker_url,
-        include=["app.downloads.tasks", "app.webhooks.tasks"],
+        include=["app.downloads.tasks", "app.webhooks.tasks", "app.maintenance.tasks"],
     )
     hard_limit = settings.download_timeout + HARD_LIMIT_MARGIN_SECONDS
     app.conf.update(
@@ -54,12 +61,12 @@ def create_celery(settings: Settings) -> Celery:
         task_routes={"maintenance.*": {"queue": MAINTENANCE_QUEUE}},
         beat_schedule={
             "reconcile-jobs": {
-                "task": "maintenance.reconcile",
+                "task": RECONCILE_TASK,
                 "schedule": settings.reconcile_interval_seconds,
                 "options": {"expires": settings.reconcile_interval_seconds},
             },
             "housekeeping": {
-                "task": "maintenance.housekeeping",
+                "task": HOUSEKEEPING_TASK,
                 "schedule": HOUSEKEEPING_INTERVAL_SECONDS,
                 "options": {"expires": HOUSEKEEPING_INTERVAL_SECONDS},
             },

@@ -12,7 +12,9 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_ALLOWED_DOMAINS = (
+# The hosts of YouTube: what ALLOWED_DOMAINS allows by default, and what the URL rules
+# read as YouTube (videos, playlists, channels).
+YOUTUBE_HOSTS = (
     "youtube.com",
     "www.youtube.com",
     "m.youtube.com",
@@ -97,7 +99,7 @@ class Settings(BaseSettings):
     )
     info_cache_seconds: int = Field(default=300, ge=0, le=86400)
 
-    allowed_domains: Annotated[tuple[str, ...], NoDecode] = DEFAULT_ALLOWED_DOMAINS
+    allowed_domains: Annotated[tuple[str, ...], NoDecode] = YOUTUBE_HOSTS
     allow_private_networks: bool = False
     allowed_private_cidrs: Annotated[tuple[str, ...], NoDecode] = ()
 

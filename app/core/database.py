@@ -1,18 +1,27 @@
-"""Engines and sessions: async for the API, sync for workers and the CLI (rule 4)."""
+"""Engines and sessions: async for the API, sync for workers and the CLI. Queries are
+written once against a sync Session; the API runs them through `AsyncSession.run_sync`."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import CursorResult, DateTime, Engine, Update, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+logger = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -98,9 +107,29 @@ def sync_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+# A side effect to run once the transaction that asked for it has committed.
+AfterCommit = Callable[[], object]
+_AFTER_COMMIT = "after_commit"
+
+
+def after_commit(session: Session | AsyncSession, action: AfterCommit) -> None:
+    """Run `action` once this session's transaction has committed; dropped on rollback.
+
+    Whoever owns the transaction runs the actions: `session_scope` right after its commit
+    (workers, the CLI), the API's request session after the request's commit.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
+def take_after_commit(session: Session | AsyncSession) -> list[AfterCommit]:
+    actions: list[AfterCommit] = session.info.pop(_AFTER_COMMIT, [])
+    return actions
+
+
 @contextmanager
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A short unit of work for workers: commit on success, roll back on error, always close."""
+    """A short unit of work for workers: commit on success, roll back on error, always close;
+    after the commit, the actions registered with `after_commit`."""
     session = factory()
     try:
         yield session
@@ -110,3 +139,17 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+    for action in take_after_commit(session):
+        try:
+            action()
+        except Exception:
+            # The change is committed; what failed here is repaired by the reconciler.
+            logger.exception("after-commit action failed")
+
+
+def changed_rows(session: Session, statement: Update) -> int:
+    """Run an UPDATE and count the rows it changed: a compare-and-set's verdict."""
+    result = session.execute(statement.execution_options(synchronize_session=False))
+    if not isinstance(result, CursorResult):
+        raise TypeError("an UPDATE returns a CursorResult")
+    return result.rowcount

@@ -11,18 +11,6 @@ class UnsupportedUrl(AppError):
     message = "This URL is not supported."
 
 
-class ForbiddenAddressError(AppError):
-    status_code = 400
-    code = "forbidden_address"
-    message = "The URL points at an address this service may not fetch from."
-
-
-class JobNotFound(AppError):
-    status_code = 404
-    code = "job_not_found"
-    message = "No such job."
-
-
 class FileNotFound(AppError):
     status_code = 404
     code = "file_not_found"

@@ -1,26 +1,28 @@
-"""Worker side of parent jobs: expand a playlist or channel into children, dispatch them up
-to the concurrency cap, and end the parent when its last child ends."""
+"""A playlist or channel becomes its entries: the worker lists them with yt-dlp's flat
+extraction (`engine.playlists`) and records them as the parent's children in one
+transaction; an entry whose exact upload date falls outside the window is dropped later."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from app.core.database import utcnow
-from app.downloads.context import WorkerContext, run_db
-from app.downloads.models import JobKind, JobStage, JobStatus
-from app.downloads.repository import ClaimedJob
-from app.playlists import repository
-from app.playlists.expansion import Entry, expand
-from app.playlists.repository import NewChild
-from app.playlists.schemas import DateWindow
-from app.progress import publisher
-from app.progress.schemas import ProgressEvent, status_event
-from app.webhooks.notify import notify_job_ended
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from app.downloads.engine.playlists import Entry, expand
+from app.downloads.families import NewChild, add_children, settle_parent
+from app.downloads.repository import ClaimedJob, held_by
+from app.downloads.schemas import DateWindow
+from app.jobs.models import Job, JobKind, JobStage, JobStatus
+from app.jobs.repository import compare_and_set, update_jobs
+from app.worker.context import WorkerContext, run_db
 
 logger = logging.getLogger(__name__)
+
+_CHUNK = 500
 
 
 def expand_parent(
@@ -43,7 +45,7 @@ def expand_parent(
     if collection.get("skip_existing") and claimed.api_key_id is not None:
         existing = run_db(
             ctx,
-            repository.completed_videos,
+            completed_videos,
             claimed.api_key_id,
             [entry.video_id for entry in entries],
             claimed.options,
@@ -72,7 +74,7 @@ def expand_parent(
     }
     recorded = run_db(
         ctx,
-        repository.record_expansion,
+        record_expansion,
         claimed.id,
         worker_id=worker_id,
         children=children,
@@ -108,80 +110,69 @@ def drop_outside_window(
         "job_id": None,
         "upload_date": upload_date,
     }
-    parent_id = run_db(ctx, repository.drop_child, claimed.id, worker_id=worker_id, skipped=skipped)
+    parent_id = run_db(ctx, drop_child, claimed.id, worker_id=worker_id, skipped=skipped)
     if parent_id is not None:
         logger.info("job %s uploaded %s, outside its parent's dates; dropped", claimed.id,
                     upload_date)  # fmt: skip
         settle_parent(ctx, parent_id)
 
 
-def job_ended(
-    ctx: WorkerContext, job_id: uuid.UUID, *, parent_id: uuid.UUID | None, has_webhook: bool
-) -> None:
-    """After the commit that ended a job: notify its webhook, settle its parent."""
-    if has_webhook:
-        try:
-            notify_job_ended(job_id)
-        except Exception:
-            # The periodic sweep sends what could not be queued now.
-            logger.exception("could not queue the webhook of job %s", job_id)
-    if parent_id is not None:
-        settle_parent(ctx, parent_id)
-
-
-def settle_parent(ctx: WorkerContext, parent_id: uuid.UUID) -> None:
-    settlement = run_db(
-        ctx,
-        repository.settle,
+def record_expansion(
+    session: Session,
+    parent_id: uuid.UUID,
+    *,
+    worker_id: str,
+    children: Sequence[NewChild],
+    fields: dict[str, Any],
+) -> bool:
+    """Insert the children and release the parent's lease in one transaction: from here on
+    the parent is expanded and settles as its children end."""
+    released = compare_and_set(
+        session,
         parent_id,
-        default_concurrency=ctx.settings.playlist_concurrency,
-    )
-    if settlement is None:
-        return
-    for child_id in settlement.canceled:
-        event = status_event(child_id, JobStatus.CANCELED, 0.0, parent_id=parent_id)
-        publisher.publish(ctx.redis, event)
-    for child_id in settlement.dispatched:
-        ctx.enqueue(child_id, 0)
-    if settlement.ended is None:
-        publisher.publish(ctx.redis, _progress_event(parent_id, settlement.progress,
-                                                     settlement.grandparent_id))  # fmt: skip
-        return
-    event = status_event(
-        parent_id,
-        settlement.ended,
-        settlement.progress,
-        settlement.error,
-        parent_id=settlement.grandparent_id,
-    )
-    publisher.publish(ctx.redis, event)
-    logger.info("parent job %s ended %s", parent_id, settlement.ended)
-    job_ended(
-        ctx,
-        parent_id,
-        parent_id=settlement.grandparent_id,
-        has_webhook=settlement.has_webhook,
-    )
-
-
-def _progress_event(
-    job_id: uuid.UUID, progress: float, parent_id: uuid.UUID | None
-) -> ProgressEvent:
-    return ProgressEvent(
-        type="progress",
-        job_id=job_id,
-        parent_id=parent_id,
-        status=JobStatus.PROCESSING,
+        held_by(worker_id),
+        worker_id=None,
+        heartbeat_at=None,
         stage=JobStage.DOWNLOADING,
-        progress=round(progress, 1),
-        at=utcnow(),
+        progress=0.0,
+        **fields,
     )
+    if not released:
+        return False
+    parent = session.execute(select(Job.api_key_id, Job.options).where(Job.id == parent_id)).one()
+    add_children(session, parent_id, parent.api_key_id, parent.options, children)
+    return True
 
 
-def settle_all(ctx: WorkerContext) -> int:
-    """Safety net of the reconciler: settle every expanded parent (a lost trigger, a worker
-    that died between a child's end and its parent's settle)."""
-    parents = run_db(ctx, repository.expanded_parents)
-    for parent_id in parents:
-        settle_parent(ctx, parent_id)
-    return len(parents)
+def completed_videos(
+    session: Session, api_key_id: uuid.UUID, video_ids: Sequence[str], options: dict[str, Any]
+) -> dict[str, uuid.UUID]:
+    """Which of `video_ids` the key already has completed with exactly these options."""
+    found: dict[str, uuid.UUID] = {}
+    for start in range(0, len(video_ids), _CHUNK):
+        rows = session.execute(
+            select(Job.id, Job.video_id, Job.options).where(
+                Job.api_key_id == api_key_id,
+                Job.kind == JobKind.VIDEO,
+                Job.status == JobStatus.COMPLETED,
+                Job.video_id.in_(video_ids[start : start + _CHUNK]),
+            )
+        ).all()
+        found.update({row.video_id: row.id for row in rows if row.options == options})
+    return found
+
+
+def drop_child(
+    session: Session, child_id: uuid.UUID, *, worker_id: str, skipped: dict[str, Any]
+) -> uuid.UUID | None:
+    """Remove a child that turned out not to belong (outside the date window) and note it
+    on its parent as skipped. Returns the parent's id, None when the lease was lost."""
+    parent_id = session.scalar(select(Job.parent_id).where(Job.id == child_id, held_by(worker_id)))
+    if parent_id is None:
+        return None
+    update_jobs(session, Job.id == parent_id)  # lock the parent first, as settle does
+    details = dict(session.scalar(select(Job.details).where(Job.id == parent_id)) or {})
+    details["skipped"] = [*details.get("skipped", []), skipped]
+    update_jobs(session, Job.id == parent_id, details=details)
+    session.execute(delete(Job).where(Job.id == child_id))
+    return parent_id

@@ -1,5 +1,7 @@
-"""Queries of parent jobs (playlists, channels, batches) and their children, against a sync
-Session like every repository: workers call them directly, the API through `run_sync`.
+"""Parent jobs (playlists, channels, batches) and their children: counts, the settle that
+dispatches children up to the concurrency cap and ends the parent, cancel and retry of a
+family. Queries against a sync Session: workers call them directly, the API through
+`run_sync`.
 
 A parent is *expanded* once it is processing without a lease: its children exist and the
 parent only waits for them. A child is *held* while queued without `dispatched_at`: its
@@ -8,21 +10,32 @@ parent has not sent it to the broker yet, which is how the concurrency cap works
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, select, update
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
-from app.core.database import utcnow
-from app.downloads.models import Job, JobKind, JobStage, JobStatus
-from app.downloads.repository import owned_by, retry_values
-from app.downloads.schemas import ChildCounts, JobError
+from app.core.config import Settings
+from app.core.database import after_commit, utcnow
+from app.downloads.endings import JobEffects, end_job
+from app.downloads.repository import retry_values
+from app.downloads.schemas import CollectionOptions
+from app.jobs import events
+from app.jobs.models import Job, JobKind, JobStage, JobStatus
+from app.jobs.repository import compare_and_set, update_jobs
+from app.jobs.schemas import ChildCounts, JobError
+from app.worker.context import WorkerContext, run_db
 
-_CHUNK = 500
+# An expanded parent: it only waits for its children (no worker holds it).
+EXPANDED = and_(
+    Job.kind != JobKind.VIDEO,
+    Job.status == JobStatus.PROCESSING,
+    Job.heartbeat_at.is_(None),
+)
 
 
 @dataclass(frozen=True)
@@ -76,16 +89,24 @@ class ChildTally:
 
 @dataclass(frozen=True)
 class Settlement:
-    """What settling a parent did, for the caller to act on after the commit."""
+    """What settling a parent did (its effects run after the commit)."""
 
     parent_id: uuid.UUID
-    grandparent_id: uuid.UUID | None
     dispatched: list[uuid.UUID]
     canceled: list[uuid.UUID]
     progress: float
     ended: JobStatus | None = None
-    error: JobError | None = None
-    has_webhook: bool = False
+
+
+def effective_collection(options: CollectionOptions, settings: Settings) -> dict[str, Any]:
+    """The options as the worker applies them: caps and defaults filled in."""
+    return {
+        **options.model_dump(mode="json"),
+        "max_items": min(options.max_items or settings.max_playlist_items,
+                         settings.max_playlist_items),
+        "concurrency": min(options.concurrency or settings.playlist_concurrency,
+                           settings.max_playlist_concurrency),
+    }  # fmt: skip
 
 
 def skipped_count(details: dict[str, Any] | None) -> int:
@@ -151,37 +172,6 @@ def child_states(session: Session, parent_id: uuid.UUID) -> list[ChildState]:
     return [ChildState(row.id, JobStatus(row.status), row.progress) for row in rows]
 
 
-def record_expansion(
-    session: Session,
-    parent_id: uuid.UUID,
-    *,
-    worker_id: str,
-    children: Sequence[NewChild],
-    fields: dict[str, Any],
-) -> bool:
-    """Insert the children and release the parent's lease in one transaction: from here on
-    the parent is expanded and settles as its children end."""
-    now = utcnow()
-    result = session.execute(
-        update(Job)
-        .where(owned_by(parent_id, worker_id))
-        .values(
-            worker_id=None,
-            heartbeat_at=None,
-            stage=JobStage.DOWNLOADING,
-            progress=0.0,
-            updated_at=now,
-            **fields,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return False
-    parent = session.execute(select(Job.api_key_id, Job.options).where(Job.id == parent_id)).one()
-    add_children(session, parent_id, parent.api_key_id, parent.options, children)
-    return True
-
-
 def add_children(
     session: Session,
     parent_id: uuid.UUID,
@@ -213,116 +203,62 @@ def add_children(
     session.flush()
 
 
-def insert_batch(
-    session: Session,
-    *,
-    api_key_id: uuid.UUID,
-    options: dict[str, Any],
-    collection: dict[str, Any],
-    webhook_url: str | None,
-    children: Sequence[NewChild],
-) -> Job:
-    """A batch is born expanded: its children are the accepted URLs."""
-    now = utcnow()
-    batch = Job(
-        api_key_id=api_key_id,
-        kind=JobKind.BATCH,
-        url="",
-        options=options,
-        collection=collection,
-        webhook_url=webhook_url,
-        status=JobStatus.PROCESSING,
-        stage=JobStage.DOWNLOADING,
-        created_at=now,
-        started_at=now,
-        dispatched_at=now,
-        details={},
-        files=[],
-    )
-    session.add(batch)
-    session.flush()
-    add_children(session, batch.id, api_key_id, options, children)
-    return batch
-
-
-def completed_videos(
-    session: Session, api_key_id: uuid.UUID, video_ids: Sequence[str], options: dict[str, Any]
-) -> dict[str, uuid.UUID]:
-    """Which of `video_ids` the key already has completed with exactly these options."""
-    found: dict[str, uuid.UUID] = {}
-    for start in range(0, len(video_ids), _CHUNK):
-        rows = session.execute(
-            select(Job.id, Job.video_id, Job.options).where(
-                Job.api_key_id == api_key_id,
-                Job.kind == JobKind.VIDEO,
-                Job.status == JobStatus.COMPLETED,
-                Job.video_id.in_(video_ids[start : start + _CHUNK]),
-            )
-        ).all()
-        found.update({row.video_id: row.id for row in rows if row.options == options})
-    return found
-
-
-def _expanded_parent(parent_id: uuid.UUID) -> Any:
-    return and_(
-        Job.id == parent_id,
-        Job.kind != JobKind.VIDEO,
-        Job.status == JobStatus.PROCESSING,
-        Job.heartbeat_at.is_(None),
-    )
-
-
 def settle(
-    session: Session, parent_id: uuid.UUID, *, default_concurrency: int
+    session: Session, parent_id: uuid.UUID, *, effects: JobEffects, default_concurrency: int
 ) -> Settlement | None:
     """Dispatch held children up to the parent's concurrency and end the parent once no
     child is open. None when the parent is not expanded (nothing to do)."""
-    now = utcnow()
     # Writing the parent row first serializes concurrent settles of one parent: a row
     # lock on PostgreSQL, the database's write lock on SQLite.
-    touched = session.execute(
-        update(Job)
-        .where(_expanded_parent(parent_id))
-        .values(updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if touched.rowcount != 1:  # type: ignore[attr-defined]
+    if not compare_and_set(session, parent_id, EXPANDED):
         return None
     parent = session.execute(
-        select(
-            Job.collection, Job.cancel_requested, Job.details, Job.parent_id, Job.webhook_url
-        ).where(Job.id == parent_id)
+        select(Job.collection, Job.cancel_requested, Job.details, Job.parent_id).where(
+            Job.id == parent_id
+        )
     ).one()
-    canceled = _cancel_open_children(session, parent_id) if parent.cancel_requested else []
+    canceled = _cancel_open_children(session, effects, parent_id) if parent.cancel_requested else []
     tally = tallies(session, [parent_id])[parent_id]
     dispatched: list[uuid.UUID] = []
     if tally.held and not parent.cancel_requested:
         concurrency = (parent.collection or {}).get("concurrency") or default_concurrency
         running = tally.open - tally.held
         dispatched = _dispatch(session, parent_id, concurrency - running)
-    settlement = Settlement(
-        parent_id=parent_id,
-        grandparent_id=parent.parent_id,
-        dispatched=dispatched,
-        canceled=canceled,
-        progress=tally.progress,
-        has_webhook=bool(parent.webhook_url),
-    )
+    for child_id in dispatched:
+        after_commit(session, partial(effects.enqueue, child_id, 0))
     if tally.open:
-        _update(session, parent_id, progress=tally.progress)
-        return settlement
+        update_jobs(session, Job.id == parent_id, progress=tally.progress)
+        progress = _progress_event(parent_id, tally.progress, parent.parent_id)
+        after_commit(session, partial(events.publish, effects.redis, progress))
+        return Settlement(parent_id, dispatched, canceled, tally.progress)
     status, error = _outcome(tally, skipped_count(parent.details), parent.cancel_requested)
-    _update(
+    end_job(
         session,
+        effects,
         parent_id,
         status=status,
-        stage=None,
-        progress=100.0 if status is JobStatus.COMPLETED else tally.progress,
-        error_code=error.code if error else None,
-        error_message=error.message if error else None,
-        completed_at=now,
+        expected=EXPANDED,
+        error=error,
+        fields={
+            "progress": 100.0 if status is JobStatus.COMPLETED else tally.progress,
+            **({} if error else {"error_code": None, "error_message": None}),
+        },
     )
-    return dataclasses.replace(settlement, ended=status, error=error)
+    return Settlement(parent_id, dispatched, canceled, tally.progress, ended=status)
+
+
+def _progress_event(
+    job_id: uuid.UUID, progress: float, parent_id: uuid.UUID | None
+) -> events.ProgressEvent:
+    return events.ProgressEvent(
+        type="progress",
+        job_id=job_id,
+        parent_id=parent_id,
+        status=JobStatus.PROCESSING,
+        stage=JobStage.DOWNLOADING,
+        progress=round(progress, 1),
+        at=utcnow(),
+    )
 
 
 def _outcome(
@@ -347,64 +283,54 @@ def _dispatch(session: Session, parent_id: uuid.UUID, slots: int) -> list[uuid.U
     if slots <= 0:
         return []
     ids = list(
-        session.scalars(
-            select(Job.id)
-            .where(
-                Job.parent_id == parent_id,
-                Job.status == JobStatus.QUEUED,
-                Job.dispatched_at.is_(None),
-            )
-            .order_by(Job.position)
-            .limit(slots)
-        )
+        session.scalars(select(Job.id).where(*_held(parent_id)).order_by(Job.position).limit(slots))
     )
     if ids:
-        session.execute(
-            update(Job)
-            .where(Job.id.in_(ids))
-            .values(dispatched_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
+        update_jobs(session, Job.id.in_(ids), dispatched_at=utcnow())
     return ids
 
 
-def _cancel_open_children(session: Session, parent_id: uuid.UUID) -> list[uuid.UUID]:
-    """Queued children end canceled now; running ones are asked to stop (rule 6)."""
-    now = utcnow()
-    queued = list(
-        session.scalars(
-            select(Job.id).where(Job.parent_id == parent_id, Job.status == JobStatus.QUEUED)
-        )
+def _held(parent_id: uuid.UUID) -> tuple[ColumnElement[bool], ...]:
+    return (
+        Job.parent_id == parent_id,
+        Job.status == JobStatus.QUEUED,
+        Job.dispatched_at.is_(None),
     )
-    if queued:
-        session.execute(
-            update(Job)
-            .where(Job.id.in_(queued), Job.status == JobStatus.QUEUED)
-            .values(status=JobStatus.CANCELED, stage=None, completed_at=now, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-    session.execute(
-        update(Job)
-        .where(Job.parent_id == parent_id, Job.status == JobStatus.PROCESSING)
-        .values(cancel_requested=True, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return queued
 
 
-def _update(session: Session, job_id: uuid.UUID, **values: Any) -> None:
-    session.execute(
-        update(Job)
-        .where(Job.id == job_id)
-        .values(updated_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
+def _cancel_open_children(
+    session: Session, effects: JobEffects, parent_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """Queued children end canceled now; running ones are asked to stop and end themselves
+    at their next heartbeat (cooperative cancel: no worker is killed)."""
+    queued = session.scalars(
+        select(Job.id).where(Job.parent_id == parent_id, Job.status == JobStatus.QUEUED)
+    ).all()
+    canceled = [
+        child_id
+        for child_id in queued
+        if end_job(
+            session,
+            effects,
+            child_id,
+            status=JobStatus.CANCELED,
+            expected=Job.status == JobStatus.QUEUED,
+            settles_parent=False,  # this settle is the parent's
+        )
+    ]
+    update_jobs(
+        session,
+        Job.parent_id == parent_id,
+        Job.status == JobStatus.PROCESSING,
+        cancel_requested=True,
     )
+    return canceled
 
 
 def request_family_cancel(session: Session, parent_id: uuid.UUID) -> list[uuid.UUID]:
     """Cancel an expanded parent: queued children end now, running ones are asked to stop,
     child parents likewise. Returns every parent to settle (the settle ends them)."""
-    _update(session, parent_id, cancel_requested=True)
+    update_jobs(session, Job.id == parent_id, cancel_requested=True)
     to_settle = [parent_id]
     nested = session.scalars(
         select(Job.id).where(
@@ -417,11 +343,6 @@ def request_family_cancel(session: Session, parent_id: uuid.UUID) -> list[uuid.U
     for child_parent in nested:
         to_settle.extend(request_family_cancel(session, child_parent))
     return to_settle
-
-
-def canceled_children(session: Session, parent_id: uuid.UUID) -> list[uuid.UUID]:
-    """Cancel the parent's queued children now (API side, for immediate feedback)."""
-    return _cancel_open_children(session, parent_id)
 
 
 def retry_failed_children(session: Session, parent_id: uuid.UUID) -> int:
@@ -437,15 +358,10 @@ def retry_failed_children(session: Session, parent_id: uuid.UUID) -> int:
     )
     if not ids:
         return 0
-    session.execute(
-        update(Job)
-        .where(Job.id.in_(ids))
-        .values(**retry_values(held=True))
-        .execution_options(synchronize_session=False)
-    )
-    _update(
+    update_jobs(session, Job.id.in_(ids), **retry_values(held=True))
+    update_jobs(
         session,
-        parent_id,
+        Job.id == parent_id,
         status=JobStatus.PROCESSING,
         stage=JobStage.DOWNLOADING,
         worker_id=None,
@@ -464,30 +380,41 @@ def has_children(session: Session, parent_id: uuid.UUID) -> bool:
 
 def expanded_parents(session: Session, limit: int = 1000) -> list[uuid.UUID]:
     return list(
-        session.scalars(
-            select(Job.id)
-            .where(
-                Job.kind != JobKind.VIDEO,
-                Job.status == JobStatus.PROCESSING,
-                Job.heartbeat_at.is_(None),
-            )
-            .order_by(Job.updated_at)
-            .limit(limit)
-        )
+        session.scalars(select(Job.id).where(EXPANDED).order_by(Job.updated_at).limit(limit))
     )
 
 
-def drop_child(
-    session: Session, child_id: uuid.UUID, *, worker_id: str, skipped: dict[str, Any]
-) -> uuid.UUID | None:
-    """Remove a child that turned out not to belong (outside the date window) and note it
-    on its parent as skipped. Returns the parent's id, None when the lease was lost."""
-    parent_id = session.scalar(select(Job.parent_id).where(owned_by(child_id, worker_id)))
-    if parent_id is None:
-        return None
-    _update(session, parent_id)  # lock the parent first, as settle does
-    details = dict(session.scalar(select(Job.details).where(Job.id == parent_id)) or {})
-    details["skipped"] = [*details.get("skipped", []), skipped]
-    _update(session, parent_id, details=details)
-    session.execute(delete(Job).where(Job.id == child_id))
-    return parent_id
+def is_expanded(job: Job) -> bool:
+    return job.kind.is_parent and job.status is JobStatus.PROCESSING and job.heartbeat_at is None
+
+
+# -- the worker's side ---------------------------------------------------------------------
+
+
+def worker_effects(ctx: WorkerContext) -> JobEffects:
+    """What follows a job's change in a worker: it settles parents itself."""
+    return JobEffects(
+        redis=ctx.redis,
+        enqueue=ctx.enqueue,
+        settle_parent=partial(settle_parent, ctx),
+        work_dir=ctx.settings.work_dir,
+    )
+
+
+def settle_parent(ctx: WorkerContext, parent_id: uuid.UUID) -> None:
+    run_db(
+        ctx,
+        settle,
+        parent_id,
+        effects=worker_effects(ctx),
+        default_concurrency=ctx.settings.playlist_concurrency,
+    )
+
+
+def settle_all(ctx: WorkerContext) -> int:
+    """Safety net of the reconciler: settle every expanded parent (a lost trigger, a worker
+    that died between a child's end and its parent's settle)."""
+    parents = run_db(ctx, expanded_parents)
+    for parent_id in parents:
+        settle_parent(ctx, parent_id)
+    return len(parents)

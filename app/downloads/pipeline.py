@@ -1,4 +1,6 @@
-"""What a worker does with one job id: claim, download, store, record (rules 1-3, 6)."""
+"""What a worker does with one job id: claim it with a compare-and-set, download (or expand
+a playlist) with no database session open, store the files, and end the job; a cancel, a
+lost lease or a shutdown is noticed between steps and stops the run cooperatively."""
 
 from __future__ import annotations
 
@@ -9,17 +11,18 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Sequence
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from app.core.database import session_scope, utcnow
 from app.core.disk import lowest_free_gb
-from app.downloads import breaker, repository
-from app.downloads.context import WorkerContext, run_db
+from app.downloads import repository
+from app.downloads.endings import RunFigures, end_job, record_retry
+from app.downloads.engine import breaker
+from app.downloads.engine.progress import ProgressTracker
+from app.downloads.engine.runner import DownloadResult, YtDlpRunner
 from app.downloads.exceptions import (
     HandBack,
     JobCanceled,
@@ -27,17 +30,14 @@ from app.downloads.exceptions import (
     LeaseLost,
     OutsideDateWindow,
 )
-from app.downloads.models import JobStage, JobStatus
-from app.downloads.repository import ClaimedJob, NewFile
-from app.downloads.runner import DownloadResult, YtDlpRunner
-from app.downloads.schemas import JobError, JobOptions
+from app.downloads.expansion import drop_outside_window, expand_parent
+from app.downloads.families import worker_effects
+from app.downloads.repository import ClaimedJob, held_by
+from app.downloads.schemas import DateWindow, JobOptions
 from app.downloads.urls import youtube_video_id
-from app.library.indexing import index_job
-from app.metrics.service import record_job_end, record_retry
-from app.playlists.schemas import DateWindow
-from app.playlists.worker import drop_outside_window, expand_parent, job_ended
-from app.progress import publisher
-from app.progress.tracker import ProgressTracker
+from app.jobs import events
+from app.jobs.models import JobFile, JobStage, JobStatus
+from app.jobs.schemas import JobError
 from app.storage.base import (
     StorageHandler,
     StorageUnavailable,
@@ -46,10 +46,10 @@ from app.storage.base import (
     media_type_for,
 )
 from app.transcripts.cues import Cue
+from app.worker.context import WorkerContext, run_db
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 TICK_SECONDS = 0.5
 DISK_WAIT_SECONDS = 60
 DB_WRITE_SECONDS = 2.0
@@ -141,7 +141,7 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
         return
     tracker = ProgressTracker(
         job_id,
-        publish=partial(publisher.publish, ctx.redis),
+        publish=partial(events.publish, ctx.redis),
         floor=claimed.progress,
         parent_id=claimed.parent_id,
     )
@@ -153,10 +153,9 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
         ))  # fmt: skip
         return
     tracker.publish_status(JobStatus.PROCESSING)
+    # Removed when the job ends (`endings.announce`), kept when it runs again (a retry, a
+    # hand-back, a lost lease): yt-dlp then resumes its .part files with HTTP Range.
     workdir = ctx.settings.work_dir / str(job_id)
-    # Kept when the job runs again (a retry, a hand-back, a lost lease): yt-dlp then
-    # resumes its .part files with HTTP Range instead of starting over.
-    keep_workdir = False
     try:
         with LeaseKeeper(ctx, job_id, tracker, worker_id) as keeper:
             if claimed.kind.is_parent:
@@ -186,13 +185,12 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
         logger.info("job %s completed with %d files", job_id, len(files))
     except LeaseLost:
         # Another worker owns the job now; what it writes is the truth, so touch nothing.
-        keep_workdir = True
         logger.warning("job %s: lease lost, stopping without writing", job_id)
     except HandBack:
-        keep_workdir = True
         outcome.hand_back()
     except OutsideDateWindow as outside:
         outcome.discard()
+        shutil.rmtree(workdir, ignore_errors=True)  # no longer a job: nothing ends it
         drop_outside_window(ctx, claimed, worker_id=worker_id, upload_date=outside.upload_date)
     except JobCanceled:
         outcome.discard()
@@ -200,7 +198,7 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
         logger.info("job %s canceled", job_id)
     except JobFailure as failure:
         outcome.discard()
-        keep_workdir = outcome.fail_or_retry(failure)
+        outcome.fail_or_retry(failure)
     except Exception:
         logger.exception("job %s crashed", job_id)
         outcome.discard()
@@ -208,9 +206,6 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
             JobStatus.FAILED,
             error=JobError(code="internal_error", message="Unexpected worker error."),
         )
-    finally:
-        if not keep_workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _reason_to_wait(ctx: WorkerContext, job_id: uuid.UUID) -> float | None:
@@ -257,14 +252,14 @@ class _Outcome:
             self.tracker.publish_status(JobStatus.QUEUED)
             logger.info("job %s handed back for another worker to resume", job_id)
 
-    def fail_or_retry(self, failure: JobFailure) -> bool:
-        """Retry a transient failure later (True: keep the work directory), else fail."""
+    def fail_or_retry(self, failure: JobFailure) -> None:
+        """Retry a transient failure later (keeping the work directory), else fail."""
         settings = self.ctx.settings
         error = JobError(code=failure.code, message=failure.message)
         if not failure.retryable or self.claimed.retries >= settings.max_retries:
             self.finish(JobStatus.FAILED, error=error)
             logger.info("job %s failed: %s (%s)", self.claimed.id, failure.code, failure.message)
-            return False
+            return
         delay = backoff_seconds(
             self.claimed.retries,
             base=settings.retry_backoff_seconds,
@@ -281,72 +276,46 @@ class _Outcome:
             record_retry(self.ctx.redis, failure.code)
             logger.info("job %s: %s; retry %d in %.0f s", self.claimed.id, failure.code,
                         self.claimed.retries + 1, delay)  # fmt: skip
-        return True
 
     def finish(
         self,
         status: JobStatus,
         *,
         error: JobError | None = None,
-        files: list[NewFile] | None = None,
+        files: list[JobFile] | None = None,
         details: dict[str, Any] | None = None,
         transcripts: dict[str, list[Cue]] | None = None,
     ) -> bool:
+        """End the job (False when this worker no longer holds it)."""
+        figures = self.tracker.db_fields()
         fields: dict[str, Any] = {
-            "stage": None,
-            "speed": None,
-            "eta": None,
             "next_attempt_at": None,
+            # The row ends with the figures of the last event, not of the last heartbeat.
+            **{name: figures[name] for name in ("progress", "downloaded_bytes", "total_bytes")},
         }
         if details is not None:
             fields["details"] = details
         if status is JobStatus.COMPLETED:
             fields |= {"progress": 100.0, "error_code": None, "error_message": None}
-            db_fields = self.tracker.db_fields()
-            fields |= {k: db_fields[k] for k in ("downloaded_bytes", "total_bytes")}
-        if error is not None:
-            fields |= {"error_code": error.code, "error_message": error.message}
-        done = run_db(self.ctx, _finish_and_index, self.claimed.id, worker_id=self.worker_id,
-                   status=status, fields=fields, files=files or (),
-                   transcripts=transcripts)  # fmt: skip
-        if done:
-            # Counted before the event goes out: whoever reacts to it sees the metrics.
-            record_job_end(
-                self.ctx.redis,
-                status,
-                error_code=error.code if error else None,
-                duration=(utcnow() - self.claimed.started_at).total_seconds(),
-                downloaded_bytes=self.tracker.db_fields()["downloaded_bytes"] or 0,
-                stored_bytes=sum(f.size for f in files or ()),
-            )
-            self.tracker.publish_status(status, error)
-            job_ended(
-                self.ctx,
-                self.claimed.id,
-                parent_id=self.claimed.parent_id,
-                has_webhook=self.claimed.has_webhook,
-            )
-        return bool(done)
-
-
-def _finish_and_index(
-    session: Session,
-    job_id: uuid.UUID,
-    *,
-    worker_id: str,
-    status: JobStatus,
-    fields: dict[str, Any],
-    files: Sequence[NewFile],
-    transcripts: dict[str, list[Cue]] | None,
-) -> bool:
-    """End the job and, when it completed, add it to the library in the same transaction."""
-    if not repository.finish_job(
-        session, job_id, worker_id=worker_id, status=status, fields=fields, files=files
-    ):
-        return False
-    if status is JobStatus.COMPLETED:
-        index_job(session, job_id, transcripts or {})
-    return True
+        run = RunFigures(
+            duration=(utcnow() - self.claimed.started_at).total_seconds(),
+            downloaded_bytes=figures["downloaded_bytes"] or 0,
+            stored_bytes=sum(stored.size for stored in files or ()),
+        )
+        ending = run_db(
+            self.ctx,
+            end_job,
+            worker_effects(self.ctx),
+            self.claimed.id,
+            status=status,
+            expected=held_by(self.worker_id),
+            error=error,
+            fields=fields,
+            files=files or (),
+            transcripts=transcripts,
+            run=run,
+        )
+        return ending is not None
 
 
 def _store_all(
@@ -356,10 +325,11 @@ def _store_all(
     stored: list[StoredObject],
     tracker: ProgressTracker,
     keeper: LeaseKeeper,
-) -> list[NewFile]:
+) -> list[JobFile]:
+    """Move the results into storage; the rows are written when the job completes."""
     total = sum(f.path.stat().st_size for f in result.files) or 1
     moved = 0
-    files: list[NewFile] = []
+    files: list[JobFile] = []
     for item in result.files:
         keeper.check()
         size = item.path.stat().st_size
@@ -373,7 +343,7 @@ def _store_all(
             raise JobFailure(str(exc), code="storage_unavailable", retryable=True) from exc
         stored.append(obj)
         files.append(
-            NewFile(
+            JobFile(
                 kind=item.kind,
                 language=item.language,
                 format=item.format,

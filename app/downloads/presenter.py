@@ -6,18 +6,18 @@ import re
 
 from starlette.requests import HTTPConnection
 
-from app.downloads.models import Job, JobFile, JobStatus
+from app.downloads.families import Family
 from app.downloads.schemas import (
     CollectionOptions,
-    JobError,
     JobFileOut,
     JobOptions,
     JobOut,
-    TranscriptSummary,
     VideoMetadata,
 )
-from app.playlists.repository import Family
+from app.jobs.models import Job, JobFile, JobStatus
+from app.jobs.schemas import JobError
 from app.storage.base import RemoteFile, StorageHandler, media_type_for
+from app.transcripts.schemas import TranscriptSummary
 
 _HTTP_SCHEME = {"ws": "http", "wss": "https"}
 
@@ -44,7 +44,7 @@ def present_job(
     family: Family | None = None,
 ) -> JobOut:
     """The API body of a job; `connection` (a request or a WebSocket) gives the base URL.
-    Parents need their `family` (`app.playlists.repository.families`)."""
+    Parents need their `family` (`app.downloads.families.families`)."""
 
     def file_url(stored: JobFile) -> str:
         location = storage.locate(
@@ -85,26 +85,13 @@ def present_job(
         ),
         details={k: v for k, v in (job.details or {}).items() if k != "transcripts"},
         transcripts=TranscriptSummary.model_validate((job.details or {}).get("transcripts", {})),
-        files=[
-            JobFileOut(
-                id=f.id,
-                kind=f.kind,
-                language=f.language,
-                format=f.format,
-                size=f.size,
-                sha256=f.sha256,
-                url=file_url(f),
-            )
-            for f in job.files
-        ],
+        files=[JobFileOut.of(stored, url=file_url(stored)) for stored in job.files],
         collection=CollectionOptions.model_validate(job.collection)
         if job.kind.is_parent and job.collection
         else None,
         children=family.counts if family is not None else None,
         webhook_url=job.webhook_url,
-        error=JobError(code=job.error_code, message=job.error_message or "")
-        if job.error_code
-        else None,
+        error=JobError.of(job.error_code, job.error_message),
         attempts=job.attempts,
         retries=job.retries,
         next_attempt_at=job.next_attempt_at,

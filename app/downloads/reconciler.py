@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from functools import partial
 
 from app.core.database import session_scope, utcnow
 from app.downloads import repository
-from app.downloads.context import WorkerContext
-from app.downloads.models import JobStatus
-from app.downloads.repository import StuckJob
-from app.downloads.schemas import JobError
-from app.metrics.service import record_job_end
-from app.playlists.worker import job_ended, settle_all
-from app.progress import publisher
-from app.progress.tracker import ProgressTracker
+from app.downloads.endings import end_job
+from app.downloads.families import settle_all, worker_effects
+from app.downloads.repository import StuckJob, lease_expired
+from app.jobs.models import JobStatus
+from app.jobs.schemas import JobError
+from app.worker.context import WorkerContext, run_db
 
 logger = logging.getLogger(__name__)
 
@@ -64,25 +61,14 @@ def reconcile(ctx: WorkerContext, *, queued_in_broker: set[str] | None) -> int:
 def _end_abandoned(
     ctx: WorkerContext, job: StuckJob, status: JobStatus, error: JobError | None = None
 ) -> None:
-    with session_scope(ctx.sessions) as session:
-        ended = repository.end_abandoned(
-            session,
-            job.id,
-            lease_seconds=ctx.settings.job_lease_seconds,
-            status=status,
-            error=error,
-        )
-    if ended:
-        record_job_end(
-            ctx.redis,
-            status,
-            error_code=error.code if error else None,
-            duration=None,
-            downloaded_bytes=0,
-            stored_bytes=0,
-        )
-        tracker = ProgressTracker(
-            job.id, publish=partial(publisher.publish, ctx.redis), parent_id=job.parent_id
-        )
-        tracker.publish_status(status, error)
-        job_ended(ctx, job.id, parent_id=job.parent_id, has_webhook=job.has_webhook)
+    """End a processing job whose worker stopped renewing its lease: nobody else will."""
+    run_db(
+        ctx,
+        end_job,
+        worker_effects(ctx),
+        job.id,
+        status=status,
+        expected=lease_expired(ctx.settings.job_lease_seconds),
+        error=error,
+        fields={} if error else {"error_code": None, "error_message": None},
+    )

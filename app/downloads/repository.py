@@ -1,5 +1,6 @@
-"""Job queries, written once against a sync Session: workers call them directly, the API
-through `AsyncSession.run_sync` (rule 4)."""
+"""Queries of download jobs, written once against a sync Session: workers call them
+directly, the API through `AsyncSession.run_sync`. A worker changes a job only while it
+holds the job's lease (`held_by`); endings go through `app.downloads.endings`."""
 
 from __future__ import annotations
 
@@ -9,21 +10,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.core.database import utcnow
-from app.downloads.models import (
-    FileKind,
-    Job,
-    JobFile,
-    JobKind,
-    JobStage,
-    JobStatus,
-    WebhookDelivery,
-)
-from app.downloads.schemas import JobError
+from app.jobs.models import Job, JobFile, JobKind, JobStage, JobStatus
+from app.jobs.repository import compare_and_set
+from app.jobs.schemas import JobError
 from app.library.indexing import remove_entries
+from app.webhooks.models import WebhookDelivery
 
 
 @dataclass(frozen=True)
@@ -39,7 +34,6 @@ class ClaimedJob:
     api_key_id: uuid.UUID | None = None
     parent_id: uuid.UUID | None = None
     collection: dict[str, Any] | None = None
-    has_webhook: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,18 +48,6 @@ class StuckJob:
     status: JobStatus
     attempts: int
     cancel_requested: bool
-    parent_id: uuid.UUID | None = None
-    has_webhook: bool = False
-
-
-@dataclass(frozen=True)
-class NewFile:
-    kind: FileKind
-    language: str | None
-    format: str
-    size: int
-    sha256: str
-    storage_key: str
 
 
 def insert_job(
@@ -95,14 +77,6 @@ def insert_job(
     session.add(job)
     session.flush()
     return job
-
-
-def get_owned_job(session: Session, job_id: uuid.UUID, api_key_id: uuid.UUID) -> Job | None:
-    return session.scalar(select(Job).where(Job.id == job_id, Job.api_key_id == api_key_id))
-
-
-def get_job(session: Session, job_id: uuid.UUID) -> Job | None:
-    return session.get(Job, job_id, populate_existing=True)
 
 
 def list_jobs(
@@ -154,26 +128,20 @@ def claim_job(
 ) -> ClaimedJob | None:
     """Compare-and-set: take a queued job, or one whose lease ran out. None if taken."""
     now = utcnow()
-    stale = now - dt.timedelta(seconds=lease_seconds)
-    claimable = or_(
-        Job.status == JobStatus.QUEUED,
-        and_(Job.status == JobStatus.PROCESSING, Job.heartbeat_at < stale),
+    claimable = or_(Job.status == JobStatus.QUEUED, lease_expired(lease_seconds))
+    claimed = compare_and_set(
+        session,
+        job_id,
+        claimable,
+        Job.cancel_requested.is_(False),
+        status=JobStatus.PROCESSING,
+        stage=JobStage.EXTRACTING,
+        worker_id=worker_id,
+        heartbeat_at=now,
+        attempts=Job.attempts + 1,
+        started_at=func.coalesce(Job.started_at, now),
     )
-    result = session.execute(
-        update(Job)
-        .where(Job.id == job_id, claimable, Job.cancel_requested.is_(False))
-        .values(
-            status=JobStatus.PROCESSING,
-            stage=JobStage.EXTRACTING,
-            worker_id=worker_id,
-            heartbeat_at=now,
-            attempts=Job.attempts + 1,
-            started_at=func.coalesce(Job.started_at, now),
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if not claimed:
         return None
     job = session.get_one(Job, job_id, populate_existing=True)
     return ClaimedJob(
@@ -188,26 +156,25 @@ def claim_job(
         api_key_id=job.api_key_id,
         parent_id=job.parent_id,
         collection=job.collection,
-        has_webhook=bool(job.webhook_url),
     )
 
 
-def owned_by(job_id: uuid.UUID, worker_id: str) -> Any:
-    return and_(Job.id == job_id, Job.worker_id == worker_id, Job.status == JobStatus.PROCESSING)
+def held_by(worker_id: str) -> ColumnElement[bool]:
+    """The job is processing under this worker's lease."""
+    return and_(Job.worker_id == worker_id, Job.status == JobStatus.PROCESSING)
+
+
+def lease_expired(lease_seconds: int) -> ColumnElement[bool]:
+    """The job is processing, but its worker stopped renewing the lease (it died)."""
+    stale = utcnow() - dt.timedelta(seconds=lease_seconds)
+    return and_(Job.status == JobStatus.PROCESSING, Job.heartbeat_at < stale)
 
 
 def renew_lease(
     session: Session, job_id: uuid.UUID, *, worker_id: str, progress: dict[str, Any]
 ) -> LeaseState:
     """Heartbeat plus the latest progress; also tells the worker whether to stop."""
-    now = utcnow()
-    result = session.execute(
-        update(Job)
-        .where(owned_by(job_id, worker_id))
-        .values(heartbeat_at=now, updated_at=now, **progress)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if not compare_and_set(session, job_id, held_by(worker_id), heartbeat_at=utcnow(), **progress):
         return LeaseState(owned=False, cancel_requested=False)
     cancel = session.scalar(select(Job.cancel_requested).where(Job.id == job_id))
     return LeaseState(owned=True, cancel_requested=bool(cancel))
@@ -216,96 +183,11 @@ def renew_lease(
 def record_metadata(
     session: Session, job_id: uuid.UUID, *, worker_id: str, fields: dict[str, Any]
 ) -> bool:
-    result = session.execute(
-        update(Job)
-        .where(owned_by(job_id, worker_id))
-        .values(updated_at=utcnow(), **fields)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
-
-
-def finish_job(
-    session: Session,
-    job_id: uuid.UUID,
-    *,
-    worker_id: str,
-    status: JobStatus,
-    fields: dict[str, Any],
-    files: Sequence[NewFile] = (),
-) -> bool:
-    """Move an owned job to a terminal status (with its files) in one transaction."""
-    now = utcnow()
-    result = session.execute(
-        update(Job)
-        .where(owned_by(job_id, worker_id))
-        .values(status=status, completed_at=now, updated_at=now, worker_id=None, **fields)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return False
-    session.add_all(
-        JobFile(
-            job_id=job_id,
-            kind=f.kind,
-            language=f.language,
-            format=f.format,
-            size=f.size,
-            sha256=f.sha256,
-            storage_key=f.storage_key,
-            created_at=now,
-        )
-        for f in files
-    )
-    return True
-
-
-def cancel_queued(session: Session, job_id: uuid.UUID) -> bool:
-    now = utcnow()
-    result = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
-        .values(status=JobStatus.CANCELED, stage=None, completed_at=now, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
-
-
-def end_abandoned(
-    session: Session,
-    job_id: uuid.UUID,
-    *,
-    lease_seconds: int,
-    status: JobStatus,
-    error: JobError | None = None,
-) -> bool:
-    """End a processing job whose worker stopped heartbeating (nobody else will)."""
-    now = utcnow()
-    stale = now - dt.timedelta(seconds=lease_seconds)
-    result = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.PROCESSING, Job.heartbeat_at < stale)
-        .values(
-            status=status,
-            stage=None,
-            worker_id=None,
-            error_code=error.code if error else None,
-            error_message=error.message if error else None,
-            completed_at=now,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+    return compare_and_set(session, job_id, held_by(worker_id), **fields)
 
 
 def request_cancel(session: Session, job_id: uuid.UUID) -> None:
-    session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.PROCESSING)
-        .values(cancel_requested=True, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    compare_and_set(session, job_id, Job.status == JobStatus.PROCESSING, cancel_requested=True)
 
 
 def retry_values(*, held: bool = False) -> dict[str, Any]:
@@ -335,14 +217,11 @@ def retry_values(*, held: bool = False) -> dict[str, Any]:
 
 
 def reset_for_retry(session: Session, job_id: uuid.UUID) -> bool:
-    result = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status.in_([JobStatus.FAILED, JobStatus.CANCELED]))
-        .values(**retry_values())
-        .execution_options(synchronize_session=False)
+    retried = compare_and_set(
+        session, job_id, Job.status.in_([JobStatus.FAILED, JobStatus.CANCELED]), **retry_values()
     )
     session.execute(delete(JobFile).where(JobFile.job_id == job_id))
-    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+    return retried
 
 
 def delete_job(session: Session, job_id: uuid.UUID) -> None:
@@ -361,46 +240,23 @@ def find_stuck_jobs(
     """Queued jobs due and dispatched before `dispatched_before`, and processing jobs whose
     lease ran out."""
     now = utcnow()
-    lease_cutoff = now - dt.timedelta(seconds=lease_seconds)
     due = or_(Job.next_attempt_at.is_(None), Job.next_attempt_at <= now)
     rows = session.execute(
-        select(
-            Job.id,
-            Job.status,
-            Job.attempts,
-            Job.cancel_requested,
-            Job.parent_id,
-            Job.webhook_url.is_not(None).label("has_webhook"),
-        )
+        select(Job.id, Job.status, Job.attempts, Job.cancel_requested)
         .where(
             or_(
                 and_(Job.status == JobStatus.QUEUED, Job.dispatched_at < dispatched_before, due),
-                and_(Job.status == JobStatus.PROCESSING, Job.heartbeat_at < lease_cutoff),
+                lease_expired(lease_seconds),
             )
         )
         .order_by(Job.created_at)
         .limit(limit)
     ).all()
-    return [
-        StuckJob(
-            row.id,
-            row.status,
-            row.attempts,
-            row.cancel_requested,
-            row.parent_id,
-            bool(row.has_webhook),
-        )
-        for row in rows
-    ]
+    return [StuckJob(row.id, row.status, row.attempts, row.cancel_requested) for row in rows]
 
 
 def mark_dispatched(session: Session, job_id: uuid.UUID) -> None:
-    session.execute(
-        update(Job)
-        .where(Job.id == job_id)
-        .values(dispatched_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    compare_and_set(session, job_id, dispatched_at=utcnow())
 
 
 def find_expired(
@@ -416,17 +272,6 @@ def find_expired(
     return [(job.id, [f.storage_key for f in job.files]) for job in jobs]
 
 
-def mark_expired(session: Session, job_id: uuid.UUID) -> None:
-    remove_entries(session, [job_id])
-    session.execute(delete(JobFile).where(JobFile.job_id == job_id))
-    session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.COMPLETED)
-        .values(status=JobStatus.EXPIRED, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-
-
 def live_job_ids(
     session: Session, job_ids: Sequence[uuid.UUID], *, lease_seconds: int
 ) -> set[uuid.UUID]:
@@ -438,11 +283,6 @@ def live_job_ids(
         )
     )
     return set(rows)
-
-
-def count_by_status(session: Session) -> dict[JobStatus, int]:
-    rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
-    return {JobStatus(status): count for status, count in rows}
 
 
 def count_active(session: Session, api_key_id: uuid.UUID) -> int:
@@ -474,36 +314,31 @@ _RESET_RUN = {
 def release_job(session: Session, job_id: uuid.UUID, *, worker_id: str) -> bool:
     """Hand an owned job back to the queue (a worker shutting down); it keeps its progress
     and its work directory, and the interrupted run does not count as an attempt."""
-    now = utcnow()
-    result = session.execute(
-        update(Job)
-        .where(owned_by(job_id, worker_id))
-        .values(**_RESET_RUN, attempts=Job.attempts - 1, dispatched_at=now, updated_at=now)
-        .execution_options(synchronize_session=False)
+    return compare_and_set(
+        session,
+        job_id,
+        held_by(worker_id),
+        **_RESET_RUN,
+        attempts=Job.attempts - 1,
+        dispatched_at=utcnow(),
     )
-    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
 
 
 def schedule_retry(
     session: Session, job_id: uuid.UUID, *, worker_id: str, due: dt.datetime, error: JobError
 ) -> bool:
     """Queue an owned job again after a transient failure, to run no earlier than `due`."""
-    now = utcnow()
-    result = session.execute(
-        update(Job)
-        .where(owned_by(job_id, worker_id))
-        .values(
-            **_RESET_RUN,
-            retries=Job.retries + 1,
-            next_attempt_at=due,
-            error_code=error.code,
-            error_message=error.message,
-            dispatched_at=now,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
+    return compare_and_set(
+        session,
+        job_id,
+        held_by(worker_id),
+        **_RESET_RUN,
+        retries=Job.retries + 1,
+        next_attempt_at=due,
+        error_code=error.code,
+        error_message=error.message,
+        dispatched_at=utcnow(),
     )
-    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
 
 
 def get_url(session: Session, job_id: uuid.UUID) -> str | None:

@@ -1,4 +1,5 @@
-"""Housekeeping run by Celery beat: file retention, leftover work directories and uploads."""
+"""What housekeeping removes: files past FILE_RETENTION_HOURS, leftover work directories and
+incomplete uploads."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from pathlib import Path
 from app.core.celery_app import HARD_LIMIT_MARGIN_SECONDS
 from app.core.database import session_scope, utcnow
 from app.downloads import repository
-from app.downloads.context import WorkerContext
+from app.downloads.endings import end_job
+from app.downloads.families import worker_effects
+from app.jobs.models import Job, JobStatus
+from app.worker.context import WorkerContext, run_db
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +35,14 @@ def expire_old_files(ctx: WorkerContext) -> int:
         for key in keys:
             ctx.storage.delete(key)
         ctx.storage.delete_prefix(str(job_id))
-        with session_scope(ctx.sessions) as session:
-            repository.mark_expired(session, job_id)
+        run_db(
+            ctx,
+            end_job,
+            worker_effects(ctx),
+            job_id,
+            status=JobStatus.EXPIRED,
+            expected=Job.status == JobStatus.COMPLETED,
+        )
         logger.info("expired the %d files of job %s", len(keys), job_id)
     return len(expired)
 

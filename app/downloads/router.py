@@ -4,32 +4,35 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.dependencies import DbSession, State, Storage
 from app.auth.dependencies import ReadKey, WriteKey
 from app.auth.exceptions import AUTH_ERRORS as KEY_ERRORS
 from app.auth.exceptions import InsufficientScope, QuotaExceeded
-from app.core.dependencies import AppSettings, DbSession, Metrics, RedisClient, Storage
-from app.core.errors import error_responses
+from app.core.errors import ErrorResponse, error_responses
 from app.downloads import service
-from app.downloads.dependencies import ReadableJob, WritableJob
 from app.downloads.exceptions import (
     FileNotFound,
-    ForbiddenAddressError,
     InsufficientStorage,
     InvalidOptions,
-    JobNotFound,
     JobNotRetryable,
     UnsupportedUrl,
 )
-from app.downloads.models import Job, JobStatus
 from app.downloads.presenter import download_filename, media_type, present_job
-from app.downloads.schemas import DownloadRequest, JobOut, JobPage
+from app.downloads.schemas import BatchOut, BatchRequest, DownloadRequest, JobOut, JobPage
+from app.jobs.dependencies import ReadableJob, WritableJob
+from app.jobs.exceptions import JobNotFound
+from app.jobs.models import Job, JobStatus
+from app.jobs.schemas import JobError
+from app.security.exceptions import ForbiddenAddressError
 from app.storage.base import RemoteFile, StorageHandler
 
-router = APIRouter(prefix="/api/v1/downloads", tags=["downloads"])
+router = APIRouter(tags=["downloads"])
+DOWNLOADS = "/api/v1/downloads"
 AUTH_ERRORS = (*KEY_ERRORS, InsufficientScope)
+NONE_ACCEPTED = JobError(code="no_valid_urls", message="None of the URLs was accepted.")
 PARENT_FILTER = (
     "List this playlist's, channel's or batch's jobs (in order) instead of the key's own "
     "submissions (which are listed without their entries)."
@@ -39,12 +42,12 @@ PARENT_FILTER = (
 async def _present(
     job: Job, request: Request, storage: StorageHandler, session: AsyncSession
 ) -> JobOut:
-    family = (await service.families(session, [job])).get(job.id)
+    family = (await service.families_of(session, [job])).get(job.id)
     return present_job(job, storage=storage, connection=request, family=family)
 
 
 @router.post(
-    "",
+    DOWNLOADS,
     status_code=202,
     response_model=JobOut,
     responses=error_responses(
@@ -62,18 +65,14 @@ async def create_download(
     request: Request,
     session: DbSession,
     api_key: WriteKey,
-    settings: AppSettings,
-    storage: Storage,
-    metrics: Metrics,
+    state: State,
 ) -> JobOut:
-    job = await service.create_job(
-        session, api_key=api_key, request=body, settings=settings, metrics=metrics
-    )
-    return await _present(job, request, storage, session)
+    job = await service.create_job(session, api_key=api_key, request=body, state=state)
+    return await _present(job, request, state.storage, session)
 
 
 @router.get(
-    "", response_model=JobPage, responses=error_responses(*AUTH_ERRORS), summary="List jobs"
+    DOWNLOADS, response_model=JobPage, responses=error_responses(*AUTH_ERRORS), summary="List jobs"
 )
 async def list_downloads(
     request: Request,
@@ -88,7 +87,7 @@ async def list_downloads(
     jobs, total = await service.list_jobs(
         session, api_key=api_key, status=status, parent_id=parent_id, limit=limit, offset=offset
     )
-    families = await service.families(session, jobs)
+    families = await service.families_of(session, jobs)
     return JobPage(
         items=[
             present_job(job, storage=storage, connection=request, family=families.get(job.id))
@@ -101,7 +100,7 @@ async def list_downloads(
 
 
 @router.get(
-    "/{job_id}",
+    f"{DOWNLOADS}/{{job_id}}",
     response_model=JobOut,
     responses=error_responses(JobNotFound, *AUTH_ERRORS),
     summary="Get a job",
@@ -113,7 +112,7 @@ async def get_download(
 
 
 @router.delete(
-    "/{job_id}",
+    f"{DOWNLOADS}/{{job_id}}",
     response_model=JobOut,
     status_code=202,
     responses={
@@ -123,24 +122,16 @@ async def get_download(
     summary="Cancel a queued or running job, or delete a finished one (with its entries)",
 )
 async def delete_download(
-    job: WritableJob,
-    request: Request,
-    session: DbSession,
-    storage: Storage,
-    redis: RedisClient,
-    settings: AppSettings,
-    metrics: Metrics,
+    job: WritableJob, request: Request, session: DbSession, state: State
 ) -> JobOut | Response:
-    remaining = await service.cancel_or_delete(
-        session, job=job, storage=storage, redis=redis, settings=settings, metrics=metrics
-    )
+    remaining = await service.cancel_or_delete(session, job=job, state=state)
     if remaining is None:
         return Response(status_code=204)
-    return await _present(remaining, request, storage, session)
+    return await _present(remaining, request, state.storage, session)
 
 
 @router.post(
-    "/{job_id}/retry",
+    f"{DOWNLOADS}/{{job_id}}/retry",
     status_code=202,
     response_model=JobOut,
     responses=error_responses(JobNotFound, JobNotRetryable, *AUTH_ERRORS),
@@ -153,7 +144,7 @@ async def retry_download(
 
 
 @router.get(
-    "/{job_id}/files/{file_id}",
+    f"{DOWNLOADS}/{{job_id}}/files/{{file_id}}",
     name="get_download_file",
     response_class=FileResponse,
     responses=error_responses(JobNotFound, FileNotFound, *AUTH_ERRORS),
@@ -173,8 +164,38 @@ async def get_download_file(file_id: uuid.UUID, job: ReadableJob, storage: Stora
 
 
 router.add_api_route(
-    "/{job_id}/files/{file_id}",
+    f"{DOWNLOADS}/{{job_id}}/files/{{file_id}}",
     get_download_file,
     methods=["HEAD"],
     include_in_schema=False,
 )
+
+
+@router.post(
+    "/api/v1/batches",
+    status_code=202,
+    response_model=BatchOut,
+    responses={
+        422: {
+            "model": BatchOut | ErrorResponse,
+            "description": "no_valid_urls (every URL was rejected; the batch body), "
+            "too_many_urls, validation_error",
+        },
+        **error_responses(
+            ForbiddenAddressError,
+            QuotaExceeded,
+            InsufficientStorage,
+            InsufficientScope,
+            *KEY_ERRORS,
+        ),
+    },
+    summary="Queue many URLs with shared options, as one batch job",
+)
+async def create_batch(
+    body: BatchRequest, session: DbSession, api_key: WriteKey, state: State
+) -> BatchOut | JSONResponse:
+    outcome = await service.create_batch(session, api_key=api_key, request=body, state=state)
+    if outcome.batch_id is None:
+        rejected = outcome.model_copy(update={"error": NONE_ACCEPTED})
+        return JSONResponse(rejected.model_dump(mode="json"), status_code=422)
+    return outcome

@@ -1,4 +1,4 @@
-"""Request and response bodies of the downloads API."""
+"""Request and response bodies of the downloads API, and the values the worker applies."""
 
 from __future__ import annotations
 
@@ -6,17 +6,23 @@ import datetime as dt
 import enum
 import re
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from yt_dlp.utils import PlaylistEntries
 
-from app.downloads.models import FileKind, JobKind, JobStage, JobStatus
+from app.core.urls import HttpUrl
+from app.jobs.models import JobKind, JobStage, JobStatus
+from app.jobs.schemas import ChildCounts, FileSummary, JobError
+from app.transcripts.schemas import (
+    LanguageCode,
+    SubtitleFormat,
+    TranscriptSummary,
+    check_language,
+)
 
-MAX_URL_LENGTH = 2048
 MAX_SUBTITLE_LANGUAGES = 20
-_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}")
 
 
 class Quality(enum.StrEnum):
@@ -40,23 +46,6 @@ class OutputFormat(enum.StrEnum):
     MKV = "mkv"
 
 
-def _check_url(value: str) -> str:
-    value = value.strip()
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError as exc:
-        raise ValueError(f"malformed URL: {exc}") from exc
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an absolute http(s) URL, such as https://example.com/path")
-    if any(ch.isspace() or ord(ch) < 32 for ch in value):
-        raise ValueError("must not contain spaces or control characters")
-    return value
-
-
-HttpUrl = Annotated[str, Field(min_length=1, max_length=MAX_URL_LENGTH), AfterValidator(_check_url)]
-
-
 class AudioFormat(enum.StrEnum):
     MP3 = "mp3"
     M4A = "m4a"
@@ -69,22 +58,7 @@ class AudioFormat(enum.StrEnum):
         return self in (AudioFormat.WAV, AudioFormat.FLAC)
 
 
-class SubtitleFormat(enum.StrEnum):
-    SRT = "srt"
-    VTT = "vtt"
-    TXT = "txt"
-
-
 ALL_LANGUAGES = "all"
-
-
-def _check_language(code: str) -> str:
-    if not _LANGUAGE.fullmatch(code):
-        raise ValueError(f"{code!r} is not a language code such as 'en' or 'pt-BR'")
-    return code
-
-
-LanguageCode = Annotated[str, AfterValidator(_check_language)]
 
 
 class JobOptions(BaseModel):
@@ -131,7 +105,7 @@ class JobOptions(BaseModel):
             if len(value) > 1:
                 raise ValueError('"all" cannot be combined with language codes')
             return value
-        return list(dict.fromkeys(_check_language(code) for code in value))
+        return list(dict.fromkeys(check_language(code) for code in value))
 
     @field_validator("subtitle_formats")
     @classmethod
@@ -273,31 +247,8 @@ class BatchRequest(JobOptions, CollectionOptions):
         return CollectionOptions.model_validate(self.model_dump(include=set(COLLECTION_FIELDS)))
 
 
-def check_url(value: str) -> str:
-    """The checks of a URL field, for URLs validated one by one (batches)."""
-    if not value or len(value) > MAX_URL_LENGTH:
-        raise ValueError(f"must be 1 to {MAX_URL_LENGTH} characters")
-    return _check_url(value)
-
-
-class FileSummary(BaseModel):
-    """A stored file as jobs and webhook events describe it."""
-
-    id: uuid.UUID
-    kind: FileKind
-    language: str | None
-    format: str
-    size: int
-    sha256: str
-
-
 class JobFileOut(FileSummary):
     url: str
-
-
-class JobError(BaseModel):
-    code: str
-    message: str
 
 
 class VideoMetadata(BaseModel):
@@ -306,42 +257,6 @@ class VideoMetadata(BaseModel):
     duration: float | None = None
     channel_name: str | None = None
     upload_date: str | None = None
-
-
-class TranscriptTrack(BaseModel):
-    language: str
-    source: str = Field(description="manual, auto or translated")
-    formats: list[str]
-
-
-class TranscriptWarning(BaseModel):
-    code: str
-    language: str
-    message: str
-
-
-class TranscriptSummary(BaseModel):
-    """What the job got per language, and what it asked for but could not get."""
-
-    languages: list[TranscriptTrack] = Field(default_factory=list)
-    unavailable: list[str] = Field(default_factory=list)
-    warnings: list[TranscriptWarning] = Field(default_factory=list)
-
-
-class ChildCounts(BaseModel):
-    """The children of a playlist, channel or batch, by status."""
-
-    total: int = 0
-    queued: int = 0
-    processing: int = 0
-    completed: int = 0
-    failed: int = 0
-    canceled: int = 0
-    skipped: int = Field(
-        default=0,
-        description="Entries not turned into jobs: already downloaded (skip_existing) "
-        "or outside date_after/date_before.",
-    )
 
 
 class JobOut(BaseModel):
@@ -408,3 +323,38 @@ class JobPage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+@dataclass(frozen=True)
+class DateWindow:
+    """date_after / date_before of a channel or playlist, both inclusive."""
+
+    after: dt.date | None = None
+    before: dt.date | None = None
+
+    @property
+    def is_set(self) -> bool:
+        return self.after is not None or self.before is not None
+
+    def contains(self, day: dt.date) -> bool:
+        return (self.after is None or day >= self.after) and (
+            self.before is None or day <= self.before
+        )
+
+    def to_json(self) -> dict[str, Any] | None:
+        """What a child keeps in its `collection` to check its exact upload date."""
+        if not self.is_set:
+            return None
+        return {
+            "date_after": self.after.isoformat() if self.after else None,
+            "date_before": self.before.isoformat() if self.before else None,
+        }
+
+    @classmethod
+    def from_json(cls, values: dict[str, Any] | None) -> DateWindow:
+        values = values or {}
+        after, before = values.get("date_after"), values.get("date_before")
+        return cls(
+            after=dt.date.fromisoformat(after) if after else None,
+            before=dt.date.fromisoformat(before) if before else None,
+        )

@@ -1,5 +1,6 @@
-"""Rules of the downloads API: create, cancel, delete, retry. No HTTP here, and no commits:
-the request's session commits, then the after-commit actions run (enqueue, publish, delete)."""
+"""Rules of the downloads API: create, cancel, delete, retry, for single videos and for
+families (playlists, channels, batches). No HTTP here, and no commits: the request's
+session commits, then the after-commit actions run (enqueue, announce, delete files)."""
 
 from __future__ import annotations
 
@@ -8,55 +9,59 @@ import uuid
 from collections.abc import Sequence
 from functools import partial
 
-import anyio
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.state import AppState
 from app.auth.exceptions import QuotaExceeded
 from app.auth.models import ApiKey
 from app.core.config import Settings, StorageBackend
-from app.core.dependencies import after_commit
+from app.core.database import after_commit
 from app.core.disk import lowest_free_gb
-from app.downloads import repository, urls
+from app.downloads import batches, families, repository, urls
+from app.downloads.endings import JobEffects, end_job
 from app.downloads.exceptions import (
     InsufficientStorage,
     InvalidOptions,
-    JobNotFound,
     JobNotRetryable,
     TooManyUrls,
 )
-from app.downloads.models import Job, JobFile, JobStatus
+from app.downloads.families import Family
+from app.downloads.repository import lease_expired
 from app.downloads.schemas import BatchOut, BatchRequest, DownloadRequest
-from app.downloads.tasks import enqueue_download
-from app.metrics.api import ApiMetrics
-from app.playlists import repository as playlist_repository
-from app.playlists import service as playlists
-from app.playlists.repository import Family
-from app.progress.publisher import publish_async
-from app.progress.schemas import status_event
+from app.jobs.exceptions import JobNotFound
+from app.jobs.models import Job, JobFile, JobStatus
+from app.jobs.repository import get_job
+from app.security.service import check_address
 from app.storage.base import StorageHandler
+from app.worker.dispatch import enqueue_download, enqueue_settle
+
+
+def api_effects(state: AppState) -> JobEffects:
+    """What follows a job's change made by the API: a worker settles the parent."""
+    return JobEffects(
+        redis=state.sync_redis,
+        enqueue=enqueue_download,
+        settle_parent=enqueue_settle,
+        work_dir=state.settings.work_dir,
+    )
 
 
 async def create_job(
-    session: AsyncSession,
-    *,
-    api_key: ApiKey,
-    request: DownloadRequest,
-    settings: Settings,
-    metrics: ApiMetrics,
+    session: AsyncSession, *, api_key: ApiKey, request: DownloadRequest, state: AppState
 ) -> Job:
     """A video job, or a playlist or channel job that a worker expands into children."""
+    settings = state.settings
     target = urls.classify(request.url, settings.allowed_domains, playlist=request.playlist)
     if not target.kind.is_parent and request.sets_collection_options:
         raise InvalidOptions(
             "playlist_items, max_items, date_after, date_before, concurrency and "
             "skip_existing apply to playlist and channel URLs only."
         )
-    await urls.check_address(request.url, settings)
+    await check_address(request.url, settings)
     webhook_url = await _webhook_url(request.webhook_url, api_key, settings)
     _check_free_disk(settings)
     await _check_quotas(session, api_key, settings)
-    collection = playlists.effective_collection(request.collection_options(), settings)
+    collection = families.effective_collection(request.collection_options(), settings)
     job = await session.run_sync(
         partial(
             repository.insert_job,
@@ -68,41 +73,40 @@ async def create_job(
             webhook_url=webhook_url,
         )
     )
-    after_commit(session, partial(anyio.to_thread.run_sync, enqueue_download, job.id))
-    after_commit(session, metrics.job_created)
+    after_commit(session, partial(enqueue_download, job.id))
+    after_commit(session, state.metrics.jobs_created)
     return job
 
 
 async def create_batch(
-    session: AsyncSession,
-    *,
-    api_key: ApiKey,
-    request: BatchRequest,
-    settings: Settings,
-    metrics: ApiMetrics,
+    session: AsyncSession, *, api_key: ApiKey, request: BatchRequest, state: AppState
 ) -> BatchOut:
     """One parent job whose children are the URLs that pass their checks."""
+    settings = state.settings
     if len(request.urls) > settings.batch_max_urls:
         raise TooManyUrls(
             f"{len(request.urls)} URLs; a batch takes at most {settings.batch_max_urls} "
             "(BATCH_MAX_URLS)."
         )
-    accepted, rejected = await playlists.sort_batch(request, settings)
+    accepted, rejected = await batches.sort_batch(request, settings)
     if not accepted:
         return BatchOut(batch_id=None, accepted=[], rejected=rejected)
     webhook_url = await _webhook_url(request.webhook_url, api_key, settings)
     _check_free_disk(settings)
     await _check_quotas(session, api_key, settings)
-    batch = await playlists.insert_batch(
-        session,
-        api_key=api_key,
-        request=request,
-        children=[child for _, child in accepted],
-        webhook_url=webhook_url,
-        settings=settings,
+    batch = await session.run_sync(
+        partial(
+            batches.insert_batch,
+            api_key_id=api_key.id,
+            options=request.job_options().model_dump(mode="json"),
+            collection=families.effective_collection(request.collection_options(), settings),
+            webhook_url=webhook_url,
+            children=[child for _, child in accepted],
+        )
     )
-    for _ in accepted:
-        after_commit(session, metrics.job_created)
+    # The settle dispatches the first children.
+    after_commit(session, partial(enqueue_settle, batch.id))
+    after_commit(session, partial(state.metrics.jobs_created, len(accepted)))
     return BatchOut(batch_id=batch.id, accepted=[item for item, _ in accepted], rejected=rejected)
 
 
@@ -110,7 +114,7 @@ async def _webhook_url(requested: str | None, api_key: ApiKey, settings: Setting
     """The request's webhook (which must pass the address rules now), else the key's."""
     if requested is None:
         return api_key.webhook_url
-    await urls.check_address(requested, settings)
+    await check_address(requested, settings)
     return requested
 
 
@@ -164,53 +168,71 @@ async def list_jobs(
     )
 
 
-async def families(session: AsyncSession, jobs: Sequence[Job]) -> dict[uuid.UUID, Family]:
+async def families_of(session: AsyncSession, jobs: Sequence[Job]) -> dict[uuid.UUID, Family]:
     """Children counts and live progress of the parents among `jobs`."""
     if not any(job.kind.is_parent for job in jobs):
         return {}
-    return await session.run_sync(playlist_repository.families, jobs)
+    return await session.run_sync(families.families, jobs)
 
 
-async def cancel_or_delete(
-    session: AsyncSession,
-    *,
-    job: Job,
-    storage: StorageHandler,
-    redis: Redis,
-    settings: Settings,
-    metrics: ApiMetrics,
-) -> Job | None:
+async def cancel_or_delete(session: AsyncSession, *, job: Job, state: AppState) -> Job | None:
     """Cancel a queued or running job (returned), or delete a finished one (None). A
     playlist's children go with it."""
     if job.status.is_terminal:
         stored = await session.run_sync(repository.family_storage_keys, job.id)
         await session.run_sync(repository.delete_job, job.id)
-        after_commit(session, partial(anyio.to_thread.run_sync, _delete_objects, storage, stored))
+        after_commit(session, partial(_delete_objects, state.storage, stored))
         return None
-    if playlists.is_expanded(job):
-        await playlists.cancel_family(session, parent=job, redis=redis, settings=settings)
+    effects = api_effects(state)
+    if families.is_expanded(job):
+        await _cancel_family(session, parent=job, effects=effects, settings=state.settings)
         return await _reload(session, job.id)
-    canceled = await session.run_sync(repository.cancel_queued, job.id) or await session.run_sync(
-        repository.end_abandoned,
-        job.id,
-        lease_seconds=settings.job_lease_seconds,
-        status=JobStatus.CANCELED,
+    canceled = await session.run_sync(
+        partial(
+            end_job,
+            effects=effects,
+            job_id=job.id,
+            status=JobStatus.CANCELED,
+            expected=Job.status == JobStatus.QUEUED,
+        )
+    ) or await session.run_sync(
+        # Processing under a worker that died: nobody else will end it.
+        partial(
+            end_job,
+            effects=effects,
+            job_id=job.id,
+            status=JobStatus.CANCELED,
+            expected=lease_expired(state.settings.job_lease_seconds),
+            fields={"error_code": None, "error_message": None},
+        )
     )
     if canceled:
-        event = status_event(job.id, JobStatus.CANCELED, job.progress, parent_id=job.parent_id)
-        after_commit(session, metrics.job_canceled)
-        after_commit(session, partial(publish_async, redis, event))
-        ended = partial(playlists.job_ended, job.id, bool(job.webhook_url), job.parent_id)
-        after_commit(session, ended)
-    else:
-        # A live worker sees the flag at its next heartbeat and stops yt-dlp itself (rule 6).
-        await session.run_sync(repository.request_cancel, job.id)
+        return await _reload(session, job.id)
+    # A live worker sees the flag at its next heartbeat and stops yt-dlp itself.
+    await session.run_sync(repository.request_cancel, job.id)
     return await _reload(session, job.id)
+
+
+async def _cancel_family(
+    session: AsyncSession, *, parent: Job, effects: JobEffects, settings: Settings
+) -> None:
+    """Queued children end now, running ones are asked to stop; the parent ends (canceled)
+    once none is running: now, or when the last running child stops."""
+    parents = await session.run_sync(families.request_family_cancel, parent.id)
+    for parent_id in reversed(parents):  # the deepest first: their parents see them ended
+        await session.run_sync(
+            partial(
+                families.settle,
+                parent_id=parent_id,
+                effects=effects,
+                default_concurrency=settings.playlist_concurrency,
+            )
+        )
 
 
 async def retry_job(session: AsyncSession, *, job: Job) -> Job:
     """Run a failed or canceled job again; for a playlist, its failed and canceled entries."""
-    if job.kind.is_parent and await playlists.retry_family(session, parent=job):
+    if job.kind.is_parent and await _retry_family(session, parent=job):
         return await _reload(session, job.id)
     if job.status not in (JobStatus.FAILED, JobStatus.CANCELED):
         raise JobNotRetryable(
@@ -218,8 +240,21 @@ async def retry_job(session: AsyncSession, *, job: Job) -> Job:
         )
     if not await session.run_sync(repository.reset_for_retry, job.id):
         raise JobNotRetryable()
-    after_commit(session, partial(anyio.to_thread.run_sync, enqueue_download, job.id))
+    after_commit(session, partial(enqueue_download, job.id))
     return await _reload(session, job.id)
+
+
+async def _retry_family(session: AsyncSession, *, parent: Job) -> bool:
+    """Retry the failed and canceled children of an ended parent; False when it has no
+    children (it failed before expanding: the caller retries it as a job)."""
+    if not await session.run_sync(families.has_children, parent.id):
+        return False
+    if not parent.status.is_terminal:
+        raise JobNotRetryable(f"The {parent.kind} is {parent.status}; wait for it to end.")
+    if not await session.run_sync(families.retry_failed_children, parent.id):
+        raise JobNotRetryable("No failed or canceled entries to retry.")
+    after_commit(session, partial(enqueue_settle, parent.id))
+    return True
 
 
 def find_file(job: Job, file_id: uuid.UUID) -> JobFile | None:
@@ -227,7 +262,7 @@ def find_file(job: Job, file_id: uuid.UUID) -> JobFile | None:
 
 
 async def _reload(session: AsyncSession, job_id: uuid.UUID) -> Job:
-    job = await session.run_sync(repository.get_job, job_id)
+    job = await session.run_sync(get_job, job_id)
     if job is None:
         raise JobNotFound()
     return job

@@ -7,24 +7,10 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import anyio
+from app.core.config import YOUTUBE_HOSTS
+from app.downloads.exceptions import UnsupportedUrl
+from app.jobs.models import JobKind
 
-from app.core.config import Settings
-from app.downloads.exceptions import ForbiddenAddressError, UnsupportedUrl
-from app.downloads.models import JobKind
-from app.security.addresses import AddressPolicy, ForbiddenAddress, UnresolvableHost
-
-YOUTUBE_HOSTS = frozenset(
-    {
-        "youtube.com",
-        "www.youtube.com",
-        "m.youtube.com",
-        "music.youtube.com",
-        "youtu.be",
-        "youtube-nocookie.com",
-        "www.youtube-nocookie.com",
-    }
-)
 _VIDEO_ID = re.compile(r"[A-Za-z0-9_-]{11}")
 _PATH_VIDEO = re.compile(r"/(?:shorts|live|embed|v|e)/([A-Za-z0-9_-]{11})/?")
 _LIST_ID = re.compile(r"[A-Za-z0-9_-]{2,64}")
@@ -108,20 +94,3 @@ def check_submittable(url: str, allowed_domains: tuple[str, ...]) -> None:
     """Raise `UnsupportedUrl` unless the URL's host is allowed and it is a single video."""
     if classify(url, allowed_domains).kind is not JobKind.VIDEO:
         raise UnsupportedUrl("This endpoint takes a single video, not a playlist or channel.")
-
-
-async def check_address(url: str, settings: Settings) -> None:
-    """Refuse URLs whose host is, or resolves to, an address the egress guard would refuse
-    anyway, before anything is queued. Hosts that do not resolve here are left to the
-    guard at fetch time."""
-    host = urlsplit(url).hostname or ""
-    if host in YOUTUBE_HOSTS:
-        return  # public by definition; the egress guard still checks every connection
-    policy = AddressPolicy.from_settings(settings)
-    port = urlsplit(url).port or (443 if url.startswith("https") else 80)
-    try:
-        await anyio.to_thread.run_sync(policy.resolve, host, port)
-    except ForbiddenAddress as refusal:
-        raise ForbiddenAddressError(str(refusal)) from refusal
-    except UnresolvableHost:
-        return

@@ -1,16 +1,20 @@
+"""What operators and load balancers poll, without an API key: liveness, dependency checks
+and Prometheus metrics."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.core.dependencies import RedisClient, Storage
+from app.api.dependencies import DbSession, RedisClient, State, Storage
 from app.health import service
 from app.health.schemas import Liveness, Readiness
 
-router = APIRouter(tags=["health"])
+router = APIRouter()
 
 
-@router.get("/health", response_model=Liveness, summary="Liveness (no auth)")
+@router.get("/health", response_model=Liveness, summary="Liveness (no auth)", tags=["health"])
 async def liveness() -> Liveness:
     return Liveness()
 
@@ -20,11 +24,21 @@ async def liveness() -> Liveness:
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "A dependency failed"}},
     summary="Database, Redis, storage and worker checks (no auth)",
+    tags=["health"],
 )
-async def readiness(request: Request, redis: RedisClient, storage: Storage) -> JSONResponse:
-    report = await service.check_all(
-        sessions=request.app.state.sessions, redis=redis, storage=storage
-    )
+async def readiness(state: State, redis: RedisClient, storage: Storage) -> JSONResponse:
+    report = await service.check_all(sessions=state.sessions, redis=redis, storage=storage)
     return JSONResponse(
         report.model_dump(mode="json"), status_code=200 if report.status == "ok" else 503
     )
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    summary="Prometheus metrics for all API and worker processes (no auth)",
+    tags=["metrics"],
+)
+async def metrics(state: State, session: DbSession, redis: RedisClient) -> Response:
+    body = await service.render_metrics(state, session, redis)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

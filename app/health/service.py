@@ -1,4 +1,5 @@
-"""Dependency checks for /health/detailed, run concurrently, each bounded by a timeout."""
+"""Dependency checks for /health/detailed, run concurrently, each bounded by a timeout, and
+the figures /metrics adds to the recorded series."""
 
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.core.presence import live_workers
-from app.downloads import breaker
+from app.api.state import AppState
+from app.downloads.engine import breaker
 from app.health.schemas import BreakerStatus, DependencyCheck, Readiness
+from app.jobs.models import JobStatus
+from app.jobs.repository import count_by_status
+from app.metrics.service import render
 from app.storage.base import StorageHandler, build_key
+from app.worker.presence import live_workers
 
 CHECK_TIMEOUT_SECONDS = 3.0
 
@@ -89,4 +94,16 @@ async def check_all(
         circuit_breakers={
             breaker.NAME: BreakerStatus(open=paused.open, retry_in_seconds=paused.retry_in_seconds)
         },
+    )
+
+
+async def render_metrics(state: AppState, session: AsyncSession, redis: Redis) -> bytes:
+    await state.metrics.flush()  # this process's latest requests count too
+    counts = await session.run_sync(count_by_status)
+    paused = await breaker.state_async(redis)
+    return await render(
+        redis,
+        queue_depth=counts.get(JobStatus.QUEUED, 0),
+        jobs_in_flight=counts.get(JobStatus.PROCESSING, 0),
+        breakers_open={breaker.NAME: paused.open},
     )

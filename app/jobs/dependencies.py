@@ -1,3 +1,5 @@
+"""`ReadableJob` and `WritableJob`: the job in the path, if the calling key created it."""
+
 from __future__ import annotations
 
 import uuid
@@ -6,16 +8,16 @@ from typing import Annotated
 from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.dependencies import DbSession
 from app.auth.dependencies import ReadKey, WriteKey
 from app.auth.models import ApiKey
-from app.core.dependencies import DbSession
-from app.downloads import repository
-from app.downloads.exceptions import JobNotFound
-from app.downloads.models import Job
+from app.jobs import repository
+from app.jobs.exceptions import JobNotFound
+from app.jobs.models import Job
 
 
 async def _owned(session: AsyncSession, job_id: uuid.UUID, api_key: ApiKey) -> Job:
-    """The job, if the calling key created it; any other key gets the same 404 as a missing id."""
+    """Any other key gets the same 404 as a missing id: jobs are visible only to their key."""
     job = await session.run_sync(repository.get_owned_job, job_id, api_key.id)
     if job is None:
         raise JobNotFound()

@@ -1,3 +1,6 @@
+"""The job record: one row per download request (and per entry of a playlist, channel or
+batch), with the files it stored. Every domain reads it; `app.downloads` changes it."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -146,39 +149,3 @@ class JobFile(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     job: Mapped[Job] = relationship(back_populates="files")
-
-
-class WebhookDelivery(Base):
-    """One attempt to deliver a job's event to its webhook."""
-
-    __tablename__ = "webhook_deliveries"
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
-    event: Mapped[str] = mapped_column(String(32))
-    attempt: Mapped[int] = mapped_column(Integer)
-    status_code: Mapped[int | None] = mapped_column(Integer)
-    error: Mapped[str | None] = mapped_column(Text)
-    delivered: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class LibraryEntry(Base):
-    """What library search looks through for a completed job: its title, channel and
-    transcript text, with the cues that give timestamps. PostgreSQL searches it with an
-    expression GIN index, SQLite through an FTS5 table kept in step by triggers (both made
-    by the migrations)."""
-
-    __tablename__ = "library_entries"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    job_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("jobs.id", ondelete="CASCADE"), unique=True
-    )
-    api_key_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
-    )
-    title: Mapped[str] = mapped_column(Text, default="")
-    channel: Mapped[str] = mapped_column(Text, default="")
-    transcript: Mapped[str] = mapped_column(Text, default="")
-    cues: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)

@@ -9,7 +9,8 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.downloads.models import Job, LibraryEntry
+from app.jobs.models import Job
+from app.library.models import LibraryEntry
 from app.transcripts.cues import Cue
 
 

@@ -28,7 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from app.downloads.models import Job, JobFile, JobStatus, LibraryEntry
+from app.jobs.models import Job, JobFile, JobStatus
+from app.library.models import LibraryEntry
 from app.library.terms import MARK_END, MARK_START, SearchTerms
 
 # What the generated `search` column holds (migration 0004), for ts_headline.

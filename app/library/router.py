@@ -4,9 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app.api.dependencies import DbSession
 from app.auth.dependencies import ReadKey
 from app.auth.exceptions import AUTH_ERRORS, InsufficientScope
-from app.core.dependencies import DbSession
 from app.core.errors import error_responses
 from app.library import service
 from app.library.exceptions import EmptySearchQuery

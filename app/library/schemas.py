@@ -7,7 +7,7 @@ import uuid
 
 from pydantic import BaseModel, Field
 
-from app.downloads.models import JobStatus
+from app.jobs.models import JobStatus
 
 
 class TranscriptMatch(BaseModel):

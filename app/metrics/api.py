@@ -1,16 +1,14 @@
-"""The API process's side of metrics: buffered HTTP counts, the WebSocket gauge, and job
-events, flushed to Redis every few seconds."""
+"""The API process's side of metrics: buffered HTTP counts, the WebSocket gauge and accepted
+jobs, flushed to Redis every few seconds."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import socket
-import time
 import uuid
 
 import redis.asyncio
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.periodic import Periodic
 from app.metrics import definitions as m
@@ -38,11 +36,9 @@ class ApiMetrics:
         if not self.websocket_clients:
             self.websockets_idle.set()
 
-    def job_created(self) -> None:
-        self.increments.count(m.JOBS_CREATED)
-
-    def job_canceled(self) -> None:
-        self.increments.count(m.JOBS_CANCELED)
+    async def jobs_created(self, count: int = 1) -> None:
+        """Async, to run on the event loop after the commit (the buffer is not thread-safe)."""
+        self.increments.count(m.JOBS_CREATED, amount=count)
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
         labels = {"route": route, "method": method, "status": str(status)}
@@ -61,31 +57,3 @@ class ApiMetrics:
     async def stop(self) -> None:
         self.websocket_clients = 0
         await self._periodic.stop()
-
-
-class HttpMetricsMiddleware:
-    """Counts every HTTP request by its route template (not its path, to bound the labels)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
-            metrics: ApiMetrics | None = getattr(scope["app"].state, "metrics", None)
-            route = getattr(scope.get("route"), "path", "unmatched")
-            if metrics is not None:
-                metrics.request(route, scope["method"], status, time.perf_counter() - started)

@@ -1,5 +1,5 @@
 """Recording metrics (workers synchronously, the API through a buffer) and rendering them
-in Prometheus' text format."""
+in Prometheus' text format. Knows series, not what they count: callers say what happened."""
 
 from __future__ import annotations
 
@@ -19,8 +19,6 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from app.core.text import as_text
-from app.downloads import breaker
-from app.downloads.models import JobStatus
 from app.metrics import definitions as m
 from app.metrics.store import (
     LIVE_GAUGE_TTL_SECONDS,
@@ -81,35 +79,6 @@ class Increments:
             logger.warning("could not record metrics: %s", exc)
 
 
-def record_job_end(
-    client: redis.Redis,
-    status: JobStatus,
-    *,
-    error_code: str | None,
-    duration: float | None,
-    downloaded_bytes: int,
-    stored_bytes: int,
-) -> None:
-    increments = Increments()
-    if status is JobStatus.COMPLETED:
-        increments.count(m.JOBS_COMPLETED)
-    elif status is JobStatus.FAILED:
-        increments.count(m.JOBS_FAILED, {"error_code": error_code or "unknown"})
-    elif status is JobStatus.CANCELED:
-        increments.count(m.JOBS_CANCELED)
-    if duration is not None:
-        increments.observe(m.JOB_DURATION, duration, {"status": status.value})
-    increments.count(m.DOWNLOADED_BYTES, amount=downloaded_bytes)
-    increments.count(m.STORED_BYTES, amount=stored_bytes)
-    increments.flush(client)
-
-
-def record_retry(client: redis.Redis, error_code: str) -> None:
-    increments = Increments()
-    increments.count(m.JOB_RETRIES, {"error_code": error_code})
-    increments.flush(client)
-
-
 async def publish_live_gauge(
     client: redis.asyncio.Redis, series: m.Series, instance: str, value: float
 ) -> None:
@@ -166,8 +135,13 @@ def _histogram(series: m.Series, raw: RawHash) -> HistogramMetricFamily:
 
 
 async def render(
-    client: redis.asyncio.Redis, *, jobs_by_status: Mapping[JobStatus, int], breaker_open: bool
+    client: redis.asyncio.Redis,
+    *,
+    queue_depth: int,
+    jobs_in_flight: int,
+    breakers_open: Mapping[str, bool],
 ) -> bytes:
+    """Every series in Prometheus' text format; the gauges are read by the caller."""
     families: list[Metric] = []
     for series in m.COUNTERS:
         families.append(_counter(series, await client.hgetall(counter_key(series.name))))
@@ -178,12 +152,13 @@ async def render(
         clients += float(await client.get(key) or 0)
     for series, value in (
         (m.WEBSOCKET_CLIENTS, clients),
-        (m.QUEUE_DEPTH, jobs_by_status.get(JobStatus.QUEUED, 0)),
-        (m.JOBS_IN_FLIGHT, jobs_by_status.get(JobStatus.PROCESSING, 0)),
+        (m.QUEUE_DEPTH, queue_depth),
+        (m.JOBS_IN_FLIGHT, jobs_in_flight),
     ):
         families.append(GaugeMetricFamily(series.name, series.help, value=value))
     gauge = GaugeMetricFamily(m.BREAKER_OPEN.name, m.BREAKER_OPEN.help, labels=["name"])
-    gauge.add_metric([breaker.NAME], 1.0 if breaker_open else 0.0)
+    for name, is_open in breakers_open.items():
+        gauge.add_metric([name], 1.0 if is_open else 0.0)
     families.append(gauge)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Families(families))

@@ -4,18 +4,18 @@ import uuid
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.api.state import AppState, app_state
 from app.auth.dependencies import authenticate, require_scope
 from app.auth.models import ApiKey, Scope
 from app.core.config import Settings
 from app.core.errors import AppError
-from app.downloads import repository
-from app.downloads.models import Job
+from app.downloads import families
+from app.downloads.families import ChildState
 from app.downloads.presenter import present_job
 from app.downloads.schemas import JobOut
-from app.playlists import repository as playlist_repository
-from app.playlists.repository import ChildState
+from app.jobs.models import Job
+from app.jobs.repository import get_owned_job
 from app.progress import service
 
 router = APIRouter(tags=["progress"])
@@ -32,11 +32,11 @@ def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
     return origin in settings.cors_origins or urlsplit(origin).netloc == urlsplit(own).netloc
 
 
-async def _authorize(websocket: WebSocket, settings: Settings) -> ApiKey | None:
-    sessions: async_sessionmaker[AsyncSession] = websocket.app.state.sessions
+async def _authorize(websocket: WebSocket, state: AppState) -> ApiKey | None:
+    settings = state.settings
     secret = websocket.headers.get(settings.api_key_header) or websocket.query_params.get("api_key")
     try:
-        async with sessions() as session:
+        async with state.sessions() as session:
             api_key = await authenticate(websocket, session, settings, secret)
         require_scope(api_key, Scope.DOWNLOADS_READ)
     except AppError as error:
@@ -50,13 +50,12 @@ async def _authorize(websocket: WebSocket, settings: Settings) -> ApiKey | None:
 async def progress_socket(websocket: WebSocket, job_id: str) -> None:
     """Live progress of one job (of a playlist: its entries' events and an aggregate). Key
     in the X-API-Key header or the `api_key` query parameter."""
-    state = websocket.app.state
-    settings: Settings = state.settings
+    state = app_state(websocket)
     await websocket.accept()
-    if not origin_allowed(websocket, settings):
+    if not origin_allowed(websocket, state.settings):
         await websocket.close(code=service.CLOSE_FORBIDDEN, reason="origin not allowed")
         return
-    api_key = await _authorize(websocket, settings)
+    api_key = await _authorize(websocket, state)
     if api_key is None:
         return
     try:
@@ -67,19 +66,17 @@ async def progress_socket(websocket: WebSocket, job_id: str) -> None:
 
     async def load_job() -> Job | None:
         async with state.sessions() as session:
-            job: Job | None = await session.run_sync(repository.get_owned_job, job_uuid, api_key.id)
+            job: Job | None = await session.run_sync(get_owned_job, job_uuid, api_key.id)
             return job
 
     async def load_children() -> list[ChildState]:
         async with state.sessions() as session:
-            children: list[ChildState] = await session.run_sync(
-                playlist_repository.child_states, job_uuid
-            )
+            children: list[ChildState] = await session.run_sync(families.child_states, job_uuid)
             return children
 
     async def present(job: Job) -> JobOut:
         async with state.sessions() as session:
-            family = (await session.run_sync(playlist_repository.families, [job])).get(job.id)
+            family = (await session.run_sync(families.families, [job])).get(job.id)
         return present_job(job, storage=state.storage, connection=websocket, family=family)
 
     state.metrics.websocket_opened()

@@ -14,11 +14,12 @@ from fastapi import WebSocket
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
-from app.downloads.models import Job, JobStage, JobStatus
-from app.downloads.schemas import ChildCounts, JobError, JobOut
-from app.playlists.repository import ChildState, skipped_count
-from app.progress.channels import decode, events_channel
-from app.progress.schemas import ProgressEvent, SnapshotEvent, status_event
+from app.downloads.families import ChildState, skipped_count
+from app.downloads.schemas import JobOut
+from app.jobs.events import ProgressEvent, decode, events_channel, status_event
+from app.jobs.models import Job, JobStage, JobStatus
+from app.jobs.schemas import ChildCounts, JobError
+from app.progress.schemas import SnapshotEvent
 
 POLL_SECONDS = 1.0
 # Without events for this long, ask the database: a terminal event may have been lost
@@ -193,10 +194,9 @@ async def _forward_family(
 
 
 def _status_of(job: Job) -> ProgressEvent:
-    error = (
-        JobError(code=job.error_code, message=job.error_message or "") if job.error_code else None
+    return status_event(
+        job.id, job.status, job.progress, JobError.of(job.error_code, job.error_message)
     )
-    return status_event(job.id, job.status, job.progress, error)
 
 
 async def _watch_disconnect(

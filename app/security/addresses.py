@@ -7,7 +7,6 @@ so `2130706433`, `0x7f.1` and `[::ffff:127.0.0.1]` are all seen as 127.0.0.1.
 from __future__ import annotations
 
 import ipaddress
-import re
 import socket
 from dataclasses import dataclass
 from typing import Protocol
@@ -54,9 +53,6 @@ _FORBIDDEN_V6: tuple[tuple[ipaddress.IPv6Network, str], ...] = (
 _MAPPED = _V6("::ffff:0:0/96")
 _COMPATIBLE = _V6("::/96")
 _NAT64 = _V6("64:ff9b::/96")
-
-# The characters of every IPv4 spelling inet_aton accepts: decimal, octal and hex parts.
-_IPV4_SPELLING = re.compile(r"[0-9A-Fa-fXx.]+")
 
 
 class _NetworkSettings(Protocol):
@@ -140,26 +136,6 @@ def forbidden_reason(address: IPAddress) -> str | None:
         inner_reason = _ipv4_reason(_low_ipv4(address))
         return f"IPv4-compatible {inner_reason or 'address (deprecated)'}"
     return _ipv6_reason(address)
-
-
-def literal_address(host: str) -> IPAddress | None:
-    """The address ``host`` denotes when the resolver would read it as an IP literal.
-
-    Covers every spelling getaddrinfo accepts without asking DNS (``2130706433``,
-    ``0x7f.1``, ``0177.0.0.1``, ``[::ffff:127.0.0.1]``); None for names that need a query.
-    """
-    host = host.removeprefix("[").removesuffix("]")
-    if ":" in host:
-        try:
-            return ipaddress.IPv6Address(host)
-        except ValueError:
-            return None
-    if not _IPV4_SPELLING.fullmatch(host):
-        return None
-    try:
-        return ipaddress.IPv4Address(socket.inet_aton(host))
-    except OSError:
-        return None
 
 
 def _ipv4_reason(address: ipaddress.IPv4Address) -> str | None:

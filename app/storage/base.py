@@ -1,4 +1,5 @@
-"""The storage interface: files move by path, never whole in memory (rule 7)."""
+"""The storage interface: files move by path, never whole in memory, so a worker's memory
+does not grow with the size of what it stores."""
 
 from __future__ import annotations
 

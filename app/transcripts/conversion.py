@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.downloads.schemas import SubtitleFormat
 from app.transcripts.cues import Cue
 from app.transcripts.parsing import CaptionParseError, UnsupportedCaptionFormat, parse_track
 from app.transcripts.planning import CaptionSource, TranscriptPlan
+from app.transcripts.schemas import SubtitleFormat
 from app.transcripts.writers import to_srt, to_txt, to_vtt
 
 logger = logging.getLogger(__name__)

@@ -4,15 +4,29 @@ translations only when asked for with translate_to."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-from app.downloads.schemas import JobOptions
+from typing import Any, Protocol
 
 # YouTube lists the live chat replay of a finished stream among the subtitles.
 _NOT_CAPTIONS = frozenset({"live_chat", "rechat"})
 # A second key for the original speech-recognition track ("en-orig" beside "en").
 _ORIGINAL_SUFFIX = "-orig"
+
+
+class TranscriptWishes(Protocol):
+    """What a download asks of its transcripts (a job's options)."""
+
+    @property
+    def include_transcription(self) -> bool: ...
+    @property
+    def include_auto_captions(self) -> bool: ...
+    @property
+    def subtitle_languages(self) -> Sequence[str]: ...
+    @property
+    def wants_all_languages(self) -> bool: ...
+    @property
+    def translate_to(self) -> str | None: ...
 
 
 class CaptionSource(enum.StrEnum):
@@ -54,7 +68,7 @@ def caption_languages(info: dict[str, Any]) -> tuple[list[str], list[str], list[
     return manual, automatic, translations
 
 
-def plan_transcripts(info: dict[str, Any], options: JobOptions) -> TranscriptPlan:
+def plan_transcripts(info: dict[str, Any], options: TranscriptWishes) -> TranscriptPlan:
     plan = TranscriptPlan()
     if not options.include_transcription:
         return plan

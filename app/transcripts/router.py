@@ -4,15 +4,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from app.api.dependencies import Storage
 from app.auth.exceptions import AUTH_ERRORS, InsufficientScope
-from app.core.dependencies import Storage
 from app.core.errors import error_responses
-from app.downloads.dependencies import ReadableJob
-from app.downloads.exceptions import JobNotFound
-from app.downloads.schemas import LanguageCode
+from app.jobs.dependencies import ReadableJob
+from app.jobs.exceptions import JobNotFound
 from app.transcripts import service
 from app.transcripts.exceptions import TranscriptNotFound
-from app.transcripts.schemas import CueOut, TranscriptFormat
+from app.transcripts.schemas import CueOut, LanguageCode, TranscriptFormat
 
 router = APIRouter(prefix="/api/v1/downloads", tags=["transcripts"])
 

@@ -1,8 +1,20 @@
+"""Transcript formats and languages, and the bodies that describe a job's transcripts."""
+
 from __future__ import annotations
 
 import enum
+import re
+from typing import Annotated
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel, Field
+
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}")
+
+
+class SubtitleFormat(enum.StrEnum):
+    SRT = "srt"
+    VTT = "vtt"
+    TXT = "txt"
 
 
 class TranscriptFormat(enum.StrEnum):
@@ -16,3 +28,32 @@ class CueOut(BaseModel):
     start: float
     end: float
     text: str
+
+
+def check_language(code: str) -> str:
+    if not _LANGUAGE.fullmatch(code):
+        raise ValueError(f"{code!r} is not a language code such as 'en' or 'pt-BR'")
+    return code
+
+
+LanguageCode = Annotated[str, AfterValidator(check_language)]
+
+
+class TranscriptTrack(BaseModel):
+    language: str
+    source: str = Field(description="manual, auto or translated")
+    formats: list[str]
+
+
+class TranscriptWarning(BaseModel):
+    code: str
+    language: str
+    message: str
+
+
+class TranscriptSummary(BaseModel):
+    """What the job got per language, and what it asked for but could not get."""
+
+    languages: list[TranscriptTrack] = Field(default_factory=list)
+    unavailable: list[str] = Field(default_factory=list)
+    warnings: list[TranscriptWarning] = Field(default_factory=list)

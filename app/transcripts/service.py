@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import anyio
 
-from app.downloads.models import FileKind, Job, JobFile
+from app.jobs.models import FileKind, Job, JobFile
 from app.storage.base import StorageHandler
 from app.transcripts.exceptions import TranscriptNotFound
 from app.transcripts.schemas import CueOut, TranscriptFormat

@@ -4,12 +4,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app.api.dependencies import AppSettings, RedisClient
 from app.auth.dependencies import ReadKey
 from app.auth.exceptions import AUTH_ERRORS, InsufficientScope
-from app.core.dependencies import AppSettings, RedisClient
 from app.core.errors import error_responses
-from app.downloads.exceptions import ForbiddenAddressError, UnsupportedUrl
-from app.downloads.schemas import HttpUrl
+from app.core.urls import HttpUrl
+from app.downloads.exceptions import UnsupportedUrl
+from app.security.exceptions import ForbiddenAddressError
 from app.videos import service
 from app.videos.exceptions import LookupTimedOut, VideoLookupFailed
 from app.videos.schemas import VideoFormats, VideoInfo

@@ -18,18 +18,17 @@ from redis.asyncio import Redis
 from yt_dlp.utils import DownloadError, ExtractorError
 
 from app.core.config import Settings
-from app.downloads.exceptions import JobFailure
-from app.downloads.runner import egress_guard, refused_or
-from app.downloads.schemas import JobOptions, Quality
-from app.downloads.urls import check_address, check_submittable
-from app.downloads.ytdlp import (
+from app.downloads.engine.guard import classify_error, guarded_ydl
+from app.downloads.engine.options import (
     YtDlpLogger,
-    classify_error,
     format_selector,
     format_sort,
     private_cookie_jar,
 )
-from app.security.egress import EgressProxy
+from app.downloads.exceptions import JobFailure
+from app.downloads.schemas import JobOptions, Quality
+from app.downloads.urls import check_submittable
+from app.security.service import check_address
 from app.transcripts.planning import caption_languages
 from app.videos.exceptions import LookupTimedOut, VideoLookupFailed
 from app.videos.schemas import MediaFormat, PresetChoice, Thumbnail, VideoFormats, VideoInfo
@@ -46,24 +45,14 @@ def _cache_key(url: str) -> str:
 
 def _extract(url: str, settings: Settings) -> dict[str, Any]:
     params = {**_QUIET, "logger": YtDlpLogger(logger), "socket_timeout": 20}
-    with egress_guard(settings) as proxy, tempfile.TemporaryDirectory() as scratch:
-        params["proxy"] = proxy.url
+    with tempfile.TemporaryDirectory() as scratch:
         params["cookiefile"] = private_cookie_jar(settings, Path(scratch))
         try:
-            with yt_dlp.YoutubeDL(params) as ydl:
+            with guarded_ydl(params, settings) as ydl:
                 raw = ydl.extract_info(url, download=False, process=False)
-        except (DownloadError, ExtractorError) as exc:
-            _refused(proxy, exc)
-            raise VideoLookupFailed(classify_error(exc)) from exc
-        _refused(proxy, None)
+        except JobFailure as failure:
+            raise VideoLookupFailed(failure) from failure
         return ydl.sanitize_info(raw)  # type: ignore[no-any-return]
-
-
-def _refused(proxy: EgressProxy, cause: BaseException | None) -> None:
-    try:
-        refused_or(proxy, cause)
-    except JobFailure as failure:
-        raise VideoLookupFailed(failure) from cause
 
 
 async def extract_cached(url: str, *, settings: Settings, redis_client: Redis) -> dict[str, Any]:

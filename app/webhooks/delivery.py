@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
 from app.core.database import session_scope
-from app.downloads.models import Job, JobStatus
-from app.downloads.schemas import FileSummary, JobError
+from app.jobs.models import Job, JobStatus
+from app.jobs.schemas import FileSummary, JobError
 from app.security.addresses import AddressPolicy
 from app.webhooks import repository
 from app.webhooks.client import PostResult, post_checked
@@ -150,9 +150,6 @@ def build_event(
     session: Session, job: Job, *, event_type: WebhookEventType, ended_at: dt.datetime
 ) -> WebhookEvent:
     """The payload announcing that `job` ended."""
-    error = (
-        JobError(code=job.error_code, message=job.error_message or "") if job.error_code else None
-    )
     return WebhookEvent(
         id=event_id(job.id, ended_at),
         event=event_type,
@@ -166,18 +163,8 @@ def build_event(
             video_id=job.video_id,
             title=job.title,
             channel=job.channel_name,
-            error=error,
-            files=[
-                FileSummary(
-                    id=f.id,
-                    kind=f.kind,
-                    language=f.language,
-                    format=f.format,
-                    size=f.size,
-                    sha256=f.sha256,
-                )
-                for f in job.files
-            ],
+            error=JobError.of(job.error_code, job.error_message),
+            files=[FileSummary.of(stored) for stored in job.files],
             children=_children(session, job) if job.kind.is_parent else None,
             completed_at=ended_at,
         ),

@@ -9,13 +9,12 @@ import uuid
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.core.celery_app import MAINTENANCE_QUEUE, celery_app
 from app.core.database import session_scope, utcnow
 from app.webhooks import repository
+from app.worker.dispatch import send_webhook_attempt
 
 logger = logging.getLogger(__name__)
 
-DELIVER_TASK = "webhooks.deliver"
 # A notification normally goes out within a second of the ending; past this it was lost.
 SWEEP_GRACE = dt.timedelta(seconds=60)
 SWEEP_WINDOW = dt.timedelta(hours=24)
@@ -25,19 +24,7 @@ SWEEP_BATCH = 500
 def notify_job_ended(job_id: uuid.UUID) -> None:
     """Queue the delivery of the job's terminal event to its webhook (sync; call after the
     transaction that ended the job has committed)."""
-    send_attempt(job_id, None, 1, 0)
-
-
-def send_attempt(
-    job_id: uuid.UUID, event_id: uuid.UUID | None, attempt: int, countdown: float
-) -> None:
-    """Send attempt number `attempt` of the job's event to the broker, due in `countdown` s."""
-    celery_app.send_task(
-        DELIVER_TASK,
-        args=[str(job_id), str(event_id) if event_id else None, attempt],
-        queue=MAINTENANCE_QUEUE,
-        countdown=countdown or None,
-    )
+    send_webhook_attempt(job_id, None, 1, 0)
 
 
 def sweep_unnotified(sessions: sessionmaker[Session], *, now: dt.datetime | None = None) -> int:

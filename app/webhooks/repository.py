@@ -1,5 +1,5 @@
 """Webhook queries, written once against a sync Session: the delivery task calls them
-directly, the API through `AsyncSession.run_sync` (rule 4)."""
+directly, the API through `AsyncSession.run_sync`, so no query is written twice."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session
 
 from app.core.database import utcnow
-from app.downloads.models import Job, JobStatus, WebhookDelivery
+from app.jobs.models import Job, JobStatus
+from app.webhooks.models import WebhookDelivery
 
 ENDED_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED)
 

@@ -1,14 +1,15 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
+from app.api.dependencies import AppSettings, DbSession, State
 from app.auth.dependencies import ReadKey, WriteKey
 from app.auth.exceptions import AUTH_ERRORS as KEY_ERRORS
 from app.auth.exceptions import InsufficientScope
-from app.core.dependencies import AppSettings, DbSession
 from app.core.errors import error_responses
-from app.downloads.dependencies import ReadableJob
-from app.downloads.exceptions import ForbiddenAddressError, JobNotFound
+from app.jobs.dependencies import ReadableJob
+from app.jobs.exceptions import JobNotFound
+from app.security.exceptions import ForbiddenAddressError
 from app.webhooks import service
 from app.webhooks.schemas import WebhookDeliveryOut, WebhookSettings, WebhookSettingsUpdate
 
@@ -22,8 +23,8 @@ AUTH_ERRORS = (*KEY_ERRORS, InsufficientScope)
     responses=error_responses(*AUTH_ERRORS),
     summary="The calling key's webhook settings and signing secret",
 )
-async def get_webhook_settings(request: Request, api_key: ReadKey) -> WebhookSettings:
-    return service.describe(api_key, server_secret=request.app.state.key_secret)
+async def get_webhook_settings(state: State, api_key: ReadKey) -> WebhookSettings:
+    return service.describe(api_key, server_secret=state.key_secret)
 
 
 @router.put(
@@ -34,7 +35,7 @@ async def get_webhook_settings(request: Request, api_key: ReadKey) -> WebhookSet
 )
 async def put_webhook_settings(
     body: WebhookSettingsUpdate,
-    request: Request,
+    state: State,
     session: DbSession,
     api_key: WriteKey,
     settings: AppSettings,
@@ -42,7 +43,7 @@ async def put_webhook_settings(
     updated = await service.set_default_url(
         session, api_key=api_key, url=body.default_url, settings=settings
     )
-    return service.describe(updated, server_secret=request.app.state.key_secret)
+    return service.describe(updated, server_secret=state.key_secret)
 
 
 @router.get(

@@ -9,8 +9,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.downloads.models import JobKind, JobStatus
-from app.downloads.schemas import FileSummary, HttpUrl, JobError
+from app.core.urls import HttpUrl
+from app.jobs.models import JobKind, JobStatus
+from app.jobs.schemas import FileSummary, JobError
 
 
 class WebhookEventType(enum.StrEnum):

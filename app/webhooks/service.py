@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import service as key_service
 from app.auth.models import ApiKey
 from app.core.config import Settings
-from app.downloads import urls
-from app.downloads.models import Job, WebhookDelivery
+from app.jobs.models import Job
+from app.security.service import check_address
 from app.webhooks import repository
+from app.webhooks.models import WebhookDelivery
 from app.webhooks.schemas import WebhookSettings
 from app.webhooks.signing import webhook_secret
 
@@ -23,17 +24,12 @@ def describe(api_key: ApiKey, *, server_secret: bytes) -> WebhookSettings:
     )
 
 
-async def check_webhook_url(url: str | None, settings: Settings) -> None:
-    """Refuse a URL whose host is, or resolves to, an address deliveries may not reach (the
-    delivery checks again, so a name that changes its answers later gains nothing)."""
-    if url is not None:
-        await urls.check_address(url, settings)
-
-
 async def set_default_url(
     session: AsyncSession, *, api_key: ApiKey, url: str | None, settings: Settings
 ) -> ApiKey:
-    await check_webhook_url(url, settings)
+    if url is not None:
+        # Deliveries check the address again, so a name that changes its answers gains nothing.
+        await check_address(url, settings)
     updated: ApiKey = await session.run_sync(key_service.set_webhook_url, api_key.id, url)
     return updated
 

@@ -5,27 +5,27 @@ from __future__ import annotations
 import uuid
 
 from app.auth.keys import load_server_secret
-from app.core.celery_app import MAINTENANCE_QUEUE, celery_app
+from app.core.celery_app import DELIVER_WEBHOOK_TASK, MAINTENANCE_QUEUE, celery_app
 from app.core.config import get_settings
 from app.core.logging import bound_job
-from app.downloads.tasks import worker_context
 from app.webhooks import delivery
-from app.webhooks.notify import DELIVER_TASK, send_attempt
+from app.worker.context import worker_context
+from app.worker.dispatch import send_webhook_attempt
 
 
 def _context() -> delivery.DeliveryContext:
-    # The worker's one sync engine (rule 4), shared with the download tasks.
+    # The worker process's one sync engine, shared with the download tasks.
     ctx = worker_context()
     return delivery.DeliveryContext(
         settings=ctx.settings,
         sessions=ctx.sessions,
         server_secret=load_server_secret(ctx.settings),
-        schedule=send_attempt,
+        schedule=send_webhook_attempt,
     )
 
 
 @celery_app.task(
-    name=DELIVER_TASK,
+    name=DELIVER_WEBHOOK_TASK,
     queue=MAINTENANCE_QUEUE,
     acks_late=True,
     # Resolving, then up to a few addresses each given the full timeout.

@@ -1,5 +1,5 @@
 """What every worker-side function gets: settings, a sync session factory, Redis, storage,
-and how to enqueue a job."""
+how to enqueue a job and whether the worker is shutting down. One per worker process."""
 
 from __future__ import annotations
 
@@ -8,15 +8,20 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import redis
+from celery.signals import worker_process_init
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.core.config import Settings
-from app.core.database import session_scope
+from app.core.config import Settings, get_settings
+from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.core.db_retry import with_db_retry
 from app.storage.base import StorageHandler
+from app.storage.factory import get_storage_handler
+from app.worker.dispatch import enqueue_download
+from app.worker.draining import is_draining
 
 T = TypeVar("T")
 
@@ -59,3 +64,23 @@ def run_db(ctx: WorkerContext, query: Callable[..., T], *args: Any, **kwargs: An
             return query(session, *args, **kwargs)
 
     return with_db_retry(attempt, within=ctx.settings.worker_db_retry_seconds)
+
+
+@lru_cache(maxsize=1)
+def worker_context() -> WorkerContext:
+    """This process's context: one sync engine, one Redis client, one storage handler."""
+    settings = get_settings()
+    return WorkerContext(
+        settings=settings,
+        sessions=sync_sessionmaker(create_sync_engine(settings.database_url)),
+        redis=redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5),
+        storage=get_storage_handler(settings),
+        enqueue=enqueue_download,
+        draining=lambda: is_draining(settings.work_dir),
+    )
+
+
+@worker_process_init.connect
+def _fresh_context_after_fork(**_kwargs: object) -> None:
+    # Connections must never be shared across a fork.
+    worker_context.cache_clear()

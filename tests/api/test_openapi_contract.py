@@ -21,6 +21,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from app.api.state import state_of
 from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import create_key
@@ -58,7 +59,7 @@ def api_schema(contract_app: FastAPI) -> schemathesis.BaseSchema:
 
 @pytest.fixture(scope="module")
 def admin_key(contract_app: FastAPI, api_schema: schemathesis.BaseSchema) -> str:
-    database_url: str = contract_app.state.settings.database_url  # set by the lifespan
+    database_url = state_of(contract_app).settings.database_url  # set by the lifespan
     return create_key(database_url, "contract", scopes=ALL_SCOPES).secret
 
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.auth.ratelimit import client_ip
+from app.api.ratelimit import client_ip
 from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import Stack, create_key, issue_key

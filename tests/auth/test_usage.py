@@ -7,6 +7,7 @@ import redis
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from app.api.state import state_of
 from app.auth.models import ApiKey
 from app.auth.usage import sync_usage
 from app.core.config import Settings
@@ -28,7 +29,7 @@ async def test_usage_reaches_the_key_row_through_redis(
             row = session.scalar(select(ApiKey).where(ApiKey.id == issued.api_key.id))
             assert row is not None and row.usage_count == 0, "no write per request"
 
-        await app.state.key_usage.flush()
+        await state_of(app).key_usage.flush()
         assert sync_usage(redis.Redis.from_url(settings.redis_url), sessions) >= 1
 
         with session_scope(sessions) as session:

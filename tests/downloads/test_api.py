@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import update
 
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
-from app.downloads.models import Job, JobStatus
+from app.jobs.models import Job, JobStatus
 from tests.conftest import KeyFactory
 
 WATCH_URL = "https://www.youtube.com/watch?v=aqz-KE-bpKQ"

@@ -16,12 +16,12 @@ from sqlalchemy import select
 
 from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
-from app.downloads import maintenance, repository
-from app.downloads.context import WorkerContext
-from app.downloads.models import FileKind, Job, JobFile, JobStatus
+from app.downloads import repository, retention
+from app.jobs.models import FileKind, Job, JobFile, JobStatus
 from app.storage.base import StorageHandler
 from app.storage.local import LocalStorageHandler
 from app.storage.s3 import S3StorageHandler
+from app.worker.context import WorkerContext
 from tests.conftest import KeyFactory, S3Server, create_key
 
 DAY = 24 * 3600
@@ -79,7 +79,7 @@ def test_retention_deletes_expired_files_and_keeps_the_others(
     old = completed_job(ctx, tmp_path, finished=now - dt.timedelta(hours=25))
     recent = completed_job(ctx, tmp_path, finished=now - dt.timedelta(hours=23))
 
-    assert maintenance.expire_old_files(ctx) == 1
+    assert retention.expire_old_files(ctx) == 1
 
     assert state(ctx, old) == (JobStatus.EXPIRED, 0)
     assert state(ctx, recent) == (JobStatus.COMPLETED, 1)
@@ -93,7 +93,7 @@ def test_retention_zero_keeps_everything(
 ) -> None:
     ctx = context(settings, storage)
     job_id = completed_job(ctx, tmp_path, finished=dt.datetime.now(dt.UTC) - dt.timedelta(days=400))
-    assert maintenance.expire_old_files(ctx) == 0
+    assert retention.expire_old_files(ctx) == 0
     assert state(ctx, job_id) == (JobStatus.COMPLETED, 1)
 
 
@@ -123,7 +123,7 @@ def test_sweep_removes_day_old_leftovers_but_not_live_jobs(
     for old in (abandoned, stray, live):
         age(old, 2 * DAY)
 
-    assert maintenance.sweep_work_dir(ctx) == 2
+    assert retention.sweep_work_dir(ctx) == 2
     assert not abandoned.exists() and not stray.exists()
     assert fresh.exists(), "touched within the day"
     assert live.exists(), "its worker still holds the lease"

@@ -13,13 +13,13 @@ import ffmpeg
 import pytest
 
 from app.core.config import Settings
+from app.downloads.engine.media import audio_bitrate, probe_media
+from app.downloads.engine.progress import ProgressTracker
+from app.downloads.engine.runner import DownloadResult, YtDlpRunner
 from app.downloads.exceptions import JobFailure
-from app.downloads.media import audio_bitrate, probe_media
-from app.downloads.models import FileKind
-from app.downloads.runner import DownloadResult, YtDlpRunner
 from app.downloads.schemas import JobOptions
-from app.progress.schemas import ProgressEvent
-from app.progress.tracker import ProgressTracker
+from app.jobs.events import ProgressEvent
+from app.jobs.models import FileKind
 from tests.support.offline_youtube import (
     LADDER_VIDEO_ID,
     LIVE_VIDEO_ID,

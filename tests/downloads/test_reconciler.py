@@ -1,4 +1,5 @@
-"""The reconciler finds jobs a lost message or a dead worker left behind (rule 1)."""
+"""The reconciler finds jobs a lost message or a dead worker left behind: the row, not the
+message, is the truth."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from sqlalchemy import select
 from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.downloads import reconciler, repository
-from app.downloads.context import WorkerContext
-from app.downloads.models import Job, JobStatus
+from app.jobs.models import Job, JobStatus
 from app.storage.local import LocalStorageHandler
+from app.worker.context import WorkerContext
 from tests.conftest import create_key
 
 

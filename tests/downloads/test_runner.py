@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from app.core.config import Settings
-from app.downloads.models import FileKind
-from app.downloads.runner import collect_outputs
+from app.downloads.engine.guard import classify_error
+from app.downloads.engine.options import build_ydl_params, format_selector
+from app.downloads.engine.runner import collect_outputs
 from app.downloads.schemas import JobOptions, OutputFormat, Quality
-from app.downloads.ytdlp import build_ydl_params, classify_error, format_selector
+from app.jobs.models import FileKind
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.config import DEFAULT_ALLOWED_DOMAINS
+from app.core.config import YOUTUBE_HOSTS
 from app.downloads.exceptions import UnsupportedUrl
 from app.downloads.urls import check_submittable, youtube_video_id
 
@@ -30,12 +30,8 @@ def test_video_id_of_each_url_form(url: str, video_id: str | None) -> None:
 
 def test_hosts_outside_allowed_domains_are_unsupported() -> None:
     with pytest.raises(UnsupportedUrl, match="not supported"):
-        check_submittable(
-            "https://www.youtube.com.evil.example/watch?v=dQw4w9WgXcQ", DEFAULT_ALLOWED_DOMAINS
-        )
+        check_submittable("https://www.youtube.com.evil.example/watch?v=dQw4w9WgXcQ", YOUTUBE_HOSTS)
 
 
 def test_an_operator_can_widen_the_allowed_domains() -> None:
-    check_submittable(
-        "https://media.example.org/clip.html", (*DEFAULT_ALLOWED_DOMAINS, "media.example.org")
-    )
+    check_submittable("https://media.example.org/clip.html", (*YOUTUBE_HOSTS, "media.example.org"))

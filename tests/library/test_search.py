@@ -1,16 +1,19 @@
 """Library search and stats through the in-process API, on SQLite (FTS5) and PostgreSQL (GIN).
 
 Rows are written with the real repositories: jobs by `insert_job`, library entries by the
-worker's `index_job`, removals by `mark_expired` and `delete_job`.
+worker's `index_job`, removals by the expiry's `end_job` and `delete_job`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,13 +24,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.auth.service import IssuedKey
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.downloads import repository as downloads
-from app.downloads.models import FileKind, Job, JobFile, JobKind, JobStatus, LibraryEntry
+from app.downloads.endings import end_job
+from app.jobs.models import FileKind, Job, JobFile, JobKind, JobStatus
 from app.library import repository as library
 from app.library.indexing import index_job
+from app.library.models import LibraryEntry
 from app.library.terms import SearchTerms
 from app.transcripts.cues import Cue
 from tests.conftest import create_key
 from tests.support.databases import DatabaseFactory
+from tests.support.effects import RecordedEffects
 
 BREAD = [
     Cue(0.0, 2.5, "Good morning, this is a recipe"),
@@ -90,8 +96,15 @@ class Library:
             return job.id
 
     def expire(self, job_id: uuid.UUID) -> None:
+        effects = RecordedEffects(os.environ["REDIS_URL"], Path(tempfile.gettempdir())).effects()
         with session_scope(self.sessions) as session:
-            downloads.mark_expired(session, job_id)
+            end_job(
+                session,
+                effects,
+                job_id,
+                status=JobStatus.EXPIRED,
+                expected=Job.status == JobStatus.COMPLETED,
+            )
 
     def delete(self, job_id: uuid.UUID) -> None:
         with session_scope(self.sessions) as session:

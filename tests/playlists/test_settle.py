@@ -11,11 +11,15 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
-from app.downloads.models import Job, JobKind, JobStage, JobStatus
-from app.playlists import repository
-from app.playlists.repository import NewChild
+from app.downloads import families
+from app.downloads.batches import insert_batch
+from app.downloads.endings import JobEffects
+from app.downloads.families import NewChild
+from app.jobs.models import Job, JobKind, JobStage, JobStatus
 from tests.conftest import create_key
+from tests.support.effects import RecordedEffects
 
 
 @pytest.fixture
@@ -25,12 +29,17 @@ def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
+@pytest.fixture
+def effects(settings: Settings) -> JobEffects:
+    return RecordedEffects(settings.redis_url, settings.work_dir).effects()
+
+
 def expanded_parent(
     sessions: sessionmaker[Session], database_url: str, entries: int, concurrency: int
 ) -> uuid.UUID:
     key = create_key(database_url).api_key.id
     with session_scope(sessions) as session:
-        parent = repository.insert_batch(
+        parent = insert_batch(
             session,
             api_key_id=key,
             options={},
@@ -44,14 +53,16 @@ def expanded_parent(
         return parent.id
 
 
-def settle_from_threads(sessions: sessionmaker[Session], parent_id: uuid.UUID) -> list[uuid.UUID]:
+def settle_from_threads(
+    sessions: sessionmaker[Session], parent_id: uuid.UUID, effects: JobEffects
+) -> list[uuid.UUID]:
     dispatched: list[uuid.UUID] = []
     barrier = threading.Barrier(8)
 
     def settle() -> None:
         barrier.wait()
         with session_scope(sessions) as session:
-            settled = repository.settle(session, parent_id, default_concurrency=3)
+            settled = families.settle(session, parent_id, effects=effects, default_concurrency=3)
         dispatched.extend(settled.dispatched if settled else [])
 
     threads = [threading.Thread(target=settle) for _ in range(8)]
@@ -73,15 +84,15 @@ def parent_row(sessions: sessionmaker[Session], parent_id: uuid.UUID) -> Job:
 
 
 def test_concurrent_settles_never_dispatch_more_than_the_cap(
-    sessions: sessionmaker[Session], database_url: str
+    sessions: sessionmaker[Session], database_url: str, effects: JobEffects
 ) -> None:
     parent_id = expanded_parent(sessions, database_url, entries=10, concurrency=3)
-    first = settle_from_threads(sessions, parent_id)
+    first = settle_from_threads(sessions, parent_id, effects)
     assert len(first) == 3 and len(set(first)) == 3
 
     set_status(sessions, first[:1], JobStatus.COMPLETED)
     set_status(sessions, first[1:2], JobStatus.PROCESSING)
-    second = settle_from_threads(sessions, parent_id)
+    second = settle_from_threads(sessions, parent_id, effects)
     assert len(second) == 1 and not set(second) & set(first)
 
     # Everything ends: the parent completes, with the failure counted.
@@ -89,30 +100,30 @@ def test_concurrent_settles_never_dispatch_more_than_the_cap(
         children = list(session.scalars(select(Job.id).where(Job.parent_id == parent_id)))
     set_status(sessions, children, JobStatus.COMPLETED)
     set_status(sessions, children[:2], JobStatus.FAILED)
-    assert settle_from_threads(sessions, parent_id) == []
+    assert settle_from_threads(sessions, parent_id, effects) == []
     parent = parent_row(sessions, parent_id)
     assert parent.status is JobStatus.COMPLETED and parent.progress == 100.0
     assert parent.completed_at is not None and parent.stage is None
 
 
 def test_a_parent_whose_children_all_failed_fails_and_one_without_children_too(
-    sessions: sessionmaker[Session], database_url: str
+    sessions: sessionmaker[Session], database_url: str, effects: JobEffects
 ) -> None:
     parent_id = expanded_parent(sessions, database_url, entries=2, concurrency=3)
     with session_scope(sessions) as session:
         children = list(session.scalars(select(Job.id).where(Job.parent_id == parent_id)))
     set_status(sessions, children, JobStatus.FAILED)
-    settle_from_threads(sessions, parent_id)
+    settle_from_threads(sessions, parent_id, effects)
     parent = parent_row(sessions, parent_id)
     assert parent.status is JobStatus.FAILED and parent.error_code == "all_entries_failed"
 
     empty = expanded_parent(sessions, database_url, entries=0, concurrency=3)
-    settle_from_threads(sessions, empty)
+    settle_from_threads(sessions, empty, effects)
     assert parent_row(sessions, empty).error_code == "playlist_empty"
 
 
 def test_an_unexpanded_parent_is_not_settled(
-    sessions: sessionmaker[Session], database_url: str
+    sessions: sessionmaker[Session], database_url: str, effects: JobEffects
 ) -> None:
     parent_id = expanded_parent(sessions, database_url, entries=3, concurrency=3)
     with session_scope(sessions) as session:
@@ -121,5 +132,5 @@ def test_an_unexpanded_parent_is_not_settled(
             .where(Job.id == parent_id)
             .values(kind=JobKind.PLAYLIST, stage=JobStage.EXTRACTING, heartbeat_at=Job.created_at)
         )
-    assert settle_from_threads(sessions, parent_id) == []
+    assert settle_from_threads(sessions, parent_id, effects) == []
     assert parent_row(sessions, parent_id).status is JobStatus.PROCESSING

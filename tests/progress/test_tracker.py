@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from app.downloads.models import JobStage, JobStatus
-from app.progress.schemas import ProgressEvent
-from app.progress.tracker import ProgressTracker
+from app.downloads.engine.progress import ProgressTracker
+from app.jobs.events import ProgressEvent
+from app.jobs.models import JobStage, JobStatus
 
 
 class Clock:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.database import session_scope, utcnow
-from app.downloads.models import FileKind, Job, JobFile, JobKind, JobStatus
+from app.jobs.models import FileKind, Job, JobFile, JobKind, JobStatus
 
 
 def ended_job(

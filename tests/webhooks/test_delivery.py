@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker, utcnow
-from app.downloads.models import FileKind, Job, JobKind, JobStatus, WebhookDelivery
+from app.jobs.models import FileKind, Job, JobKind, JobStatus
 from app.webhooks import repository
 from app.webhooks.delivery import DeliveryContext, deliver, retry_delay
+from app.webhooks.models import WebhookDelivery
 from app.webhooks.signing import webhook_secret
 from tests.conftest import TEST_KEY_SECRET, create_key
 from tests.webhooks.factories import add_file, children, ended_job

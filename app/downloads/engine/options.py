@@ -1,5 +1,5 @@
-"""The only place where request options become yt-dlp options (rule 9), and where yt-dlp's
-failures become stable error codes."""
+"""The only place where request options become yt-dlp options: clients choose from enums
+and bounded values, never raw yt-dlp options."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from app.core.config import Settings
-from app.downloads.exceptions import JobCanceled, JobFailure, LeaseLost
 from app.downloads.schemas import AudioFormat, JobOptions, OutputFormat, Quality
 from app.transcripts.conversion import YTDLP_SUBTITLE_FORMAT
 from app.transcripts.planning import CaptionSource, TranscriptPlan
@@ -149,81 +148,3 @@ class YtDlpLogger:
 
     def error(self, message: str) -> None:
         self._target.warning("yt-dlp: %s", message)
-
-
-_ERROR_TABLE: list[tuple[tuple[str, ...], str, bool]] = [
-    (("private video",), "video_private", False),
-    (("members-only", "join this channel"), "members_only", False),
-    (
-        ("sign in to confirm your age", "age-restricted", "inappropriate for some users"),
-        "age_restricted",
-        False,
-    ),
-    (("not available in your country", "geo restrict", "geo-restrict"), "geo_restricted", False),
-    (
-        ("playlist does not exist", "channel does not exist", "does not have a"),
-        "playlist_not_found",
-        False,
-    ),
-    (
-        ("removed by the uploader", "video unavailable", "has been removed", "account associated"),
-        "video_unavailable",
-        False,
-    ),
-    (
-        (
-            "http error 429",
-            "too many requests",
-            "confirm you're not a bot",
-            "confirm you\u2019re not a bot",
-        ),
-        "throttled",
-        True,
-    ),
-    (("unsupported url",), "unsupported_url", False),
-    (("postprocessing:", "conversion failed", "ffmpeg"), "postprocessing_failed", False),
-    (
-        (
-            "timed out",
-            "connection reset",
-            "connection refused",
-            "temporary failure",
-            "name or service not known",
-            "network is unreachable",
-            "transporterror",
-            "http error 5",
-            # The egress guard answers 502/504 when it cannot reach or resolve a host.
-            "tunnel connection failed: 50",
-            "unable to connect to proxy",
-        ),
-        "network_error",
-        True,
-    ),
-]
-
-
-def classify_error(exc: BaseException) -> JobFailure:
-    """Map a yt-dlp failure onto a stable code; permanent ones are never retried."""
-    message = re.sub(r"^ERROR:\s*(\[[^\]]+\]\s*)?([\w-]+:\s*)?", "", str(exc)).strip()
-    message = message.split("; please report this issue")[0]  # yt-dlp's bug-report footer
-    lowered = message.lower()
-    for needles, code, retryable in _ERROR_TABLE:
-        if any(needle in lowered for needle in needles):
-            return JobFailure(message, code=code, retryable=retryable)
-    return JobFailure(message or "The download failed.", code="download_failed")
-
-
-def hook_exception(exc: BaseException) -> BaseException | None:
-    """yt-dlp wraps what our hooks raise (in DownloadError.exc_info or as a context); find it."""
-    pending, seen = [exc], set()
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, (JobCanceled, LeaseLost, JobFailure)):
-            return current
-        exc_info = getattr(current, "exc_info", None)
-        linked = (exc_info[1] if exc_info else None, current.__cause__, current.__context__)
-        pending.extend(e for e in linked if isinstance(e, BaseException))
-    return None

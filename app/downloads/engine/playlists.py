@@ -13,11 +13,11 @@ import yt_dlp
 from yt_dlp.utils import PlaylistEntries
 
 from app.core.config import Settings
+from app.downloads.engine.guard import guarded_ydl
+from app.downloads.engine.options import YtDlpLogger
 from app.downloads.exceptions import JobFailure
-from app.downloads.runner import egress_guard, raise_as_job_error, refused_or
+from app.downloads.schemas import DateWindow
 from app.downloads.urls import youtube_video_id
-from app.downloads.ytdlp import YtDlpLogger
-from app.playlists.schemas import DateWindow
 
 logger = logging.getLogger(__name__)
 
@@ -74,16 +74,9 @@ def expand(
     if window.is_set:
         # Flat rows carry only "3 weeks ago"; asked for, yt-dlp turns that into a timestamp.
         params["extractor_args"] = {"youtubetab": {"approximate_date": [""]}}
-    with egress_guard(settings) as proxy:
-        params["proxy"] = proxy.url
-        try:
-            with yt_dlp.YoutubeDL(params) as ydl:
-                stop_before = window.after if newest_first and not playlist_items else None
-                expansion = _select(ydl, url, max_items, window, check_stop, stop_before)
-        except Exception as exc:
-            raise_as_job_error(proxy, exc)
-        refused_or(proxy, None)
-    return expansion
+    with guarded_ydl(params, settings) as ydl:
+        stop_before = window.after if newest_first and not playlist_items else None
+        return _select(ydl, url, max_items, window, check_stop, stop_before)
 
 
 def _resolve(ydl: yt_dlp.YoutubeDL, url: str) -> dict[str, Any]:

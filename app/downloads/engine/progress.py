@@ -1,4 +1,5 @@
-"""One monotonic 0-100 progress figure per job, across every format and stage (rule 5)."""
+"""One monotonic 0-100 progress figure per job, across every format and stage: throttled
+events (about 4 a second and on every stage change) while the job runs."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core.database import utcnow
-from app.downloads.models import JobStage, JobStatus
-from app.downloads.schemas import JobError
-from app.progress.schemas import ProgressEvent
+from app.jobs.events import ProgressEvent
+from app.jobs.models import JobStage, JobStatus
+from app.jobs.schemas import JobError
 
 # Share of the bar each stage owns; downloading dominates because it dominates the wait.
 STAGE_BANDS: dict[JobStage, tuple[float, float]] = {

@@ -9,31 +9,25 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
-
-import yt_dlp
-from yt_dlp.utils import DownloadError, ExtractorError
+from typing import Any
 
 from app.core.config import Settings
-from app.downloads import media
-from app.downloads.exceptions import JobFailure, OutsideDateWindow
-from app.downloads.models import FileKind, JobStage
-from app.downloads.schemas import JobOptions, SubtitleFormat
-from app.downloads.ytdlp import (
+from app.downloads.engine import media
+from app.downloads.engine.guard import guarded_ydl
+from app.downloads.engine.options import (
     CAPTIONS_DIR,
     build_ydl_params,
-    classify_error,
-    hook_exception,
     private_cookie_jar,
     subtitle_params,
 )
-from app.playlists.schemas import DateWindow
-from app.progress.tracker import ProgressTracker
-from app.security.addresses import AddressPolicy
-from app.security.egress import EgressProxy
+from app.downloads.engine.progress import ProgressTracker
+from app.downloads.exceptions import JobFailure, OutsideDateWindow
+from app.downloads.schemas import DateWindow, JobOptions
+from app.jobs.models import FileKind, JobStage
 from app.transcripts.conversion import EMBED_SUFFIX, write_transcripts
 from app.transcripts.cues import Cue
 from app.transcripts.planning import TranscriptPlan, plan_transcripts
+from app.transcripts.schemas import SubtitleFormat
 
 logger = logging.getLogger(__name__)
 
@@ -118,21 +112,14 @@ class YtDlpRunner:
         params["progress_hooks"] = [self._on_progress]
         params["postprocessor_hooks"] = [self._on_postprocess]
         params["cookiefile"] = private_cookie_jar(self._settings, workdir)
-        # Every request yt-dlp makes, redirects included, leaves through the egress guard.
-        with egress_guard(self._settings) as proxy:
-            params["proxy"] = proxy.url
-            try:
-                with yt_dlp.YoutubeDL(params) as ydl:
-                    info = ydl.extract_info(url, download=False)
-                    self._check_stop()
-                    self._accept(info, options)
-                    plan = plan_transcripts(info, options)
-                    ydl.params.update(subtitle_params(plan))
-                    self._tracker.set_stage(JobStage.DOWNLOADING)
-                    processed = ydl.process_ie_result(info, download=True)
-            except Exception as exc:
-                raise_as_job_error(proxy, exc)
-            refused_or(proxy, None)
+        with guarded_ydl(params, self._settings) as ydl:
+            info = ydl.extract_info(url, download=False)
+            self._check_stop()
+            self._accept(info, options)
+            plan = plan_transcripts(info, options)
+            ydl.params.update(subtitle_params(plan))
+            self._tracker.set_stage(JobStage.DOWNLOADING)
+            processed = ydl.process_ie_result(info, download=True)
         return processed, plan
 
     def _accept(self, info: dict[str, Any], options: JobOptions) -> None:
@@ -231,35 +218,6 @@ class YtDlpRunner:
         self._check_stop()
         if status.get("postprocessor") not in _BEFORE_DOWNLOAD_POSTPROCESSORS:
             self._tracker.set_stage(JobStage.POSTPROCESSING)
-
-
-def egress_guard(settings: Settings) -> EgressProxy:
-    """The per-run egress guard, chained to YTDLP_PROXY when one is configured."""
-    upstream = settings.ytdlp_proxy.get_secret_value() or None
-    return EgressProxy(AddressPolicy.from_settings(settings), upstream=upstream)
-
-
-def raise_as_job_error(proxy: EgressProxy, exc: Exception) -> NoReturn:
-    """Re-raise what yt-dlp raised as what the pipeline handles: a refused address, our own
-    hook's exception, or a classified JobFailure."""
-    refused_or(proxy, exc)
-    ours = hook_exception(exc)
-    if ours is not None:
-        raise ours from None
-    if isinstance(exc, (DownloadError, ExtractorError)):
-        raise classify_error(exc) from exc
-    raise exc
-
-
-def refused_or(proxy: EgressProxy, cause: BaseException | None) -> None:
-    """Fail with forbidden_address when the guard refused any request: whatever yt-dlp
-    made of it (an error, or a missing thumbnail), the job asked for a forbidden address."""
-    refusals = proxy.refusals
-    if refusals:
-        first = refusals[0]
-        raise JobFailure(
-            f"Refused to fetch from {first.host} ({first.reason}).", code="forbidden_address"
-        ) from cause
 
 
 def _has_audio(info: dict[str, Any]) -> bool:

@@ -1,0 +1,55 @@
+"""What the API process holds for its lifetime, built once by the lifespan (`app.main`)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.requests import HTTPConnection
+
+from app.api.ratelimit import RateLimiter
+from app.api.usage import UsageBuffer
+from app.core.config import Settings
+from app.metrics.api import ApiMetrics
+from app.storage.base import StorageHandler
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    redis: Redis
+    # For the side effects the API shares with the workers (sync code, run in threads).
+    sync_redis: SyncRedis
+    storage: StorageHandler
+    # The server secret API keys are HMACed with (and webhook secrets derived from).
+    key_secret: bytes
+    rate_limiter: RateLimiter
+    metrics: ApiMetrics
+    key_usage: UsageBuffer
+    # Set on shutdown: live WebSockets close with 1001 so clients reconnect elsewhere.
+    going_away: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def install_state(app: FastAPI, state: AppState) -> None:
+    app.state.resources = state
+
+
+def app_state(connection: HTTPConnection) -> AppState:
+    """The process's state, for a request or a WebSocket."""
+    return state_of(connection.app)
+
+
+def state_of(app: FastAPI) -> AppState:
+    state: AppState = app.state.resources
+    return state
+
+
+def has_state(app: FastAPI) -> bool:
+    """False before the lifespan has started (or when it failed)."""
+    return isinstance(getattr(app.state, "resources", None), AppState)

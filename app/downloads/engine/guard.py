@@ -1,0 +1,125 @@
+"""Every yt-dlp run goes through here: its requests leave through the egress guard, and what
+it raises comes out as a `JobFailure` with a stable code (or as our own hooks' exception)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import yt_dlp
+from yt_dlp.utils import DownloadError, ExtractorError
+
+from app.core.config import Settings
+from app.downloads.exceptions import JobCanceled, JobFailure, LeaseLost
+from app.security.addresses import AddressPolicy
+from app.security.egress import EgressProxy
+
+
+@contextmanager
+def guarded_ydl(params: dict[str, Any], settings: Settings) -> Iterator[yt_dlp.YoutubeDL]:
+    """A YoutubeDL whose every request, redirects included, passes the egress guard (chained
+    to YTDLP_PROXY when one is set). A refused address fails the run with forbidden_address
+    whatever yt-dlp made of it (an error, or a missing thumbnail)."""
+    upstream = settings.ytdlp_proxy.get_secret_value() or None
+    with EgressProxy(AddressPolicy.from_settings(settings), upstream=upstream) as proxy:
+        try:
+            with yt_dlp.YoutubeDL({**params, "proxy": proxy.url}) as ydl:
+                yield ydl
+        except Exception as exc:
+            _fail_if_refused(proxy, exc)
+            ours = hook_exception(exc)
+            if ours is not None:
+                raise ours from None
+            if isinstance(exc, (DownloadError, ExtractorError)):
+                raise classify_error(exc) from exc
+            raise
+        _fail_if_refused(proxy, None)
+
+
+def _fail_if_refused(proxy: EgressProxy, cause: BaseException | None) -> None:
+    refusals = proxy.refusals
+    if refusals:
+        first = refusals[0]
+        raise JobFailure(
+            f"Refused to fetch from {first.host} ({first.reason}).", code="forbidden_address"
+        ) from cause
+
+
+_ERROR_TABLE: list[tuple[tuple[str, ...], str, bool]] = [
+    (("private video",), "video_private", False),
+    (("members-only", "join this channel"), "members_only", False),
+    (
+        ("sign in to confirm your age", "age-restricted", "inappropriate for some users"),
+        "age_restricted",
+        False,
+    ),
+    (("not available in your country", "geo restrict", "geo-restrict"), "geo_restricted", False),
+    (
+        ("playlist does not exist", "channel does not exist", "does not have a"),
+        "playlist_not_found",
+        False,
+    ),
+    (
+        ("removed by the uploader", "video unavailable", "has been removed", "account associated"),
+        "video_unavailable",
+        False,
+    ),
+    (
+        (
+            "http error 429",
+            "too many requests",
+            "confirm you're not a bot",
+            "confirm you\u2019re not a bot",
+        ),
+        "throttled",
+        True,
+    ),
+    (("unsupported url",), "unsupported_url", False),
+    (("postprocessing:", "conversion failed", "ffmpeg"), "postprocessing_failed", False),
+    (
+        (
+            "timed out",
+            "connection reset",
+            "connection refused",
+            "temporary failure",
+            "name or service not known",
+            "network is unreachable",
+            "transporterror",
+            "http error 5",
+            # The egress guard answers 502/504 when it cannot reach or resolve a host.
+            "tunnel connection failed: 50",
+            "unable to connect to proxy",
+        ),
+        "network_error",
+        True,
+    ),
+]
+
+
+def classify_error(exc: BaseException) -> JobFailure:
+    """Map a yt-dlp failure onto a stable code; permanent ones are never retried."""
+    message = re.sub(r"^ERROR:\s*(\[[^\]]+\]\s*)?([\w-]+:\s*)?", "", str(exc)).strip()
+    message = message.split("; please report this issue")[0]  # yt-dlp's bug-report footer
+    lowered = message.lower()
+    for needles, code, retryable in _ERROR_TABLE:
+        if any(needle in lowered for needle in needles):
+            return JobFailure(message, code=code, retryable=retryable)
+    return JobFailure(message or "The download failed.", code="download_failed")
+
+
+def hook_exception(exc: BaseException) -> BaseException | None:
+    """yt-dlp wraps what our hooks raise (in DownloadError.exc_info or as a context); find it."""
+    pending, seen = [exc], set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, (JobCanceled, LeaseLost, JobFailure)):
+            return current
+        exc_info = getattr(current, "exc_info", None)
+        linked = (exc_info[1] if exc_info else None, current.__cause__, current.__context__)
+        pending.extend(e for e in linked if isinstance(e, BaseException))
+    return None

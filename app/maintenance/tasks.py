@@ -1,0 +1,87 @@
+"""What Celery beat runs, and what a worker does when it starts and stops: find jobs that
+a lost message or a dead worker left behind, resend lost webhooks, expire old files, sweep
+work directories and incomplete uploads, move key usage onto the key rows."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+import redis
+from celery.signals import worker_ready, worker_shutting_down
+
+from app.auth.usage import sync_usage
+from app.core.broker import pending_task_ids
+from app.core.celery_app import (
+    DOWNLOADS_QUEUE,
+    HOUSEKEEPING_TASK,
+    MAINTENANCE_QUEUE,
+    RECONCILE_TASK,
+    celery_app,
+)
+from app.core.config import get_settings
+from app.downloads import reconciler, retention
+from app.webhooks.notify import sweep_unnotified
+from app.worker.context import WorkerContext, worker_context
+from app.worker.draining import start_draining, stop_draining
+from app.worker.presence import WorkerPresence
+
+logger = logging.getLogger(__name__)
+
+
+@celery_app.task(name=RECONCILE_TASK, queue=MAINTENANCE_QUEUE, time_limit=120, max_retries=0)
+def reconcile() -> None:
+    ctx = worker_context()
+    _reconcile(ctx)
+    # Webhook events a worker could not queue before it died.
+    sweep_unnotified(ctx.sessions)
+
+
+@celery_app.task(name=HOUSEKEEPING_TASK, queue=MAINTENANCE_QUEUE, time_limit=1800, max_retries=0)
+def housekeeping() -> None:
+    ctx = worker_context()
+    sync_usage(ctx.redis, ctx.sessions)
+    retention.expire_old_files(ctx)
+    retention.sweep_work_dir(ctx)
+    retention.abort_incomplete_uploads(ctx)
+
+
+def _reconcile(ctx: WorkerContext) -> None:
+    queued = pending_task_ids(ctx.settings.effective_broker_url, DOWNLOADS_QUEUE)
+    reconciler.reconcile(ctx, queued_in_broker=queued)
+
+
+_presence: WorkerPresence | None = None
+
+
+@worker_ready.connect
+def _on_start(**_kwargs: object) -> None:
+    global _presence
+    settings = get_settings()
+    _presence = WorkerPresence(
+        redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5),
+        f"{socket.gethostname()}:{os.getpid()}",
+    )
+    _presence.start()
+    # Runs in the pool's parent: use a context of its own and close it again.
+    ctx = worker_context()
+    try:
+        stop_draining(ctx.settings.work_dir)
+        # Each worker host has its own work directory; beat sweeps only one of them.
+        retention.sweep_work_dir(ctx)
+        # Jobs lost while no worker ran (a flushed broker, a crash) start again now.
+        _reconcile(ctx)
+    except Exception:
+        logger.exception("start-up housekeeping failed")
+    finally:
+        worker_context.cache_clear()
+        ctx.dispose()
+
+
+@worker_shutting_down.connect
+def _on_shutdown(**_kwargs: object) -> None:
+    # Warm shutdown: tell running jobs to finish within the grace period or hand back.
+    if _presence is not None:
+        _presence.stop()
+    start_draining(get_settings().work_dir)

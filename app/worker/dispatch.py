@@ -1,0 +1,43 @@
+"""Sending work to the workers. Messages carry ids only: the task reloads the row, which
+stays the truth (a lost message is found again by the reconciler)."""
+
+from __future__ import annotations
+
+import uuid
+
+from app.core.celery_app import (
+    DELIVER_WEBHOOK_TASK,
+    DOWNLOADS_QUEUE,
+    MAINTENANCE_QUEUE,
+    RUN_DOWNLOAD_TASK,
+    SETTLE_PARENT_TASK,
+    celery_app,
+)
+
+
+def enqueue_download(job_id: uuid.UUID, countdown: float = 0) -> None:
+    """Send the job's id to the broker, to run after `countdown` seconds (task id = job id)."""
+    celery_app.send_task(
+        RUN_DOWNLOAD_TASK,
+        args=[str(job_id)],
+        task_id=str(job_id),
+        queue=DOWNLOADS_QUEUE,
+        countdown=countdown or None,
+    )
+
+
+def enqueue_settle(parent_id: uuid.UUID) -> None:
+    """Ask a worker to settle a parent job (dispatch its next children, or end it)."""
+    celery_app.send_task(SETTLE_PARENT_TASK, args=[str(parent_id)], queue=MAINTENANCE_QUEUE)
+
+
+def send_webhook_attempt(
+    job_id: uuid.UUID, event_id: uuid.UUID | None, attempt: int, countdown: float
+) -> None:
+    """Send attempt number `attempt` of the job's webhook event, due in `countdown` s."""
+    celery_app.send_task(
+        DELIVER_WEBHOOK_TASK,
+        args=[str(job_id), str(event_id) if event_id else None, attempt],
+        queue=MAINTENANCE_QUEUE,
+        countdown=countdown or None,
+    )
