@@ -24,8 +24,8 @@ from schemathesis.specs.openapi.checks import (
 from app.api.state import state_of
 from app.core.config import Settings
 from app.main import create_app
-from tests.conftest import create_key
 from tests.support.databases import DatabaseFactory
+from tests.support.factories import create_key
 
 CHECKS = [
     not_a_server_error,

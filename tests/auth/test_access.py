@@ -15,7 +15,7 @@ from sqlalchemy import update
 from app.auth.models import ApiKey
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.jobs.models import FileKind, JobFile
-from tests.conftest import create_key
+from tests.support.factories import create_key
 
 PUBLIC = {"/health", "/health/detailed", "/metrics", "/api/docs", "/api/openapi.json"}
 URL = "https://www.youtube.com/watch?v=aqz-KE-bpKQ"

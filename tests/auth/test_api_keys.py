@@ -18,7 +18,7 @@ from app.auth.models import ApiKey
 from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.main import create_app
-from tests.conftest import TEST_KEY_SECRET
+from tests.support.constants import TEST_KEY_SECRET
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from app.api.ratelimit import client_ip
 from app.core.config import Settings
 from app.main import create_app
-from tests.conftest import Stack, create_key, issue_key
-from tests.support.stack import start_api
+from tests.support.factories import create_key, issue_key
+from tests.support.stack import Stack, start_api
 
 
 @pytest.fixture

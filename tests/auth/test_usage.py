@@ -12,7 +12,7 @@ from app.auth.models import ApiKey
 from app.auth.usage import sync_usage
 from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
-from tests.conftest import create_key
+from tests.support.factories import create_key
 
 
 async def test_usage_reaches_the_key_row_through_redis(

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Stack, StartStack, create_key
 from tests.reliability.helpers import throttled_copy
+from tests.support.factories import create_key
 from tests.support.offline_youtube import (
     PLAYLIST_VIDEO_IDS,
     PRIVATE_VIDEO_ID,
@@ -28,6 +28,7 @@ from tests.support.offline_youtube import (
     UNIQUE_WORD_VIDEO_ID,
 )
 from tests.support.services import require_tool
+from tests.support.stack import Stack, StartStack
 
 pytestmark = pytest.mark.e2e
 SMALL = ["--quality", "360p"]

@@ -9,7 +9,7 @@ import pytest
 
 from app.core.config import Settings
 from app.main import create_app
-from tests.conftest import KeyFactory
+from tests.support.factories import KeyFactory
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.jobs.models import Job, JobStatus
-from tests.conftest import KeyFactory
+from tests.support.factories import KeyFactory
 
 WATCH_URL = "https://www.youtube.com/watch?v=aqz-KE-bpKQ"
 

@@ -25,8 +25,8 @@ from app.jobs.models import Job, JobFile, JobStatus
 from app.library.models import LibraryEntry
 from app.storage.local import LocalStorageHandler
 from app.worker.context import WorkerContext
-from tests.conftest import KeyFactory, create_key
 from tests.support.effects import EffectsProbe
+from tests.support.factories import KeyFactory, create_key
 from tests.support.offline_youtube import PRIVATE_VIDEO_ID, STANDARD_VIDEO_ID, OfflineYouTube
 
 HOOK = "https://hooks.example.com/yds"

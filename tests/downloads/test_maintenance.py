@@ -22,7 +22,8 @@ from app.storage.base import StorageHandler
 from app.storage.local import LocalStorageHandler
 from app.storage.s3 import S3StorageHandler
 from app.worker.context import WorkerContext
-from tests.conftest import KeyFactory, S3Server, create_key
+from tests.support.factories import KeyFactory, create_key
+from tests.support.s3 import S3Server
 
 DAY = 24 * 3600
 

@@ -18,7 +18,7 @@ from app.downloads import reconciler, repository
 from app.jobs.models import Job, JobStatus
 from app.storage.local import LocalStorageHandler
 from app.worker.context import WorkerContext
-from tests.conftest import create_key
+from tests.support.factories import create_key
 
 
 class Enqueued(list[uuid.UUID]):

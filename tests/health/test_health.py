@@ -14,9 +14,9 @@ import pytest
 from app.core.config import Settings
 from app.health.service import CHECK_TIMEOUT_SECONDS
 from app.main import create_app
-from tests.conftest import running_stack
 from tests.support.databases import DatabaseFactory
 from tests.support.offline_youtube import OfflineYouTube
+from tests.support.stack import running_stack
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.conftest import Stack
 from tests.support.jobs import fetch_job, submit, watch
 from tests.support.offline_youtube import (
     PLAYLIST_SUBTITLED_IDS,
     UNIQUE_TRANSCRIPT_WORD,
     UNIQUE_WORD_VIDEO_ID,
 )
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
 OTHER_SUBTITLED_ID = next(v for v in PLAYLIST_SUBTITLED_IDS if v != UNIQUE_WORD_VIDEO_ID)

@@ -31,9 +31,9 @@ from app.library.indexing import index_job
 from app.library.models import LibraryEntry
 from app.library.terms import SearchTerms
 from app.transcripts.cues import Cue
-from tests.conftest import create_key
 from tests.support.databases import DatabaseFactory
 from tests.support.effects import RecordedEffects
+from tests.support.factories import create_key
 
 BREAD = [
     Cue(0.0, 2.5, "Good morning, this is a recipe"),

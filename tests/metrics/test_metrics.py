@@ -12,9 +12,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
-from tests.conftest import Stack
 from tests.support.jobs import submit, watch
 from tests.support.offline_youtube import PRIVATE_VIDEO_ID, SLOW_VIDEO_ID, STANDARD_VIDEO_ID
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

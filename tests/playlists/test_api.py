@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import KeyFactory
+from tests.support.factories import KeyFactory
 
 PLAYLIST = "https://www.youtube.com/playlist?list=PLofflineFixturePlaylist1234567890"
 WATCH = "https://www.youtube.com/watch?v=aqz-KE-bpKQ"

@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Stack, StartStack
 from tests.reliability.helpers import job, throttled_copy, wait_for
 from tests.support.jobs import submit, watch
 from tests.support.offline_youtube import (
@@ -25,6 +24,7 @@ from tests.support.offline_youtube import (
     PRIVATE_VIDEO_ID,
     OfflineYouTube,
 )
+from tests.support.stack import Stack, StartStack
 from tests.webhooks.receiver import receiver, verify_signature
 
 pytestmark = pytest.mark.e2e

@@ -18,8 +18,8 @@ from app.downloads.batches import insert_batch
 from app.downloads.endings import JobEffects
 from app.downloads.families import NewChild
 from app.jobs.models import Job, JobKind, JobStage, JobStatus
-from tests.conftest import create_key
 from tests.support.effects import RecordedEffects
+from tests.support.factories import create_key
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import Stack
 from tests.support.offline_youtube import SLOW_VIDEO_ID, OfflineYouTube
+from tests.support.stack import Stack
 
 
 def throttled_copy(youtube: OfflineYouTube, video_id: str, rate: int) -> str:

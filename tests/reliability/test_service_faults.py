@@ -16,13 +16,14 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from app.auth.service import KeyLimits
-from tests.conftest import S3Server, create_key, running_stack
 from tests.reliability.helpers import job, stack_client, throttled_copy, wait_for
 from tests.support.databases import DatabaseFactory, migrate
+from tests.support.factories import create_key
 from tests.support.jobs import submit
 from tests.support.offline_youtube import LADDER_VIDEO_ID, STANDARD_VIDEO_ID, OfflineYouTube
+from tests.support.s3 import S3Server
 from tests.support.services import PrivatePostgres, PrivateRedis
-from tests.support.stack import start_worker
+from tests.support.stack import running_stack, start_worker
 from tests.support.tcp_forwarder import TcpForwarder
 
 pytestmark = pytest.mark.e2e

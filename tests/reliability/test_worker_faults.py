@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Stack, running_stack
 from tests.reliability.helpers import stack_client, stored_sha256, throttled_copy, wait_for
 from tests.support.databases import DatabaseFactory
 from tests.support.jobs import submit
 from tests.support.offline_youtube import SLOW_VIDEO_ID, OfflineYouTube
-from tests.support.stack import start_worker
+from tests.support.stack import Stack, running_stack, start_worker
 
 pytestmark = pytest.mark.e2e
 RATE = 384 * 1024  # the 3.8 MB video part takes about ten seconds

@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.conftest import Stack, StartStack
 from tests.support.jobs import submit, watch
+from tests.support.stack import Stack, StartStack
 
 pytestmark = pytest.mark.e2e
 PUBLIC_HOST = "127.0.0.2"  # stands in for a public host: the only private range allowed

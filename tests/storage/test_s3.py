@@ -18,7 +18,7 @@ import pytest
 from app.core.config import Settings
 from app.storage.base import RemoteFile
 from app.storage.s3 import S3StorageHandler
-from tests.conftest import S3Server
+from tests.support.s3 import S3Server
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,5 +1,10 @@
 """Real service processes for end-to-end tests: uvicorn running the API and Celery workers,
-started with the same commands a user runs, logging to files shown when a test fails."""
+started with the same commands a user runs, logging to files shown when a test fails; and
+`running_stack`, an API with its worker(s) like `make run` (the `start_stack` fixture starts
+a module's stacks with it).
+
+Nothing here imports `app`: the fixture plugins import this module before the run's
+environment is set."""
 
 from __future__ import annotations
 
@@ -9,11 +14,22 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+import redis
 
+from tests.support.constants import TEST_REDIS_DB
+from tests.support.fixtures.services import session_services
 from tests.support.services import free_port
+
+if TYPE_CHECKING:
+    from tests.support.offline_youtube import OfflineYouTube
+    from tests.support.s3 import S3Server
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -140,3 +156,118 @@ def start_api(
         time.sleep(0.1)
     api.stop()
     raise TimeoutError(f"the API did not answer /health:\n{api.log()[-4000:]}")
+
+
+@dataclass
+class Stack:
+    """A running API and worker on a fresh SQLite database, like `make run`."""
+
+    base_url: str
+    ws_url: str
+    database_url: str
+    env: dict[str, str]
+    api: ManagedProcess
+    workers: list[ManagedProcess]
+    storage_dir: Path
+    work_dir: Path
+    youtube: OfflineYouTube
+    log_dir: Path
+    s3: S3Server | None = None
+
+    def key(self, name: str = "e2e") -> str:
+        from tests.support.factories import issue_key
+
+        return issue_key(self.database_url, name)
+
+    def stored_names(self, job_id: str) -> set[str]:
+        """Names of the objects stored for a job, in whichever storage the stack uses."""
+        if self.s3 is None:
+            folder = self.storage_dir / job_id
+            return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+        prefix = f"{self.env['S3_PREFIX']}/{job_id}/"
+        listing = self.s3.client().list_objects_v2(Bucket=self.env["S3_BUCKET_NAME"], Prefix=prefix)
+        return {item["Key"].removeprefix(prefix) for item in listing.get("Contents", [])}
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"----- {p.name} -----\n{p.log()[-6000:]}" for p in [self.api, *self.workers]
+        )
+
+
+# The type of the `start_stack` fixture: `start_stack(name, **running_stack options)`.
+StartStack = Callable[..., Stack]
+
+
+def stack_env(
+    *, database_url: str, base_dir: Path, youtube: OfflineYouTube, **extra: str
+) -> dict[str, str]:
+    site_env = youtube.env()
+    return {
+        **os.environ,
+        **site_env,
+        "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), site_env["PYTHONPATH"]]),
+        "DATABASE_URL": database_url,
+        "DOWNLOAD_BASE_PATH": str(base_dir / "downloads"),
+        "WORK_DIR": str(base_dir / "work"),
+        "ALLOW_PRIVATE_NETWORKS": "true",
+        **extra,
+    }
+
+
+@contextmanager
+def running_stack(
+    *,
+    database_url: str,
+    youtube: OfflineYouTube,
+    base_dir: Path,
+    redis_db: int = TEST_REDIS_DB,
+    redis_url: str | None = None,
+    s3: S3Server | None = None,
+    workers: int = 1,
+    beat: bool = False,
+    extra: Mapping[str, str] | None = None,
+    **settings: str,
+) -> Iterator[Stack]:
+    """Start the API and worker(s) with the same commands a user runs; stop them after.
+
+    Stacks alive at the same time need their own Redis database, or one stack's worker
+    would take (and drop) the other's messages. `workers=0` starts none (the test does).
+    """
+    redis_url = redis_url or f"{session_services().redis_url}/{redis_db}"
+    env = stack_env(
+        database_url=database_url,
+        base_dir=base_dir,
+        youtube=youtube,
+        REDIS_URL=redis_url,
+        **{**(extra or {}), **settings},
+    )
+    redis.Redis.from_url(redis_url).flushdb()
+    started = [
+        start_worker(env, base_dir, name=f"worker-{n}", beat=beat and n == 0)
+        for n in range(workers)
+    ]
+    try:
+        api, base_url = start_api(env, base_dir)
+    except BaseException:
+        for worker in started:
+            worker.stop()
+        raise
+    running = Stack(
+        base_url=base_url,
+        ws_url=base_url.replace("http://", "ws://"),
+        database_url=database_url,
+        env=env,
+        api=api,
+        workers=started,
+        storage_dir=base_dir / "downloads",
+        work_dir=base_dir / "work",
+        youtube=youtube,
+        log_dir=base_dir,
+        s3=s3,
+    )
+    try:
+        yield running
+    finally:
+        for process in [running.api, *running.workers]:
+            process.stop()
+        print(running.logs())  # pytest shows it only when a test using the stack failed

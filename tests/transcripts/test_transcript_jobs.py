@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Stack, StartStack
 from tests.support.jobs import fetch_job, submit, watch
 from tests.support.offline_youtube import SLOW_VIDEO_ID, STANDARD_VIDEO_ID
+from tests.support.stack import Stack, StartStack
 
 pytestmark = pytest.mark.e2e
 SUBTITLE_SLEEP = 0.4

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import KeyFactory
+from tests.support.factories import KeyFactory
 from tests.support.offline_youtube import (
     LADDER_VIDEO_ID,
     LIVE_VIDEO_ID,

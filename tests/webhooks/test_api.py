@@ -18,7 +18,8 @@ from app.auth import repository as key_repository
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.webhooks import repository
 from app.webhooks.signing import webhook_secret
-from tests.conftest import TEST_KEY_SECRET, create_key
+from tests.support.constants import TEST_KEY_SECRET
+from tests.support.factories import create_key
 from tests.webhooks.factories import ended_job
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -18,7 +18,8 @@ from app.webhooks import repository
 from app.webhooks.delivery import DeliveryContext, deliver, retry_delay
 from app.webhooks.models import WebhookDelivery
 from app.webhooks.signing import webhook_secret
-from tests.conftest import TEST_KEY_SECRET, create_key
+from tests.support.constants import TEST_KEY_SECRET
+from tests.support.factories import create_key
 from tests.webhooks.factories import add_file, children, ended_job
 from tests.webhooks.receiver import receiver, verify_signature
 

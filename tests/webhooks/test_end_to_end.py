@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.database import create_sync_engine, sync_sessionmaker
 from app.webhooks.notify import sweep_unnotified
-from tests.conftest import Stack, StartStack, create_key
+from tests.support.factories import create_key
 from tests.support.jobs import submit
 from tests.support.offline_youtube import PRIVATE_VIDEO_ID, STANDARD_VIDEO_ID
+from tests.support.stack import Stack, StartStack
 from tests.webhooks.factories import ended_job
 from tests.webhooks.receiver import Receiver, receiver, verify_signature
 
