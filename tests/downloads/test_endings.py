@@ -20,13 +20,13 @@ from sqlalchemy import func, select
 
 from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
-from app.downloads import families, pipeline, reconciler, repository, retention
+from app.downloads import families, pipeline, reconciler, retention
 from app.jobs.models import Job, JobFile, JobStatus
 from app.library.models import LibraryEntry
 from app.storage.local import LocalStorageHandler
 from app.worker.context import WorkerContext
 from tests.support.effects import EffectsProbe
-from tests.support.factories import KeyFactory, create_key
+from tests.support.factories import KeyFactory, create_job
 from tests.support.offline_youtube import PRIVATE_VIDEO_ID, STANDARD_VIDEO_ID, OfflineYouTube
 
 HOOK = "https://hooks.example.com/yds"
@@ -76,18 +76,9 @@ def probe(settings: Settings) -> Iterator[EffectsProbe]:
 
 
 def add_job(ctx: WorkerContext, url: str, **fields: Any) -> uuid.UUID:
-    owner = create_key(ctx.settings.database_url).api_key
-    with session_scope(ctx.sessions) as session:
-        job = repository.insert_job(
-            session,
-            api_key_id=owner.id,
-            url=url,
-            options={"include_thumbnail": False},
-            webhook_url=HOOK,
-        )
-        for name, value in fields.items():
-            setattr(job, name, value)
-        return job.id
+    """A job of these tests: no thumbnail, and a webhook to announce its end to."""
+    options = {"include_thumbnail": False}
+    return create_job(ctx.sessions, url=url, options=options, webhook_url=HOOK, **fields)
 
 
 def row(ctx: WorkerContext, job_id: uuid.UUID) -> Job:

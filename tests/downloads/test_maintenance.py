@@ -16,13 +16,13 @@ from sqlalchemy import select
 
 from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
-from app.downloads import repository, retention
+from app.downloads import retention
 from app.jobs.models import FileKind, Job, JobFile, JobStatus
 from app.storage.base import StorageHandler
 from app.storage.local import LocalStorageHandler
 from app.storage.s3 import S3StorageHandler
 from app.worker.context import WorkerContext
-from tests.support.factories import KeyFactory, create_key
+from tests.support.factories import KeyFactory, create_job
 from tests.support.s3 import S3Server
 
 DAY = 24 * 3600
@@ -51,18 +51,15 @@ def context(settings: Settings, storage: StorageHandler) -> WorkerContext:
 
 
 def completed_job(ctx: WorkerContext, tmp_path: Path, *, finished: dt.datetime) -> uuid.UUID:
-    owner = create_key(ctx.settings.database_url).api_key
+    """A completed job with one stored video file."""
+    job_id = create_job(ctx.sessions, status=JobStatus.COMPLETED, completed_at=finished)
+    source = tmp_path / f"{job_id}.mp4"
+    source.write_bytes(b"video bytes")
+    stored = ctx.storage.store(source, f"{job_id}/abc.mp4")
     with session_scope(ctx.sessions) as session:
-        job = repository.insert_job(
-            session, api_key_id=owner.id, url="https://youtu.be/x", options={}
-        )
-        job.status, job.completed_at = JobStatus.COMPLETED, finished
-        source = tmp_path / f"{job.id}.mp4"
-        source.write_bytes(b"video bytes")
-        stored = ctx.storage.store(source, f"{job.id}/abc.mp4")
-        session.add(JobFile(job_id=job.id, kind=FileKind.VIDEO, format="mp4", size=stored.size,
+        session.add(JobFile(job_id=job_id, kind=FileKind.VIDEO, format="mp4", size=stored.size,
                             sha256=stored.sha256, storage_key=stored.key))  # fmt: skip
-        return job.id
+    return job_id
 
 
 def state(ctx: WorkerContext, job_id: uuid.UUID) -> tuple[JobStatus, int]:
@@ -117,7 +114,9 @@ def test_sweep_removes_day_old_leftovers_but_not_live_jobs(
     fresh = work / str(uuid.uuid4())
     fresh.mkdir()
     (fresh / "abc.mp4.part").write_bytes(b"x")
-    live_id = _processing_job(ctx)
+    live_id = create_job(
+        ctx.sessions, status=JobStatus.PROCESSING, heartbeat_at=dt.datetime.now(dt.UTC)
+    )
     live = work / str(live_id)
     live.mkdir()
     (live / "abc.mp4.part").write_bytes(b"x")
@@ -128,16 +127,6 @@ def test_sweep_removes_day_old_leftovers_but_not_live_jobs(
     assert not abandoned.exists() and not stray.exists()
     assert fresh.exists(), "touched within the day"
     assert live.exists(), "its worker still holds the lease"
-
-
-def _processing_job(ctx: WorkerContext) -> uuid.UUID:
-    owner = create_key(ctx.settings.database_url).api_key
-    with session_scope(ctx.sessions) as session:
-        job = repository.insert_job(
-            session, api_key_id=owner.id, url="https://youtu.be/x", options={}
-        )
-        job.status, job.heartbeat_at = JobStatus.PROCESSING, dt.datetime.now(dt.UTC)
-        return job.id
 
 
 async def test_new_work_is_refused_when_the_disk_is_nearly_full(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -18,7 +17,7 @@ from app.downloads import reconciler, repository
 from app.jobs.models import Job, JobStatus
 from app.storage.local import LocalStorageHandler
 from app.worker.context import WorkerContext
-from tests.support.factories import create_key
+from tests.support.factories import create_job
 
 
 class Enqueued(list[uuid.UUID]):
@@ -42,17 +41,6 @@ def ctx(settings: Settings, tmp_path: Path, enqueued: Enqueued) -> WorkerContext
     )
 
 
-def add_job(ctx: WorkerContext, database_url: str, **fields: Any) -> uuid.UUID:
-    owner = create_key(database_url).api_key
-    with session_scope(ctx.sessions) as session:
-        job = repository.insert_job(
-            session, api_key_id=owner.id, url="https://youtu.be/x", options={}
-        )
-        for name, value in fields.items():
-            setattr(job, name, value)
-        return job.id
-
-
 def load(ctx: WorkerContext, job_id: uuid.UUID) -> Job:
     with session_scope(ctx.sessions) as session:
         job = session.scalar(select(Job).where(Job.id == job_id))
@@ -61,26 +49,24 @@ def load(ctx: WorkerContext, job_id: uuid.UUID) -> Job:
 
 
 def test_requeues_lost_messages_and_expired_leases_and_ends_hopeless_jobs(
-    ctx: WorkerContext, database_url: str, enqueued: Enqueued
+    ctx: WorkerContext, enqueued: Enqueued
 ) -> None:
     now = dt.datetime.now(dt.UTC)
     long_ago = now - dt.timedelta(hours=2)
-    fresh_queued = add_job(ctx, database_url)
-    lost_message = add_job(ctx, database_url, dispatched_at=long_ago)
-    running = add_job(ctx, database_url, status=JobStatus.PROCESSING, heartbeat_at=now, attempts=1)
-    dead_worker = add_job(
-        ctx, database_url, status=JobStatus.PROCESSING, heartbeat_at=long_ago, attempts=1
+    fresh_queued = create_job(ctx.sessions)
+    lost_message = create_job(ctx.sessions, dispatched_at=long_ago)
+    running = create_job(ctx.sessions, status=JobStatus.PROCESSING, heartbeat_at=now, attempts=1)
+    dead_worker = create_job(
+        ctx.sessions, status=JobStatus.PROCESSING, heartbeat_at=long_ago, attempts=1
     )
-    out_of_attempts = add_job(
-        ctx,
-        database_url,
+    out_of_attempts = create_job(
+        ctx.sessions,
         status=JobStatus.PROCESSING,
         heartbeat_at=long_ago,
         attempts=ctx.settings.max_attempts,
     )
-    canceled_while_dead = add_job(
-        ctx,
-        database_url,
+    canceled_while_dead = create_job(
+        ctx.sessions,
         status=JobStatus.PROCESSING,
         heartbeat_at=long_ago,
         attempts=1,
@@ -98,10 +84,8 @@ def test_requeues_lost_messages_and_expired_leases_and_ends_hopeless_jobs(
     assert load(ctx, canceled_while_dead).status is JobStatus.CANCELED
 
 
-def test_a_claim_succeeds_once_then_only_after_the_lease_expires(
-    ctx: WorkerContext, database_url: str
-) -> None:
-    job_id = add_job(ctx, database_url)
+def test_a_claim_succeeds_once_then_only_after_the_lease_expires(ctx: WorkerContext) -> None:
+    job_id = create_job(ctx.sessions)
     with session_scope(ctx.sessions) as session:
         first = repository.claim_job(session, job_id, worker_id="a", lease_seconds=60)
         duplicate = repository.claim_job(session, job_id, worker_id="b", lease_seconds=60)
@@ -113,18 +97,19 @@ def test_a_claim_succeeds_once_then_only_after_the_lease_expires(
 
 
 def test_with_an_inspectable_broker_only_jobs_missing_from_it_are_requeued(
-    ctx: WorkerContext, database_url: str, enqueued: Enqueued
+    ctx: WorkerContext, enqueued: Enqueued
 ) -> None:
     a_while_ago = dt.datetime.now(dt.UTC) - dt.timedelta(
         seconds=ctx.settings.dispatch_grace_seconds + 5
     )
-    waiting = add_job(ctx, database_url, dispatched_at=a_while_ago)
-    lost = add_job(ctx, database_url, dispatched_at=a_while_ago)
-    just_sent = add_job(ctx, database_url)
-    backing_off = add_job(
-        ctx, database_url, dispatched_at=a_while_ago,
+    waiting = create_job(ctx.sessions, dispatched_at=a_while_ago)
+    lost = create_job(ctx.sessions, dispatched_at=a_while_ago)
+    just_sent = create_job(ctx.sessions)
+    backing_off = create_job(
+        ctx.sessions,
+        dispatched_at=a_while_ago,
         next_attempt_at=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5),
-    )  # fmt: skip
+    )
 
     reconciler.reconcile(ctx, queued_in_broker={str(waiting)})
 

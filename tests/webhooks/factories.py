@@ -1,4 +1,5 @@
-"""Rows for the webhook tests: ended jobs, as a worker would have left them."""
+"""Rows for the webhook tests: ended jobs, as a worker would have left them (through the
+shared job factory of tests/support/factories.py), their files and their children."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.database import session_scope, utcnow
-from app.jobs.models import FileKind, Job, JobFile, JobKind, JobStatus
+from app.jobs.models import FileKind, JobFile, JobKind, JobStatus
+from tests.support.factories import create_job
 
 
 def ended_job(
@@ -22,20 +24,16 @@ def ended_job(
     **fields: Any,
 ) -> uuid.UUID:
     ended = utcnow() - ago
-    job = Job(
+    return create_job(
+        sessions,
         api_key_id=api_key_id,
         url="https://www.youtube.com/watch?v=aqz-KE-bpKQ",
         webhook_url=webhook_url,
         status=status,
-        options={},
-        details={},
         created_at=ended - dt.timedelta(seconds=30),
         completed_at=ended,
         **fields,
     )
-    with session_scope(sessions) as session:
-        session.add(job)
-    return job.id
 
 
 def add_file(sessions: sessionmaker[Session], job_id: uuid.UUID, kind: FileKind, fmt: str) -> None:
