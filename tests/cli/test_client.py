@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.reliability.helpers import throttled_copy
 from tests.support.factories import create_key
+from tests.support.faults import throttled_copy
 from tests.support.offline_youtube import (
     PLAYLIST_VIDEO_IDS,
     PRIVATE_VIDEO_ID,

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.reliability.helpers import throttled_copy
 from tests.support.factories import create_key
+from tests.support.faults import throttled_copy
 from tests.support.jobs import fetch_job, submit, watch
 from tests.support.offline_youtube import PRIVATE_VIDEO_ID, SLOW_VIDEO_ID, STANDARD_VIDEO_ID
 from tests.support.stack import Stack

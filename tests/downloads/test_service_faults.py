@@ -16,9 +16,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from app.auth.service import KeyLimits
-from tests.reliability.helpers import job, stack_client, throttled_copy, wait_for
 from tests.support.databases import DatabaseFactory, migrate
 from tests.support.factories import create_key
+from tests.support.faults import job, stack_client, throttled_copy, wait_for
 from tests.support.jobs import submit
 from tests.support.offline_youtube import LADDER_VIDEO_ID, STANDARD_VIDEO_ID, OfflineYouTube
 from tests.support.s3 import S3Server

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.helpers import stack_client, stored_sha256, throttled_copy, wait_for
 from tests.support.databases import DatabaseFactory
+from tests.support.faults import stack_client, stored_sha256, throttled_copy, wait_for
 from tests.support.jobs import submit
 from tests.support.offline_youtube import SLOW_VIDEO_ID, OfflineYouTube
 from tests.support.stack import Stack, running_stack, start_worker

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.reliability.helpers import job, throttled_copy, wait_for
+from tests.support.faults import job, throttled_copy, wait_for
 from tests.support.jobs import submit, watch
 from tests.support.offline_youtube import (
     CHANNEL_SHORT_DATES,
