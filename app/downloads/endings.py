@@ -155,6 +155,7 @@ def _ending(
 
 def announce(effects: JobEffects, ending: Ending) -> None:
     """Everything that follows a committed ending, each once."""
+    logger.info("job %s ended %s", ending.job_id, ending.status)
     # Counted before the event goes out: whoever reacts to it sees the metrics.
     _record_metrics(effects.redis, ending)
     events.publish(effects.redis, _status_event(ending))
