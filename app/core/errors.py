@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,36 @@ _HTTP_CODES = {
 }
 
 
+def _is_unparsable_body(exc: StarletteHTTPException) -> bool:
+    """FastAPI answers a JSON body its parser gave up on (nested too deeply, not UTF-8) with
+    a bare 400 raised from the parser's error; only that 400 carries a cause."""
+    return exc.status_code == 400 and exc.__cause__ is not None
+
+
+def _unparsable_body() -> JSONResponse:
+    details = [
+        {"loc": ["body"], "msg": "The body is not JSON this API can read.", "type": "json_invalid"}
+    ]
+    message = "body: not valid JSON (malformed, not UTF-8, or nested too deeply)"
+    return error_json(422, "validation_error", message, details=details)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route takes at this path: Starlette's own `Allow` names only those
+    of the first route matching the path, and GET and POST are often separate routes."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
@@ -105,10 +136,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_json(422, "validation_error", _describe_validation(details), details=details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if _is_unparsable_body(exc):
+            return _unparsable_body()
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         response = error_json(exc.status_code, code, str(exc.detail))
         response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            response.headers["Allow"] = _allowed_methods(request)
         return response
 
     @app.exception_handler(Exception)
