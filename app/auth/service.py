@@ -82,8 +82,21 @@ def authenticate(session: Session, secret: str, server_secret: bytes) -> ApiKey:
     return found
 
 
+def check_bootstrap_key(secret: str) -> None:
+    """Refuse a key no request could use: a `yds_` string is taken for a generated key, and
+    one whose checksum does not hold is turned away before any lookup (`authenticate`)."""
+    if secret.startswith(keys.PREFIX) and not keys.well_formed(secret):
+        raise ValueError(
+            f"BOOTSTRAP_ADMIN_API_KEY starts with {keys.PREFIX!r} but is not a key this service "
+            "generated (wrong length or checksum), so every request with it would be refused; "
+            "use one from `yds api-keys generate`, or a custom key not starting with "
+            f"{keys.PREFIX!r}"
+        )
+
+
 def ensure_bootstrap_key(session: Session, secret: str, server_secret: bytes) -> bool:
     """Create the admin key from BOOTSTRAP_ADMIN_API_KEY once; True when it was created now."""
+    check_bootstrap_key(secret)
     key_hash = keys.digest(secret, server_secret)
     if repository.exists_with_hash(session, key_hash):
         return False

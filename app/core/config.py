@@ -195,6 +195,11 @@ class Settings(BaseSettings):
         key = self.bootstrap_admin_api_key
         if key and len(key) < 24:
             raise ValueError("BOOTSTRAP_ADMIN_API_KEY must be at least 24 characters long")
+        if key and (not key.isascii() or any(not ch.isprintable() or ch.isspace() for ch in key)):
+            # Such a key could never arrive intact in an HTTP header.
+            raise ValueError(
+                "BOOTSTRAP_ADMIN_API_KEY may hold only printable ASCII characters, no spaces"
+            )
         return self
 
     @field_validator("ytdlp_cookies_file", mode="before")

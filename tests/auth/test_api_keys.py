@@ -13,12 +13,13 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from app.auth.keys import digest, well_formed
+from app.auth.keys import digest, generate, well_formed
 from app.auth.models import ApiKey
 from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.main import create_app
 from tests.support.constants import TEST_KEY_SECRET
+from tests.support.stack import ManagedProcess, api_command, start_api
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,6 +70,68 @@ async def test_bootstrap_admin_key_is_created_on_first_start_only(database_url: 
 def test_a_short_bootstrap_key_is_refused_at_start_up() -> None:
     with pytest.raises(ValidationError, match="at least 24 characters"):
         Settings(_env_file=None, bootstrap_admin_api_key="short")
+
+
+def api_env(database_url: str, base: Path, bootstrap_key: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DOWNLOAD_BASE_PATH": str(base / "downloads"),
+        "WORK_DIR": str(base / "work"),
+        "BOOTSTRAP_ADMIN_API_KEY": bootstrap_key,
+    }
+
+
+@pytest.mark.parametrize(
+    "bootstrap_key",
+    [
+        pytest.param("my-own-bootstrap-admin-key-0001", id="custom"),
+        pytest.param(generate(), id="generated"),
+    ],
+)
+def test_every_bootstrap_key_the_api_accepts_at_start_opens_it(
+    database_url: str, tmp_path: Path, bootstrap_key: str
+) -> None:
+    api, base_url = start_api(api_env(database_url, tmp_path, bootstrap_key), tmp_path)
+    try:
+        response = httpx.get(
+            f"{base_url}/api/v1/admin/api-keys", headers={"X-API-Key": bootstrap_key}, timeout=10
+        )
+        assert response.status_code == 200, response.text
+        assert [key["name"] for key in response.json()] == ["bootstrap-admin"]
+    finally:
+        api.stop()
+
+
+@pytest.mark.parametrize(
+    "bootstrap_key",
+    [
+        pytest.param("yds_my-own-bootstrap-admin-key-01", id="custom-with-prefix"),
+        pytest.param(generate()[:-1] + "x", id="generated-with-a-typo"),
+    ],
+)
+def test_a_yds_looking_bootstrap_key_that_no_request_could_use_stops_the_start(
+    database_url: str, tmp_path: Path, bootstrap_key: str
+) -> None:
+    api = ManagedProcess("api", api_command(), api_env(database_url, tmp_path, bootstrap_key),
+                         tmp_path)  # fmt: skip
+    try:
+        assert api.proc.wait(timeout=60) != 0
+    finally:
+        api.stop()
+    assert "BOOTSTRAP_ADMIN_API_KEY starts with 'yds_' but is not a key" in api.log()
+    assert "created the bootstrap admin API key" not in api.log()
+    assert stored_keys(database_url) == []
+
+
+@pytest.mark.parametrize(
+    "bootstrap_key", ["bootstrap admin key with spaces", "bootstrap-admin-key-ünïcödé-0001"]
+)
+def test_a_bootstrap_key_that_cannot_travel_in_a_header_is_refused(bootstrap_key: str) -> None:
+    with pytest.raises(
+        ValidationError, match="BOOTSTRAP_ADMIN_API_KEY may hold only printable ASCII"
+    ):
+        Settings(_env_file=None, bootstrap_admin_api_key=bootstrap_key)
 
 
 def test_cli_lists_and_revokes_keys(database_url: str) -> None:
