@@ -13,6 +13,7 @@ import socket
 import uvicorn
 from fastapi import FastAPI
 
+from app.api.protocol import head_timeout_protocol
 from app.api.state import has_state, state_of
 from app.core.config import get_settings
 from app.main import create_app
@@ -48,6 +49,7 @@ def main() -> None:
         proxy_headers=True,
         forwarded_allow_ips=",".join(settings.trusted_proxies) or "127.0.0.1",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        http=head_timeout_protocol(settings.request_head_timeout_seconds),
     )
     GracefulServer(config, app).run()
 

@@ -117,6 +117,8 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # A connection whose request line and headers are not complete in this time is closed.
+    request_head_timeout_seconds: float = Field(default=10, gt=0, le=300)
 
     # Playlists, channels and batches (parent jobs).
     max_playlist_items: int = Field(default=500, ge=1, le=10_000)

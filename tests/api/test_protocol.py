@@ -1,0 +1,105 @@
+"""The API process (`python -m app.serve`, real uvicorn) closes a connection whose request
+head does not arrive in REQUEST_HEAD_TIMEOUT_SECONDS, and serves the ones that do."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.support.databases import DatabaseFactory
+from tests.support.stack import start_api
+
+HEAD_TIMEOUT = 2.0
+# How late the close may come on a loaded machine; the head would otherwise wait forever.
+SLACK = 4.0
+
+
+@pytest.fixture(scope="module")
+def api_address(
+    db_factory: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, int]]:
+    base = tmp_path_factory.mktemp("head-timeout")
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_factory.sqlite(),
+        "DOWNLOAD_BASE_PATH": str(base / "downloads"),
+        "WORK_DIR": str(base / "work"),
+        "REQUEST_HEAD_TIMEOUT_SECONDS": str(HEAD_TIMEOUT),
+    }
+    api, base_url = start_api(env, base)
+    try:
+        parts = urlsplit(base_url)
+        assert parts.hostname and parts.port
+        yield parts.hostname, parts.port
+    finally:
+        api.stop()
+
+
+def seconds_until_closed(sock: socket.socket) -> float:
+    """How long until the server closes the connection (reads return b"")."""
+    started = time.monotonic()
+    sock.settimeout(HEAD_TIMEOUT + SLACK + 5)
+    while sock.recv(4096):
+        pass
+    return time.monotonic() - started
+
+
+@pytest.mark.parametrize(
+    "partial_head",
+    [
+        pytest.param(b"", id="nothing"),
+        pytest.param(b"GET /health HT", id="half-a-request-line"),
+        pytest.param(b"GET /health HTTP/1.1\r\nHost: localhost\r\n", id="headers-unfinished"),
+    ],
+)
+def test_a_request_head_that_does_not_arrive_in_time_is_closed(
+    api_address: tuple[str, int], partial_head: bytes
+) -> None:
+    with socket.create_connection(api_address, timeout=5) as sock:
+        sock.sendall(partial_head)
+        closed_after = seconds_until_closed(sock)
+    assert HEAD_TIMEOUT - 0.5 <= closed_after <= HEAD_TIMEOUT + SLACK
+
+
+def test_a_slow_head_is_cut_at_the_deadline_not_at_each_pause(
+    api_address: tuple[str, int],
+) -> None:
+    """A client trickling one header line at a time still has one deadline for the head."""
+    with socket.create_connection(api_address, timeout=5) as sock:
+        started = time.monotonic()
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\n")
+        deadline = started + HEAD_TIMEOUT + SLACK + 5
+        closed = False
+        while not closed and time.monotonic() < deadline:
+            try:
+                sock.sendall(b"X-Slow: 1\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+            sock.settimeout(0.5)
+            try:
+                closed = sock.recv(4096) == b""
+            except TimeoutError:
+                pass
+            except ConnectionResetError:
+                closed = True
+        assert closed, "the trickled head was never closed"
+        assert time.monotonic() - started <= HEAD_TIMEOUT + SLACK
+
+
+def test_complete_requests_on_one_connection_are_served(api_address: tuple[str, int]) -> None:
+    """The deadline covers each head, not the connection's life: a kept-alive connection
+    serves a second request made after the first head's deadline would have passed."""
+    request = b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    with socket.create_connection(api_address, timeout=10) as sock:
+        sock.sendall(request)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        # Within uvicorn's keep-alive (5 s) but past the first head's deadline.
+        time.sleep(HEAD_TIMEOUT + 0.5)
+        sock.sendall(request)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
