@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from logging.config import fileConfig
+from typing import Any
 
 from alembic import context
 from app.auth import models as _auth_models  # noqa: F401  (registers tables)
@@ -10,6 +11,7 @@ from app.core.config import get_settings
 from app.core.database import Base, create_sync_engine
 from app.jobs import models as _job_models  # noqa: F401
 from app.library import models as _library_models  # noqa: F401
+from app.library.models import is_search_object
 from app.webhooks import models as _webhook_models  # noqa: F401
 
 config = context.config
@@ -17,6 +19,14 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = Base.metadata
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, _reflected: bool, _compare_to: Any
+) -> bool:
+    """Compare everything but the full-text search objects, which the models do not hold."""
+    table = getattr(obj, "table", None)
+    return not is_search_object(name, type_, getattr(table, "name", None))
 
 
 def _database_url() -> str:
@@ -32,6 +42,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -42,7 +53,10 @@ def run_migrations_online() -> None:
     try:
         with engine.connect() as connection:
             context.configure(
-                connection=connection, target_metadata=target_metadata, render_as_batch=True
+                connection=connection,
+                target_metadata=target_metadata,
+                render_as_batch=True,
+                include_object=include_object,
             )
             with context.begin_transaction():
                 context.run_migrations()
