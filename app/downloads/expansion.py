@@ -18,6 +18,8 @@ from app.downloads.repository import ClaimedJob, held_by
 from app.downloads.schemas import DateWindow
 from app.jobs.models import Job, JobKind, JobStage, JobStatus
 from app.jobs.repository import compare_and_set, update_jobs
+from app.metrics import definitions as m
+from app.metrics.service import Increments
 from app.worker.context import WorkerContext, run_db
 
 logger = logging.getLogger(__name__)
@@ -84,6 +86,7 @@ def expand_parent(
         logger.info(
             "job %s expanded into %d entries (%d skipped)", claimed.id, len(children), len(skipped)
         )
+        _count(ctx, m.JOBS_CREATED, len(children))
         settle_parent(ctx, claimed.id)
     return bool(recorded)
 
@@ -114,7 +117,16 @@ def drop_outside_window(
     if parent_id is not None:
         logger.info("job %s uploaded %s, outside its parent's dates; dropped", claimed.id,
                     upload_date)  # fmt: skip
+        _count(ctx, m.JOBS_DROPPED, 1)
         settle_parent(ctx, parent_id)
+
+
+def _count(ctx: WorkerContext, series: m.Series, amount: int) -> None:
+    """Entries are jobs the worker creates (or removes), after the commit: `/metrics` counts
+    every job created, so that created = ended + dropped + queued + processing."""
+    increments = Increments()
+    increments.count(series, amount=amount)
+    increments.flush(ctx.redis)
 
 
 def record_expansion(

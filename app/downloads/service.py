@@ -106,7 +106,8 @@ async def create_batch(
     )
     # The settle dispatches the first children.
     after_commit(session, partial(enqueue_settle, batch.id))
-    after_commit(session, partial(state.metrics.jobs_created, len(accepted)))
+    # The batch itself is a job too: it ends (and is counted as ended) like its children.
+    after_commit(session, partial(state.metrics.jobs_created, len(accepted) + 1))
     return BatchOut(batch_id=batch.id, accepted=[item for item, _ in accepted], rejected=rejected)
 
 

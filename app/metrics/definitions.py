@@ -12,10 +12,16 @@ class Series:
     buckets: tuple[float, ...] = ()
 
 
-JOBS_CREATED = Series("yds_jobs_created", "Download jobs accepted by the API.")
+JOBS_CREATED = Series(
+    "yds_jobs_created",
+    "Jobs created: requests, batches and their URLs, playlist and channel entries.",
+)
 JOBS_COMPLETED = Series("yds_jobs_completed", "Jobs that completed.")
 JOBS_FAILED = Series("yds_jobs_failed", "Jobs that failed, by error code.")
 JOBS_CANCELED = Series("yds_jobs_canceled", "Jobs that were canceled.")
+JOBS_DROPPED = Series(
+    "yds_jobs_dropped", "Playlist or channel entries removed unrun: outside the date window."
+)
 JOB_RETRIES = Series("yds_job_retries", "Transient failures retried later, by error code.")
 BREAKER_OPEN = Series("yds_circuit_breaker_open", "1 while new YouTube work is paused.")
 JOB_DURATION = Series(
@@ -36,7 +42,7 @@ QUEUE_DEPTH = Series("yds_queue_depth", "Jobs queued and not yet started.")
 JOBS_IN_FLIGHT = Series("yds_jobs_in_flight", "Jobs being processed by workers.")
 
 COUNTERS = (
-    JOBS_CREATED, JOBS_COMPLETED, JOBS_FAILED, JOBS_CANCELED, JOB_RETRIES, DOWNLOADED_BYTES,
-    STORED_BYTES, HTTP_REQUESTS,
+    JOBS_CREATED, JOBS_COMPLETED, JOBS_FAILED, JOBS_CANCELED, JOBS_DROPPED, JOB_RETRIES,
+    DOWNLOADED_BYTES, STORED_BYTES, HTTP_REQUESTS,
 )  # fmt: skip
 HISTOGRAMS = (JOB_DURATION, HTTP_DURATION)

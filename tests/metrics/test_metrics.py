@@ -103,3 +103,56 @@ async def test_logs_carry_request_and_job_ids_and_no_secrets(
     for secret in (key, key.removeprefix("yds_")):
         assert secret not in api_log and secret not in worker_log
     assert "X-Amz-Signature=" not in api_log + worker_log or "X-Amz-Signature=[redacted]" in api_log
+
+
+def ended_and_open(found: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> float:
+    """Every job accounted for: ended (any way), dropped, or still queued or processing."""
+    return sum(
+        value
+        for (name, _labels), value in found.items()
+        if name
+        in {
+            "yds_jobs_completed_total",
+            "yds_jobs_failed_total",
+            "yds_jobs_canceled_total",
+            "yds_jobs_dropped_total",
+            "yds_queue_depth",
+            "yds_jobs_in_flight",
+        }
+    )
+
+
+async def test_every_created_job_is_counted_playlist_entries_and_batches_included(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    key = stack.key()
+    before = samples((await http.get("/metrics")).text)[("yds_jobs_created_total", ())]
+    playlist = await submit(
+        http, key, stack.youtube.playlist_url(), max_items=3, include_transcription=False
+    )
+    batch = await http.post(
+        "/api/v1/batches",
+        json={
+            "urls": [
+                stack.youtube.video_url(STANDARD_VIDEO_ID),
+                stack.youtube.video_url(PRIVATE_VIDEO_ID),
+            ],
+            "include_transcription": False,
+        },
+        headers={"X-API-Key": key},
+    )
+    assert batch.status_code == 202, batch.text
+    for parent_id in (playlist["job_id"], batch.json()["batch_id"]):
+        await watch(stack.ws_url, parent_id, key=key)
+
+    # A parent's end is announced after its last child's: wait for the counters to settle.
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        found = samples((await http.get("/metrics")).text)
+        created = found[("yds_jobs_created_total", ())]
+        if created == ended_and_open(found) or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    # The playlist and its 3 entries; the batch and its 2 URLs.
+    assert created - before == 1 + 3 + 1 + 2
+    assert created == ended_and_open(found), "created = ended + dropped + queued + processing"
