@@ -31,6 +31,14 @@ class InsufficientScope(AppError):
     message = "The API key lacks the scope this operation needs."
 
 
+class ExpiryNotInFuture(AppError):
+    """A rule about the clock, not the request's shape (the schema cannot say "after now")."""
+
+    status_code = 422
+    code = "expiry_in_past"
+    message = "expires_at must be in the future."
+
+
 class ApiKeyNotFound(AppError):
     status_code = 404
     code = "api_key_not_found"

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response
 from app.api.dependencies import AppSettings, DbSession, RedisClient, State
 from app.auth import service
 from app.auth.dependencies import AdminKey
-from app.auth.exceptions import AUTH_ERRORS, ApiKeyNotFound, InsufficientScope
+from app.auth.exceptions import AUTH_ERRORS, ApiKeyNotFound, ExpiryNotInFuture, InsufficientScope
 from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyUpdate
 from app.auth.usage import pending_usage
 from app.core.errors import error_responses
@@ -22,7 +22,7 @@ ERRORS = error_responses(*AUTH_ERRORS, InsufficientScope)
     "",
     status_code=201,
     response_model=ApiKeyCreated,
-    responses={**ERRORS, **error_responses(ForbiddenAddressError)},
+    responses={**ERRORS, **error_responses(ForbiddenAddressError, ExpiryNotInFuture)},
 )
 async def create_api_key(
     body: ApiKeyCreate,

@@ -12,7 +12,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.auth import keys, repository
-from app.auth.exceptions import ApiKeyExpired, ApiKeyNotFound, ApiKeyRevoked, InvalidApiKey
+from app.auth.exceptions import (
+    ApiKeyExpired,
+    ApiKeyNotFound,
+    ApiKeyRevoked,
+    ExpiryNotInFuture,
+    InvalidApiKey,
+)
 from app.auth.models import ApiKey, Scope
 from app.core.database import utcnow
 
@@ -45,6 +51,8 @@ def issue_key(
     limits: KeyLimits = KeyLimits(),
     webhook_url: str | None = None,
 ) -> IssuedKey:
+    if expires_at is not None and expires_at <= utcnow():
+        raise ExpiryNotInFuture()
     secret = keys.generate()
     api_key = repository.insert(
         session,

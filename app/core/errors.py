@@ -50,6 +50,39 @@ def error_responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
     return responses
 
 
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
+_FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
+
+def document_error_bodies(schema: dict[str, Any]) -> None:
+    """Make the OpenAPI document tell the truth about 4xx bodies: FastAPI documents every
+    422 as its own `{"detail": [...]}`, which this API never sends (the validation handler
+    below answers `validation_error` in the ErrorResponse shape). Operations that take a body
+    may also get 413 from the body limit."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            if "requestBody" in operation:
+                responses.setdefault("413", _error_response("payload_too_large"))
+            for status, response in list(responses.items()):
+                if not status.startswith("4"):
+                    continue
+                content = response.get("content", {}).get("application/json", {})
+                if "HTTPValidationError" in str(content.get("schema")):
+                    responses[status] = _error_response("validation_error")
+                elif status == "422" and "validation_error" not in response.get("description", ""):
+                    response["description"] = ", ".join(
+                        filter(None, [response.get("description"), "validation_error"])
+                    )
+    components = schema.get("components", {}).get("schemas", {})
+    for name in _FASTAPI_VALIDATION_SCHEMAS:
+        components.pop(name, None)
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ERROR_REF}}}
+
+
 def error_json(status_code: int, code: str, message: str, **extra: Any) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "message": message, **extra}
     return JSONResponse({"error": body}, status_code=status_code)

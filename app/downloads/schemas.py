@@ -16,6 +16,7 @@ from app.core.urls import HttpUrl
 from app.jobs.models import JobKind, JobStage, JobStatus
 from app.jobs.schemas import ChildCounts, FileSummary, JobError
 from app.transcripts.schemas import (
+    LANGUAGE_PATTERN,
     LanguageCode,
     SubtitleFormat,
     TranscriptSummary,
@@ -61,10 +62,51 @@ class AudioFormat(enum.StrEnum):
 ALL_LANGUAGES = "all"
 
 
+def _unset_or(name: str, value: object) -> dict[str, Any]:
+    return {"properties": {name: {"const": value}}}
+
+
+_NULL: dict[str, Any] = {"type": "null"}
+_LOSSY = [audio.value for audio in AudioFormat if not audio.lossless]
+# `JobOptions._consistent` in JSON Schema, for OpenAPI: a request the schema allows is one
+# the validator accepts. An absent property satisfies `properties`, as its default does.
+_OPTION_RULES: list[dict[str, Any]] = [
+    # audio_format and audio_quality need audio_only
+    {
+        "anyOf": [
+            {"properties": {"audio_only": {"const": True}}, "required": ["audio_only"]},
+            {"properties": {"audio_format": _NULL, "audio_quality": _NULL}},
+        ]
+    },
+    # audio_quality does not apply to a lossless format
+    {
+        "anyOf": [
+            {"properties": {"audio_quality": _NULL}},
+            {"properties": {"audio_format": {"anyOf": [{"enum": _LOSSY}, _NULL]}}},
+        ]
+    },
+    # transcript_only and audio_only exclude each other
+    {"anyOf": [_unset_or("transcript_only", False), _unset_or("audio_only", False)]},
+    # transcript_only needs include_transcription
+    {"anyOf": [_unset_or("transcript_only", False), _unset_or("include_transcription", True)]},
+    # embed_subtitles needs a video download
+    {
+        "anyOf": [
+            _unset_or("embed_subtitles", False),
+            {"properties": {"audio_only": {"const": False}, "transcript_only": {"const": False}}},
+        ]
+    },
+]
+
+
+def _with_option_rules(schema: dict[str, Any]) -> None:
+    schema["allOf"] = [*schema.get("allOf", []), *_OPTION_RULES]
+
+
 class JobOptions(BaseModel):
     """Everything a client may choose; mapped to yt-dlp options in one place (the runner)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_with_option_rules)
 
     quality: Quality = Quality.BEST
     output_format: OutputFormat = OutputFormat.MP4
@@ -86,6 +128,11 @@ class JobOptions(BaseModel):
         min_length=1,
         max_length=MAX_SUBTITLE_LANGUAGES,
         description='Language codes, or "all" for every language the video has.',
+        json_schema_extra={
+            # "all" (itself shaped like a code) only alone
+            "items": {"type": "string", "pattern": LANGUAGE_PATTERN},
+            "anyOf": [{"maxItems": 1}, {"not": {"contains": {"const": ALL_LANGUAGES}}}],
+        },
     )
     include_auto_captions: bool = True
     subtitle_formats: list[SubtitleFormat] = Field(
@@ -158,7 +205,16 @@ def _compact_date(value: object) -> object:
     return value
 
 
-PlaylistItems = Annotated[str, Field(max_length=256), AfterValidator(_check_playlist_items)]
+# yt-dlp's playlist_items syntax (PlaylistEntries.PLAYLIST_ITEMS_RE, no zero step), for
+# OpenAPI; the validator asks yt-dlp itself.
+_INT = "[+-]?[0-9]+"
+_ITEM = f"{_INT}|({_INT})?[:-]({_INT}|inf|infinite)?(:[+-]?0*[1-9][0-9]*)?"
+PLAYLIST_ITEMS_PATTERN = f"^({_ITEM})(,({_ITEM}))*$"
+PlaylistItems = Annotated[
+    str,
+    Field(max_length=256, json_schema_extra={"pattern": PLAYLIST_ITEMS_PATTERN}),
+    AfterValidator(_check_playlist_items),
+]
 
 
 class CollectionOptions(BaseModel):
@@ -226,7 +282,10 @@ class DownloadRequest(JobOptions, CollectionOptions):
 
     @property
     def sets_collection_options(self) -> bool:
-        return bool(self.model_fields_set & COLLECTION_FIELDS)
+        """Whether a playlist option asks for something: an explicit default (such as
+        `"skip_existing": false`) asks for nothing, so a single video accepts it."""
+        defaults = CollectionOptions()
+        return any(getattr(self, name) != getattr(defaults, name) for name in COLLECTION_FIELDS)
 
 
 class BatchRequest(JobOptions, CollectionOptions):

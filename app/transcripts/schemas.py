@@ -36,7 +36,10 @@ def check_language(code: str) -> str:
     return code
 
 
-LanguageCode = Annotated[str, AfterValidator(check_language)]
+LANGUAGE_PATTERN = f"^{_LANGUAGE.pattern}$"  # for OpenAPI: the same rule as check_language
+LanguageCode = Annotated[
+    str, Field(json_schema_extra={"pattern": LANGUAGE_PATTERN}), AfterValidator(check_language)
+]
 
 
 class TranscriptTrack(BaseModel):

@@ -113,6 +113,18 @@ async def test_bad_input_gets_a_clear_4xx_and_creates_nothing(
     assert listed.json()["total"] == 0
 
 
+async def test_playlist_options_at_their_defaults_are_accepted_on_a_single_video(
+    client: httpx.AsyncClient, make_key: KeyFactory
+) -> None:
+    key = make_key()
+    explicit_defaults = {"skip_existing": False, "max_items": None, "playlist_items": None}
+    accepted = await create(client, key, **explicit_defaults)
+    assert accepted.status_code == 202, accepted.text
+    refused = await create(client, key, skip_existing=True)
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "invalid_options"
+
+
 async def test_malformed_json_body_is_a_422(
     client: httpx.AsyncClient, make_key: KeyFactory
 ) -> None:
