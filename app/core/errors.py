@@ -124,9 +124,9 @@ _HTTP_CODES = {
 
 
 def _is_unparsable_body(exc: StarletteHTTPException) -> bool:
-    """FastAPI answers a JSON body its parser gave up on (nested too deeply, not UTF-8) with
-    a bare 400 raised from the parser's error; only that 400 carries a cause."""
-    return exc.status_code == 400 and exc.__cause__ is not None
+    """FastAPI answers a JSON body its parser gave up on with a bare 400 raised from the
+    parser's error: RecursionError (nested too deeply) or a ValueError (not UTF-8)."""
+    return exc.status_code == 400 and isinstance(exc.__cause__, (ValueError, RecursionError))
 
 
 def _unparsable_body() -> JSONResponse:
