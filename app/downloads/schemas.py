@@ -251,11 +251,11 @@ class CollectionOptions(BaseModel):
     def _dates(cls, value: object) -> object:
         return _compact_date(value)
 
-    @model_validator(mode="after")
-    def _ordered_dates(self) -> CollectionOptions:
-        if self.date_after and self.date_before and self.date_after > self.date_before:
-            raise ValueError("date_after is later than date_before")
-        return self
+    @property
+    def dates_inverted(self) -> bool:
+        """date_after later than date_before: the service refuses it (`invalid_options`),
+        since no schema can compare two fields and the schema must be as strict as this."""
+        return bool(self.date_after and self.date_before and self.date_after > self.date_before)
 
 
 COLLECTION_FIELDS = frozenset(CollectionOptions.model_fields)

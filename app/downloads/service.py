@@ -57,6 +57,7 @@ async def create_job(
             "playlist_items, max_items, date_after, date_before, concurrency and "
             "skip_existing apply to playlist and channel URLs only."
         )
+    _check_dates(request)
     await check_address(request.url, settings)
     webhook_url = await _webhook_url(request.webhook_url, api_key, settings)
     _check_free_disk(settings)
@@ -88,6 +89,7 @@ async def create_batch(
             f"{len(request.urls)} URLs; a batch takes at most {settings.batch_max_urls} "
             "(BATCH_MAX_URLS)."
         )
+    _check_dates(request)
     accepted, rejected = await batches.sort_batch(request, settings)
     if not accepted:
         return BatchOut(batch_id=None, accepted=[], rejected=rejected)
@@ -109,6 +111,11 @@ async def create_batch(
     # The batch itself is a job too: it ends (and is counted as ended) like its children.
     after_commit(session, partial(state.metrics.jobs_created, len(accepted) + 1))
     return BatchOut(batch_id=batch.id, accepted=[item for item, _ in accepted], rejected=rejected)
+
+
+def _check_dates(request: DownloadRequest | BatchRequest) -> None:
+    if request.dates_inverted:
+        raise InvalidOptions("date_after is later than date_before.")
 
 
 async def _webhook_url(requested: str | None, api_key: ApiKey, settings: Settings) -> str | None:

@@ -87,7 +87,7 @@ async def test_playlist_options_are_capped_and_dates_accept_both_spellings(
         ({"url": PLAYLIST, "playlist_items": "1,,2"}, 422, "validation_error"),
         ({"url": PLAYLIST, "concurrency": 0}, 422, "validation_error"),
         ({"url": PLAYLIST, "date_after": "2024-05-01", "date_before": "2024-01-01"}, 422,
-         "validation_error"),
+         "invalid_options"),
         ({"url": PLAYLIST, "date_after": "yesterday"}, 422, "validation_error"),
         ({"url": "https://www.youtube.com/@someone/community"}, 400, "unsupported_url"),
         ({"url": "https://www.youtube.com/playlist"}, 400, "unsupported_url"),
