@@ -45,8 +45,10 @@ def main() -> None:
         port=settings.port,
         # Our own logging (set up by create_app) formats uvicorn's lines too.
         log_config=None,
-        proxy_headers=True,
-        forwarded_allow_ips=",".join(settings.trusted_proxies) or "127.0.0.1",
+        # X-Forwarded-For and -Proto are believed only from TRUSTED_PROXIES; with none set,
+        # not even from 127.0.0.1, or any local client could pick its own rate-limit identity.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     GracefulServer(config, app).run()
