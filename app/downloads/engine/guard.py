@@ -17,8 +17,13 @@ from app.downloads.exceptions import JobCanceled, JobFailure, LeaseLost
 from app.security.addresses import AddressPolicy
 from app.security.egress import EgressProxy
 
-# The codes the egress guard gives a request it could not carry out (see `Unreachable`).
-_GENERIC_CODES = frozenset({"network_error", "download_failed"})
+# What yt-dlp makes of the guard's 502 and 504 answers, which carry no reason it keeps.
+_GUARD_ANSWERS = (
+    "tunnel connection failed: 50",
+    "unable to connect to proxy",
+    "http error 502",
+    "http error 504",
+)
 BOT_CHECK_MESSAGE = (
     "YouTube asked to confirm this is not a bot. Set YTDLP_COOKIES_FILE to the cookies of a "
     "signed-in account, or send downloads through another address with YTDLP_PROXY."
@@ -72,9 +77,11 @@ def _fail_if_not_http(exc: BaseException) -> None:
 
 
 def _with_network_cause(failure: JobFailure, proxy: EgressProxy) -> JobFailure:
-    """A generic network failure carries the reason the guard saw last, in plain words."""
+    """A failure that is the guard's own 502 or 504 answer carries the reason the guard saw
+    last, in plain words."""
     unreachable = proxy.unreachable
-    if failure.code not in _GENERIC_CODES or not unreachable:
+    lowered = failure.message.lower()
+    if not unreachable or not any(answer in lowered for answer in _GUARD_ANSWERS):
         return failure
     last = unreachable[-1]
     return JobFailure(last.message, code=last.code, retryable=last.retryable)
