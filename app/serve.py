@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import socket
 
 import uvicorn
@@ -37,6 +38,12 @@ class GracefulServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+def _forwarded_allow_ips(trusted: tuple[str, ...]) -> str | None:
+    """TRUSTED_PROXIES as uvicorn reads it. uvicorn takes `10.0.1.5/16` (host bits set) for a
+    literal that matches nothing, where the rate limiter reads 10.0.0.0/16: normalise both."""
+    return ",".join(str(ipaddress.ip_network(network, strict=False)) for network in trusted) or None
+
+
 def main() -> None:
     settings = get_settings()
     app = create_app(settings)
@@ -46,8 +53,10 @@ def main() -> None:
         port=settings.port,
         # Our own logging (set up by create_app) formats uvicorn's lines too.
         log_config=None,
-        proxy_headers=True,
-        forwarded_allow_ips=",".join(settings.trusted_proxies) or "127.0.0.1",
+        # X-Forwarded-For and -Proto are believed only from TRUSTED_PROXIES; with none set,
+        # not even from 127.0.0.1, or any local client could pick its own rate-limit identity.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=_forwarded_allow_ips(settings.trusted_proxies),
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         http=head_timeout_protocol(settings.request_head_timeout_seconds),
     )

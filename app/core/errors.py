@@ -15,6 +15,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from app.core.urls import AmbiguousUrl
+
 logger = logging.getLogger(__name__)
 
 
@@ -96,6 +98,15 @@ def _describe_validation(errors: list[dict[str, Any]]) -> str:
     return "; ".join(parts) or "Invalid request."
 
 
+def _ambiguous_url(errors: list[dict[str, Any]]) -> str | None:
+    """The description of a URL refused as ambiguous, if that is among the errors."""
+    for err in errors:
+        if isinstance(err.get("ctx", {}).get("error"), AmbiguousUrl):
+            location = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query"))
+            return f"{location}: {err['ctx']['error']}" if location else str(err["ctx"]["error"])
+    return None
+
+
 DATABASE_RETRY_AFTER_SECONDS = 5
 _DRIVER_MODULES = ("asyncpg", "aiosqlite", "psycopg", "sqlalchemy")
 
@@ -162,6 +173,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        ambiguous = _ambiguous_url(list(exc.errors()))
+        if ambiguous is not None:
+            # Not a typo to fix but a URL the service will not guess the meaning of.
+            return error_json(400, "unsupported_url", f"Unsupported URL: {ambiguous}.")
         details = [
             {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
             for e in exc.errors()

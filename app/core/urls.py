@@ -1,5 +1,5 @@
-"""The URL fields of requests: absolute http(s), bounded, without spaces or control
-characters."""
+"""The URL fields of requests: absolute http(s), bounded, without spaces, and read the same
+way by every URL parser the service uses."""
 
 from __future__ import annotations
 
@@ -11,6 +11,22 @@ from pydantic import AfterValidator, Field
 MAX_URL_LENGTH = 2048
 
 
+class AmbiguousUrl(ValueError):
+    """A URL that URL parsers read differently: Python's (used to check it) and yt-dlp's or
+    a browser's (used to fetch it) may see different hosts. Refused as `unsupported_url`."""
+
+
+def _check_unambiguous(value: str, netloc: str) -> None:
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        # WHATWG parsers drop tabs and newlines anywhere; Python keeps some of them.
+        raise AmbiguousUrl("must not contain control characters")
+    if "\\" in value:
+        # `https://127.0.0.1\@www.youtube.com/`: Python reads www.youtube.com, yt-dlp 127.0.0.1.
+        raise AmbiguousUrl("must not contain backslashes, which parsers read differently")
+    if "@" in netloc:
+        raise AmbiguousUrl("must not carry a user name or password before the host (user@host)")
+
+
 def _check_url(value: str) -> str:
     value = value.strip()
     try:
@@ -20,8 +36,9 @@ def _check_url(value: str) -> str:
         raise ValueError(f"malformed URL: {exc}") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an absolute http(s) URL, such as https://example.com/path")
-    if any(ch.isspace() or ord(ch) < 32 for ch in value):
-        raise ValueError("must not contain spaces or control characters")
+    _check_unambiguous(value, parts.netloc)
+    if any(ch.isspace() for ch in value):
+        raise ValueError("must not contain spaces")
     return value
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import AppError
-from app.core.urls import check_url
+from app.core.urls import AmbiguousUrl, check_url
 from app.downloads import urls
 from app.downloads.families import NewChild, add_children, effective_collection
 from app.downloads.schemas import (
@@ -37,6 +37,10 @@ async def sort_batch(
             url = check_url(raw.strip())
             target = urls.classify(url, settings.allowed_domains, playlist=request.playlist)
             await check_address(url, settings)
+        except AmbiguousUrl as exc:
+            error = JobError(code="unsupported_url", message=f"Unsupported URL: {exc}.")
+            rejected.append(BatchRejected(index=index, url=raw[:2048], error=error))
+            continue
         except ValueError as exc:
             error = JobError(code="invalid_url", message=str(exc))
             rejected.append(BatchRejected(index=index, url=raw[:2048], error=error))

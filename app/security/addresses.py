@@ -71,11 +71,21 @@ class ForbiddenAddress(Exception):
 
 
 class UnresolvableHost(Exception):
-    """The resolver could not turn a host name into any address."""
+    """The resolver could not turn a host name into any address; ``temporary`` when it
+    said so itself (no DNS server answered), as opposed to the name not existing."""
 
-    def __init__(self, host: str, detail: str) -> None:
+    def __init__(self, host: str, detail: str, *, temporary: bool = False) -> None:
         self.host = host
+        self.detail = detail
+        self.temporary = temporary
         super().__init__(f"cannot resolve {host}: {detail}")
+
+
+def normalize_host(host: str) -> str:
+    """The name the resolver will look up, compared and checked in one spelling: without
+    brackets, lower case, and without the trailing dot of a fully qualified name, which
+    names the same host (`localhost.` is `localhost`) but may escape a lookup in hosts files."""
+    return host.removeprefix("[").removesuffix("]").lower().rstrip(".")
 
 
 @dataclass(frozen=True)
@@ -106,7 +116,7 @@ class AddressPolicy:
         Raises ForbiddenAddress when any address is forbidden, so a name that mixes public
         and private answers is refused; raises UnresolvableHost when nothing comes back.
         """
-        host = host.removeprefix("[").removesuffix("]")
+        host = normalize_host(host)
         addresses = _getaddrinfo(host, port)
         for text in addresses:
             reason = self.why_forbidden(ipaddress.ip_address(text))
@@ -174,6 +184,9 @@ def _low_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address:
 def _getaddrinfo(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        temporary = exc.errno == socket.EAI_AGAIN
+        raise UnresolvableHost(host, exc.strerror or str(exc), temporary=temporary) from exc
     except (OSError, UnicodeError) as exc:
         raise UnresolvableHost(host, str(exc)) from exc
     # Scope ids ("fe80::1%eth0") come back in the sockaddr, not in the address text.

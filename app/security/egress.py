@@ -83,6 +83,25 @@ class Refusal:
     reason: str
 
 
+@dataclass(frozen=True)
+class Unreachable:
+    """A request the proxy could not carry out, in plain words: ``code`` is one of
+    dns_failed, connection_refused, network_unreachable, connect_timeout, proxy_failed
+    or network_error; ``retryable`` says whether the cause is likely to pass."""
+
+    host: str
+    port: int
+    code: str
+    message: str
+    retryable: bool = True
+
+
+# Connection errors that mean no route to the address rather than an answer from it.
+_UNREACHABLE_ERRNOS = frozenset(
+    {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.EHOSTDOWN, errno.EADDRNOTAVAIL}
+)
+
+
 class _BadRequest(Exception):
     """The client sent something other than one well-formed proxy request."""
 
@@ -219,6 +238,7 @@ class EgressProxy:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._refusals: list[Refusal] = []
+        self._unreachable: list[Unreachable] = []
         self._threads: set[threading.Thread] = set()
         self._acceptor: threading.Thread | None = None
 
@@ -235,6 +255,12 @@ class EgressProxy:
         """A snapshot of every refusal so far, oldest first."""
         with self._lock:
             return list(self._refusals)
+
+    @property
+    def unreachable(self) -> list[Unreachable]:
+        """A snapshot of every request that could not reach its host, oldest first."""
+        with self._lock:
+            return list(self._unreachable)
 
     def start(self) -> None:
         """Listen on an ephemeral loopback port and start accepting connections."""
@@ -328,6 +354,11 @@ class EgressProxy:
         )
         with self._lock:
             self._refusals.append(refusal)
+
+    def _note_unreachable(self, failure: Unreachable) -> None:
+        logger.info("egress could not reach %s:%d: %s", failure.host, failure.port, failure.message)
+        with self._lock:
+            self._unreachable.append(failure)
 
     def _resolve(self, host: str, port: int) -> list[str]:
         if self._stopping.is_set():
@@ -431,6 +462,15 @@ class _Connection:
                 extra_headers=((REFUSED_HEADER, "forbidden_address"),),
             )
         except UnresolvableHost as exc:
+            self.proxy._note_unreachable(
+                Unreachable(
+                    request.host,
+                    request.port,
+                    "dns_failed",
+                    f"The host name {exc.host} did not resolve ({exc.detail}).",
+                    retryable=exc.temporary,
+                )
+            )
             self._answer(HTTPStatus.BAD_GATEWAY, str(exc))
         return None
 
@@ -449,11 +489,19 @@ class _Connection:
                 request.port,
                 detail,
             )
+            self.proxy._note_unreachable(
+                Unreachable(
+                    request.host,
+                    request.port,
+                    "proxy_failed",
+                    f"The proxy set in YTDLP_PROXY failed: {detail}.",
+                )
+            )
             self._answer(HTTPStatus.BAD_GATEWAY, f"upstream proxy failed: {detail}")
             return None
 
     def _open_direct(self, request: _ProxyRequest, addresses: list[str]) -> _Opening | None:
-        self.upstream = self._connect_any(addresses, request.port)
+        self.upstream = self._connect_any(request, addresses)
         if self.upstream is None:
             return None
         if request.tunnel:
@@ -522,19 +570,28 @@ class _Connection:
             self.upstream.close()
             self.upstream = None
 
-    def _connect_any(self, addresses: list[str], port: int) -> socket.socket | None:
+    def _connect_any(self, request: _ProxyRequest, addresses: list[str]) -> socket.socket | None:
         deadline = time.monotonic() + self.proxy.connect_timeout
         failure = "no address to connect to"
+        error, last = OSError(errno.EHOSTUNREACH, failure), request.host
         for address in addresses:
             try:
-                return self._connect(address, port, deadline)
-            except TimeoutError:
+                return self._connect(address, request.port, deadline)
+            except TimeoutError as exc:
+                self._note_connect_failure(request, address, exc)
                 self._answer(HTTPStatus.GATEWAY_TIMEOUT, f"connecting to {address} timed out")
                 return None
             except OSError as exc:
                 failure = f"cannot connect to {address}: {exc.strerror or exc}"
+                error, last = exc, address
+        self._note_connect_failure(request, last, error)
         self._answer(HTTPStatus.BAD_GATEWAY, failure)
         return None
+
+    def _note_connect_failure(self, request: _ProxyRequest, address: str, exc: OSError) -> None:
+        self.proxy._note_unreachable(
+            _connect_failure(request.host, address, request.port, exc, self.proxy.connect_timeout)
+        )
 
     def _connect(self, address: str, port: int, deadline: float) -> socket.socket:
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
@@ -644,6 +701,24 @@ class _Connection:
                 data = data[sock.send(data) :]
             except BlockingIOError:
                 continue
+
+
+def _connect_failure(
+    host: str, address: str, port: int, exc: OSError, timeout: float
+) -> Unreachable:
+    """Why connecting to ``address`` (``host``'s) failed, as a code and a sentence."""
+    where = host if host == address else f"{host} ({address})"
+    if isinstance(exc, TimeoutError) or exc.errno == errno.ETIMEDOUT:
+        message = f"Connecting to {where} on port {port} timed out after {timeout:g} s."
+        return Unreachable(host, port, "connect_timeout", message)
+    if exc.errno == errno.ECONNREFUSED:
+        message = f"{where} refused the connection on port {port}: nothing listens there."
+        return Unreachable(host, port, "connection_refused", message)
+    if exc.errno in _UNREACHABLE_ERRNOS:
+        message = f"No network route to {where}: {exc.strerror or exc}."
+        return Unreachable(host, port, "network_unreachable", message)
+    message = f"Cannot connect to {where} on port {port}: {exc.strerror or exc}."
+    return Unreachable(host, port, "network_error", message)
 
 
 def _pull(flow: _Flow) -> None:

@@ -8,14 +8,19 @@ from urllib.parse import urlsplit
 import anyio
 
 from app.core.config import YOUTUBE_HOSTS, Settings
-from app.security.addresses import AddressPolicy, ForbiddenAddress, UnresolvableHost
+from app.security.addresses import (
+    AddressPolicy,
+    ForbiddenAddress,
+    UnresolvableHost,
+    normalize_host,
+)
 from app.security.exceptions import ForbiddenAddressError
 
 
 async def check_address(url: str, settings: Settings) -> None:
     """Refuse URLs whose host is, or resolves to, an address the egress guard would refuse
     anyway. Hosts that do not resolve here are left to the guard at fetch time."""
-    host = urlsplit(url).hostname or ""
+    host = normalize_host(urlsplit(url).hostname or "")
     if host in YOUTUBE_HOSTS:
         return  # public by definition; the egress guard still checks every connection
     policy = AddressPolicy.from_settings(settings)

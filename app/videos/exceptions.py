@@ -9,6 +9,11 @@ _STATUS_BY_CODE = {
     "forbidden_address": 400,
     "throttled": 503,
     "network_error": 502,
+    "dns_failed": 502,
+    "connection_refused": 502,
+    "network_unreachable": 502,
+    "proxy_failed": 502,
+    "connect_timeout": 504,
     "download_failed": 502,
 }
 

@@ -101,3 +101,32 @@ async def test_limits_hold_across_two_api_processes(stack: Stack) -> None:
         second.stop()
     assert [r.status_code for r in answers] == [200] * 5 + [429]
     assert answers[-1].headers["retry-after"]
+
+
+async def _exhaust_then_switch(base_url: str, first: str, second: str) -> int:
+    """Spend the address limit with X-Forwarded-For `first`, then ask once with `second`:
+    the status says whether the header moved the request to another window."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        for _ in range(4):
+            spent = await client.get("/api/v1/downloads", headers={"X-Forwarded-For": first})
+            if spent.status_code == 429:
+                break
+        assert spent.status_code == 429, spent.text
+        switched = await client.get("/api/v1/downloads", headers={"X-Forwarded-For": second})
+        return switched.status_code
+
+
+@pytest.mark.parametrize(
+    ("trusted", "expected"),
+    [pytest.param("", 429, id="no-trusted-proxies"), pytest.param("127.0.0.1", 401, id="trusted")],
+)
+async def test_forwarded_for_from_loopback_counts_only_from_a_trusted_proxy(
+    stack: Stack, trusted: str, expected: int
+) -> None:
+    env = {**stack.env, "RATE_LIMIT_PER_IP_PER_MINUTE": "3", "TRUSTED_PROXIES": trusted}
+    api, base_url = start_api(env, stack.log_dir, name=f"api-forwarded-{trusted or 'none'}")
+    try:
+        status = await _exhaust_then_switch(base_url, fresh_ip(), fresh_ip())
+    finally:
+        api.stop()
+    assert status == expected

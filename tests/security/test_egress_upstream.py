@@ -540,15 +540,20 @@ def test_an_unreachable_upstream_gives_502(
         else:
             response = _raw_exchange(guard, f"GET {public.url('/')} HTTP/1.1\r\n\r\n".encode())
         refusals = guard.refusals
+        unreachable = guard.unreachable
 
     assert response.startswith(b"HTTP/1.1 502 Bad Gateway\r\n")
     assert b"cannot connect to 127.0.0.3" in response
     assert refusals == []
+    # What the job's error will say: the setting to look at, never the proxy's password.
+    assert [(u.code, u.retryable) for u in unreachable] == [("proxy_failed", True)]
+    assert unreachable[0].message.startswith("The proxy set in YTDLP_PROXY failed: cannot connect")
     assert public.connections == 0
     assert "upstream proxy" in caplog.text
     for secret in ("wörd", "w%C3%B6rd", AUTHORIZATION.removeprefix("Basic ")):
         assert secret not in caplog.text
         assert secret.encode() not in response
+        assert secret not in unreachable[0].message
 
 
 def test_an_upstream_that_never_answers_connect_gives_502(public: _Site) -> None:

@@ -74,6 +74,8 @@ def forms(port: int) -> list[str]:
     return [
         f"http://127.0.0.1:{port}/",
         f"http://localhost:{port}/",
+        f"http://localhost.:{port}/",
+        f"http://LocalHost.:{port}/",
         f"http://2130706433:{port}/",
         f"http://0x7f000001:{port}/",
         f"http://0x7f.0.0.1:{port}/",

@@ -100,6 +100,8 @@ async def test_put_refuses_what_is_not_an_absolute_http_url(
     [
         "http://127.0.0.1:8080/hook",
         "http://localhost/hook",
+        "http://localhost./hook",
+        "http://LocalHost.:8080/hook",
         "http://169.254.169.254/",
         "http://[::1]/",
     ],
@@ -113,6 +115,26 @@ async def test_put_refuses_private_addresses_unless_allowed(
     )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "forbidden_address"
+    assert stored_url(sessions, issued.api_key.id) is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1\\@hooks.example.com/yds",
+        "https://me:secret@hooks.example.com/yds",
+        "https://hooks.example\t.com/yds",
+    ],
+)
+async def test_put_refuses_urls_parsers_read_differently(
+    client: httpx.AsyncClient, database_url: str, sessions: sessionmaker[Session], url: str
+) -> None:
+    issued = create_key(database_url)
+    response = await client.put(
+        "/api/v1/webhooks", json={"default_url": url}, headers={"X-API-Key": issued.secret}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "unsupported_url"
     assert stored_url(sessions, issued.api_key.id) is None
 
 

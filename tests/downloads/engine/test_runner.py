@@ -101,6 +101,30 @@ def test_classify_error(message: str, code: str, retryable: bool) -> None:
     assert "please report" not in failure.message
 
 
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        (
+            "ERROR: [youtube] abc: Sign in to confirm you\u2019re not a bot. Use "
+            "--cookies-from-browser or --cookies for the authentication. See  https://github.com/"
+            "yt-dlp/yt-dlp/wiki/FAQ#how-do-i-pass-cookies-to-yt-dlp  for how to manually pass "
+            "cookies",
+            "throttled",
+        ),
+        (
+            "ERROR: [youtube] abc: Sign in to confirm your age. This video may be inappropriate "
+            "for some users. Use --cookies-from-browser or --cookies for the authentication.",
+            "age_restricted",
+        ),
+    ],
+)
+def test_advice_names_this_services_settings_not_yt_dlp_flags(message: str, code: str) -> None:
+    failure = classify_error(Exception(message))
+    assert failure.code == code
+    assert "YTDLP_COOKIES_FILE" in failure.message
+    assert "--cookies" not in failure.message and "yt-dlp" not in failure.message
+
+
 def test_collect_outputs_classifies_files_and_skips_leftovers(tmp_path: Path) -> None:
     for name in [
         "abc.mp4",
