@@ -238,7 +238,7 @@ def _watch_file(
 ) -> None:
     """Submit each line appended to `path` (tail -f), until Ctrl-C; with --json, one line of
     JSON per submission."""
-    offset = 0 if from_start or not path.exists() else path.stat().st_size
+    offset = 0 if from_start else _end_of_last_line(path)
     pending = ""
     stderr.print(f"Watching {path} for new URLs (Ctrl-C to stop)…", markup=False)
     submitted = 0
@@ -256,6 +256,16 @@ def _watch_file(
             time.sleep(WATCH_INTERVAL_SECONDS)
     except KeyboardInterrupt:
         stderr.print(f"Stopped watching; {submitted} job(s) submitted.")
+
+
+def _end_of_last_line(path: Path) -> int:
+    """Where the lines already in the file end. A last line without its newline is still
+    being written: it is read (and submitted once complete) with what is appended."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return 0
+    return data.rfind(b"\n") + 1
 
 
 def _read_from(path: Path, offset: int) -> tuple[int, str]:

@@ -222,9 +222,13 @@ def test_a_batch_file_with_comments_and_a_bad_line(
 def test_watch_mode_submits_each_line_appended_to_the_file(
     cli_stack: Stack, key: str, tmp_path: Path
 ) -> None:
+    """Only whole lines are submitted: a line still being written when the watcher starts,
+    or appended in two writes, is submitted once, complete. A submitted fragment would show
+    up as an error line on stdout before the URL expected next."""
+    youtube = cli_stack.youtube
+    old, starting, appended = (youtube.video_url(v) for v in PLAYLIST_VIDEO_IDS[1:4])
     queue = tmp_path / "queue.txt"
-    old = cli_stack.youtube.video_url(PLAYLIST_VIDEO_IDS[2])
-    queue.write_text(f"{old}\n", encoding="utf-8")
+    queue.write_text(f"{old}\n{starting[:20]}", encoding="utf-8")
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "download", "--watch", str(queue),
          "--transcript-only", "--json"],
@@ -232,25 +236,24 @@ def test_watch_mode_submits_each_line_appended_to_the_file(
         text=True,
     )  # fmt: skip
     try:
-        assert process.stderr is not None
-        # Started: it has skipped what was already there.
-        assert process.stderr.readline().startswith("Watching ")
-        new = cli_stack.youtube.video_url(PLAYLIST_VIDEO_IDS[3])
+        assert process.stderr is not None and process.stdout is not None
+        # Started: it has taken note of what was already there.
+        while not (started := process.stderr.readline()).startswith("Watching "):
+            assert started, "the watcher printed no start line"
         with queue.open("a", encoding="utf-8") as handle:
-            handle.write("# appended later\n")
-            handle.write(new[:20])
-            handle.flush()
-            time.sleep(1)  # half a line is not submitted
-            handle.write(new[20:] + "\n")
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        submitted = json.loads(line)
-        assert submitted["url"] == new and submitted["status"] == "queued"
+            # The first line's end, the next line's start: both in one write.
+            handle.write(f"{starting[20:]}\n# appended later\n{appended[:20]}")
+        assert json.loads(process.stdout.readline())["url"] == starting
+        # The watcher has read the file up to the half of `appended` (one write): finish it.
+        with queue.open("a", encoding="utf-8") as handle:
+            handle.write(appended[20:] + "\n")
+        submitted = json.loads(process.stdout.readline())
+        assert submitted["url"] == appended and submitted["status"] == "queued"
     finally:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
-    assert "1 job(s) submitted" in err and "Traceback" not in err
+    assert "2 job(s) submitted" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize(
