@@ -72,7 +72,11 @@ class Launcher:
 
 
 @pytest.fixture
-def launcher(offline_youtube: OfflineYouTube, tmp_path: Path) -> Iterator[Launcher]:
+def launcher(
+    offline_youtube: OfflineYouTube, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Launcher]:
+    """The launcher at LOG_LEVEL INFO, or at the level a test is parametrized with."""
+    log_level: str = getattr(request, "param", "INFO")
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'app.db'}"
     port = free_port()
     env = stack_env(
@@ -82,6 +86,7 @@ def launcher(offline_youtube: OfflineYouTube, tmp_path: Path) -> Iterator[Launch
         HOST="127.0.0.1",
         PORT=str(port),
         MAX_CONCURRENT_DOWNLOADS="1",
+        LOG_LEVEL=log_level,
     )
     env.pop("REDIS_URL", None)  # unset, as on a fresh checkout: a private Redis is started
     env.pop("BROKER_URL", None)
@@ -198,6 +203,14 @@ def test_the_banner_comes_once_the_api_answers_and_after_the_worker_start_up(
     assert httpx.get(f"{launcher.base_url}/health", timeout=5).status_code == 200
     assert launcher.output.index(WORKER_READY) < banner, "the worker's start-up output first"
     assert launcher.output.index("Application startup complete") < banner
+
+
+@pytest.mark.parametrize("launcher", ["WARNING"], indirect=True)
+def test_the_banner_comes_when_the_worker_start_up_is_not_logged(launcher: Launcher) -> None:
+    """At WARNING the worker does not say it is ready; its presence in Redis does."""
+    launcher.output.wait_for(BANNER)
+    assert httpx.get(f"{launcher.base_url}/health", timeout=5).status_code == 200
+    assert not any(WORKER_READY in line for line in launcher.output.lines)
 
 
 def test_a_killed_worker_is_restarted_and_jobs_still_complete(launcher: Launcher) -> None:
