@@ -148,7 +148,8 @@ def _relay(stream: IO[bytes], ready: threading.Event) -> None:
     """Copy the worker's output to ours line by line, and note when it says it is ready:
     the banner comes after its start-up output, not in the middle of it."""
     for line in iter(stream.readline, b""):
-        with _OUTPUT:
+        # A closed terminal must not stop the draining: a full pipe would block the worker.
+        with _OUTPUT, contextlib.suppress(OSError):
             sys.stdout.buffer.write(line)
             sys.stdout.buffer.flush()
         if WORKER_READY in line:
@@ -234,6 +235,13 @@ def _worker_command(settings: Settings) -> list[str]:
     ]
 
 
+def _reachable(host: str) -> str:
+    """An address to reach the API at: a wildcard bind is reached on loopback."""
+    if host in ("", "0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
 def _answers(url: str) -> bool:
     with contextlib.suppress(httpx.HTTPError):
         return httpx.get(url, timeout=1).status_code == 200
@@ -288,7 +296,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, request_stop)
     worker = Worker(settings, env)
     api = subprocess.Popen([sys.executable, "-m", "app.serve"], env=env, start_new_session=True)
-    health_url = f"http://{settings.host}:{settings.port}/health"
+    health_url = f"http://{_reachable(settings.host)}:{settings.port}/health"
     announced, exit_code = False, 0
     while not stopping:
         if api.poll() is not None:
