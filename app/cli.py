@@ -42,8 +42,9 @@ api_keys = typer.Typer(
 )
 
 
-@cli.callback()
+@cli.callback(invoke_without_command=True)
 def connection(
+    ctx: typer.Context,
     api_url: Annotated[
         str | None, typer.Option("--api-url", help="The service's base URL, for every command.")
     ] = None,
@@ -51,6 +52,9 @@ def connection(
         str | None, typer.Option("--api-key", help="Your API key, for every command.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON from every command.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", help="The client's, the service's and yt-dlp's versions.")
+    ] = False,
 ) -> None:
     """Options before the command (`yds --api-key K jobs list`) stand in for YDS_API_URL,
     YDS_API_KEY and YDS_JSON; the command's own options still win."""
@@ -59,6 +63,16 @@ def connection(
             os.environ[name] = value
     if as_json:
         os.environ["YDS_JSON"] = "1"
+    if version:
+        commands.show_version(
+            os.environ.get("YDS_API_URL") or DEFAULT_API_URL,
+            os.environ.get("YDS_API_KEY"),
+            as_json=as_json or bool(os.environ.get("YDS_JSON")),
+        )
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(2)
 
 
 cli.add_typer(api_keys, name="api-keys")

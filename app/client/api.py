@@ -17,6 +17,10 @@ import httpx
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 PAGE_SIZE = 100
+# A job id can be given by its first characters, as `yds jobs list` shows them; fewer than
+# this many would match too much by chance to be typed with confidence.
+MIN_PREFIX_LENGTH = 6
+_PREFIX = re.compile(r"[0-9a-f][0-9a-f-]*")
 _FILENAME = re.compile(r"filename\*=UTF-8''([^;]+)|filename=\"?([^\";]+)\"?", re.IGNORECASE)
 
 
@@ -26,25 +30,35 @@ class ExitCode(enum.IntEnum):
     USAGE = 2
     AUTH = 3
     UNREACHABLE = 4
+    RATE_LIMITED = 5  # HTTP 429: the message says when to retry
+    AMBIGUOUS = 6  # a job id prefix that matches more than one job
     INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 
 class ClientError(Exception):
     """An expected failure: one line for the user, a stable code, and the exit code."""
 
-    def __init__(self, code: str, message: str, exit_code: ExitCode) -> None:
+    def __init__(
+        self, code: str, message: str, exit_code: ExitCode, *, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.exit_code = exit_code
+        self.retry_after = retry_after
 
     def as_json(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message}}
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.retry_after is not None:
+            body["retry_after"] = self.retry_after
+        return {"error": body}
 
 
 def _exit_code_for(status: int) -> ExitCode:
     if status in (401, 403):
         return ExitCode.AUTH
+    if status == 429:
+        return ExitCode.RATE_LIMITED
     if status >= 500:
         return ExitCode.UNREACHABLE
     return ExitCode.USAGE
@@ -101,12 +115,44 @@ class ApiClient:
 
     # Jobs
 
+    def resolve(self, job_id: str) -> str:
+        """A job's full id from the id or a unique prefix of one of the key's submissions."""
+        try:
+            return str(uuid.UUID(job_id))
+        except ValueError:
+            pass
+        prefix = job_id.strip().lower()
+        if not _PREFIX.fullmatch(prefix):
+            raise ClientError(
+                "bad_job_id", f"{job_id!r} is not a job id (a UUID) or its start.", ExitCode.USAGE
+            )
+        if len(prefix.replace("-", "")) < MIN_PREFIX_LENGTH:
+            raise ClientError(
+                "job_id_prefix_too_short",
+                f"{job_id!r} is too short: give at least {MIN_PREFIX_LENGTH} characters.",
+                ExitCode.USAGE,
+            )
+        matches = [job["job_id"] for job in self.jobs() if job["job_id"].startswith(prefix)]
+        if not matches:
+            raise ClientError(
+                "job_not_found", f"No job of yours starts with {job_id!r}.", ExitCode.USAGE
+            )
+        if len(matches) > 1:
+            shown = ", ".join(matches[:5]) + (", …" if len(matches) > 5 else "")
+            raise ClientError(
+                "ambiguous_job_id",
+                f"{job_id!r} matches {len(matches)} jobs ({shown}); give more characters.",
+                ExitCode.AMBIGUOUS,
+            )
+        match: str = matches[0]
+        return match
+
     def submit(self, body: dict[str, Any]) -> dict[str, Any]:
         job: dict[str, Any] = self.request("POST", "/api/v1/downloads", json=body)
         return job
 
     def job(self, job_id: str) -> dict[str, Any]:
-        job: dict[str, Any] = self.request("GET", f"/api/v1/downloads/{_job_id(job_id)}")
+        job: dict[str, Any] = self.request("GET", f"/api/v1/downloads/{self.resolve(job_id)}")
         return job
 
     def jobs(
@@ -117,7 +163,7 @@ class ApiClient:
         if status:
             params["status"] = status
         if parent_id:
-            params["parent_id"] = _job_id(parent_id)
+            params["parent_id"] = self.resolve(parent_id)
         seen = 0
         while True:
             page = self.request("GET", "/api/v1/downloads", params=params)
@@ -132,16 +178,22 @@ class ApiClient:
 
     def cancel(self, job_id: str) -> dict[str, Any] | None:
         """The canceled job, or None when a finished job was deleted."""
-        job: dict[str, Any] | None = self.request("DELETE", f"/api/v1/downloads/{_job_id(job_id)}")
+        job: dict[str, Any] | None = self.request(
+            "DELETE", f"/api/v1/downloads/{self.resolve(job_id)}"
+        )
         return job
 
     def retry(self, job_id: str) -> dict[str, Any]:
-        job: dict[str, Any] = self.request("POST", f"/api/v1/downloads/{_job_id(job_id)}/retry")
+        job: dict[str, Any] = self.request(
+            "POST", f"/api/v1/downloads/{self.resolve(job_id)}/retry"
+        )
         return job
 
     def transcript(self, job_id: str, *, lang: str | None, fmt: str) -> Any:
         params = {"format": fmt, **({"lang": lang} if lang else {})}
-        return self.request("GET", f"/api/v1/downloads/{_job_id(job_id)}/transcript", params=params)
+        return self.request(
+            "GET", f"/api/v1/downloads/{self.resolve(job_id)}/transcript", params=params
+        )
 
     # Look-ups, library, keys
 
@@ -156,6 +208,10 @@ class ApiClient:
     def search(self, query: str, *, limit: int) -> dict[str, Any]:
         params = {"q": query, "limit": limit}
         found: dict[str, Any] = self.request("GET", "/api/v1/library", params=params)
+        return found
+
+    def version(self) -> dict[str, Any]:
+        found: dict[str, Any] = self.request("GET", "/api/v1/version")
         return found
 
     def stats(self) -> dict[str, Any]:
@@ -249,7 +305,16 @@ def _error_of(response: httpx.Response) -> ClientError:
         message = str(body["error"].get("message") or message)
     elif isinstance(body, dict) and body.get("rejected"):  # a batch with nothing accepted
         code = "no_valid_urls"
-    return ClientError(code, message, _exit_code_for(response.status_code))
+    retry_after = _retry_after(response)
+    if retry_after is not None and "retry in" not in message.lower():
+        message = f"{message} Retry in {retry_after} s."
+    return ClientError(code, message, _exit_code_for(response.status_code), retry_after=retry_after)
+
+
+def _retry_after(response: httpx.Response) -> int | None:
+    """Seconds from a Retry-After header (the service sends seconds, never a date)."""
+    value = response.headers.get("retry-after", "")
+    return int(value) if value.isdigit() else None
 
 
 def _job_id(value: str) -> str:

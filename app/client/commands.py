@@ -4,8 +4,10 @@ talks to the service's API; `app/cli.py` mounts them next to the admin commands.
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,6 +44,7 @@ jobs_app = typer.Typer(help="List, show, cancel and retry your jobs.", no_args_i
 library_app = typer.Typer(help="Search your downloaded videos.", no_args_is_help=True)
 FAILED = frozenset({"failed", "canceled"})
 WATCH_INTERVAL_SECONDS = 0.5
+DISTRIBUTION = "youtube-download-service"  # the client is installed with the service
 
 
 def download(
@@ -110,7 +113,7 @@ def download(
         if not (wait or output) or not accepted:
             emit({"jobs": accepted, "rejected": rejected}, as_json, lambda: _print_queued(accepted))
             raise typer.Exit(int(ExitCode.USAGE if rejected else ExitCode.OK))
-        finals = _follow(api, accepted, cancel_on_interrupt, as_json)
+        finals = _follow(api, accepted, cancel_on_interrupt, as_json, output)
         saved = _save_all(api, finals, output) if output else []
         report = {"jobs": finals, "rejected": rejected, "saved": [_saved(s) for s in saved]}
         emit(report, as_json, lambda: _print_finished(finals, saved))
@@ -166,7 +169,11 @@ def _submit_all(
 
 
 def _follow(
-    api: ApiClient, jobs: list[dict[str, Any]], cancel_on_interrupt: bool, as_json: bool
+    api: ApiClient,
+    jobs: list[dict[str, Any]],
+    cancel_on_interrupt: bool,
+    as_json: bool,
+    output: Path | None = None,
 ) -> list[dict[str, Any]]:
     try:
         return progress.follow(api, jobs, stderr)
@@ -178,8 +185,9 @@ def _follow(
             stderr.print(f"Interrupted: canceled {len(ids)} job(s).")
         else:
             stderr.print("Detached; the jobs keep running. Reattach with:")
+            resume = f"--output {shlex.quote(str(output))}" if output else "--watch"
             for job_id in ids:
-                stderr.print(f"  yds jobs show {job_id} --watch")
+                stderr.print(f"  yds jobs show {job_id} {resume}", markup=False)
         if as_json:
             emit({"interrupted": True, "canceled": cancel_on_interrupt, "job_ids": ids}, True,
                  lambda: None)  # fmt: skip
@@ -238,7 +246,7 @@ def _watch_file(
 ) -> None:
     """Submit each line appended to `path` (tail -f), until Ctrl-C; with --json, one line of
     JSON per submission."""
-    offset = 0 if from_start or not path.exists() else path.stat().st_size
+    offset = 0 if from_start else _end_of_last_line(path)
     pending = ""
     stderr.print(f"Watching {path} for new URLs (Ctrl-C to stop)…", markup=False)
     submitted = 0
@@ -256,6 +264,16 @@ def _watch_file(
             time.sleep(WATCH_INTERVAL_SECONDS)
     except KeyboardInterrupt:
         stderr.print(f"Stopped watching; {submitted} job(s) submitted.")
+
+
+def _end_of_last_line(path: Path) -> int:
+    """Where the lines already in the file end. A last line without its newline is still
+    being written: it is read (and submitted once complete) with what is appended."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return 0
+    return data.rfind(b"\n") + 1
 
 
 def _read_from(path: Path, offset: int) -> tuple[int, str]:
@@ -295,6 +313,38 @@ def _show_submitted(job: dict[str, Any], as_json: bool) -> None:
         _print_queued([job])
 
 
+def show_version(api_url: str, api_key: str | None, *, as_json: bool) -> None:
+    """`yds --version`: this client's version, then the service's and its yt-dlp's, which
+    only the service can tell (GET /api/v1/version)."""
+    client = _installed_version()
+    try:
+        with ApiClient(api_url, api_key) as api:
+            server = api.version()
+    except ClientError as error:
+        emit({"client": client, "server": None, "yt_dlp": None, **error.as_json()}, as_json,
+             lambda: stdout.print(f"yds (client)  {client}", markup=False))  # fmt: skip
+        if not as_json:
+            stderr.print(f"[red]error:[/red] server version unknown: {escape(error.message)} "
+                         f"[dim]({escape(error.code)})[/dim]")  # fmt: skip
+        raise typer.Exit(int(error.exit_code)) from None
+    found = {"client": client, "server": server["service"], "yt_dlp": server["yt_dlp"],
+             "api_url": api_url}  # fmt: skip
+
+    def human() -> None:
+        stdout.print(f"yds (client)  {client}", markup=False)
+        stdout.print(f"server        {server['service']}  ({api_url})", markup=False)
+        stdout.print(f"yt-dlp        {server['yt_dlp']}  (on the server)", markup=False)
+
+    emit(found, as_json, human)
+
+
+def _installed_version() -> str:
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def info(url: str, api_url: ApiUrl = DEFAULT_API_URL, api_key: ApiKey = None,
          as_json: Json = False) -> None:  # fmt: skip
     """A video's metadata and caption languages, without downloading."""
@@ -305,7 +355,7 @@ def info(url: str, api_url: ApiUrl = DEFAULT_API_URL, api_key: ApiKey = None,
 
 def _print_info(found: dict[str, Any]) -> None:
     stdout.print(f"[bold]{escape(str(found.get('title')))}[/bold]")
-    stdout.print(f"channel   {found.get('channel')}", markup=False)
+    stdout.print(f"channel   {found.get('channel_name') or '-'}", markup=False)
     stdout.print(f"duration  {seconds(found.get('duration'))}")
     stdout.print(f"uploaded  {found.get('upload_date') or '-'}")
     for name in ("manual_captions", "automatic_captions", "translations"):
@@ -334,7 +384,7 @@ def _print_formats(found: dict[str, Any]) -> None:
 
 
 def transcript(
-    job_id: Annotated[str, typer.Argument(metavar="JOB")],
+    job_id: Annotated[str, typer.Argument(metavar="JOB", help="A job id or its unique start.")],
     lang: Annotated[str | None, typer.Option(help="Language; the job's first by default.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="txt, srt, vtt or json.")] = "txt",
     api_url: ApiUrl = DEFAULT_API_URL,
@@ -376,32 +426,45 @@ def _print_jobs(found: list[dict[str, Any]]) -> None:
 
 @jobs_app.command("show")
 def jobs_show(
-    job_id: Annotated[str, typer.Argument(metavar="JOB")],
+    job_id: Annotated[str, typer.Argument(metavar="JOB", help="A job id or its unique start.")],
     watch: Annotated[bool, typer.Option("--watch", help="Follow it live until it ends.")] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option(help="Save its files into DIR once it ends (implies --watch)."),
+    ] = None,
     api_url: ApiUrl = DEFAULT_API_URL,
     api_key: ApiKey = None,
     as_json: Json = False,
 ) -> None:
-    """One job; with --watch, its live progress first (Ctrl-C detaches)."""
+    """One job; with --watch, its live progress first (Ctrl-C detaches); with --output, then
+    its files: how a detached `download --output` is resumed."""
+    watch = watch or output is not None
     with expected_errors(as_json), ApiClient(api_url, api_key) as api:
         job = api.job(job_id)
         if watch and job["status"] not in progress.TERMINAL:
-            job = _follow(api, [job], False, as_json)[0]
-    emit(job, as_json, lambda: _print_finished([job], []))
+            job = _follow(api, [job], False, as_json, output)[0]
+        saved = _save_all(api, [job], output) if output else []
+    if output is None:
+        emit(job, as_json, lambda: _print_finished([job], []))
+    else:
+        report = {"jobs": [job], "rejected": [], "saved": [_saved(s) for s in saved]}
+        emit(report, as_json, lambda: _print_finished([job], saved))
     if watch and job["status"] in FAILED:
         raise typer.Exit(int(ExitCode.JOB_FAILED))
 
 
 @jobs_app.command("cancel")
 def jobs_cancel(
-    job_id: Annotated[str, typer.Argument(metavar="JOB")],
+    job_id: Annotated[str, typer.Argument(metavar="JOB", help="A job id or its unique start.")],
     api_url: ApiUrl = DEFAULT_API_URL,
     api_key: ApiKey = None,
     as_json: Json = False,
 ) -> None:
     """Cancel a queued or running job (a playlist with its entries)."""
     with expected_errors(as_json), ApiClient(api_url, api_key) as api:
-        if api.job(job_id)["status"] in progress.TERMINAL:
+        current = api.job(job_id)
+        job_id = current["job_id"]  # resolved once, if it was a prefix
+        if current["status"] in progress.TERMINAL:
             # DELETE would delete a finished job; cancel never does.
             fail(ClientError("job_not_cancelable", "The job has already ended.",
                              ExitCode.USAGE), as_json)  # fmt: skip

@@ -124,6 +124,17 @@ def is_database_outage(exc: BaseException) -> bool:
     return False
 
 
+def _outage_response(exc: BaseException) -> JSONResponse:
+    """503 with one log line: the driver's message can span lines (SQL, a help link)."""
+    first_line = next(iter(str(exc).strip().splitlines()), "")
+    logger.warning("database unavailable: %s: %s", type(exc).__name__, first_line)
+    response = error_json(
+        503, "database_unavailable", "The database is unavailable; retry shortly."
+    )
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
+
+
 _HTTP_CODES = {
     401: "unauthorized",
     403: "forbidden",
@@ -194,15 +205,21 @@ def install_error_handlers(app: FastAPI) -> None:
             response.headers["Allow"] = _allowed_methods(request)
         return response
 
+    # Registered by class, so the response is final: an `Exception` handler runs in
+    # Starlette's outermost middleware, which re-raises after answering and makes uvicorn
+    # log a traceback for every request refused during an outage.
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(OSError)
+    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+        if not is_database_outage(exc):
+            raise exc
+        return _outage_response(exc)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         if is_database_outage(exc):
-            logger.warning("database unavailable: %s", exc)
-            response = error_json(
-                503, "database_unavailable", "The database is unavailable; retry shortly."
-            )
-            response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
-            return response
+            return _outage_response(exc)
         request_id = getattr(request.state, "request_id", None)
         logger.exception("unhandled error", extra={"request_id": request_id})
         return error_json(500, "internal_error", "Internal server error.", request_id=request_id)

@@ -8,8 +8,11 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.api.dependencies import DbSession, RedisClient, State, Storage
+from app.auth.dependencies import CurrentKey
+from app.auth.exceptions import AUTH_ERRORS
+from app.core.errors import error_responses
 from app.health import service
-from app.health.schemas import Liveness, Readiness
+from app.health.schemas import Liveness, Readiness, Versions
 
 router = APIRouter()
 
@@ -17,6 +20,18 @@ router = APIRouter()
 @router.get("/health", response_model=Liveness, summary="Liveness (no auth)", tags=["health"])
 async def liveness() -> Liveness:
     return Liveness()
+
+
+@router.get(
+    "/api/v1/version",
+    response_model=Versions,
+    responses=error_responses(*AUTH_ERRORS),
+    summary="The service's and its yt-dlp's versions (any valid key)",
+    tags=["health"],
+)
+async def version(_key: CurrentKey) -> Versions:
+    # Behind a key: which yt-dlp a server runs is no business of anonymous scanners.
+    return service.versions()
 
 
 @router.get(

@@ -9,6 +9,11 @@ class Liveness(BaseModel):
     status: Literal["ok"] = "ok"
 
 
+class Versions(BaseModel):
+    service: str
+    yt_dlp: str
+
+
 class DependencyCheck(BaseModel):
     ok: bool
     latency_ms: float

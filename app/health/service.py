@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from importlib import metadata
 
 import anyio
 from redis.asyncio import Redis
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.api.state import AppState
 from app.downloads.engine import breaker
-from app.health.schemas import BreakerStatus, DependencyCheck, Readiness
+from app.health.schemas import BreakerStatus, DependencyCheck, Readiness, Versions
 from app.jobs.models import JobStatus
 from app.jobs.repository import count_by_status
 from app.metrics.service import render
@@ -22,6 +23,21 @@ from app.storage.base import StorageHandler, build_key
 from app.worker.presence import live_workers
 
 CHECK_TIMEOUT_SECONDS = 3.0
+SERVICE_DISTRIBUTION = "youtube-download-service"
+
+
+def versions() -> Versions:
+    """What this API process runs: read from the installed distributions, so it is what is
+    really loaded, not what a file claims."""
+    return Versions(service=_version_of(SERVICE_DISTRIBUTION), yt_dlp=_version_of("yt-dlp"))
+
+
+def _version_of(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
 
 Check = Callable[[], Awaitable[None]]
 

@@ -24,6 +24,11 @@ def _key(worker: str) -> str:
     return f"{KEY_PREFIX}{worker}"
 
 
+def is_present(client: redis.Redis, worker: str) -> bool:
+    """Whether this worker (`host:pid`) has announced itself and not expired."""
+    return bool(client.exists(_key(worker)))
+
+
 class WorkerPresence:
     """A daemon thread that keeps this worker's key alive until `stop()`."""
 

@@ -6,19 +6,25 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.factories import create_key
+from app.auth.service import KeyLimits
+from app.core.database import create_sync_engine, sync_sessionmaker
+from app.jobs.models import JobStatus
+from tests.support.factories import create_job, create_key
 from tests.support.faults import throttled_copy
 from tests.support.offline_youtube import (
     PLAYLIST_VIDEO_IDS,
@@ -222,9 +228,13 @@ def test_a_batch_file_with_comments_and_a_bad_line(
 def test_watch_mode_submits_each_line_appended_to_the_file(
     cli_stack: Stack, key: str, tmp_path: Path
 ) -> None:
+    """Only whole lines are submitted: a line still being written when the watcher starts,
+    or appended in two writes, is submitted once, complete. A submitted fragment would show
+    up as an error line on stdout before the URL expected next."""
+    youtube = cli_stack.youtube
+    old, starting, appended = (youtube.video_url(v) for v in PLAYLIST_VIDEO_IDS[1:4])
     queue = tmp_path / "queue.txt"
-    old = cli_stack.youtube.video_url(PLAYLIST_VIDEO_IDS[2])
-    queue.write_text(f"{old}\n", encoding="utf-8")
+    queue.write_text(f"{old}\n{starting[:20]}", encoding="utf-8")
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "download", "--watch", str(queue),
          "--transcript-only", "--json"],
@@ -232,25 +242,24 @@ def test_watch_mode_submits_each_line_appended_to_the_file(
         text=True,
     )  # fmt: skip
     try:
-        assert process.stderr is not None
-        # Started: it has skipped what was already there.
-        assert process.stderr.readline().startswith("Watching ")
-        new = cli_stack.youtube.video_url(PLAYLIST_VIDEO_IDS[3])
+        assert process.stderr is not None and process.stdout is not None
+        # Started: it has taken note of what was already there.
+        while not (started := process.stderr.readline()).startswith("Watching "):
+            assert started, "the watcher printed no start line"
         with queue.open("a", encoding="utf-8") as handle:
-            handle.write("# appended later\n")
-            handle.write(new[:20])
-            handle.flush()
-            time.sleep(1)  # half a line is not submitted
-            handle.write(new[20:] + "\n")
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        submitted = json.loads(line)
-        assert submitted["url"] == new and submitted["status"] == "queued"
+            # The first line's end, the next line's start: both in one write.
+            handle.write(f"{starting[20:]}\n# appended later\n{appended[:20]}")
+        assert json.loads(process.stdout.readline())["url"] == starting
+        # The watcher has read the file up to the half of `appended` (one write): finish it.
+        with queue.open("a", encoding="utf-8") as handle:
+            handle.write(appended[20:] + "\n")
+        submitted = json.loads(process.stdout.readline())
+        assert submitted["url"] == appended and submitted["status"] == "queued"
     finally:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
-    assert "1 job(s) submitted" in err and "Traceback" not in err
+    assert "2 job(s) submitted" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize(
@@ -360,3 +369,111 @@ def test_the_yds_command_is_installed_next_to_python(cli_stack: Stack, key: str)
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["total_jobs"] == 0
+
+
+def test_info_shows_the_channel(cli_stack: Stack, key: str) -> None:
+    video = cli_stack.youtube.video_url(STANDARD_VIDEO_ID)
+    channel = as_json(yds(cli_stack, key, "info", video, "--json"))["channel_name"]
+    assert channel
+    human = yds(cli_stack, key, "info", video)
+    assert human.returncode == 0, human.stderr
+    assert f"channel   {channel}\n" in human.stdout
+
+
+def test_a_rate_limited_command_exits_5_and_says_when_to_retry(cli_stack: Stack) -> None:
+    limits = KeyLimits(rate_limit_per_minute=1)
+    limited = create_key(cli_stack.database_url, "cli-limited", limits=limits).secret
+    assert yds(cli_stack, limited, "stats").returncode == 0
+    human = yds(cli_stack, limited, "stats")
+    assert human.returncode == 5, human.stderr
+    assert human.stderr.startswith("error:") and "(rate_limited)" in human.stderr
+    assert re.search(r"retry in \d+ s", human.stderr), human.stderr
+    machine = yds(cli_stack, limited, "stats", "--json")
+    error = as_json(machine)["error"]
+    assert machine.returncode == 5 and error["code"] == "rate_limited"
+    assert 1 <= error["retry_after"] <= 60
+
+
+def test_version_shows_the_client_the_server_and_its_yt_dlp(cli_stack: Stack, key: str) -> None:
+    service, yt_dlp = metadata.version("youtube-download-service"), metadata.version("yt-dlp")
+    human = yds(cli_stack, key, "--version")
+    assert human.returncode == 0, human.stderr
+    assert human.stdout.splitlines() == [
+        f"yds (client)  {service}",
+        f"server        {service}  ({cli_stack.base_url})",
+        f"yt-dlp        {yt_dlp}  (on the server)",
+    ]
+    machine = as_json(yds(cli_stack, key, "--json", "--version"))
+    assert machine == {
+        "client": service, "server": service, "yt_dlp": yt_dlp, "api_url": cli_stack.base_url
+    }  # fmt: skip
+    without_key = yds(cli_stack, None, "--version")
+    assert without_key.returncode == 3 and without_key.stdout == f"yds (client)  {service}\n"
+    assert "server version unknown" in without_key.stderr
+    anonymous = httpx.get(f"{cli_stack.base_url}/api/v1/version")
+    assert anonymous.status_code == 401, "only key holders learn what the server runs"
+
+
+def test_job_ids_are_accepted_by_a_unique_prefix(cli_stack: Stack) -> None:
+    issued = create_key(cli_stack.database_url, "cli-prefix")
+    engine = create_sync_engine(cli_stack.database_url)
+    try:
+        sessions = sync_sessionmaker(engine)
+        ids = [
+            create_job(
+                sessions,
+                api_key_id=issued.api_key.id,
+                id=uuid.UUID(value),
+                status=JobStatus.CANCELED,
+            )
+            for value in (
+                "abcdef01-0000-4000-8000-000000000001",
+                "abcdef02-0000-4000-8000-000000000002",
+            )
+        ]
+    finally:
+        engine.dispose()
+    key = issued.secret
+    shown = as_json(yds(cli_stack, key, "jobs", "show", "abcdef02", "--json"))
+    assert shown["job_id"] == str(ids[1])
+    human = yds(cli_stack, key, "jobs", "show", "ABCDEF01")
+    assert human.returncode == 0 and str(ids[0]) in human.stdout, human.stderr
+
+    ambiguous = yds(cli_stack, key, "jobs", "show", "abcdef")
+    assert ambiguous.returncode == 6 and "(ambiguous_job_id)" in ambiguous.stderr
+    assert str(ids[0]) in ambiguous.stderr and str(ids[1]) in ambiguous.stderr
+    machine = yds(cli_stack, key, "jobs", "retry", "abcdef", "--json")
+    assert machine.returncode == 6 and as_json(machine)["error"]["code"] == "ambiguous_job_id"
+    short = yds(cli_stack, key, "jobs", "show", "abcde", "--json")
+    assert short.returncode == 2
+    assert as_json(short)["error"]["code"] == "job_id_prefix_too_short"
+    unknown = yds(cli_stack, key, "jobs", "show", "123456", "--json")
+    assert unknown.returncode == 2 and as_json(unknown)["error"]["code"] == "job_not_found"
+
+
+def test_a_detached_download_is_resumed_with_output(
+    cli_stack: Stack, key: str, tmp_path: Path
+) -> None:
+    url = throttled_copy(cli_stack.youtube, "cliResume01", 300_000)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "download", url, "--quality", "360p",
+         "--output", str(tmp_path)],
+        cwd=REPO, env=yds_env(cli_stack, key), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    job = _wait_for_processing(cli_stack, key, "cliResume01")
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert f"yds jobs show {job['job_id']} --output {tmp_path}" in err
+    assert not list(tmp_path.glob("*.mp4")), "nothing is saved by the detached command"
+
+    resumed = yds(cli_stack, key, "jobs", "show", job["job_id"][:8], "--output", str(tmp_path),
+                  "--json")  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    report = as_json(resumed)
+    assert report["jobs"][0]["status"] == "completed"
+    saved = [Path(item["path"]) for item in report["saved"]]
+    assert any(path.suffix == ".mp4" for path in saved)
+    for item in report["saved"]:
+        assert sha256(Path(item["path"])) == item["sha256"]

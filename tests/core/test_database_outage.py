@@ -1,0 +1,78 @@
+"""How a real API process reports a database outage: each refused request is a 503 with
+the stable code and one log line, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.support.constants import TEST_REDIS_DB
+from tests.support.databases import DatabaseFactory
+from tests.support.factories import issue_key
+from tests.support.fixtures.services import session_services
+from tests.support.stack import ManagedProcess, start_api
+from tests.support.tcp_forwarder import TcpForwarder
+
+pytestmark = pytest.mark.e2e
+REFUSED_REQUESTS = 20
+
+
+@pytest.fixture
+def database_link(db_factory: DatabaseFactory) -> Iterator[tuple[str, str, TcpForwarder]]:
+    """A PostgreSQL database, and its URL through a link the test can pull out."""
+    url = db_factory.postgres()
+    parts = urlsplit(url)
+    link = TcpForwarder((parts.hostname or "127.0.0.1", parts.port or 5432), rate=1 << 30)
+    link.start()
+    linked = url.replace(parts.netloc.rsplit("@", 1)[-1], f"127.0.0.1:{link.port}", 1)
+    yield url, linked, link
+    link.stop()
+    db_factory.discard(url)
+
+
+@pytest.fixture
+def api_through_link(
+    database_link: tuple[str, str, TcpForwarder], tmp_path: Path
+) -> Iterator[tuple[ManagedProcess, str]]:
+    _, linked, _ = database_link
+    env = {
+        **os.environ,
+        "DATABASE_URL": linked,
+        "REDIS_URL": f"{session_services().redis_url}/{TEST_REDIS_DB}",  # no worker to share with
+        "DOWNLOAD_BASE_PATH": str(tmp_path / "downloads"),
+        "WORK_DIR": str(tmp_path / "work"),
+    }
+    api, base_url = start_api(env, tmp_path)
+    yield api, base_url
+    api.stop()
+
+
+def test_a_database_outage_logs_one_line_per_refused_request_and_no_traceback(
+    database_link: tuple[str, str, TcpForwarder], api_through_link: tuple[ManagedProcess, str]
+) -> None:
+    direct, _, link = database_link
+    api, base_url = api_through_link
+    headers = {"X-API-Key": issue_key(direct, "outage")}
+    with httpx.Client(base_url=base_url, headers=headers, timeout=30) as http:
+        assert http.get("/api/v1/downloads").status_code == 200  # pooled connections exist
+        link.stop()  # every open connection reset, new ones refused
+        for _ in range(REFUSED_REQUESTS):
+            response = http.get("/api/v1/downloads")
+            assert response.status_code == 503, response.text
+            assert response.json()["error"]["code"] == "database_unavailable"
+            assert response.headers["Retry-After"]
+
+    deadline = time.monotonic() + 30
+    while api.log().count("database unavailable") < REFUSED_REQUESTS:
+        assert time.monotonic() < deadline, api.log()[-4000:]
+        time.sleep(0.1)
+    log = api.log()
+    assert "Traceback" not in log, log[-4000:]
+    outage_lines = [line for line in log.splitlines() if "database unavailable" in line]
+    assert len(outage_lines) == REFUSED_REQUESTS, log[-4000:]
