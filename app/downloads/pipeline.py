@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.core.database import session_scope, utcnow
 from app.core.disk import lowest_free_gb
 from app.downloads import repository
-from app.downloads.endings import RunFigures, end_job, record_retry
+from app.downloads.endings import RunFigures, end_job, record_retry, worker_lost
 from app.downloads.engine import breaker
 from app.downloads.engine.progress import ProgressTracker
 from app.downloads.engine.runner import DownloadResult, YtDlpRunner
@@ -147,10 +147,9 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
     )
     outcome = _Outcome(ctx, claimed, worker_id, tracker)
     if claimed.attempts > ctx.settings.max_attempts:
-        outcome.finish(JobStatus.FAILED, error=JobError(
-            code="worker_lost",
-            message=f"The job was interrupted {claimed.attempts - 1} times; giving up.",
-        ))  # fmt: skip
+        outcome.finish(
+            JobStatus.FAILED, error=worker_lost(claimed.attempts - 1, claimed.last_error)
+        )
         return
     tracker.publish_status(JobStatus.PROCESSING)
     # Removed when the job ends (`endings.announce`), kept when it runs again (a retry, a

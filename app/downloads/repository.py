@@ -31,6 +31,7 @@ class ClaimedJob:
     started_at: dt.datetime
     retries: int
     kind: JobKind = JobKind.VIDEO
+    last_error: JobError | None = None
     api_key_id: uuid.UUID | None = None
     parent_id: uuid.UUID | None = None
     collection: dict[str, Any] | None = None
@@ -48,6 +49,7 @@ class StuckJob:
     status: JobStatus
     attempts: int
     cancel_requested: bool
+    last_error: JobError | None = None
 
 
 def insert_job(
@@ -156,6 +158,7 @@ def claim_job(
         api_key_id=job.api_key_id,
         parent_id=job.parent_id,
         collection=job.collection,
+        last_error=JobError.of(job.error_code, job.error_message),
     )
 
 
@@ -242,7 +245,14 @@ def find_stuck_jobs(
     now = utcnow()
     due = or_(Job.next_attempt_at.is_(None), Job.next_attempt_at <= now)
     rows = session.execute(
-        select(Job.id, Job.status, Job.attempts, Job.cancel_requested)
+        select(
+            Job.id,
+            Job.status,
+            Job.attempts,
+            Job.cancel_requested,
+            Job.error_code,
+            Job.error_message,
+        )
         .where(
             or_(
                 and_(Job.status == JobStatus.QUEUED, Job.dispatched_at < dispatched_before, due),
@@ -252,7 +262,16 @@ def find_stuck_jobs(
         .order_by(Job.created_at)
         .limit(limit)
     ).all()
-    return [StuckJob(row.id, row.status, row.attempts, row.cancel_requested) for row in rows]
+    return [
+        StuckJob(
+            row.id,
+            row.status,
+            row.attempts,
+            row.cancel_requested,
+            JobError.of(row.error_code, row.error_message),
+        )
+        for row in rows
+    ]
 
 
 def mark_dispatched(session: Session, job_id: uuid.UUID) -> None:
@@ -327,12 +346,15 @@ def release_job(session: Session, job_id: uuid.UUID, *, worker_id: str) -> bool:
 def schedule_retry(
     session: Session, job_id: uuid.UUID, *, worker_id: str, due: dt.datetime, error: JobError
 ) -> bool:
-    """Queue an owned job again after a transient failure, to run no earlier than `due`."""
+    """Queue an owned job again after a transient failure, to run no earlier than `due`.
+    The run counts as a retry, not as an attempt: attempts count the runs whose worker was
+    lost, and a run that ended in a failure it could report was not lost."""
     return compare_and_set(
         session,
         job_id,
         held_by(worker_id),
         **_RESET_RUN,
+        attempts=Job.attempts - 1,
         retries=Job.retries + 1,
         next_attempt_at=due,
         error_code=error.code,

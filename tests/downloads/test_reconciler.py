@@ -64,6 +64,9 @@ def test_requeues_lost_messages_and_expired_leases_and_ends_hopeless_jobs(
         status=JobStatus.PROCESSING,
         heartbeat_at=long_ago,
         attempts=ctx.settings.max_attempts,
+        retries=1,  # a transient failure was retried before the workers died
+        error_code="network_error",
+        error_message="HTTP Error 503: Service Unavailable",
     )
     canceled_while_dead = create_job(
         ctx.sessions,
@@ -81,6 +84,10 @@ def test_requeues_lost_messages_and_expired_leases_and_ends_hopeless_jobs(
     assert load(ctx, running).status is JobStatus.PROCESSING
     gave_up = load(ctx, out_of_attempts)
     assert gave_up.status is JobStatus.FAILED and gave_up.error_code == "worker_lost"
+    assert gave_up.error_message == (
+        f"The job's worker was lost {ctx.settings.max_attempts} times; giving up. The last "
+        "error before that was network_error: HTTP Error 503: Service Unavailable"
+    )
     assert load(ctx, canceled_while_dead).status is JobStatus.CANCELED
 
 

@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from app.auth.service import KeyLimits
 from tests.support.databases import DatabaseFactory, migrate
 from tests.support.factories import create_key
-from tests.support.faults import job, stack_client, throttled_copy, wait_for
+from tests.support.faults import failing_copy, job, stack_client, throttled_copy, wait_for
 from tests.support.jobs import submit
 from tests.support.offline_youtube import LADDER_VIDEO_ID, STANDARD_VIDEO_ID, OfflineYouTube
 from tests.support.s3 import S3Server
@@ -167,6 +167,35 @@ async def test_s3_gone_during_an_upload_is_retried_and_leaves_no_orphans(
             assert done["retries"] >= 1 and done["error"] is None
     finally:
         s3_link.stop()
+
+
+async def test_a_media_server_answering_503_forever_fails_after_the_retries_with_its_cause(
+    db_factory: DatabaseFactory, offline_youtube: OfflineYouTube, tmp_path: Path
+) -> None:
+    """Each retry is a run that ended in a failure it reported, not a lost worker: the job
+    uses every retry (more than MAX_ATTEMPTS) and fails with the last real cause."""
+    url = failing_copy(offline_youtube, "broken503v1", 503)
+    with running_stack(
+        database_url=db_factory.sqlite(),
+        youtube=offline_youtube,
+        base_dir=tmp_path,
+        redis_db=12,
+        MAX_ATTEMPTS="3",
+        MAX_RETRIES="4",
+        RETRY_BACKOFF_SECONDS="0.2",
+        RETRY_BACKOFF_MAX_SECONDS="1",
+    ) as stack:
+        key = stack.key()
+        async with stack_client(stack) as http:
+            submitted = await submit(http, key, url, **SMALL)
+            done = await wait_for(
+                http, key, submitted["job_id"], lambda j: j["status"] == "failed", within=180
+            )
+        assert done["retries"] == 4, done
+        assert done["attempts"] == 1, "no worker was lost"
+        assert done["error"]["code"] == "network_error", done["error"]
+        assert "503" in done["error"]["message"]
+        assert not (stack.work_dir / submitted["job_id"]).exists()
 
 
 async def test_a_permanent_error_fails_once_and_throttling_opens_the_breaker(
