@@ -291,6 +291,13 @@ async def test_a_channel_with_dates_downloads_only_the_uploads_between_them(
     got = {e["metadata"]["video_id"] for e in await children(http, key, parent["job_id"])}
     assert got == inside
     assert done["metadata"]["channel_name"] or done["metadata"]["title"]
+    # Every upload outside the dates is listed as skipped, under its own id and title:
+    # those the listing dated and those only their own page dated (dropped by the child).
+    outside = {**CHANNEL_VIDEO_DATES, **CHANNEL_SHORT_DATES}.keys() - inside
+    skipped = done["details"]["skipped"]
+    assert {entry["video_id"] for entry in skipped} == outside, skipped
+    assert all(entry["title"] and entry["position"] for entry in skipped), skipped
+    assert {entry["reason"] for entry in skipped} == {"outside_date_range"}
 
     # The whole channel: its videos, then its shorts.
     everything = await submit(http, key, offline_youtube.channel_url(), **SMALL)
