@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.core.database import utcnow
-from app.jobs.models import Job, JobFile, JobKind, JobStage, JobStatus
+from app.jobs.models import Job, JobFile, JobKind, JobStage, JobStatus, WaitingReason
 from app.jobs.repository import compare_and_set
 from app.jobs.schemas import JobError
 from app.library.indexing import remove_entries
@@ -35,6 +35,14 @@ class ClaimedJob:
     api_key_id: uuid.UUID | None = None
     parent_id: uuid.UUID | None = None
     collection: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class PutOff:
+    """A queued job a worker put off: what its status event needs."""
+
+    progress: float
+    parent_id: uuid.UUID | None
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,8 @@ def claim_job(
         heartbeat_at=now,
         attempts=Job.attempts + 1,
         started_at=func.coalesce(Job.started_at, now),
+        waiting_reason=None,
+        next_attempt_at=None,
     )
     if not claimed:
         return None
@@ -212,6 +222,7 @@ def retry_values(*, held: bool = False) -> dict[str, Any]:
         "attempts": 0,
         "retries": 0,
         "next_attempt_at": None,
+        "waiting_reason": None,
         "started_at": None,
         "completed_at": None,
         "dispatched_at": None if held else now,
@@ -357,10 +368,28 @@ def schedule_retry(
         attempts=Job.attempts - 1,
         retries=Job.retries + 1,
         next_attempt_at=due,
+        waiting_reason=WaitingReason.RETRY_BACKOFF,
         error_code=error.code,
         error_message=error.message,
         dispatched_at=utcnow(),
     )
+
+
+def put_off(
+    session: Session, job_id: uuid.UUID, *, reason: WaitingReason, until: dt.datetime
+) -> PutOff | None:
+    """Note on a queued job why a worker did not take it and when it comes back (None when
+    the job is not queued: a redelivered message of a running or ended job)."""
+    if not compare_and_set(
+        session,
+        job_id,
+        Job.status == JobStatus.QUEUED,
+        waiting_reason=reason,
+        next_attempt_at=until,
+    ):
+        return None
+    row = session.execute(select(Job.progress, Job.parent_id).where(Job.id == job_id)).one()
+    return PutOff(progress=row.progress, parent_id=row.parent_id)
 
 
 def get_url(session: Session, job_id: uuid.UUID) -> str | None:

@@ -157,6 +157,11 @@ async def test_never_more_children_processing_than_the_concurrency_cap(
     key = playlist_stack.key()
     url = offline_youtube.playlist_url("PLconcurrencyCapFixture0001")
     parent = await submit(http, key, url, concurrency=2, **SMALL)
+    await wait_for(http, key, parent["job_id"], lambda j: j["children"]["processing"] == 2)
+    # The entries beyond the cap say why they wait; the running ones say nothing.
+    entries = await children(http, key, parent["job_id"])
+    reasons = {(e["status"], e["waiting_reason"]) for e in entries}
+    assert reasons == {("processing", None), ("queued", "concurrency_cap")}, reasons
     seen_processing = 0
     while not ended(current := await job(http, key, parent["job_id"])):
         seen_processing = max(seen_processing, current["children"]["processing"])
