@@ -59,6 +59,7 @@ def present_job(
         url = connection.url_for("get_download_file", job_id=str(job.id), file_id=str(stored.id))
         return str(url.replace(scheme=_HTTP_SCHEME.get(url.scheme, url.scheme)))
 
+    waiting = waiting_reason(job, workers_alive=workers_alive)
     progress = job.progress
     if family is not None and job.status is JobStatus.PROCESSING and family.counts.total:
         # Live: what the children say now, not what the parent recorded at its last settle.
@@ -97,8 +98,11 @@ def present_job(
         attempts=job.attempts,
         retries=job.retries,
         next_attempt_at=job.next_attempt_at,
-        waiting_reason=waiting_reason(job, workers_alive=workers_alive),
-        retry_at=job.next_attempt_at if job.status is JobStatus.QUEUED else None,
+        waiting_reason=waiting,
+        # Known only when a worker put the job off (a backoff, a pause), not for a derived reason.
+        retry_at=job.next_attempt_at
+        if waiting is not None and waiting == job.waiting_reason
+        else None,
         created_at=job.created_at,
         started_at=job.started_at,
         completed_at=job.completed_at,
