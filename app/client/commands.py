@@ -227,6 +227,8 @@ def _print_finished(finals: list[dict[str, Any]], saved: list[SavedFile]) -> Non
         line = f"{job['status']:9}  {job['job_id']}  {progress.label(job)}"
         if job.get("error"):
             line += escape(f"  ({job['error']['code']}: {job['error']['message']})")
+        if progress.waiting_text(job):
+            line += escape(f"  [{progress.waiting_text(job)}]")
         stdout.print(line)
         children = job.get("children")
         if children:
@@ -417,8 +419,10 @@ def jobs_list(
 def _print_jobs(found: list[dict[str, Any]]) -> None:
     table = Table("job", "kind", "status", "progress", "title or URL", "created")
     for job in found:
+        waiting = progress.waiting_text(job)
+        status = f"{job['status']} ({waiting})" if waiting else job["status"]
         table.add_row(
-            job["job_id"], job["kind"], job["status"], f"{job['progress']:.0f}%",
+            job["job_id"], job["kind"], status, f"{job['progress']:.0f}%",
             progress.label(job), job["created_at"][:19].replace("T", " "),
         )  # fmt: skip
     stdout.print(table)

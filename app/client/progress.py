@@ -69,7 +69,9 @@ def _status_text(status: str | None, stage: str | None, event: dict[str, Any]) -
         )
     if status != "processing":
         error = event.get("error") or {}
-        return f"{status}: {error['code']}" if error.get("code") else str(status or "")
+        text = f"{status}: {error['code']}" if error.get("code") else str(status or "")
+        waiting = waiting_text(event)
+        return f"{text} ({waiting})" if waiting else text
     parts = [stage or "processing"]
     done, total = event.get("downloaded_bytes"), event.get("total_bytes")
     if done is not None and total:
@@ -79,6 +81,17 @@ def _status_text(status: str | None, stage: str | None, event: dict[str, Any]) -
     if event.get("eta") is not None:
         parts.append(f"eta {event['eta']}s")
     return " ".join(parts)
+
+
+def waiting_text(job: dict[str, Any]) -> str:
+    """Why a queued job (or its status event) waits, and until when if known: "waiting:
+    youtube_paused until 18:42:10 UTC"; empty when it does not say."""
+    reason = job.get("waiting_reason") if job.get("status") == "queued" else None
+    if not reason:
+        return ""
+    retry_at = job.get("retry_at")
+    until = f" until {retry_at[11:19]} UTC" if isinstance(retry_at, str) and retry_at else ""
+    return f"waiting: {reason}{until}"
 
 
 def _megabytes(value: float) -> str:

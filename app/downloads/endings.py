@@ -120,6 +120,15 @@ def end_job(
     return ending
 
 
+def worker_lost(times: int, last: JobError | None) -> JobError:
+    """The error of a job given up because its workers died `times` times; a transient
+    failure recorded before (a retry's cause) stays visible, since it may be why."""
+    message = f"The job's worker was lost {times} times; giving up."
+    if last is not None:
+        message += f" The last error before that was {last.code}: {last.message}"
+    return JobError(code="worker_lost", message=message)
+
+
 def _ending(
     session: Session,
     job_id: uuid.UUID,

@@ -105,14 +105,7 @@ def drop_outside_window(
     ctx: WorkerContext, claimed: ClaimedJob, *, worker_id: str, upload_date: str
 ) -> None:
     """The child's exact upload date is outside its parent's dates: it is no entry after all."""
-    skipped = {
-        "position": None,
-        "video_id": None,
-        "title": None,
-        "reason": "outside_date_range",
-        "job_id": None,
-        "upload_date": upload_date,
-    }
+    skipped = {"reason": "outside_date_range", "job_id": None, "upload_date": upload_date}
     parent_id = run_db(ctx, drop_child, claimed.id, worker_id=worker_id, skipped=skipped)
     if parent_id is not None:
         logger.info("job %s uploaded %s, outside its parent's dates; dropped", claimed.id,
@@ -178,13 +171,21 @@ def drop_child(
     session: Session, child_id: uuid.UUID, *, worker_id: str, skipped: dict[str, Any]
 ) -> uuid.UUID | None:
     """Remove a child that turned out not to belong (outside the date window) and note it
-    on its parent as skipped. Returns the parent's id, None when the lease was lost."""
-    parent_id = session.scalar(select(Job.parent_id).where(Job.id == child_id, held_by(worker_id)))
-    if parent_id is None:
+    on its parent as skipped, under the entry's place, id and title from the listing (the
+    row is gone afterwards, so the note is all a client can see of the entry). Returns the
+    parent's id, None when the lease was lost."""
+    child = session.execute(
+        select(Job.parent_id, Job.position, Job.video_id, Job.title).where(
+            Job.id == child_id, held_by(worker_id)
+        )
+    ).one_or_none()
+    if child is None or child.parent_id is None:
         return None
+    parent_id: uuid.UUID = child.parent_id
+    entry = {"position": child.position, "video_id": child.video_id, "title": child.title}
     update_jobs(session, Job.id == parent_id)  # lock the parent first, as settle does
     details = dict(session.scalar(select(Job.details).where(Job.id == parent_id)) or {})
-    details["skipped"] = [*details.get("skipped", []), skipped]
+    details["skipped"] = [*details.get("skipped", []), {**entry, **skipped}]
     update_jobs(session, Job.id == parent_id, details=details)
     session.execute(delete(Job).where(Job.id == child_id))
     return parent_id

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.core.database import session_scope, utcnow
 from app.core.disk import lowest_free_gb
 from app.downloads import repository
-from app.downloads.endings import RunFigures, end_job, record_retry
+from app.downloads.endings import RunFigures, end_job, record_retry, worker_lost
 from app.downloads.engine import breaker
 from app.downloads.engine.progress import ProgressTracker
 from app.downloads.engine.runner import DownloadResult, YtDlpRunner
@@ -36,7 +36,7 @@ from app.downloads.repository import ClaimedJob, held_by
 from app.downloads.schemas import DateWindow, JobOptions
 from app.downloads.urls import youtube_video_id
 from app.jobs import events
-from app.jobs.models import JobFile, JobStage, JobStatus
+from app.jobs.models import JobFile, JobStage, JobStatus, WaitingReason
 from app.jobs.schemas import JobError
 from app.storage.base import (
     StorageHandler,
@@ -131,7 +131,9 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
     wait = _reason_to_wait(ctx, job_id)
     if wait is not None:
         # Nothing is claimed: the job stays queued and its message comes back later.
-        ctx.enqueue(job_id, wait)
+        reason, delay = wait
+        _put_off(ctx, job_id, reason, delay)
+        ctx.enqueue(job_id, delay)
         return
     worker_id = f"{ctx.worker_id}:{uuid.uuid4().hex[:8]}"
     claimed = run_db(ctx, repository.claim_job, job_id, worker_id=worker_id,
@@ -147,10 +149,9 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
     )
     outcome = _Outcome(ctx, claimed, worker_id, tracker)
     if claimed.attempts > ctx.settings.max_attempts:
-        outcome.finish(JobStatus.FAILED, error=JobError(
-            code="worker_lost",
-            message=f"The job was interrupted {claimed.attempts - 1} times; giving up.",
-        ))  # fmt: skip
+        outcome.finish(
+            JobStatus.FAILED, error=worker_lost(claimed.attempts - 1, claimed.last_error)
+        )
         return
     tracker.publish_status(JobStatus.PROCESSING)
     # Removed when the job ends (`endings.announce`), kept when it runs again (a retry, a
@@ -208,19 +209,33 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
         )
 
 
-def _reason_to_wait(ctx: WorkerContext, job_id: uuid.UUID) -> float | None:
-    """Seconds to put the job off: the disk is nearly full, or YouTube throttles us."""
+def _reason_to_wait(ctx: WorkerContext, job_id: uuid.UUID) -> tuple[WaitingReason, float] | None:
+    """Why and how many seconds to put the job off: the disk is nearly full, or YouTube
+    throttles us."""
     free, where = lowest_free_gb(ctx.settings.work_dir)
     if free < ctx.settings.min_free_disk_gb:
         logger.warning("only %.2f GB free at %s; job %s waits", free, where, job_id)
-        return DISK_WAIT_SECONDS
+        return WaitingReason.LOW_DISK, DISK_WAIT_SECONDS
     paused = breaker.state(ctx.redis)
     if paused.open and youtube_video_id(run_db(ctx, repository.get_url, job_id) or "") is not None:
         logger.info(
             "YouTube circuit breaker open; job %s waits %d s", job_id, paused.retry_in_seconds
         )
-        return paused.retry_in_seconds + random.uniform(0, 5)
+        return WaitingReason.YOUTUBE_PAUSED, paused.retry_in_seconds + random.uniform(0, 5)
     return None
+
+
+def _put_off(ctx: WorkerContext, job_id: uuid.UUID, reason: WaitingReason, delay: float) -> None:
+    """Record on the row and tell the job's watchers why it waits and until when."""
+    retry_at = utcnow() + dt.timedelta(seconds=delay)
+    put_off = run_db(ctx, repository.put_off, job_id, reason=reason, until=retry_at)
+    if put_off is None:
+        return
+    event = events.status_event(job_id, JobStatus.QUEUED, put_off.progress,
+                                parent_id=put_off.parent_id)  # fmt: skip
+    events.publish(
+        ctx.redis, event.model_copy(update={"waiting_reason": reason, "retry_at": retry_at})
+    )
 
 
 def backoff_seconds(retries: int, *, base: float, cap: float) -> float:
@@ -272,7 +287,7 @@ class _Outcome:
         if run_db(self.ctx, repository.schedule_retry, self.claimed.id,
                worker_id=self.worker_id, due=due, error=error):  # fmt: skip
             self.ctx.enqueue(self.claimed.id, delay)
-            self.tracker.publish_status(JobStatus.QUEUED)
+            self.tracker.publish_waiting(WaitingReason.RETRY_BACKOFF, due, error)
             record_retry(self.ctx.redis, failure.code)
             logger.info("job %s: %s; retry %d in %.0f s", self.claimed.id, failure.code,
                         self.claimed.retries + 1, delay)  # fmt: skip

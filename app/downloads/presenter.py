@@ -14,7 +14,7 @@ from app.downloads.schemas import (
     JobOut,
     VideoMetadata,
 )
-from app.jobs.models import Job, JobFile, JobStatus
+from app.jobs.models import Job, JobFile, JobStatus, WaitingReason
 from app.jobs.schemas import JobError
 from app.storage.base import RemoteFile, StorageHandler, media_type_for
 from app.transcripts.schemas import TranscriptSummary
@@ -42,9 +42,11 @@ def present_job(
     storage: StorageHandler,
     connection: HTTPConnection,
     family: Family | None = None,
+    workers_alive: bool = True,
 ) -> JobOut:
     """The API body of a job; `connection` (a request or a WebSocket) gives the base URL.
-    Parents need their `family` (`app.downloads.families.families`)."""
+    Parents need their `family` (`app.downloads.families.families`); `workers_alive` says
+    whether any worker is up to run a queued job."""
 
     def file_url(stored: JobFile) -> str:
         location = storage.locate(
@@ -57,6 +59,7 @@ def present_job(
         url = connection.url_for("get_download_file", job_id=str(job.id), file_id=str(stored.id))
         return str(url.replace(scheme=_HTTP_SCHEME.get(url.scheme, url.scheme)))
 
+    waiting = waiting_reason(job, workers_alive=workers_alive)
     progress = job.progress
     if family is not None and job.status is JobStatus.PROCESSING and family.counts.total:
         # Live: what the children say now, not what the parent recorded at its last settle.
@@ -95,7 +98,27 @@ def present_job(
         attempts=job.attempts,
         retries=job.retries,
         next_attempt_at=job.next_attempt_at,
+        waiting_reason=waiting,
+        # Known only when a worker put the job off (a backoff, a pause), not for a derived reason.
+        retry_at=job.next_attempt_at
+        if waiting is not None and waiting == job.waiting_reason
+        else None,
         created_at=job.created_at,
         started_at=job.started_at,
         completed_at=job.completed_at,
     )
+
+
+def waiting_reason(job: Job, *, workers_alive: bool) -> WaitingReason | None:
+    """Why a queued job is not running: no worker at all comes first (nothing runs until
+    one starts), then what a worker noted when it put the job off, then a parent's cap
+    (a held entry: its parent has not sent it to the workers yet)."""
+    if job.status is not JobStatus.QUEUED:
+        return None
+    if not workers_alive:
+        return WaitingReason.NO_WORKERS
+    if job.waiting_reason is not None:
+        return job.waiting_reason
+    if job.parent_id is not None and job.dispatched_at is None:
+        return WaitingReason.CONCURRENCY_CAP
+    return None

@@ -7,7 +7,7 @@ import logging
 
 from app.core.database import session_scope, utcnow
 from app.downloads import repository
-from app.downloads.endings import end_job
+from app.downloads.endings import end_job, worker_lost
 from app.downloads.families import settle_all, worker_effects
 from app.downloads.repository import StuckJob, lease_expired
 from app.jobs.models import JobStatus
@@ -43,10 +43,7 @@ def reconcile(ctx: WorkerContext, *, queued_in_broker: set[str] | None) -> int:
         if job.status is JobStatus.PROCESSING and job.cancel_requested:
             _end_abandoned(ctx, job, JobStatus.CANCELED)
         elif job.status is JobStatus.PROCESSING and job.attempts >= settings.max_attempts:
-            error = JobError(
-                code="worker_lost", message=f"The job's worker was lost {job.attempts} times."
-            )
-            _end_abandoned(ctx, job, JobStatus.FAILED, error)
+            _end_abandoned(ctx, job, JobStatus.FAILED, worker_lost(job.attempts, job.last_error))
         else:
             with session_scope(ctx.sessions) as session:
                 repository.mark_dispatched(session, job.id)

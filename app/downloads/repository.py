@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.core.database import utcnow
-from app.jobs.models import Job, JobFile, JobKind, JobStage, JobStatus
+from app.jobs.models import Job, JobFile, JobKind, JobStage, JobStatus, WaitingReason
 from app.jobs.repository import compare_and_set
 from app.jobs.schemas import JobError
 from app.library.indexing import remove_entries
@@ -31,9 +31,18 @@ class ClaimedJob:
     started_at: dt.datetime
     retries: int
     kind: JobKind = JobKind.VIDEO
+    last_error: JobError | None = None
     api_key_id: uuid.UUID | None = None
     parent_id: uuid.UUID | None = None
     collection: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class PutOff:
+    """A queued job a worker put off: what its status event needs."""
+
+    progress: float
+    parent_id: uuid.UUID | None
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,7 @@ class StuckJob:
     status: JobStatus
     attempts: int
     cancel_requested: bool
+    last_error: JobError | None = None
 
 
 def insert_job(
@@ -140,6 +150,8 @@ def claim_job(
         heartbeat_at=now,
         attempts=Job.attempts + 1,
         started_at=func.coalesce(Job.started_at, now),
+        waiting_reason=None,
+        next_attempt_at=None,
     )
     if not claimed:
         return None
@@ -156,6 +168,7 @@ def claim_job(
         api_key_id=job.api_key_id,
         parent_id=job.parent_id,
         collection=job.collection,
+        last_error=JobError.of(job.error_code, job.error_message),
     )
 
 
@@ -209,6 +222,7 @@ def retry_values(*, held: bool = False) -> dict[str, Any]:
         "attempts": 0,
         "retries": 0,
         "next_attempt_at": None,
+        "waiting_reason": None,
         "started_at": None,
         "completed_at": None,
         "dispatched_at": None if held else now,
@@ -242,7 +256,14 @@ def find_stuck_jobs(
     now = utcnow()
     due = or_(Job.next_attempt_at.is_(None), Job.next_attempt_at <= now)
     rows = session.execute(
-        select(Job.id, Job.status, Job.attempts, Job.cancel_requested)
+        select(
+            Job.id,
+            Job.status,
+            Job.attempts,
+            Job.cancel_requested,
+            Job.error_code,
+            Job.error_message,
+        )
         .where(
             or_(
                 and_(Job.status == JobStatus.QUEUED, Job.dispatched_at < dispatched_before, due),
@@ -252,7 +273,16 @@ def find_stuck_jobs(
         .order_by(Job.created_at)
         .limit(limit)
     ).all()
-    return [StuckJob(row.id, row.status, row.attempts, row.cancel_requested) for row in rows]
+    return [
+        StuckJob(
+            row.id,
+            row.status,
+            row.attempts,
+            row.cancel_requested,
+            JobError.of(row.error_code, row.error_message),
+        )
+        for row in rows
+    ]
 
 
 def mark_dispatched(session: Session, job_id: uuid.UUID) -> None:
@@ -327,18 +357,39 @@ def release_job(session: Session, job_id: uuid.UUID, *, worker_id: str) -> bool:
 def schedule_retry(
     session: Session, job_id: uuid.UUID, *, worker_id: str, due: dt.datetime, error: JobError
 ) -> bool:
-    """Queue an owned job again after a transient failure, to run no earlier than `due`."""
+    """Queue an owned job again after a transient failure, to run no earlier than `due`.
+    The run counts as a retry, not as an attempt: attempts count the runs whose worker was
+    lost, and a run that ended in a failure it could report was not lost."""
     return compare_and_set(
         session,
         job_id,
         held_by(worker_id),
         **_RESET_RUN,
+        attempts=Job.attempts - 1,
         retries=Job.retries + 1,
         next_attempt_at=due,
+        waiting_reason=WaitingReason.RETRY_BACKOFF,
         error_code=error.code,
         error_message=error.message,
         dispatched_at=utcnow(),
     )
+
+
+def put_off(
+    session: Session, job_id: uuid.UUID, *, reason: WaitingReason, until: dt.datetime
+) -> PutOff | None:
+    """Note on a queued job why a worker did not take it and when it comes back (None when
+    the job is not queued: a redelivered message of a running or ended job)."""
+    if not compare_and_set(
+        session,
+        job_id,
+        Job.status == JobStatus.QUEUED,
+        waiting_reason=reason,
+        next_attempt_at=until,
+    ):
+        return None
+    row = session.execute(select(Job.progress, Job.parent_id).where(Job.id == job_id)).one()
+    return PutOff(progress=row.progress, parent_id=row.parent_id)
 
 
 def get_url(session: Session, job_id: uuid.UUID) -> str | None:

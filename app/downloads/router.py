@@ -8,6 +8,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.dependencies import DbSession, State, Storage
+from app.api.state import AppState
 from app.auth.dependencies import ReadKey, WriteKey
 from app.auth.exceptions import AUTH_ERRORS as KEY_ERRORS
 from app.auth.exceptions import InsufficientScope, QuotaExceeded
@@ -27,7 +28,7 @@ from app.jobs.exceptions import JobNotFound
 from app.jobs.models import Job, JobStatus
 from app.jobs.schemas import JobError
 from app.security.exceptions import ForbiddenAddressError
-from app.storage.base import RemoteFile, StorageHandler
+from app.storage.base import RemoteFile
 
 router = APIRouter(tags=["downloads"])
 DOWNLOADS = "/api/v1/downloads"
@@ -39,11 +40,15 @@ PARENT_FILTER = (
 )
 
 
-async def _present(
-    job: Job, request: Request, storage: StorageHandler, session: AsyncSession
-) -> JobOut:
+async def _present(job: Job, request: Request, state: AppState, session: AsyncSession) -> JobOut:
     family = (await service.families_of(session, [job])).get(job.id)
-    return present_job(job, storage=storage, connection=request, family=family)
+    return present_job(
+        job,
+        storage=state.storage,
+        connection=request,
+        family=family,
+        workers_alive=await service.workers_alive(state, [job]),
+    )
 
 
 @router.post(
@@ -68,7 +73,7 @@ async def create_download(
     state: State,
 ) -> JobOut:
     job = await service.create_job(session, api_key=api_key, request=body, state=state)
-    return await _present(job, request, state.storage, session)
+    return await _present(job, request, state, session)
 
 
 @router.get(
@@ -78,7 +83,7 @@ async def list_downloads(
     request: Request,
     session: DbSession,
     api_key: ReadKey,
-    storage: Storage,
+    state: State,
     status: JobStatus | None = None,
     parent_id: Annotated[uuid.UUID | None, Query(description=PARENT_FILTER)] = None,
     limit: int = Query(default=20, ge=1, le=100),
@@ -88,9 +93,16 @@ async def list_downloads(
         session, api_key=api_key, status=status, parent_id=parent_id, limit=limit, offset=offset
     )
     families = await service.families_of(session, jobs)
+    alive = await service.workers_alive(state, jobs)
     return JobPage(
         items=[
-            present_job(job, storage=storage, connection=request, family=families.get(job.id))
+            present_job(
+                job,
+                storage=state.storage,
+                connection=request,
+                family=families.get(job.id),
+                workers_alive=alive,
+            )
             for job in jobs
         ],
         total=total,
@@ -106,9 +118,9 @@ async def list_downloads(
     summary="Get a job",
 )
 async def get_download(
-    job: ReadableJob, request: Request, storage: Storage, session: DbSession
+    job: ReadableJob, request: Request, state: State, session: DbSession
 ) -> JobOut:
-    return await _present(job, request, storage, session)
+    return await _present(job, request, state, session)
 
 
 @router.delete(
@@ -127,7 +139,7 @@ async def delete_download(
     remaining = await service.cancel_or_delete(session, job=job, state=state)
     if remaining is None:
         return Response(status_code=204)
-    return await _present(remaining, request, state.storage, session)
+    return await _present(remaining, request, state, session)
 
 
 @router.post(
@@ -138,9 +150,9 @@ async def delete_download(
     summary="Retry a failed or canceled job (a playlist: its failed and canceled entries)",
 )
 async def retry_download(
-    job: WritableJob, request: Request, session: DbSession, storage: Storage
+    job: WritableJob, request: Request, session: DbSession, state: State
 ) -> JobOut:
-    return await _present(await service.retry_job(session, job=job), request, storage, session)
+    return await _present(await service.retry_job(session, job=job), request, state, session)
 
 
 @router.get(

@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from yt_dlp.utils import PlaylistEntries
 
 from app.core.urls import HttpUrl
-from app.jobs.models import JobKind, JobStage, JobStatus
+from app.jobs.models import JobKind, JobStage, JobStatus, WaitingReason
 from app.jobs.schemas import ChildCounts, FileSummary, JobError
 from app.transcripts.schemas import (
     LANGUAGE_PATTERN,
@@ -348,6 +348,12 @@ class JobOut(BaseModel):
     attempts: int
     retries: int = Field(description="Transient failures retried so far.")
     next_attempt_at: dt.datetime | None
+    waiting_reason: WaitingReason | None = Field(
+        description="A queued job: why it is not running yet (see README, Waiting reasons)."
+    )
+    retry_at: dt.datetime | None = Field(
+        description="A queued job put off by a worker: when it runs again."
+    )
     created_at: dt.datetime
     started_at: dt.datetime | None
     completed_at: dt.datetime | None

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Sequence
 from functools import partial
 
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.state import AppState
@@ -34,6 +35,18 @@ from app.jobs.repository import get_job
 from app.security.service import check_address
 from app.storage.base import StorageHandler
 from app.worker.dispatch import enqueue_download, enqueue_settle
+from app.worker.presence import live_workers
+
+
+async def workers_alive(state: AppState, jobs: Sequence[Job]) -> bool:
+    """Whether any worker is up, asked only when one of `jobs` is queued (it spares a Redis
+    scan otherwise). Redis unreachable says True: no claim about workers it cannot see."""
+    if not any(job.status is JobStatus.QUEUED for job in jobs):
+        return True
+    try:
+        return bool(await live_workers(state.redis))
+    except RedisError:
+        return True
 
 
 def api_effects(state: AppState) -> JobEffects:

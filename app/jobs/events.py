@@ -13,7 +13,7 @@ from typing import Literal
 import redis
 from pydantic import BaseModel, Field
 
-from app.jobs.models import JobStage, JobStatus
+from app.jobs.models import JobStage, JobStatus, WaitingReason
 from app.jobs.schemas import ChildCounts, JobError
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,12 @@ class ProgressEvent(BaseModel):
     error: JobError | None = None
     children: ChildCounts | None = Field(
         default=None, description="Aggregate events of a parent: its children by status."
+    )
+    waiting_reason: WaitingReason | None = Field(
+        default=None, description="A queued job's status event: why it waits."
+    )
+    retry_at: dt.datetime | None = Field(
+        default=None, description="A queued job's status event: when it runs again, if known."
     )
     at: dt.datetime
 

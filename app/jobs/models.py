@@ -40,6 +40,16 @@ class JobStage(enum.StrEnum):
     UPLOADING = "uploading"
 
 
+class WaitingReason(enum.StrEnum):
+    """Why a queued job is not running yet (a stable vocabulary: clients branch on it)."""
+
+    RETRY_BACKOFF = "retry_backoff"  # a transient failure; retried at `next_attempt_at`
+    YOUTUBE_PAUSED = "youtube_paused"  # HTTP 429 or a bot check paused YouTube work
+    LOW_DISK = "low_disk"  # less than MIN_FREE_DISK_GB free on a worker
+    CONCURRENCY_CAP = "concurrency_cap"  # its parent runs `concurrency` entries at a time
+    NO_WORKERS = "no_workers"  # no worker is alive to run it
+
+
 class JobKind(enum.StrEnum):
     VIDEO = "video"
     PLAYLIST = "playlist"  # a parent: expanded into one child job per entry
@@ -118,6 +128,8 @@ class Job(Base):
     # Transient failures (network, throttling) retried with backoff, and when the next is due.
     retries: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Why a worker put the queued job off until `next_attempt_at` (cleared when it runs).
+    waiting_reason: Mapped[WaitingReason | None] = mapped_column(_enum_column(WaitingReason))
     dispatched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -14,6 +14,7 @@ from app.downloads import families
 from app.downloads.families import ChildState
 from app.downloads.presenter import present_job
 from app.downloads.schemas import JobOut
+from app.downloads.service import workers_alive
 from app.jobs.models import Job
 from app.jobs.repository import get_owned_job
 from app.progress import service
@@ -77,7 +78,13 @@ async def progress_socket(websocket: WebSocket, job_id: str) -> None:
     async def present(job: Job) -> JobOut:
         async with state.sessions() as session:
             family = (await session.run_sync(families.families, [job])).get(job.id)
-        return present_job(job, storage=state.storage, connection=websocket, family=family)
+        return present_job(
+            job,
+            storage=state.storage,
+            connection=websocket,
+            family=family,
+            workers_alive=await workers_alive(state, [job]),
+        )
 
     state.metrics.websocket_opened()
     try:

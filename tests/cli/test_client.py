@@ -25,16 +25,18 @@ from app.auth.service import KeyLimits
 from app.core.database import create_sync_engine, sync_sessionmaker
 from app.jobs.models import JobStatus
 from tests.support.factories import create_job, create_key
-from tests.support.faults import throttled_copy
+from tests.support.faults import throttled_copy, wait_for
+from tests.support.jobs import submit, watch
 from tests.support.offline_youtube import (
     PLAYLIST_VIDEO_IDS,
     PRIVATE_VIDEO_ID,
     STANDARD_VIDEO_ID,
     UNIQUE_TRANSCRIPT_WORD,
     UNIQUE_WORD_VIDEO_ID,
+    OfflineYouTube,
 )
 from tests.support.services import require_tool
-from tests.support.stack import Stack, StartStack
+from tests.support.stack import Stack, StartStack, start_worker
 
 pytestmark = pytest.mark.e2e
 SMALL = ["--quality", "360p"]
@@ -477,3 +479,32 @@ def test_a_detached_download_is_resumed_with_output(
     assert any(path.suffix == ".mp4" for path in saved)
     for item in report["saved"]:
         assert sha256(Path(item["path"])) == item["sha256"]
+
+
+async def test_a_queued_job_says_why_it_waits_in_the_api_the_websocket_and_the_cli(
+    start_stack: StartStack, offline_youtube: OfflineYouTube
+) -> None:
+    """With no worker alive a queued job says `no_workers`; once one starts, the job runs
+    and the reason is gone."""
+    stack = start_stack("cli-idle", workers=0, redis_db=14)
+    key = stack.key("cli")
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as http:
+        job = await submit(http, key, offline_youtube.video_url(STANDARD_VIDEO_ID), quality="360p")
+        assert job["status"] == "queued" and job["waiting_reason"] == "no_workers", job
+        assert job["retry_at"] is None
+
+        snapshot = await watch(
+            stack.ws_url, job["job_id"], key=key, within=30, until=lambda e: True
+        )
+        assert snapshot.events[0]["type"] == "snapshot"
+        assert snapshot.events[0]["job"]["waiting_reason"] == "no_workers"
+
+        shown = yds(stack, key, "jobs", "show", job["job_id"])
+        assert shown.returncode == 0, shown.stderr
+        assert "queued" in shown.stdout and "waiting: no_workers" in shown.stdout, shown.stdout
+        listed = as_json(yds(stack, key, "--json", "jobs", "list"))
+        assert [j["waiting_reason"] for j in listed] == ["no_workers"]
+
+        stack.workers.append(start_worker(stack.env, stack.log_dir, name="late-worker"))
+        done = await wait_for(http, key, job["job_id"], lambda j: j["status"] == "completed")
+        assert done["waiting_reason"] is None and done["retry_at"] is None

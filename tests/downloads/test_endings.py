@@ -143,6 +143,10 @@ def test_the_reconciler_ends_abandoned_jobs_once(ctx: WorkerContext, probe: Effe
     abandoned = {"status": JobStatus.PROCESSING, "heartbeat_at": long_ago}
     lost = add_job(ctx, "https://youtu.be/x", attempts=ctx.settings.max_attempts, **abandoned)
     canceled = add_job(ctx, "https://youtu.be/y", attempts=1, cancel_requested=True, **abandoned)
+    leftovers = [ctx.settings.work_dir / str(job_id) for job_id in (lost, canceled)]
+    for leftover in leftovers:
+        (leftover / "video.mp4.part").parent.mkdir(parents=True)
+        (leftover / "video.mp4.part").write_bytes(b"partial")
     reconciler.reconcile(ctx, queued_in_broker=None)
     reconciler.reconcile(ctx, queued_in_broker=None)
 
@@ -151,6 +155,7 @@ def test_the_reconciler_ends_abandoned_jobs_once(ctx: WorkerContext, probe: Effe
     assert seen.endings(canceled) == [JobStatus.CANCELED]
     assert seen.metrics[failed("worker_lost")] == 1 and seen.metrics[CANCELED] == 1
     assert seen.webhooks[lost] == 1 and seen.webhooks[canceled] == 1
+    assert not any(leftover.exists() for leftover in leftovers), "partial downloads removed"
 
 
 async def test_a_cancel_through_the_api_ends_a_queued_job_once(

@@ -157,6 +157,11 @@ async def test_never_more_children_processing_than_the_concurrency_cap(
     key = playlist_stack.key()
     url = offline_youtube.playlist_url("PLconcurrencyCapFixture0001")
     parent = await submit(http, key, url, concurrency=2, **SMALL)
+    await wait_for(http, key, parent["job_id"], lambda j: j["children"]["processing"] == 2)
+    # The entries beyond the cap say why they wait; the running ones say nothing.
+    entries = await children(http, key, parent["job_id"])
+    reasons = {(e["status"], e["waiting_reason"]) for e in entries}
+    assert reasons == {("processing", None), ("queued", "concurrency_cap")}, reasons
     seen_processing = 0
     while not ended(current := await job(http, key, parent["job_id"])):
         seen_processing = max(seen_processing, current["children"]["processing"])
@@ -291,6 +296,13 @@ async def test_a_channel_with_dates_downloads_only_the_uploads_between_them(
     got = {e["metadata"]["video_id"] for e in await children(http, key, parent["job_id"])}
     assert got == inside
     assert done["metadata"]["channel_name"] or done["metadata"]["title"]
+    # Every upload outside the dates is listed as skipped, under its own id and title:
+    # those the listing dated and those only their own page dated (dropped by the child).
+    outside = {**CHANNEL_VIDEO_DATES, **CHANNEL_SHORT_DATES}.keys() - inside
+    skipped = done["details"]["skipped"]
+    assert {entry["video_id"] for entry in skipped} == outside, skipped
+    assert all(entry["title"] and entry["position"] for entry in skipped), skipped
+    assert {entry["reason"] for entry in skipped} == {"outside_date_range"}
 
     # The whole channel: its videos, then its shorts.
     everything = await submit(http, key, offline_youtube.channel_url(), **SMALL)

@@ -3,6 +3,7 @@ message, is the truth."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from pathlib import Path
@@ -13,8 +14,8 @@ from sqlalchemy import select
 
 from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
-from app.downloads import reconciler, repository
-from app.jobs.models import Job, JobStatus
+from app.downloads import pipeline, reconciler, repository
+from app.jobs.models import Job, JobStatus, WaitingReason
 from app.storage.local import LocalStorageHandler
 from app.worker.context import WorkerContext
 from tests.support.factories import create_job
@@ -64,6 +65,9 @@ def test_requeues_lost_messages_and_expired_leases_and_ends_hopeless_jobs(
         status=JobStatus.PROCESSING,
         heartbeat_at=long_ago,
         attempts=ctx.settings.max_attempts,
+        retries=1,  # a transient failure was retried before the workers died
+        error_code="network_error",
+        error_message="HTTP Error 503: Service Unavailable",
     )
     canceled_while_dead = create_job(
         ctx.sessions,
@@ -81,6 +85,10 @@ def test_requeues_lost_messages_and_expired_leases_and_ends_hopeless_jobs(
     assert load(ctx, running).status is JobStatus.PROCESSING
     gave_up = load(ctx, out_of_attempts)
     assert gave_up.status is JobStatus.FAILED and gave_up.error_code == "worker_lost"
+    assert gave_up.error_message == (
+        f"The job's worker was lost {ctx.settings.max_attempts} times; giving up. The last "
+        "error before that was network_error: HTTP Error 503: Service Unavailable"
+    )
     assert load(ctx, canceled_while_dead).status is JobStatus.CANCELED
 
 
@@ -114,3 +122,20 @@ def test_with_an_inspectable_broker_only_jobs_missing_from_it_are_requeued(
     reconciler.reconcile(ctx, queued_in_broker={str(waiting)})
 
     assert enqueued == [lost], (waiting, lost, just_sent, backing_off)
+
+
+def test_a_worker_short_of_disk_leaves_the_job_queued_saying_low_disk(
+    ctx: WorkerContext, enqueued: Enqueued
+) -> None:
+    """Nothing is claimed, the message comes back later, and the row says why and when."""
+    short = ctx.settings.model_copy(update={"min_free_disk_gb": 1_000_000.0})
+    job_id = create_job(ctx.sessions)
+    before = dt.datetime.now(dt.UTC)
+    pipeline.run_job(dataclasses.replace(ctx, settings=short), job_id)
+
+    job = load(ctx, job_id)
+    assert job.status is JobStatus.QUEUED and job.attempts == 0
+    assert job.waiting_reason is WaitingReason.LOW_DISK
+    assert job.next_attempt_at is not None
+    assert before + dt.timedelta(seconds=pipeline.DISK_WAIT_SECONDS) <= job.next_attempt_at
+    assert enqueued == [job_id]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import datetime as dt
 import signal
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 from app.auth.service import KeyLimits
 from tests.support.databases import DatabaseFactory, migrate
 from tests.support.factories import create_key
-from tests.support.faults import job, stack_client, throttled_copy, wait_for
+from tests.support.faults import failing_copy, stack_client, throttled_copy, wait_for
 from tests.support.jobs import submit
 from tests.support.offline_youtube import LADDER_VIDEO_ID, STANDARD_VIDEO_ID, OfflineYouTube
 from tests.support.s3 import S3Server
@@ -169,6 +170,46 @@ async def test_s3_gone_during_an_upload_is_retried_and_leaves_no_orphans(
         s3_link.stop()
 
 
+async def test_a_media_server_answering_503_forever_fails_after_the_retries_with_its_cause(
+    db_factory: DatabaseFactory, offline_youtube: OfflineYouTube, tmp_path: Path
+) -> None:
+    """Each retry is a run that ended in a failure it reported, not a lost worker: the job
+    uses every retry (more than MAX_ATTEMPTS) and fails with the last real cause."""
+    url = failing_copy(offline_youtube, "broken503v1", 503)
+    with running_stack(
+        database_url=db_factory.sqlite(),
+        youtube=offline_youtube,
+        base_dir=tmp_path,
+        redis_db=12,
+        MAX_ATTEMPTS="3",
+        MAX_RETRIES="4",
+        RETRY_BACKOFF_SECONDS="1",
+        RETRY_BACKOFF_MAX_SECONDS="2",
+    ) as stack:
+        key = stack.key()
+        async with stack_client(stack) as http:
+            submitted = await submit(http, key, url, **SMALL)
+            backing_off = await wait_for(
+                http,
+                key,
+                submitted["job_id"],
+                lambda j: j["status"] == "queued" and j["retries"] >= 1,
+                poll=0.05,
+            )
+            assert backing_off["waiting_reason"] == "retry_backoff", backing_off
+            assert backing_off["retry_at"] is not None
+            assert backing_off["error"]["code"] == "network_error"
+            done = await wait_for(
+                http, key, submitted["job_id"], lambda j: j["status"] == "failed", within=180
+            )
+        assert done["retries"] == 4, done
+        assert done["waiting_reason"] is None and done["retry_at"] is None
+        assert done["attempts"] == 1, "no worker was lost"
+        assert done["error"]["code"] == "network_error", done["error"]
+        assert "503" in done["error"]["message"]
+        assert not (stack.work_dir / submitted["job_id"]).exists()
+
+
 async def test_a_permanent_error_fails_once_and_throttling_opens_the_breaker(
     db_factory: DatabaseFactory, offline_youtube: OfflineYouTube, tmp_path: Path
 ) -> None:
@@ -208,13 +249,25 @@ async def test_a_permanent_error_fails_once_and_throttling_opens_the_breaker(
             assert 'yds_job_retries_total{error_code="throttled"}' in metrics
 
             # Other YouTube work waits for the breaker too, instead of hammering YouTube.
+            # The job says so: why it waits and when it is tried again.
             paused = await submit(http, key, offline_youtube.video_url(LADDER_VIDEO_ID), **SMALL)
-            await asyncio.sleep(2)
-            assert (await job(http, key, paused["job_id"]))["status"] == "queued"
+            waiting = await wait_for(
+                http, key, paused["job_id"], lambda j: j["waiting_reason"] == "youtube_paused"
+            )
+            assert waiting["status"] == "queued" and waiting["error"] is None
+            retry_at = dt.datetime.fromisoformat(waiting["retry_at"])
+            assert (
+                dt.datetime.now(dt.UTC)
+                < retry_at
+                < dt.datetime.now(dt.UTC) + dt.timedelta(seconds=12)
+            )
 
             offline_youtube.update_entry(throttled_id, error_message=None)
             for job_id in (paused["job_id"], throttled["job_id"]):
-                await wait_for(http, key, job_id, lambda j: j["status"] == "completed", within=60)
+                done = await wait_for(
+                    http, key, job_id, lambda j: j["status"] == "completed", within=60
+                )
+                assert done["waiting_reason"] is None and done["retry_at"] is None
             health = (await http.get("/health/detailed")).json()
             assert health["circuit_breakers"]["youtube"]["open"] is False
 

@@ -24,6 +24,16 @@ def throttled_copy(youtube: OfflineYouTube, video_id: str, rate: int) -> str:
     return youtube.video_url(video_id)
 
 
+def failing_copy(youtube: OfflineYouTube, video_id: str, status: int) -> str:
+    """The slow fixture under its own video id, its media answering `status` to every
+    request (a media server that stays broken)."""
+    entry = copy.deepcopy(youtube.catalog["videos"][SLOW_VIDEO_ID])
+    for fmt in entry["formats"]:
+        fmt["url"] = re.sub(r"rate=\d+", f"status={status}", fmt["url"])
+    youtube.set_entry(video_id, {**entry, "id": video_id})
+    return youtube.video_url(video_id)
+
+
 async def job(http: httpx.AsyncClient, key: str, job_id: str) -> dict[str, Any]:
     response = await http.get(f"/api/v1/downloads/{job_id}", headers={"X-API-Key": key})
     response.raise_for_status()

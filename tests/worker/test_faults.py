@@ -3,7 +3,9 @@ and the download resumes with HTTP Range instead of starting over."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,3 +99,53 @@ async def test_sigterm_hands_a_long_job_back_and_another_worker_resumes_it(
         assert done["attempts"] == 1, "a hand-back is not a failed attempt"
         assert resumed_ranges(stack)
         assert uuid.UUID(done["job_id"])
+
+
+def part_bytes(workdir: Path) -> int:
+    return sum(part.stat().st_size for part in workdir.glob("*.part"))
+
+
+async def partial_download_grows(workdir: Path, *, past: int, within: float = 60) -> None:
+    """Wait until the job's .part files on disk hold more than `past` bytes."""
+    deadline = time.monotonic() + within
+    while part_bytes(workdir) <= past:
+        assert time.monotonic() < deadline, f"no partial download past {past} bytes"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_job_whose_workers_keep_dying_ends_worker_lost_without_its_partial_download(
+    db_factory: DatabaseFactory, offline_youtube: OfflineYouTube, tmp_path: Path
+) -> None:
+    with running_stack(
+        database_url=db_factory.sqlite(),
+        youtube=offline_youtube,
+        base_dir=tmp_path,
+        redis_db=13,
+        beat=True,
+        JOB_LEASE_SECONDS="10",
+        RECONCILE_INTERVAL_SECONDS="2",
+        MAX_ATTEMPTS="2",
+    ) as stack:
+        url = throttled_copy(stack.youtube, "killTwice01", RATE)
+        key = stack.key()
+        async with stack_client(stack) as http:
+            submitted = await submit(http, key, url, include_transcription=False)
+            workdir = stack.work_dir / submitted["job_id"]
+            for attempt in (1, 2):
+                await wait_for(
+                    http,
+                    key,
+                    submitted["job_id"],
+                    lambda j, n=attempt: j["status"] == "processing" and j["attempts"] == n,
+                    poll=0.1,
+                )
+                await partial_download_grows(workdir, past=attempt * 512 * 1024)
+                stack.workers[-1].kill()
+                stack.workers.append(
+                    start_worker(stack.env, stack.log_dir, name=f"after-kill-{attempt}", beat=True)
+                )
+            done = await wait_for(
+                http, key, submitted["job_id"], lambda j: j["status"] == "failed", within=120
+            )
+        assert done["error"]["code"] == "worker_lost", done["error"]
+        assert not workdir.exists(), sorted(p.name for p in workdir.iterdir())

@@ -3,6 +3,7 @@ events (about 4 a second and on every stage change) while the job runs."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 import uuid
@@ -12,7 +13,7 @@ from typing import Any
 
 from app.core.database import utcnow
 from app.jobs.events import ProgressEvent
-from app.jobs.models import JobStage, JobStatus
+from app.jobs.models import JobStage, JobStatus, WaitingReason
 from app.jobs.schemas import JobError
 
 # Share of the bar each stage owns; downloading dominates because it dominates the wait.
@@ -116,6 +117,14 @@ class ProgressTracker:
                 self.progress = 100.0
             event = self._event("status", status=status, error=error)
         self._publish(event)
+
+    def publish_waiting(
+        self, reason: WaitingReason, retry_at: dt.datetime | None, error: JobError | None = None
+    ) -> None:
+        """The job is queued again and why (a retry's backoff, a pause)."""
+        with self._lock:
+            event = self._event("status", status=JobStatus.QUEUED, error=error)
+        self._publish(event.model_copy(update={"waiting_reason": reason, "retry_at": retry_at}))
 
     def db_fields(self) -> dict[str, Any]:
         with self._lock:
