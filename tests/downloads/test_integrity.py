@@ -50,7 +50,7 @@ def object_key(stack: Stack, job: Job, stored: dict[str, Any]) -> str:
 
 
 def local_path(stack: Stack, job: Job, name_suffix: str) -> Path:
-    return stack.storage_dir / job["job_id"] / f"{STANDARD_VIDEO_ID}{name_suffix}"
+    return stack.storage_dir / str(job["job_id"]) / f"{STANDARD_VIDEO_ID}{name_suffix}"
 
 
 def flip_a_byte(path: Path) -> None:
