@@ -17,6 +17,7 @@ SETTLE_PARENT_TASK = "downloads.settle_parent"
 DELIVER_WEBHOOK_TASK = "webhooks.deliver"
 RECONCILE_TASK = "maintenance.reconcile"
 HOUSEKEEPING_TASK = "maintenance.housekeeping"
+SCRUB_TASK = "maintenance.scrub"
 HOUSEKEEPING_INTERVAL_SECONDS = 600.0
 # Margin between the soft deadline the worker enforces itself and Celery's hard kill.
 HARD_LIMIT_MARGIN_SECONDS = 120
@@ -39,6 +40,29 @@ def _transport_options(settings: Settings, hard_limit: int) -> dict[str, object]
     return {"visibility_timeout": visibility}
 
 
+def _beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
+    schedule: dict[str, dict[str, object]] = {
+        "reconcile-jobs": {
+            "task": RECONCILE_TASK,
+            "schedule": settings.reconcile_interval_seconds,
+            "options": {"expires": settings.reconcile_interval_seconds},
+        },
+        "housekeeping": {
+            "task": HOUSEKEEPING_TASK,
+            "schedule": HOUSEKEEPING_INTERVAL_SECONDS,
+            "options": {"expires": HOUSEKEEPING_INTERVAL_SECONDS},
+        },
+    }
+    interval = settings.integrity_scrub_interval_seconds
+    if interval:
+        schedule["integrity-scrub"] = {
+            "task": SCRUB_TASK,
+            "schedule": interval,
+            "options": {"expires": interval},
+        }
+    return schedule
+
+
 def create_celery(settings: Settings) -> Celery:
     app = Celery(
         "yds",
@@ -59,18 +83,7 @@ def create_celery(settings: Settings) -> Celery:
         broker_transport_options=_transport_options(settings, hard_limit),
         task_default_queue=DOWNLOADS_QUEUE,
         task_routes={"maintenance.*": {"queue": MAINTENANCE_QUEUE}},
-        beat_schedule={
-            "reconcile-jobs": {
-                "task": RECONCILE_TASK,
-                "schedule": settings.reconcile_interval_seconds,
-                "options": {"expires": settings.reconcile_interval_seconds},
-            },
-            "housekeeping": {
-                "task": HOUSEKEEPING_TASK,
-                "schedule": HOUSEKEEPING_INTERVAL_SECONDS,
-                "options": {"expires": HOUSEKEEPING_INTERVAL_SECONDS},
-            },
-        },
+        beat_schedule=_beat_schedule(settings),
         timezone="UTC",
     )
     return app

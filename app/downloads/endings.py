@@ -108,6 +108,13 @@ def end_job(
     now = utcnow()
     for stored in files:
         stored.job_id, stored.created_at = job_id, now
+    if files:
+        # A file stored again under a key the job lists (a retry of a damaged file)
+        # replaces that row.
+        keys = [stored.storage_key for stored in files]
+        session.execute(
+            delete(JobFile).where(JobFile.job_id == job_id, JobFile.storage_key.in_(keys))
+        )
     session.add_all(files)
     if status is JobStatus.COMPLETED:
         index_job(session, job_id, transcripts or {})

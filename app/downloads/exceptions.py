@@ -17,10 +17,36 @@ class FileNotFound(AppError):
     message = "No such file for this job."
 
 
+class FileCorrupt(AppError):
+    status_code = 409
+    code = "file_corrupt"
+    message = (
+        "The stored file no longer matches its recorded SHA-256; retry the job to fetch it again."
+    )
+
+
+class InvalidRange(AppError):
+    status_code = 400
+    code = "invalid_range"
+    message = "The Range header is malformed."
+
+
+class RangeNotSatisfiable(AppError):
+    status_code = 416
+    code = "range_not_satisfiable"
+    message = "The requested range starts beyond the end of the file."
+
+    def __init__(self, size: int) -> None:
+        super().__init__(
+            f"No requested range overlaps the file's {size} bytes.",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+
+
 class JobNotRetryable(AppError):
     status_code = 409
     code = "job_not_retryable"
-    message = "Only failed or canceled jobs can be retried."
+    message = "Only failed or canceled jobs, or completed ones with damaged files, can be retried."
 
 
 class InsufficientStorage(AppError):

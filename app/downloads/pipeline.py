@@ -176,7 +176,7 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
                 window=DateWindow.from_json(claimed.collection),
             )
             tracker.set_stage(JobStage.UPLOADING)
-            files = _store_all(ctx.storage, job_id, result, outcome.stored, tracker, keeper)
+            files = _store_all(ctx.storage, claimed, result, outcome.stored, tracker, keeper)
             keeper.check()
         done = outcome.finish(
             JobStatus.COMPLETED, files=files, details=result.details, transcripts=result.transcripts
@@ -335,25 +335,27 @@ class _Outcome:
 
 def _store_all(
     storage: StorageHandler,
-    job_id: uuid.UUID,
+    claimed: ClaimedJob,
     result: DownloadResult,
     stored: list[StoredObject],
     tracker: ProgressTracker,
     keeper: LeaseKeeper,
 ) -> list[JobFile]:
-    """Move the results into storage; the rows are written when the job completes."""
+    """Move the results into storage; the rows are written when the job completes. A file
+    the job already holds intact is left as it is (a retry re-fetches only damaged files)."""
     total = sum(f.path.stat().st_size for f in result.files) or 1
     moved = 0
     files: list[JobFile] = []
     for item in result.files:
         keeper.check()
         size = item.path.stat().st_size
+        key = build_key(str(claimed.id), item.path.name)
+        if key in claimed.intact_keys:
+            item.path.unlink()
+            moved += size
+            continue
         try:
-            obj = storage.store(
-                item.path,
-                build_key(str(job_id), item.path.name),
-                media_type=media_type_for(item.format),
-            )
+            obj = storage.store(item.path, key, media_type=media_type_for(item.format))
         except StorageUnavailable as exc:
             raise JobFailure(str(exc), code="storage_unavailable", retryable=True) from exc
         stored.append(obj)

@@ -88,7 +88,10 @@ def present_job(
         ),
         details={k: v for k, v in (job.details or {}).items() if k != "transcripts"},
         transcripts=TranscriptSummary.model_validate((job.details or {}).get("transcripts", {})),
-        files=[JobFileOut.of(stored, url=file_url(stored)) for stored in job.files],
+        files=[
+            JobFileOut.of(stored, url=file_url(stored), state=stored.state) for stored in job.files
+        ],
+        damaged_files=sum(stored.state.is_damaged for stored in job.files),
         collection=CollectionOptions.model_validate(job.collection)
         if job.kind.is_parent and job.collection
         else None,

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.core.database import utcnow
-from app.jobs.models import Job, JobFile, JobKind, JobStage, JobStatus, WaitingReason
+from app.jobs.models import FileState, Job, JobFile, JobKind, JobStage, JobStatus, WaitingReason
 from app.jobs.repository import compare_and_set
 from app.jobs.schemas import JobError
 from app.library.indexing import remove_entries
@@ -35,6 +35,8 @@ class ClaimedJob:
     api_key_id: uuid.UUID | None = None
     parent_id: uuid.UUID | None = None
     collection: dict[str, Any] | None = None
+    # Storage keys of files the job already holds intact (a retry of damaged files keeps them).
+    intact_keys: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,7 @@ def claim_job(
         parent_id=job.parent_id,
         collection=job.collection,
         last_error=JobError.of(job.error_code, job.error_message),
+        intact_keys=frozenset(f.storage_key for f in job.files if not f.state.is_damaged),
     )
 
 
@@ -231,11 +234,14 @@ def retry_values(*, held: bool = False) -> dict[str, Any]:
 
 
 def reset_for_retry(session: Session, job_id: uuid.UUID) -> bool:
-    retried = compare_and_set(
-        session, job_id, Job.status.in_([JobStatus.FAILED, JobStatus.CANCELED]), **retry_values()
+    """Queue a failed or canceled job again, or a completed one with damaged files. The
+    files it lists stay: the run stores again only those that are not intact."""
+    damaged = exists().where(JobFile.job_id == Job.id, JobFile.state != FileState.OK)
+    retryable = or_(
+        Job.status.in_([JobStatus.FAILED, JobStatus.CANCELED]),
+        and_(Job.status == JobStatus.COMPLETED, damaged),
     )
-    session.execute(delete(JobFile).where(JobFile.job_id == job_id))
-    return retried
+    return compare_and_set(session, job_id, retryable, **retry_values())
 
 
 def delete_job(session: Session, job_id: uuid.UUID) -> None:

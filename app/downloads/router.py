@@ -4,7 +4,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.dependencies import DbSession, State, Storage
@@ -13,12 +13,15 @@ from app.auth.dependencies import ReadKey, WriteKey
 from app.auth.exceptions import AUTH_ERRORS as KEY_ERRORS
 from app.auth.exceptions import InsufficientScope, QuotaExceeded
 from app.core.errors import ErrorResponse, error_responses
-from app.downloads import service
+from app.downloads import files, service
 from app.downloads.exceptions import (
+    FileCorrupt,
     FileNotFound,
     InsufficientStorage,
     InvalidOptions,
+    InvalidRange,
     JobNotRetryable,
+    RangeNotSatisfiable,
     UnsupportedUrl,
 )
 from app.downloads.presenter import download_filename, media_type, present_job
@@ -28,7 +31,6 @@ from app.jobs.exceptions import JobNotFound
 from app.jobs.models import Job, JobStatus
 from app.jobs.schemas import JobError
 from app.security.exceptions import ForbiddenAddressError
-from app.storage.base import RemoteFile
 
 router = APIRouter(tags=["downloads"])
 DOWNLOADS = "/api/v1/downloads"
@@ -147,7 +149,8 @@ async def delete_download(
     status_code=202,
     response_model=JobOut,
     responses=error_responses(JobNotFound, JobNotRetryable, *AUTH_ERRORS),
-    summary="Retry a failed or canceled job (a playlist: its failed and canceled entries)",
+    summary="Retry a failed or canceled job (a playlist: its failed and canceled entries), "
+    "or re-fetch the damaged files of a completed one",
 )
 async def retry_download(
     job: WritableJob, request: Request, session: DbSession, state: State
@@ -159,20 +162,25 @@ async def retry_download(
     f"{DOWNLOADS}/{{job_id}}/files/{{file_id}}",
     name="get_download_file",
     response_class=FileResponse,
-    responses=error_responses(JobNotFound, FileNotFound, *AUTH_ERRORS),
-    summary="Stream a stored file (HTTP Range supported)",
+    responses=error_responses(
+        JobNotFound, FileNotFound, FileCorrupt, InvalidRange, RangeNotSatisfiable, *AUTH_ERRORS
+    ),
+    summary="Stream a stored file (one HTTP Range; a whole file is verified while it streams)",
 )
-async def get_download_file(file_id: uuid.UUID, job: ReadableJob, storage: Storage) -> Response:
+async def get_download_file(
+    file_id: uuid.UUID, job: ReadableJob, request: Request, storage: Storage, state: State
+) -> Response:
     stored = service.find_file(job, file_id)
     if stored is None:
         raise FileNotFound()
-    filename, content_type = download_filename(job, stored), media_type(stored)
-    location = storage.locate(stored.storage_key, filename=filename, media_type=content_type)
-    if isinstance(location, RemoteFile):
-        return RedirectResponse(location.url, status_code=307)
-    if not location.path.is_file():
-        raise FileNotFound("The file is missing from storage.")
-    return FileResponse(location.path, media_type=content_type, filename=filename)
+    return await files.file_response(
+        request,
+        state,
+        storage,
+        stored,
+        filename=download_filename(job, stored),
+        media_type=media_type(stored),
+    )
 
 
 router.add_api_route(

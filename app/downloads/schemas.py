@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from yt_dlp.utils import PlaylistEntries
 
 from app.core.urls import HttpUrl
-from app.jobs.models import JobKind, JobStage, JobStatus, WaitingReason
+from app.jobs.models import FileState, JobKind, JobStage, JobStatus, WaitingReason
 from app.jobs.schemas import ChildCounts, FileSummary, JobError
 from app.transcripts.schemas import (
     LANGUAGE_PATTERN,
@@ -308,6 +308,12 @@ class BatchRequest(JobOptions, CollectionOptions):
 
 class JobFileOut(FileSummary):
     url: str
+    state: FileState = Field(
+        default=FileState.OK,
+        description="ok, or what the last check found: corrupt (the bytes no longer match "
+        "sha256) or missing (gone from storage). A damaged file is not served; retrying the "
+        "job fetches it again.",
+    )
 
 
 class VideoMetadata(BaseModel):
@@ -337,6 +343,11 @@ class JobOut(BaseModel):
     details: dict[str, Any]
     transcripts: TranscriptSummary
     files: list[JobFileOut]
+    damaged_files: int = Field(
+        default=0,
+        description="How many of the files are corrupt or missing. The job stays completed; "
+        "POST .../retry re-fetches only those.",
+    )
     collection: CollectionOptions | None = Field(
         description="Parents: how the playlist, channel or batch is run."
     )

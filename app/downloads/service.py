@@ -252,10 +252,18 @@ async def _cancel_family(
 
 
 async def retry_job(session: AsyncSession, *, job: Job) -> Job:
-    """Run a failed or canceled job again; for a playlist, its failed and canceled entries."""
+    """Run a failed or canceled job again; for a playlist, its failed and canceled entries.
+    A completed job with corrupt or missing files runs again too, and only those files are
+    stored again (the intact ones and their ids stay)."""
     if job.kind.is_parent and await _retry_family(session, parent=job):
         return await _reload(session, job.id)
-    if job.status not in (JobStatus.FAILED, JobStatus.CANCELED):
+    damaged = any(stored.state.is_damaged for stored in job.files)
+    if job.status is JobStatus.COMPLETED and not damaged:
+        raise JobNotRetryable(
+            "The job is completed and its files are intact; only failed or canceled jobs, "
+            "or completed ones with damaged files, can be retried."
+        )
+    if job.status not in (JobStatus.FAILED, JobStatus.CANCELED, JobStatus.COMPLETED):
         raise JobNotRetryable(
             f"The job is {job.status}; only failed or canceled jobs can be retried."
         )

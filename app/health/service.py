@@ -17,7 +17,7 @@ from app.api.state import AppState
 from app.downloads.engine import breaker
 from app.health.schemas import BreakerStatus, DependencyCheck, Readiness, Versions
 from app.jobs.models import JobStatus
-from app.jobs.repository import count_by_status
+from app.jobs.repository import count_by_status, count_damaged_files
 from app.metrics.service import render
 from app.storage.base import StorageHandler, build_key
 from app.worker.presence import live_workers
@@ -116,10 +116,12 @@ async def check_all(
 async def render_metrics(state: AppState, session: AsyncSession, redis: Redis) -> bytes:
     await state.metrics.flush()  # this process's latest requests count too
     counts = await session.run_sync(count_by_status)
+    damaged = await session.run_sync(count_damaged_files)
     paused = await breaker.state_async(redis)
     return await render(
         redis,
         queue_depth=counts.get(JobStatus.QUEUED, 0),
         jobs_in_flight=counts.get(JobStatus.PROCESSING, 0),
         breakers_open={breaker.NAME: paused.open},
+        damaged_files={state.value: count for state, count in damaged.items()},
     )

@@ -69,6 +69,18 @@ class FileKind(enum.StrEnum):
     METADATA = "metadata"
 
 
+class FileState(enum.StrEnum):
+    """What the last check of a stored file found (the integrity scrub, or serving it)."""
+
+    OK = "ok"
+    CORRUPT = "corrupt"  # its bytes no longer match the recorded size and SHA-256
+    MISSING = "missing"  # gone from storage
+
+    @property
+    def is_damaged(self) -> bool:
+        return self is not FileState.OK
+
+
 def _enum_column(enum_type: type[enum.StrEnum]) -> SAEnum:
     """Store an enum as its lowercase value in a VARCHAR, identically on every backend."""
     return SAEnum(
@@ -158,6 +170,10 @@ class JobFile(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     storage_key: Mapped[str] = mapped_column(Text)
+    state: Mapped[FileState] = mapped_column(
+        _enum_column(FileState), default=FileState.OK, server_default=FileState.OK.value
+    )
+    checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # by the scrub
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     job: Mapped[Job] = relationship(back_populates="files")

@@ -3,14 +3,26 @@ workers call them directly, the API through `AsyncSession.run_sync`."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.core.database import changed_rows, utcnow
-from app.jobs.models import Job, JobStatus
+from app.jobs.models import TERMINAL_STATUSES, FileState, Job, JobFile, JobStatus
+
+
+@dataclass(frozen=True)
+class FileToCheck:
+    id: uuid.UUID
+    job_id: uuid.UUID
+    storage_key: str
+    size: int
+    sha256: str
+    state: FileState
 
 
 def update_jobs(session: Session, *where: ColumnElement[bool], **values: Any) -> int:
@@ -41,3 +53,70 @@ def get_owned_job(session: Session, job_id: uuid.UUID, api_key_id: uuid.UUID) ->
 def count_by_status(session: Session) -> dict[JobStatus, int]:
     rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
     return {JobStatus(status): count for status, count in rows}
+
+
+def count_damaged_files(session: Session) -> dict[FileState, int]:
+    """Stored files whose last check found them corrupt or missing, by state (zeros too)."""
+    rows = session.execute(
+        select(JobFile.state, func.count())
+        .where(JobFile.state != FileState.OK)
+        .group_by(JobFile.state)
+    ).all()
+    found = {FileState(state): count for state, count in rows}
+    return {state: found.get(state, 0) for state in FileState if state.is_damaged}
+
+
+def set_file_state(session: Session, file_id: uuid.UUID, state: FileState, *, sha256: str) -> bool:
+    """Record what a check of the file found; only while the row still describes the same
+    content (`sha256`), so a check that raced a re-fetch does not mark the new copy."""
+    statement = (
+        update(JobFile)
+        .where(JobFile.id == file_id, JobFile.sha256 == sha256, JobFile.state != state)
+        .values(state=state)
+    )
+    return changed_rows(session, statement) == 1
+
+
+def record_check(session: Session, file_id: uuid.UUID, state: FileState, *, sha256: str) -> None:
+    """What the scrub found, and when (under the same condition as `set_file_state`)."""
+    statement = (
+        update(JobFile)
+        .where(JobFile.id == file_id, JobFile.sha256 == sha256)
+        .values(state=state, checked_at=utcnow())
+    )
+    changed_rows(session, statement)
+
+
+def files_to_check(
+    session: Session, *, not_checked_since: dt.datetime, limit: int
+) -> list[FileToCheck]:
+    """Files of ended jobs not checked since `not_checked_since`, the longest unchecked
+    first (a run cut short resumes where the previous one stopped)."""
+    rows = session.execute(
+        select(
+            JobFile.id,
+            JobFile.job_id,
+            JobFile.storage_key,
+            JobFile.size,
+            JobFile.sha256,
+            JobFile.state,
+        )
+        .join(Job, Job.id == JobFile.job_id)
+        .where(
+            Job.status.in_(TERMINAL_STATUSES),
+            or_(JobFile.checked_at.is_(None), JobFile.checked_at < not_checked_since),
+        )
+        .order_by(JobFile.checked_at.is_not(None), JobFile.checked_at, JobFile.id)
+        .limit(limit)
+    ).all()
+    return [
+        FileToCheck(
+            id=row.id,
+            job_id=row.job_id,
+            storage_key=row.storage_key,
+            size=row.size,
+            sha256=row.sha256,
+            state=FileState(row.state),
+        )
+        for row in rows
+    ]

@@ -1,6 +1,7 @@
 """What Celery beat runs, and what a worker does when it starts and stops: find jobs that
 a lost message or a dead worker left behind, resend lost webhooks, expire old files, sweep
-work directories and incomplete uploads, move key usage onto the key rows."""
+work directories and incomplete uploads, move key usage onto the key rows, and check stored
+files against their recorded SHA-256 (the integrity scrub)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from app.core.celery_app import (
     HOUSEKEEPING_TASK,
     MAINTENANCE_QUEUE,
     RECONCILE_TASK,
+    SCRUB_TASK,
     celery_app,
 )
 from app.core.config import get_settings
-from app.downloads import reconciler, retention
+from app.downloads import integrity, reconciler, retention
 from app.webhooks.notify import sweep_unnotified
 from app.worker.context import WorkerContext, worker_context
 from app.worker.draining import start_draining, stop_draining
@@ -45,6 +47,11 @@ def housekeeping() -> None:
     retention.expire_old_files(ctx)
     retention.sweep_work_dir(ctx)
     retention.abort_incomplete_uploads(ctx)
+
+
+@celery_app.task(name=SCRUB_TASK, queue=MAINTENANCE_QUEUE, time_limit=3600, max_retries=0)
+def scrub() -> None:
+    integrity.scrub(worker_context())
 
 
 def _reconcile(ctx: WorkerContext) -> None:

@@ -40,6 +40,9 @@ HTTP_DURATION = Series(
 WEBSOCKET_CLIENTS = Series("yds_websocket_clients", "Open WebSocket progress connections.")
 QUEUE_DEPTH = Series("yds_queue_depth", "Jobs queued and not yet started.")
 JOBS_IN_FLIGHT = Series("yds_jobs_in_flight", "Jobs being processed by workers.")
+DAMAGED_FILES = Series(
+    "yds_damaged_files", "Stored files found corrupt or missing and not yet re-fetched, by state."
+)
 
 COUNTERS = (
     JOBS_CREATED, JOBS_COMPLETED, JOBS_FAILED, JOBS_CANCELED, JOBS_DROPPED, JOB_RETRIES,

@@ -140,6 +140,7 @@ async def render(
     queue_depth: int,
     jobs_in_flight: int,
     breakers_open: Mapping[str, bool],
+    damaged_files: Mapping[str, int],
 ) -> bytes:
     """Every series in Prometheus' text format; the gauges are read by the caller."""
     families: list[Metric] = []
@@ -160,6 +161,10 @@ async def render(
     for name, is_open in breakers_open.items():
         gauge.add_metric([name], 1.0 if is_open else 0.0)
     families.append(gauge)
+    damaged = GaugeMetricFamily(m.DAMAGED_FILES.name, m.DAMAGED_FILES.help, labels=["state"])
+    for state, count in sorted(damaged_files.items()):
+        damaged.add_metric([state], float(count))
+    families.append(damaged)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Families(families))
     return generate_latest(registry)

@@ -4,8 +4,10 @@ does not grow with the size of what it stores."""
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import hashlib
 import re
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -40,6 +42,18 @@ def media_type_for(extension: str) -> str:
 
 class StorageUnavailable(Exception):
     """The storage backend could not be reached or refused the write; worth retrying."""
+
+
+class Integrity(enum.StrEnum):
+    """What checking a stored object against its recorded size and SHA-256 found."""
+
+    OK = "ok"
+    CORRUPT = "corrupt"
+    MISSING = "missing"
+
+
+class ContentMismatch(Exception):
+    """The bytes being read differ from the recorded size or SHA-256."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,10 @@ class StorageHandler(Protocol):
     def read(self, key: str) -> bytes:
         """Small objects only (health checks, tests)."""
 
+    def check(self, key: str, *, size: int, sha256: str) -> Integrity:
+        """Whether the object still has the recorded size and SHA-256 (the integrity scrub).
+        Raises StorageUnavailable when the backend cannot tell."""
+
     def write(self, key: str, data: bytes) -> None:
         """Small objects only (health checks)."""
 
@@ -105,3 +123,26 @@ def sha256_of(stream: BinaryIO) -> tuple[int, str]:
         digest.update(chunk)
         size += len(chunk)
     return size, digest.hexdigest()
+
+
+async def verified(chunks: AsyncIterable[bytes], *, size: int, sha256: str) -> AsyncIterator[bytes]:
+    """Pass `chunks` through, holding the last one back until the whole content is known to
+    match `size` and `sha256`: on a mismatch ContentMismatch is raised instead, so a reader
+    never receives a complete-looking copy of damaged bytes."""
+    digest = hashlib.sha256()
+    seen = 0
+    pending: bytes | None = None
+    async for chunk in chunks:
+        digest.update(chunk)
+        seen += len(chunk)
+        if seen > size:
+            raise ContentMismatch(f"more than the recorded {size} bytes")
+        if pending:
+            yield pending
+        pending = chunk
+    if seen != size:
+        raise ContentMismatch(f"{seen} bytes instead of the recorded {size}")
+    if digest.hexdigest() != sha256:
+        raise ContentMismatch("the SHA-256 differs from the recorded one")
+    if pending:
+        yield pending

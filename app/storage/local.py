@@ -9,7 +9,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.storage.base import LocalFile, RemoteFile, StorageUnavailable, StoredObject, sha256_of
+from app.storage.base import (
+    Integrity,
+    LocalFile,
+    RemoteFile,
+    StorageUnavailable,
+    StoredObject,
+    sha256_of,
+)
 
 INCOMING_PREFIX = ".incoming-"
 
@@ -61,6 +68,21 @@ class LocalStorageHandler:
 
     def read(self, key: str) -> bytes:
         return self._path(key).read_bytes()
+
+    def check(self, key: str, *, size: int, sha256: str) -> Integrity:
+        path = self._path(key)
+        try:
+            if not path.is_file():
+                return Integrity.MISSING
+            if path.stat().st_size != size:
+                return Integrity.CORRUPT
+            with path.open("rb") as stream:
+                _, digest = sha256_of(stream)
+        except FileNotFoundError:
+            return Integrity.MISSING
+        except OSError as exc:
+            raise StorageUnavailable(f"checking {key} failed: {exc}") from exc
+        return Integrity.OK if digest == sha256 else Integrity.CORRUPT
 
     def write(self, key: str, data: bytes) -> None:
         path = self._path(key)

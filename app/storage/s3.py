@@ -15,7 +15,14 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app.core.config import Settings
-from app.storage.base import LocalFile, RemoteFile, StorageUnavailable, StoredObject, sha256_of
+from app.storage.base import (
+    Integrity,
+    LocalFile,
+    RemoteFile,
+    StorageUnavailable,
+    StoredObject,
+    sha256_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +35,7 @@ TRANSFER = TransferConfig(
     use_threads=True,
 )
 DELETE_BATCH = 1000
+NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 
 
 def s3_client(settings: Settings, endpoint_url: str | None = None) -> Any:
@@ -101,6 +109,22 @@ class S3StorageHandler:
         body = self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"]
         data: bytes = body.read()
         return data
+
+    def check(self, key: str, *, size: int, sha256: str) -> Integrity:
+        """By the object's size and the SHA-256 recorded in its metadata when it was stored:
+        a HEAD request, not a download (S3 checks the stored bytes against their own
+        checksums; what this catches is an object deleted, replaced or truncated)."""
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) in NOT_FOUND:
+                return Integrity.MISSING
+            raise StorageUnavailable(f"checking {key} failed: {exc}") from exc
+        except (Boto3Error, BotoCoreError) as exc:
+            raise StorageUnavailable(f"checking {key} failed: {exc}") from exc
+        if head["ContentLength"] != size or head.get("Metadata", {}).get("sha256") != sha256:
+            return Integrity.CORRUPT
+        return Integrity.OK
 
     def write(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self.object_key(key), Body=data)

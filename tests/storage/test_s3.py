@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from app.core.config import Settings
-from app.storage.base import RemoteFile
+from app.storage.base import Integrity, RemoteFile
 from app.storage.s3 import S3StorageHandler
 from tests.support.s3 import S3Server
 
@@ -162,3 +162,20 @@ def test_presigned_urls_can_name_a_public_endpoint(s3_server: S3Server) -> None:
     assert location.url.startswith(
         f"http://localhost:9000/{storage.bucket}/media/prod/job-7/a.mp4?"
     )
+
+
+def test_check_compares_size_and_the_recorded_sha256(s3_server: S3Server, tmp_path: Path) -> None:
+    storage = handler_for(s3_server)
+    source = tmp_path / "a.bin"
+    source.write_bytes(b"the recorded bytes")
+    stored = storage.store(source, "job/a.bin")
+    key = storage.object_key(stored.key)
+
+    def check() -> Integrity:
+        return storage.check(stored.key, size=stored.size, sha256=stored.sha256)
+
+    assert check() is Integrity.OK
+    storage.client.put_object(Bucket=storage.bucket, Key=key, Body=b"the recorded bytez")
+    assert check() is Integrity.CORRUPT, "replaced without the recorded sha256"
+    storage.client.delete_object(Bucket=storage.bucket, Key=key)
+    assert check() is Integrity.MISSING
