@@ -18,18 +18,24 @@ from app.jobs.models import FileKind, JobFile
 from tests.support.factories import create_key
 
 PUBLIC = {"/health", "/health/detailed", "/metrics", "/api/docs", "/api/openapi.json"}
+# Routes any valid key may call, whatever its scopes.
+ANY_KEY = {"/api/v1/version"}
 URL = "https://www.youtube.com/watch?v=aqz-KE-bpKQ"
 READ, WRITE, ADMIN = "downloads:read", "downloads:write", "admin"
 
 
-def routes(app: FastAPI) -> list[tuple[str, str, str]]:
-    """(method, path template, scope needed) for every operation the API documents."""
+def routes(app: FastAPI) -> list[tuple[str, str, str | None]]:
+    """(method, path template, scope needed or None for any key) for every documented
+    operation."""
     found = []
     for path, operations in app.openapi()["paths"].items():
         if path in PUBLIC:
             continue
         for method in operations:
-            if path.startswith("/api/v1/admin"):
+            scope: str | None
+            if path in ANY_KEY:
+                scope = None
+            elif path.startswith("/api/v1/admin"):
                 scope = ADMIN
             elif method in ("post", "put", "patch", "delete"):
                 scope = WRITE
@@ -130,13 +136,17 @@ async def test_every_route_refuses_every_wrong_key(
         cases += [
             (secret, 403, "insufficient_scope")
             for scope, secret in scoped.items()
-            if scope != needed
+            if needed is not None and scope != needed
         ]
         for key, status, code in cases:
             response = await call(key)
             assert (response.status_code, response.json()["error"]["code"]) == (status, code), (
                 method, template, key, response.text,
             )  # fmt: skip
+        if needed is None:
+            for secret in scoped.values():
+                response = await call(secret)
+                assert response.status_code == 200, (method, template, response.text)
         if "{job_id}" in template:
             response = await call(stranger)
             assert response.status_code == 404, (method, template)
