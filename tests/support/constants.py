@@ -3,10 +3,9 @@ processes or write rows must agree on them."""
 
 from __future__ import annotations
 
-import os
-
-# The Redis database of the run; stacks alive at the same time take the two below it. Two
-# runs sharing one Redis server at once need different ones (YDS_TEST_REDIS_DB=12, say).
-TEST_REDIS_DB = int(os.environ.get("YDS_TEST_REDIS_DB", "15"))
+# The Redis database of the run's shared fixtures; stacks alive at the same time take
+# others (2 to 14, each named where the stack starts). Two runs at once need two Redis
+# servers (TEST_REDIS_URL), not two databases.
+TEST_REDIS_DB = 15
 # API_KEY_SECRET of every process the tests start, and of the keys the row factories write.
 TEST_KEY_SECRET = "test-server-secret-for-api-key-hmacs-0123456789"
