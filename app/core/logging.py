@@ -53,6 +53,24 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class QuietRoutineTasks(logging.Filter):
+    """Celery's INFO lines about the beat's own maintenance tasks (sent, received and
+    succeeded, every 30 s for the reconciler alone) are shown at DEBUG only: otherwise they
+    bury the lines about jobs in the terminal of `make run`. Their failures, WARNING and
+    up, are untouched."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (
+            record.levelno == logging.INFO
+            and record.name.startswith("celery")
+            and "maintenance." in record.getMessage()
+        ):
+            if not logging.getLogger().isEnabledFor(logging.DEBUG):
+                return False
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -88,6 +106,7 @@ def configure_logging(settings: Settings) -> None:
     else:
         handler.setFormatter(TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets())
+    handler.addFilter(QuietRoutineTasks())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     for name in _PATH_LOGGERS:

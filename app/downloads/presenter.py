@@ -25,8 +25,10 @@ _UNSAFE_FILENAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
 
 
 def download_filename(job: Job, stored: JobFile) -> str:
-    """A readable attachment name from the title, stripped of anything a file system rejects."""
-    base = _UNSAFE_FILENAME.sub(" ", job.title or job.video_id or "download").strip(" .")[:150]
+    """A readable attachment name from the title, stripped of anything a file system rejects
+    ("Clip: 60fps / 4K" becomes "Clip 60fps 4K", one space wherever characters went)."""
+    title = _UNSAFE_FILENAME.sub(" ", job.title or job.video_id or "download")
+    base = " ".join(title.split()).strip(" .")[:150]
     extension = ".info.json" if stored.format == "json" else f".{stored.format}"
     language = f".{stored.language}" if stored.language else ""
     return f"{base or 'download'}{language}{extension}"

@@ -7,6 +7,7 @@ import logging
 
 from app.core.logging import (
     JsonFormatter,
+    QuietRoutineTasks,
     RedactSecrets,
     TextFormatter,
     _ContextFilter,
@@ -51,3 +52,46 @@ def test_keys_and_presigned_signatures_are_redacted() -> None:
     assert "abcdefghijklmnopqrstuvwxyz0123" not in line and "deadbeef" not in line
     assert "AKIA" not in line
     assert "api_key=[redacted]" in line and "X-Amz-Signature=[redacted]" in line
+
+
+# Lines a worker with the embedded beat printed every 30 s, as `make run` showed them.
+ROUTINE = [
+    ("celery.beat", "Scheduler: Sending due task reconcile-jobs (maintenance.reconcile)"),
+    ("celery.worker.strategy", "Task maintenance.reconcile[cdc845d9] received"),
+    ("celery.app.trace", "Task maintenance.reconcile[cdc845d9] succeeded in 0.04s: None"),
+]
+JOB_LINES = [
+    ("celery.app.trace", "Task downloads.run[5c094adf] succeeded in 1.35s: None"),
+    ("app.downloads.endings", "job 5c094adf ended completed"),
+]
+
+
+def shown(level: int, lines: list[tuple[str, str]], severity: int = logging.INFO) -> list[str]:
+    """What a handler with the filter writes for `lines`, with the root logger at `level`."""
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(level)
+    try:
+        records = [
+            logging.LogRecord(name, severity, __file__, 1, message, None, None)
+            for name, message in lines
+        ]
+        return [
+            f"{record.levelname} {record.getMessage()}"
+            for record in records
+            if QuietRoutineTasks().filter(record)
+        ]
+    finally:
+        root.setLevel(before)
+
+
+def test_the_beats_routine_tasks_stay_out_of_the_terminal_at_info() -> None:
+    assert shown(logging.INFO, ROUTINE + JOB_LINES) == [
+        f"INFO {message}" for _, message in JOB_LINES
+    ]
+
+
+def test_they_show_at_debug_and_their_failures_always() -> None:
+    assert shown(logging.DEBUG, ROUTINE) == [f"DEBUG {message}" for _, message in ROUTINE]
+    failed = [("celery.app.trace", "Task maintenance.reconcile[cdc845d9] raised: OSError()")]
+    assert shown(logging.INFO, failed, logging.ERROR) == [f"ERROR {failed[0][1]}"]

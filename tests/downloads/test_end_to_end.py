@@ -84,6 +84,12 @@ async def assert_full_download(stack: Stack, http: httpx.AsyncClient, tmp_path: 
         assert hashlib.sha256(response.content).hexdigest() == stored["sha256"]
         assert len(response.content) == stored["size"]
         assert "attachment" in response.headers["content-disposition"]
+        if stack.s3 is None:
+            # The title "Big Buck Bunny: 60fps / 4K ✓ (offline fixture)", made a file name.
+            assert (
+                "Big%20Buck%20Bunny%2060fps%204K%20%E2%9C%93%20%28offline%20fixture%29"
+                in (response.headers["content-disposition"])
+            )
     assert stack.stored_names(job["job_id"]) == {
         f"{STANDARD_VIDEO_ID}.{suffix}"
         for suffix in ("mp4", "en.srt", "en.vtt", "en.txt", "jpg", "info.json")
