@@ -50,11 +50,50 @@ class NewChild:
 
 
 @dataclass
+class ByteWeights:
+    """A family's progress weighted by its entries' bytes: a long video counts for more than
+    a short one. An entry whose size is not known yet (not started, or failed before)
+    weighs as much as the known ones on average; all weigh the same when none is known.
+    An ended entry counts as done."""
+
+    sized: int = 0
+    sized_bytes: float = 0.0
+    sized_done: float = 0.0  # bytes times percent
+    unsized: int = 0
+    unsized_done: float = 0.0  # percent
+
+    def add(self, status: JobStatus, progress: float, total_bytes: int | None) -> None:
+        done = 100.0 if status.is_terminal else progress
+        if total_bytes:
+            self.sized += 1
+            self.sized_bytes += total_bytes
+            self.sized_done += total_bytes * done
+        else:
+            self.unsized += 1
+            self.unsized_done += done
+
+    def merge(self, other: ByteWeights) -> None:
+        self.sized += other.sized
+        self.sized_bytes += other.sized_bytes
+        self.sized_done += other.sized_done
+        self.unsized += other.unsized
+        self.unsized_done += other.unsized_done
+
+    @property
+    def progress(self) -> float:
+        typical = self.sized_bytes / self.sized if self.sized else 1.0
+        weight = self.sized_bytes + self.unsized * typical
+        if not weight:
+            return 0.0
+        return (self.sized_done + self.unsized_done * typical) / weight
+
+
+@dataclass
 class ChildTally:
-    """Children of one parent by status, with the summed progress of those still open."""
+    """Children of one parent by status, with their progress weighted by bytes."""
 
     by_status: dict[JobStatus, int] = field(default_factory=dict)
-    open_progress: float = 0.0
+    weights: ByteWeights = field(default_factory=ByteWeights)
     held: int = 0
 
     def count(self, *statuses: JobStatus) -> int:
@@ -70,10 +109,7 @@ class ChildTally:
 
     @property
     def progress(self) -> float:
-        """Each child weighs the same; an ended child counts as done."""
-        if not self.total:
-            return 0.0
-        return (self.open_progress + 100.0 * (self.total - self.open)) / self.total
+        return self.weights.progress
 
     def counts(self, skipped: int) -> ChildCounts:
         return ChildCounts(
@@ -118,25 +154,48 @@ def tallies(session: Session, parent_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID
     result: dict[uuid.UUID, ChildTally] = {parent_id: ChildTally() for parent_id in parent_ids}
     if not parent_ids:
         return result
-    is_open = Job.status.in_([JobStatus.QUEUED, JobStatus.PROCESSING])
     held = and_(Job.status == JobStatus.QUEUED, Job.dispatched_at.is_(None))
+    sized = Job.total_bytes > 0
     rows = session.execute(
         select(
             Job.parent_id,
             Job.status,
             func.count(),
-            func.coalesce(func.sum(case((is_open, Job.progress), else_=0.0)), 0.0),
             func.coalesce(func.sum(case((held, 1), else_=0)), 0),
+            func.count(case((sized, 1))),
+            func.coalesce(func.sum(case((sized, Job.total_bytes))), 0),
+            func.coalesce(func.sum(case((sized, Job.total_bytes * Job.progress))), 0.0),
+            func.coalesce(func.sum(case((sized, 0.0), else_=Job.progress)), 0.0),
         )
         .where(Job.parent_id.in_(parent_ids))
         .group_by(Job.parent_id, Job.status)
     ).all()
-    for parent_id, status, count, open_progress, held_count in rows:
+    for parent_id, status, count, held_count, *weights in rows:
         tally = result[parent_id]
         tally.by_status[JobStatus(status)] = int(count)
-        tally.open_progress += float(open_progress)
         tally.held += int(held_count)
+        tally.weights.merge(_weights(JobStatus(status), int(count), *weights))
     return result
+
+
+def _weights(
+    status: JobStatus,
+    count: int,
+    sized: int,
+    sized_bytes: float,
+    sized_done: float,
+    unsized_done: float,
+) -> ByteWeights:
+    """The summed columns of children in one status, as weights (an ended child is done)."""
+    if status.is_terminal:
+        sized_done, unsized_done = float(sized_bytes) * 100.0, (count - sized) * 100.0
+    return ByteWeights(
+        sized=sized,
+        sized_bytes=float(sized_bytes),
+        sized_done=float(sized_done),
+        unsized=count - sized,
+        unsized_done=float(unsized_done),
+    )
 
 
 @dataclass(frozen=True)
@@ -161,15 +220,18 @@ class ChildState:
     id: uuid.UUID
     status: JobStatus
     progress: float
+    total_bytes: int | None = None
 
 
 def child_states(session: Session, parent_id: uuid.UUID) -> list[ChildState]:
     rows = session.execute(
-        select(Job.id, Job.status, Job.progress)
+        select(Job.id, Job.status, Job.progress, Job.total_bytes)
         .where(Job.parent_id == parent_id)
         .order_by(Job.position)
     ).all()
-    return [ChildState(row.id, JobStatus(row.status), row.progress) for row in rows]
+    return [
+        ChildState(row.id, JobStatus(row.status), row.progress, row.total_bytes) for row in rows
+    ]
 
 
 def add_children(

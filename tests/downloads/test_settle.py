@@ -134,3 +134,29 @@ def test_an_unexpanded_parent_is_not_settled(
         )
     assert settle_from_threads(sessions, parent_id, effects) == []
     assert parent_row(sessions, parent_id).status is JobStatus.PROCESSING
+
+
+def test_a_parents_progress_follows_its_entries_bytes(
+    sessions: sessionmaker[Session], database_url: str, effects: JobEffects
+) -> None:
+    parent_id = expanded_parent(sessions, database_url, entries=4, concurrency=4)
+    with session_scope(sessions) as session:
+        short, long, unstarted, private = session.scalars(
+            select(Job.id).where(Job.parent_id == parent_id).order_by(Job.position)
+        )
+        rows = {
+            short: {"status": JobStatus.COMPLETED, "progress": 100.0, "total_bytes": 1_000_000},
+            long: {"status": JobStatus.PROCESSING, "progress": 50.0, "total_bytes": 9_000_000},
+            unstarted: {"status": JobStatus.QUEUED, "progress": 0.0, "total_bytes": None},
+            private: {"status": JobStatus.FAILED, "progress": 2.0, "total_bytes": None},
+        }
+        for child_id, values in rows.items():
+            session.execute(update(Job).where(Job.id == child_id).values(**values))
+    with session_scope(sessions) as session:
+        settled = families.settle(session, parent_id, effects=effects, default_concurrency=4)
+    # Bytes: 1 MB done, 4.5 of 9 MB, and two entries of unknown size weighing 5 MB (the
+    # average known size) each, the failed one done: 10.5 of 20 MB.
+    expected = 100 * 10.5 / 20
+    assert settled is not None and settled.progress == pytest.approx(expected)
+    assert parent_row(sessions, parent_id).progress == pytest.approx(expected)
+    assert expected != pytest.approx((100 + 50 + 0 + 100) / 4), "not counted per entry"
