@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -160,3 +161,30 @@ def test_a_parents_progress_follows_its_entries_bytes(
     assert settled is not None and settled.progress == pytest.approx(expected)
     assert parent_row(sessions, parent_id).progress == pytest.approx(expected)
     assert expected != pytest.approx((100 + 50 + 0 + 100) / 4), "not counted per entry"
+
+
+def test_an_entry_not_sized_yet_weighs_its_duration_at_the_family_bytes_per_second(
+    sessions: sessionmaker[Session], database_url: str, effects: JobEffects
+) -> None:
+    parent_id = expanded_parent(sessions, database_url, entries=3, concurrency=3)
+    with session_scope(sessions) as session:
+        sized, long, untimed = session.scalars(
+            select(Job.id).where(Job.parent_id == parent_id).order_by(Job.position)
+        )
+        rows: dict[uuid.UUID, dict[str, Any]] = {
+            # 10 s of video in 1 MB: 100 kB/s, so the 90 s entry should weigh 9 MB
+            sized: {"status": JobStatus.COMPLETED, "total_bytes": 1_000_000, "duration": 10.0},
+            long: {"status": JobStatus.PROCESSING, "progress": 1.0, "duration": 90.0},
+            untimed: {"status": JobStatus.QUEUED},
+        }
+        for child_id, values in rows.items():
+            session.execute(update(Job).where(Job.id == child_id).values(**values))
+    with session_scope(sessions) as session:
+        settled = families.settle(session, parent_id, effects=effects, default_concurrency=3)
+        live = families.ByteWeights()
+        for child in families.child_states(session, parent_id):
+            live.add(child.status, child.progress, child.total_bytes, child.duration)
+    # 1 MB done + 1% of 9 MB, of 1 + 9 + 5 (the average) MB
+    expected = 100 * (1 + 0.09) / 15
+    assert settled is not None and settled.progress == pytest.approx(expected)
+    assert live.progress == pytest.approx(expected), "a live aggregate weighs the same"
