@@ -65,6 +65,7 @@ def expand_parent(
             url=entry.url,
             video_id=entry.video_id,
             title=entry.title,
+            duration=entry.duration,
             collection=window.to_json(),
         )
         for entry in entries

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
@@ -46,15 +46,77 @@ class NewChild:
     kind: JobKind = JobKind.VIDEO
     video_id: str | None = None
     title: str | None = None
+    duration: float | None = None  # from the listing, until the entry's own extraction
     collection: dict[str, Any] | None = None
 
 
 @dataclass
+class ByteWeights:
+    """A family's progress weighted by its entries' bytes: a long video counts for more than
+    a short clip. An entry whose size is not known yet weighs its duration (known from the
+    listing) at the bytes per second of the entries already sized, or, without either, the
+    average known weight. An ended entry counts as done."""
+
+    sized: int = 0
+    sized_bytes: float = 0.0
+    sized_done: float = 0.0  # bytes times percent
+    rated_bytes: float = 0.0  # the sized entries with a duration: their bytes and seconds
+    rated_seconds: float = 0.0
+    timed: int = 0  # unsized entries with a duration
+    timed_seconds: float = 0.0
+    timed_done: float = 0.0  # seconds times percent
+    timed_percent: float = 0.0
+    untimed: int = 0
+    untimed_percent: float = 0.0
+
+    def add(
+        self, status: JobStatus, progress: float, total_bytes: int | None, duration: float | None
+    ) -> None:
+        done = 100.0 if status.is_terminal else progress
+        if total_bytes:
+            self.sized += 1
+            self.sized_bytes += total_bytes
+            self.sized_done += total_bytes * done
+            if duration:
+                self.rated_bytes += total_bytes
+                self.rated_seconds += duration
+        elif duration:
+            self.timed += 1
+            self.timed_seconds += duration
+            self.timed_done += duration * done
+            self.timed_percent += done
+        else:
+            self.untimed += 1
+            self.untimed_percent += done
+
+    def merge(self, other: ByteWeights) -> None:
+        for name, value in vars(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
+    @property
+    def progress(self) -> float:
+        weight, done, count = self.sized_bytes, self.sized_done, self.sized
+        untimed, untimed_percent = self.untimed, self.untimed_percent
+        if self.rated_seconds or not self.sized:
+            # Seconds at the bytes per second seen so far (seconds alone when none is sized).
+            rate = self.rated_bytes / self.rated_seconds if self.rated_seconds else 1.0
+            weight += self.timed_seconds * rate
+            done += self.timed_done * rate
+            count += self.timed
+        else:
+            untimed += self.timed
+            untimed_percent += self.timed_percent
+        typical = weight / count if count else 1.0
+        total = weight + untimed * typical
+        return (done + untimed_percent * typical) / total if total else 0.0
+
+
+@dataclass
 class ChildTally:
-    """Children of one parent by status, with the summed progress of those still open."""
+    """Children of one parent by status, with their progress weighted by bytes."""
 
     by_status: dict[JobStatus, int] = field(default_factory=dict)
-    open_progress: float = 0.0
+    weights: ByteWeights = field(default_factory=ByteWeights)
     held: int = 0
 
     def count(self, *statuses: JobStatus) -> int:
@@ -70,10 +132,7 @@ class ChildTally:
 
     @property
     def progress(self) -> float:
-        """Each child weighs the same; an ended child counts as done."""
-        if not self.total:
-            return 0.0
-        return (self.open_progress + 100.0 * (self.total - self.open)) / self.total
+        return self.weights.progress
 
     def counts(self, skipped: int) -> ChildCounts:
         return ChildCounts(
@@ -118,24 +177,47 @@ def tallies(session: Session, parent_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID
     result: dict[uuid.UUID, ChildTally] = {parent_id: ChildTally() for parent_id in parent_ids}
     if not parent_ids:
         return result
-    is_open = Job.status.in_([JobStatus.QUEUED, JobStatus.PROCESSING])
     held = and_(Job.status == JobStatus.QUEUED, Job.dispatched_at.is_(None))
+    done = case((Job.status.in_([JobStatus.QUEUED, JobStatus.PROCESSING]), Job.progress),
+                else_=100.0)  # fmt: skip
+    sized, timed = Job.total_bytes > 0, Job.duration > 0
+    unsized = or_(Job.total_bytes.is_(None), Job.total_bytes <= 0)
+    untimed = or_(Job.duration.is_(None), Job.duration <= 0)
+    sums = {
+        "sized_bytes": case((sized, Job.total_bytes)),
+        "sized_done": case((sized, Job.total_bytes * done)),
+        "rated_bytes": case((and_(sized, timed), Job.total_bytes)),
+        "rated_seconds": case((and_(sized, timed), Job.duration)),
+        "timed_seconds": case((and_(unsized, timed), Job.duration)),
+        "timed_done": case((and_(unsized, timed), Job.duration * done)),
+        "timed_percent": case((and_(unsized, timed), done)),
+        "untimed_percent": case((and_(unsized, untimed), done)),
+    }
+    counts = {
+        "sized": case((sized, 1)),
+        "timed": case((and_(unsized, timed), 1)),
+        "untimed": case((and_(unsized, untimed), 1)),
+    }
     rows = session.execute(
         select(
             Job.parent_id,
             Job.status,
             func.count(),
-            func.coalesce(func.sum(case((is_open, Job.progress), else_=0.0)), 0.0),
             func.coalesce(func.sum(case((held, 1), else_=0)), 0),
+            *(func.count(expression) for expression in counts.values()),
+            *(func.coalesce(func.sum(expression), 0.0) for expression in sums.values()),
         )
         .where(Job.parent_id.in_(parent_ids))
         .group_by(Job.parent_id, Job.status)
     ).all()
-    for parent_id, status, count, open_progress, held_count in rows:
+    for parent_id, status, count, held_count, *columns in rows:
         tally = result[parent_id]
         tally.by_status[JobStatus(status)] = int(count)
-        tally.open_progress += float(open_progress)
         tally.held += int(held_count)
+        weights = ByteWeights()
+        for name, value in zip([*counts, *sums], columns, strict=True):
+            setattr(weights, name, int(value) if name in counts else float(value))
+        tally.weights.merge(weights)
     return result
 
 
@@ -161,15 +243,20 @@ class ChildState:
     id: uuid.UUID
     status: JobStatus
     progress: float
+    total_bytes: int | None = None
+    duration: float | None = None
 
 
 def child_states(session: Session, parent_id: uuid.UUID) -> list[ChildState]:
     rows = session.execute(
-        select(Job.id, Job.status, Job.progress)
+        select(Job.id, Job.status, Job.progress, Job.total_bytes, Job.duration)
         .where(Job.parent_id == parent_id)
         .order_by(Job.position)
     ).all()
-    return [ChildState(row.id, JobStatus(row.status), row.progress) for row in rows]
+    return [
+        ChildState(row.id, JobStatus(row.status), row.progress, row.total_bytes, row.duration)
+        for row in rows
+    ]
 
 
 def add_children(
@@ -190,6 +277,7 @@ def add_children(
             url=child.url,
             video_id=child.video_id,
             title=child.title,
+            duration=child.duration,
             options=options,
             collection=child.collection,
             status=JobStatus.QUEUED,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -134,3 +135,56 @@ def test_an_unexpanded_parent_is_not_settled(
         )
     assert settle_from_threads(sessions, parent_id, effects) == []
     assert parent_row(sessions, parent_id).status is JobStatus.PROCESSING
+
+
+def test_a_parents_progress_follows_its_entries_bytes(
+    sessions: sessionmaker[Session], database_url: str, effects: JobEffects
+) -> None:
+    parent_id = expanded_parent(sessions, database_url, entries=4, concurrency=4)
+    with session_scope(sessions) as session:
+        short, long, unstarted, private = session.scalars(
+            select(Job.id).where(Job.parent_id == parent_id).order_by(Job.position)
+        )
+        rows = {
+            short: {"status": JobStatus.COMPLETED, "progress": 100.0, "total_bytes": 1_000_000},
+            long: {"status": JobStatus.PROCESSING, "progress": 50.0, "total_bytes": 9_000_000},
+            unstarted: {"status": JobStatus.QUEUED, "progress": 0.0, "total_bytes": None},
+            private: {"status": JobStatus.FAILED, "progress": 2.0, "total_bytes": None},
+        }
+        for child_id, values in rows.items():
+            session.execute(update(Job).where(Job.id == child_id).values(**values))
+    with session_scope(sessions) as session:
+        settled = families.settle(session, parent_id, effects=effects, default_concurrency=4)
+    # Bytes: 1 MB done, 4.5 of 9 MB, and two entries of unknown size weighing 5 MB (the
+    # average known size) each, the failed one done: 10.5 of 20 MB.
+    expected = 100 * 10.5 / 20
+    assert settled is not None and settled.progress == pytest.approx(expected)
+    assert parent_row(sessions, parent_id).progress == pytest.approx(expected)
+    assert expected != pytest.approx((100 + 50 + 0 + 100) / 4), "not counted per entry"
+
+
+def test_an_entry_not_sized_yet_weighs_its_duration_at_the_family_bytes_per_second(
+    sessions: sessionmaker[Session], database_url: str, effects: JobEffects
+) -> None:
+    parent_id = expanded_parent(sessions, database_url, entries=3, concurrency=3)
+    with session_scope(sessions) as session:
+        sized, long, untimed = session.scalars(
+            select(Job.id).where(Job.parent_id == parent_id).order_by(Job.position)
+        )
+        rows: dict[uuid.UUID, dict[str, Any]] = {
+            # 10 s of video in 1 MB: 100 kB/s, so the 90 s entry should weigh 9 MB
+            sized: {"status": JobStatus.COMPLETED, "total_bytes": 1_000_000, "duration": 10.0},
+            long: {"status": JobStatus.PROCESSING, "progress": 1.0, "duration": 90.0},
+            untimed: {"status": JobStatus.QUEUED},
+        }
+        for child_id, values in rows.items():
+            session.execute(update(Job).where(Job.id == child_id).values(**values))
+    with session_scope(sessions) as session:
+        settled = families.settle(session, parent_id, effects=effects, default_concurrency=3)
+        live = families.ByteWeights()
+        for child in families.child_states(session, parent_id):
+            live.add(child.status, child.progress, child.total_bytes, child.duration)
+    # 1 MB done + 1% of 9 MB, of 1 + 9 + 5 (the average) MB
+    expected = 100 * (1 + 0.09) / 15
+    assert settled is not None and settled.progress == pytest.approx(expected)
+    assert live.progress == pytest.approx(expected), "a live aggregate weighs the same"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ from websockets.exceptions import ConnectionClosed
 @dataclass
 class Watched:
     events: list[dict[str, Any]] = field(default_factory=list)
+    received_at: list[float] = field(default_factory=list)  # time.monotonic() of each event
     close_code: int | None = None
 
     @property
@@ -55,6 +57,7 @@ async def watch(
             while True:
                 event = json.loads(await socket.recv(decode=True))
                 watched.events.append(event)
+                watched.received_at.append(time.monotonic())
                 if until is not None and until(event):
                     return watched
     except ConnectionClosed as closed:

@@ -9,16 +9,58 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from yt_dlp.postprocessor import (
+    FFmpegExtractAudioPP,
+    FFmpegFixupDuplicateMoovPP,
+    FFmpegFixupDurationPP,
+    FFmpegFixupM3u8PP,
+    FFmpegFixupM4aPP,
+    FFmpegFixupStretchedPP,
+    FFmpegFixupTimestampPP,
+    FFmpegMergerPP,
+    FFmpegMetadataPP,
+    FFmpegThumbnailsConvertorPP,
+    MoveFilesAfterDownloadPP,
+)
+
 from app.core.config import Settings
 from app.downloads.schemas import AudioFormat, JobOptions, OutputFormat, Quality
+from app.jobs.models import JobStage
 from app.transcripts.conversion import YTDLP_SUBTITLE_FORMAT
 from app.transcripts.planning import CaptionSource, TranscriptPlan
 
 CAPTIONS_DIR = "captions"
 COOKIE_JAR = ".cookies.txt"  # a dot file: never collected as a job's output
 OUTPUT_TEMPLATE = "%(id)s.%(ext)s"
+# yt-dlp reports progress once per read, and by default grows its reads to about a second's
+# worth of bytes; a fixed read size keeps the hooks (and so the ~4 events a second) coming
+# from about 128 kB/s up, at the cost of more (cheap) calls on a fast link.
+READ_SIZE = 32 * 1024
 _AUDIO_SORT = {AudioFormat.M4A: ["ext::m4a"], AudioFormat.OPUS: ["acodec:opus"]}
 _VIDEO_SORT = {OutputFormat.MP4: ["ext:mp4:m4a"], OutputFormat.WEBM: ["ext:webm:webm"]}
+# The stage of every yt-dlp post-processor our options can start, by the name its hook
+# reports (`pp_key()`: "FFmpegMergerPP" reports "Merger"). The thumbnail is converted before
+# the media download begins; the rest run after it: the ones we configure, the merger of
+# separate video and audio, the fixups yt-dlp adds for what it finds in the media, and
+# the move of the results out of the temporary names.
+POSTPROCESSOR_STAGES: dict[str, JobStage] = {
+    FFmpegThumbnailsConvertorPP.pp_key(): JobStage.DOWNLOADING,
+    **{
+        pp.pp_key(): JobStage.POSTPROCESSING
+        for pp in (
+            FFmpegMergerPP,
+            FFmpegExtractAudioPP,
+            FFmpegMetadataPP,
+            MoveFilesAfterDownloadPP,
+            FFmpegFixupStretchedPP,
+            FFmpegFixupM4aPP,
+            FFmpegFixupM3u8PP,
+            FFmpegFixupTimestampPP,
+            FFmpegFixupDurationPP,
+            FFmpegFixupDuplicateMoovPP,
+        )
+    },
+}
 
 
 def format_selector(options: JobOptions) -> str:
@@ -61,6 +103,20 @@ def _postprocessors(options: JobOptions) -> list[dict[str, Any]]:
     return postprocessors
 
 
+def postprocessing_steps(options: JobOptions, *, merged: bool) -> int:
+    """How many post-processing steps a download is expected to take: yt-dlp's (a merge,
+    the audio extraction, the metadata, the move) and ours after them (transcripts, the
+    container, the verification) as one."""
+    steps = [
+        merged,
+        options.audio_only,
+        options.embed_metadata and options.downloads_media,
+        True,  # MoveFiles
+        True,  # ours
+    ]
+    return sum(steps)
+
+
 def _merge_format(options: JobOptions) -> str | None:
     if options.audio_only:
         return None
@@ -96,6 +152,8 @@ def build_ydl_params(
         "file_access_retries": 3,
         "socket_timeout": 30,
         "continuedl": True,
+        "buffersize": READ_SIZE,
+        "noresizebuffer": True,
         # yt-dlp's own downloaders only: they go through the egress guard, while ffmpeg or
         # other external downloaders would open connections of their own.
         "external_downloader": {"default": "native"},

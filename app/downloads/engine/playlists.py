@@ -33,6 +33,7 @@ class Entry:
     video_id: str
     url: str
     title: str | None
+    duration: float | None = None
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,9 @@ def _entry(position: int, raw: dict[str, Any] | None) -> Entry | None:
         url = f"https://www.youtube.com/watch?v={video_id}"
     if not video_id or not url.startswith(("http://", "https://")):
         return None
-    return Entry(position, str(video_id), url, raw.get("title"))
+    duration = raw.get("duration")
+    seconds = float(duration) if isinstance(duration, int | float) and duration > 0 else None
+    return Entry(position, str(video_id), url, raw.get("title"), seconds)
 
 
 def _may_fall_within(raw: dict[str, Any], window: DateWindow, now: float) -> bool:

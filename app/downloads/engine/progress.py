@@ -17,6 +17,8 @@ from app.jobs.models import JobStage, JobStatus, WaitingReason
 from app.jobs.schemas import JobError
 
 # Share of the bar each stage owns; downloading dominates because it dominates the wait.
+# Within a band the figure follows what is measured: the bytes of every format while
+# downloading, the finished steps while post-processing, the stored bytes while uploading.
 STAGE_BANDS: dict[JobStage, tuple[float, float]] = {
     JobStage.EXTRACTING: (0.0, 2.0),
     JobStage.DOWNLOADING: (2.0, 90.0),
@@ -97,7 +99,8 @@ class ProgressTracker:
             part.total = total or part.total
             part.finished = part.finished or finished
             self.speed = speed
-            self._raise_to(self._band_position(self._download_fraction()))
+            # A format finishing after post-processing began still counts as downloading.
+            self._raise_to(_band_position(JobStage.DOWNLOADING, self._download_fraction()))
             self.eta = self._eta()
             event = self._due_event(force=finished)
         if event is not None:
@@ -106,7 +109,7 @@ class ProgressTracker:
     def advance(self, fraction: float) -> None:
         """Progress within the current stage (for stages without byte counts, like uploading)."""
         with self._lock:
-            self._raise_to(self._band_position(max(0.0, min(fraction, 1.0))))
+            self._raise_to(_band_position(self.stage, max(0.0, min(fraction, 1.0))))
             event = self._due_event(force=fraction >= 1.0)
         if event is not None:
             self._publish(event)
@@ -143,20 +146,17 @@ class ProgressTracker:
     def _raise_to(self, value: float) -> None:
         self.progress = max(self.progress, min(value, 100.0))
 
-    def _band_position(self, fraction: float) -> float:
-        start, end = STAGE_BANDS[self.stage]
-        return start + (end - start) * fraction
-
     def _download_fraction(self) -> float:
+        """Bytes done over bytes expected, across every format: a large video and a small
+        audio part do not count the same. A part of unknown size weighs as much as the
+        known ones on average (all the same when none is known)."""
         parts = list(self._parts.values())
         if not parts:
             return 0.0
-        if all(p.total for p in parts):
-            # Weight by size so a large video and a small audio part do not count the same.
-            return sum(p.fraction * (p.total or 0) for p in parts) / sum(
-                p.total or 0 for p in parts
-            )
-        return sum(p.fraction for p in parts) / len(parts)
+        known = [p.total for p in parts if p.total]
+        typical = sum(known) / len(known) if known else 1.0
+        weights = [p.total or typical for p in parts]
+        return sum(p.fraction * w for p, w in zip(parts, weights, strict=True)) / sum(weights)
 
     def _byte_counts(self) -> tuple[int | None, int | None]:
         if not self._parts:
@@ -202,3 +202,8 @@ class ProgressTracker:
                 "at": utcnow(),
             }
         )
+
+
+def _band_position(stage: JobStage, fraction: float) -> float:
+    start, end = STAGE_BANDS[stage]
+    return start + (end - start) * fraction

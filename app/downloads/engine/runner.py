@@ -16,7 +16,9 @@ from app.downloads.engine import media
 from app.downloads.engine.guard import guarded_ydl
 from app.downloads.engine.options import (
     CAPTIONS_DIR,
+    POSTPROCESSOR_STAGES,
     build_ydl_params,
+    postprocessing_steps,
     private_cookie_jar,
     subtitle_params,
 )
@@ -37,9 +39,6 @@ SUBTITLE_EXTENSIONS = frozenset(SubtitleFormat)
 THUMBNAIL_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "webp"})
 LEFTOVER_SUFFIXES = (".part", ".ytdl", ".temp", ".tmp")
 _INTERMEDIATE = re.compile(r"\.f[\w-]+\.\w+$")  # unmerged "id.f137.mp4" parts
-# Post-processors that run before the media download (thumbnail conversion) must not
-# move the job's stage to postprocessing.
-_BEFORE_DOWNLOAD_POSTPROCESSORS = frozenset({"FFmpegThumbnailsConvertor"})
 StopCheck = Callable[[], None]
 MetadataSink = Callable[[dict[str, Any]], None]
 
@@ -81,6 +80,8 @@ class YtDlpRunner:
         self._on_metadata = on_metadata
         self._media_started = False
         self._window = DateWindow()
+        self._postprocessors_done: set[str] = set()
+        self._postprocessing_steps = 1
 
     def run(
         self, url: str, options: JobOptions, workdir: Path, window: DateWindow | None = None
@@ -103,6 +104,7 @@ class YtDlpRunner:
         result.transcripts = transcripts.cues
         if options.downloads_media:
             self._finish_media(result, info, options, workdir)
+        self._tracker.advance(1.0)
         return result
 
     def _download(
@@ -139,10 +141,8 @@ class YtDlpRunner:
                 code="live_not_supported",
             )
         selected = info.get("requested_formats") or [info]
-        sizes = {
-            str(f.get("format_id")): f.get("filesize") or f.get("filesize_approx") for f in selected
-        }
-        known = [int(size) for size in sizes.values() if size]
+        sizes = {str(f.get("format_id")): expected_size(f, info.get("duration")) for f in selected}
+        known = [size for size in sizes.values() if size]
         if options.downloads_media and known and sum(known) > self._settings.max_file_size_bytes:
             raise JobFailure(
                 f"The download would be {sum(known) / 1024**3:.2f} GB, over the "
@@ -150,7 +150,8 @@ class YtDlpRunner:
                 code="file_too_large",
             )
         if options.downloads_media:
-            self._tracker.expect({k: int(v) if v else None for k, v in sizes.items()})
+            self._tracker.expect(sizes)
+        self._postprocessing_steps = postprocessing_steps(options, merged=len(selected) > 1)
         self._on_metadata(describe(info))
 
     def _finish_media(
@@ -216,8 +217,30 @@ class YtDlpRunner:
 
     def _on_postprocess(self, status: dict[str, Any]) -> None:
         self._check_stop()
-        if status.get("postprocessor") not in _BEFORE_DOWNLOAD_POSTPROCESSORS:
-            self._tracker.set_stage(JobStage.POSTPROCESSING)
+        name = str(status.get("postprocessor"))
+        stage = POSTPROCESSOR_STAGES.get(name)
+        if stage is None:
+            # One yt-dlp added since the table was written: after the media it post-processes.
+            logger.debug("unmapped yt-dlp post-processor %s", name)
+            stage = JobStage.POSTPROCESSING if self._media_started else JobStage.DOWNLOADING
+        if stage is not JobStage.POSTPROCESSING:
+            return
+        self._tracker.set_stage(JobStage.POSTPROCESSING)
+        if status.get("status") == "finished":
+            # Our own finishing is the last step; yt-dlp's hooks may report a step twice.
+            self._postprocessors_done.add(name)
+            done = min(len(self._postprocessors_done), self._postprocessing_steps - 1)
+            self._tracker.advance(done / self._postprocessing_steps)
+
+
+def expected_size(fmt: dict[str, Any], duration: float | None) -> int | None:
+    """A format's size in bytes as yt-dlp gives it, else estimated from its bitrate (yt-dlp
+    leaves fragmented formats without one)."""
+    size = fmt.get("filesize") or fmt.get("filesize_approx")
+    if size:
+        return int(size)
+    bitrate = fmt.get("tbr") or fmt.get("vbr") or fmt.get("abr")  # kbit/s
+    return int(bitrate * 1000 / 8 * duration) if bitrate and duration else None
 
 
 def _has_audio(info: dict[str, Any]) -> bool:

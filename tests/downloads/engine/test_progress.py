@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from app.downloads.engine.progress import ProgressTracker
 from app.jobs.events import ProgressEvent
 from app.jobs.models import JobStage, JobStatus
@@ -83,3 +85,38 @@ def test_completed_status_reports_100_without_a_stage() -> None:
     tracker.publish_status(JobStatus.COMPLETED)
     assert events[-1].status is JobStatus.COMPLETED
     assert events[-1].progress == 100.0 and events[-1].stage is None
+
+
+def test_a_part_of_unknown_size_weighs_as_much_as_the_known_ones_on_average() -> None:
+    tracker, _, clock = make_tracker()
+    tracker.expect({"137": 800, "140": 200, "dash": None})
+    tracker.set_stage(JobStage.DOWNLOADING)
+    clock.now += 1
+    tracker.update_part("137", done=800, total=800, speed=None, finished=True)
+    # 800 of 800 + 200 + 500 (the average of the known sizes) expected bytes
+    assert tracker.progress == pytest.approx(2 + 88 * 800 / 1500)
+
+
+def test_a_format_finishing_after_postprocessing_began_does_not_push_the_figure_up() -> None:
+    tracker, _, clock = make_tracker()
+    tracker.expect({"137": 900, "140": 100})
+    tracker.set_stage(JobStage.DOWNLOADING)
+    tracker.update_part("137", done=900, total=900, speed=None, finished=True)
+    tracker.set_stage(JobStage.POSTPROCESSING)
+    clock.now += 1
+    tracker.update_part("140", done=100, total=100, speed=None, finished=True)
+    assert tracker.progress == 90.0, "bytes count in the download band only"
+
+
+def test_postprocessing_moves_with_its_finished_steps_then_storing_with_its_bytes() -> None:
+    tracker, _, clock = make_tracker()
+    tracker.set_stage(JobStage.POSTPROCESSING)
+    figures = []
+    for step in (1, 2, 3):
+        clock.now += 1
+        tracker.advance(step / 3)
+        figures.append(tracker.progress)
+    assert figures == [92.0, 94.0, 96.0]
+    tracker.set_stage(JobStage.UPLOADING)
+    tracker.advance(0.5)
+    assert tracker.progress == 98.0
