@@ -3,7 +3,7 @@ from __future__ import annotations
 import logging
 import uuid
 from contextlib import suppress
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -43,6 +43,16 @@ EVENTS_DESCRIPTION = (
     "event. Idle streams get `: keep-alive` comments. With `Last-Event-ID` the missed events "
     "are replayed, or a fresh snapshot is sent when they are no longer kept."
 )
+
+
+def _json_errors(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
+    """`error_responses` with the JSON body spelled out: given a model, FastAPI would
+    document it in the route's own media type, the event stream."""
+    body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+    return {
+        status: {"description": entry["description"], "content": body}
+        for status, entry in error_responses(*errors).items()
+    }
 
 
 def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
@@ -183,11 +193,12 @@ async def _watch_disconnect(websocket: WebSocket, scope: anyio.CancelScope) -> N
 
 @router.get(
     "/api/v1/downloads/{job_id}/events",
+    status_code=200,
     response_class=EventStreamResponse,
     responses={
         200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
         204: {"description": "Resumed after the job's last event: nothing more will come."},
-        **error_responses(JobNotFound, *KEY_ERRORS, InsufficientScope),
+        **_json_errors(JobNotFound, *KEY_ERRORS, InsufficientScope),
     },
     summary="Live progress as server-sent events",
     description=EVENTS_DESCRIPTION,

@@ -21,7 +21,9 @@ from tests.support.constants import TEST_REDIS_DB
 from tests.support.services import Services
 
 
-def _progress(job_id: uuid.UUID, progress: float, parent_id: uuid.UUID | None = None) -> ProgressEvent:
+def _progress(
+    job_id: uuid.UUID, progress: float, parent_id: uuid.UUID | None = None
+) -> ProgressEvent:
     return ProgressEvent(
         type="progress",
         job_id=job_id,
@@ -54,7 +56,7 @@ def test_events_carry_seq_and_emitted_at_and_are_kept_in_a_bounded_history(
     client: redis.Redis,
 ) -> None:
     job_id = uuid.uuid4()
-    pubsub = client.pubsub()
+    pubsub = PubSub(client.connection_pool)
     pubsub.subscribe(events.events_channel(job_id))
     before = dt.datetime.now(dt.UTC)
 
@@ -75,7 +77,7 @@ def test_events_carry_seq_and_emitted_at_and_are_kept_in_a_bounded_history(
 
 def test_a_childs_event_is_numbered_in_its_parents_stream_too(client: redis.Redis) -> None:
     parent, child, sibling = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    pubsub = client.pubsub()
+    pubsub = PubSub(client.connection_pool)
     pubsub.subscribe(events.events_channel(parent))
 
     events.publish(client, _progress(child, 1, parent_id=parent))
@@ -95,7 +97,7 @@ def test_a_childs_event_is_numbered_in_its_parents_stream_too(client: redis.Redi
 
 def test_concurrent_publishers_never_reuse_or_reorder_a_seq(client: redis.Redis) -> None:
     job_id = uuid.uuid4()
-    pubsub = client.pubsub()
+    pubsub = PubSub(client.connection_pool)
     pubsub.subscribe(events.events_channel(job_id))
     per_thread, threads = 50, 4
 

@@ -68,9 +68,8 @@ async def test_the_hub_hands_each_event_to_its_jobs_watchers_only(services: Serv
     hub = ProgressHub(
         f"{services.redis_url}/{TEST_REDIS_DB}", capacity=8, going_away=asyncio.Event()
     )
-    with pytest.raises(StreamUnavailable):  # not subscribed yet
-        with hub.watch(uuid.uuid4()):
-            pass
+    with pytest.raises(StreamUnavailable), hub.watch(uuid.uuid4()):  # not subscribed yet
+        pass
     hub.start()
     try:
         assert await hub.wait_subscribed(within=10)
