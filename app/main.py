@@ -11,7 +11,7 @@ import redis
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.middleware import (
@@ -36,6 +36,7 @@ from app.downloads.router import router as downloads_router
 from app.health.router import router as health_router
 from app.library.router import router as library_router
 from app.metrics.api import ApiMetrics
+from app.progress.hub import ProgressHub, install_hub
 from app.progress.router import router as progress_router
 from app.storage.factory import get_storage_handler
 from app.transcripts.router import router as transcripts_router
@@ -44,9 +45,35 @@ from app.webhooks.router import router as webhooks_router
 
 logger = logging.getLogger(__name__)
 
+HUB_START_SECONDS = 3.0
 
-def _build_state(settings: Settings, engine: AsyncEngine) -> AppState:
-    client = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=3)
+
+def _redis_pool(url: str, *, max_connections: int, timeout: float) -> BlockingConnectionPool:
+    """A pool that waits up to `timeout` for a free connection instead of failing at once."""
+    return BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout,
+        socket_timeout=5,
+        socket_connect_timeout=3,
+    )
+
+
+def _build_state(settings: Settings, engine: AsyncEngine, ops_engine: AsyncEngine) -> AppState:
+    pool_timeout = settings.redis_pool_timeout_seconds
+    client = Redis(
+        connection_pool=_redis_pool(
+            settings.redis_url, max_connections=settings.redis_max_connections, timeout=pool_timeout
+        )
+    )
+    ops_client = Redis(
+        connection_pool=_redis_pool(
+            settings.redis_url, max_connections=settings.redis_ops_max_connections, timeout=2
+        )
+    )
+    limiter_pool = _redis_pool(
+        settings.redis_url, max_connections=settings.redis_max_connections, timeout=pool_timeout
+    )
     return AppState(
         settings=settings,
         engine=engine,
@@ -57,9 +84,12 @@ def _build_state(settings: Settings, engine: AsyncEngine) -> AppState:
         ),
         storage=get_storage_handler(settings),
         key_secret=load_server_secret(settings),
-        rate_limiter=RateLimiter(settings.redis_url),
-        metrics=ApiMetrics(client),
+        rate_limiter=RateLimiter(settings.redis_url, connection_pool=limiter_pool),
+        metrics=ApiMetrics(ops_client),
         key_usage=UsageBuffer(client),
+        ops_engine=ops_engine,
+        ops_sessions=api_sessionmaker(ops_engine),
+        ops_redis=ops_client,
     )
 
 
@@ -68,8 +98,15 @@ def _lifespan(settings: Settings) -> Any:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_api_engine(settings.database_url)
         await ensure_schema_current(engine)
-        state = _build_state(settings, engine)
+        state = _build_state(settings, engine, create_api_engine(settings.database_url))
         install_state(app, state)
+        hub = ProgressHub(
+            settings.redis_url,
+            capacity=settings.progress_stream_buffer,
+            going_away=state.going_away,
+        )
+        install_hub(app, hub)
+        hub.start()
         state.metrics.start()
         state.key_usage.start()
         if settings.bootstrap_admin_api_key:
@@ -79,14 +116,20 @@ def _lifespan(settings: Settings) -> Any:
                     settings.bootstrap_admin_api_key,
                     state.key_secret,
                 )
+        # Streams opened right after start-up find the subscription in place (without
+        # Redis they are told to come back later, and the API starts all the same).
+        await hub.wait_subscribed(HUB_START_SECONDS)
         try:
             yield
         finally:
+            await hub.stop()
             await state.key_usage.stop()
             await state.metrics.stop()
             await state.redis.aclose()
+            await state.ops_redis.aclose()
             state.sync_redis.close()
             await state.engine.dispose()
+            await state.ops_engine.dispose()
 
     return lifespan
 

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 
 import redis
+import redis.asyncio
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -38,9 +39,15 @@ class LimitState:
 
 
 class RateLimiter:
-    def __init__(self, redis_url: str) -> None:
+    def __init__(
+        self, redis_url: str, *, connection_pool: redis.asyncio.ConnectionPool | None = None
+    ) -> None:
         storage = RedisStorage(
-            f"async+{redis_url}", implementation="redispy", key_prefix="yds:ratelimit"
+            f"async+{redis_url}",
+            implementation="redispy",
+            key_prefix="yds:ratelimit",
+            # Documented by limits, though its annotation of **options leaves pools out.
+            connection_pool=connection_pool,  # type: ignore[arg-type]
         )
         self._limiter = MovingWindowRateLimiter(storage)
 

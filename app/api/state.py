@@ -23,6 +23,8 @@ class AppState:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    # Requests and the start of progress streams: a pool that waits for a free connection
+    # (REDIS_MAX_CONNECTIONS, REDIS_POOL_TIMEOUT_SECONDS) rather than failing.
     redis: Redis
     # For the side effects the API shares with the workers (sync code, run in threads).
     sync_redis: SyncRedis
@@ -32,6 +34,12 @@ class AppState:
     rate_limiter: RateLimiter
     metrics: ApiMetrics
     key_usage: UsageBuffer
+    # /health/detailed, /metrics and the metrics flush: a database engine and a Redis pool of
+    # their own (REDIS_OPS_MAX_CONNECTIONS), so load on the others never makes the instance
+    # look unhealthy to its load balancer.
+    ops_engine: AsyncEngine
+    ops_sessions: async_sessionmaker[AsyncSession]
+    ops_redis: Redis
     # Set on shutdown: live WebSockets close with 1001 so clients reconnect elsewhere.
     going_away: asyncio.Event = field(default_factory=asyncio.Event)
 

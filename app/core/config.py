@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Empty means "use REDIS_URL"; an sqs:// URL selects SQS as the Celery broker.
     broker_url: str = ""
+    # The API process's Redis pools. Requests (and progress streams while they start) share
+    # one that waits up to REDIS_POOL_TIMEOUT_SECONDS for a free connection instead of
+    # failing; /health/detailed, /metrics and the metrics flush have their own, so no load
+    # on the first can make the instance look unhealthy. Progress events arrive over one
+    # more connection per process, whatever the number of watchers.
+    redis_max_connections: int = Field(default=50, ge=2, le=10_000)
+    redis_pool_timeout_seconds: float = Field(default=5, gt=0, le=60)
+    redis_ops_max_connections: int = Field(default=4, ge=1, le=100)
 
     download_base_path: Path = Path("./data/downloads")
     work_dir: Path = Path("./data/work")
@@ -121,6 +129,18 @@ class Settings(BaseSettings):
     max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # A connection whose request line and headers are not complete in this time is closed.
     request_head_timeout_seconds: float = Field(default=10, gt=0, le=300)
+    # uvicorn: connections and requests at once before it answers 503, and its listen backlog.
+    # The API raises its open-files limit to fit API_LIMIT_CONCURRENCY at start-up.
+    api_limit_concurrency: int = Field(default=4096, ge=16, le=1_000_000)
+    api_backlog: int = Field(default=2048, ge=16, le=65_535)
+
+    # Progress streams (WebSocket and server-sent events). A stream that falls behind keeps
+    # at most PROGRESS_STREAM_BUFFER events waiting (a job's progress events coalesced to
+    # the latest); one whose client takes longer than PROGRESS_SEND_TIMEOUT_SECONDS to accept
+    # a message is closed (4408). Server-sent events get a keep-alive comment when idle.
+    progress_stream_buffer: int = Field(default=256, ge=8, le=100_000)
+    progress_send_timeout_seconds: float = Field(default=10, gt=0, le=600)
+    progress_keepalive_seconds: float = Field(default=15, gt=0, le=300)
 
     # Playlists, channels and batches (parent jobs).
     max_playlist_items: int = Field(default=500, ge=1, le=10_000)

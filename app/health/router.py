@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.api.dependencies import DbSession, RedisClient, State, Storage
+from app.api.dependencies import State, Storage
 from app.auth.dependencies import CurrentKey
 from app.auth.exceptions import AUTH_ERRORS
 from app.core.errors import error_responses
@@ -41,8 +41,12 @@ async def version(_key: CurrentKey) -> Versions:
     summary="Database, Redis, storage and worker checks (no auth)",
     tags=["health"],
 )
-async def readiness(state: State, redis: RedisClient, storage: Storage) -> JSONResponse:
-    report = await service.check_all(sessions=state.sessions, redis=redis, storage=storage)
+async def readiness(state: State, storage: Storage) -> JSONResponse:
+    # Its own database engine and Redis pool: what it reports is the dependencies' health,
+    # not how busy the request pools are.
+    report = await service.check_all(
+        sessions=state.ops_sessions, redis=state.ops_redis, storage=storage
+    )
     return JSONResponse(
         report.model_dump(mode="json"), status_code=200 if report.status == "ok" else 503
     )
@@ -54,6 +58,7 @@ async def readiness(state: State, redis: RedisClient, storage: Storage) -> JSONR
     summary="Prometheus metrics for all API and worker processes (no auth)",
     tags=["metrics"],
 )
-async def metrics(state: State, session: DbSession, redis: RedisClient) -> Response:
-    body = await service.render_metrics(state, session, redis)
+async def metrics(state: State) -> Response:
+    async with state.ops_sessions() as session:
+        body = await service.render_metrics(state, session, state.ops_redis)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,266 @@
+"""One Redis subscription per API process, fanned out in memory to its progress streams.
+
+The hub holds a single pattern subscription to every job's channel. Each stream watching a
+job gets a `Mailbox`: the hub drops each event into the mailboxes of the job's watchers and
+never waits for a client, so a slow one cannot hold up the others. A mailbox is bounded: a
+stream that falls behind gets a job's progress coalesced to the latest, and one that stays
+behind is ended. When the subscription fails (Redis down) every mailbox is ended with
+`Closing.UNAVAILABLE` and the hub reconnects; until then no stream can start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection
+
+from app.jobs.events import EVENTS_PATTERN, ProgressEvent, channel_job_id, decode
+
+logger = logging.getLogger(__name__)
+
+RECONNECT_FIRST_SECONDS = 0.5
+RECONNECT_MAX_SECONDS = 5.0
+# How long the subscription may stay silent before the hub pings Redis, and how long a ping
+# may go unanswered before the connection counts as dead.
+IDLE_PING_SECONDS = 10.0
+PING_TIMEOUT_SECONDS = 5.0
+
+
+class Closing(enum.Enum):
+    """Why the hub ended a mailbox."""
+
+    UNAVAILABLE = "unavailable"  # the subscription failed: Redis is unreachable
+    GOING_AWAY = "going_away"  # the server shuts down
+    OVERFLOW = "overflow"  # the stream stayed behind with more than its buffer waiting
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """One event as it came from Redis: decoded once, its text shared by every mailbox."""
+
+    event: ProgressEvent
+    text: str
+
+
+class StreamUnavailable(Exception):
+    """The hub has no subscription (Redis down, or the server shutting down)."""
+
+    def __init__(self, closing: Closing) -> None:
+        super().__init__(closing.value)
+        self.closing = closing
+
+
+class Mailbox:
+    """The events one stream has yet to send, at most `capacity` of them.
+
+    When full, a job's pending progress events are coalesced to its latest (stage and
+    status events are kept); when that frees nothing, the mailbox ends with OVERFLOW.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.closing: Closing | None = None
+        self._pending: deque[Published] = deque()
+        self._ready = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def put(self, published: Published) -> None:
+        if self.closing is not None:
+            return
+        if len(self._pending) >= self.capacity:
+            self._coalesce()
+            if len(self._pending) >= self.capacity:
+                self.end(Closing.OVERFLOW)
+                return
+        self._pending.append(published)
+        self._ready.set()
+
+    def end(self, closing: Closing) -> None:
+        if self.closing is None:
+            self.closing = closing
+            self._pending.clear()  # what is left is not sent: free it now
+            self._ready.set()
+
+    async def take(self, within: float) -> list[Published]:
+        """Everything waiting, once something is (an empty list after `within` seconds of
+        silence, or when the mailbox has ended)."""
+        if not self._pending and self.closing is None:
+            with suppress(TimeoutError):
+                async with asyncio.timeout(within):
+                    await self._ready.wait()
+        taken = list(self._pending)
+        self._pending.clear()
+        self._ready.clear()
+        return taken
+
+    def _coalesce(self) -> None:
+        latest: dict[uuid.UUID, Published] = {}
+        for published in self._pending:
+            if published.event.type == "progress":
+                latest[published.event.job_id] = published
+        kept = [
+            published
+            for published in self._pending
+            if published.event.type != "progress" or latest[published.event.job_id] is published
+        ]
+        self._pending = deque(kept)
+
+
+class ProgressHub:
+    """The process's one subscription to job events and the mailboxes it feeds."""
+
+    def __init__(self, redis_url: str, *, capacity: int, going_away: asyncio.Event) -> None:
+        # A client of its own, without redis-py's silent retries: a failed subscription must
+        # end the streams (their events were lost), not be papered over.
+        self._client = Redis.from_url(
+            redis_url,
+            socket_connect_timeout=3,
+            socket_keepalive=True,
+            retry=Retry(NoBackoff(), 0),
+            max_connections=2,
+        )
+        self._capacity = capacity
+        self._going_away = going_away
+        self._watchers: dict[uuid.UUID, set[Mailbox]] = {}
+        self._subscribed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def subscribed(self) -> bool:
+        return self._subscribed.is_set()
+
+    def watchers(self) -> int:
+        return sum(len(mailboxes) for mailboxes in self._watchers.values())
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._run(), name="progress-hub"),
+            asyncio.create_task(self._end_on_shutdown(), name="progress-hub-shutdown"),
+        ]
+
+    async def wait_subscribed(self, within: float) -> bool:
+        with suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await self._subscribed.wait()
+        return self.subscribed
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with suppress(asyncio.CancelledError):
+                await task
+        self._end_all(Closing.GOING_AWAY)
+        await self._client.aclose()
+
+    @contextmanager
+    def watch(self, job_id: uuid.UUID) -> Iterator[Mailbox]:
+        """A mailbox for the job's events for as long as the block runs. Raises
+        `StreamUnavailable` when no events could arrive."""
+        if self._going_away.is_set():
+            raise StreamUnavailable(Closing.GOING_AWAY)
+        if not self.subscribed:
+            raise StreamUnavailable(Closing.UNAVAILABLE)
+        mailbox = Mailbox(self._capacity)
+        self._watchers.setdefault(job_id, set()).add(mailbox)
+        try:
+            yield mailbox
+        finally:
+            mailboxes = self._watchers.get(job_id)
+            if mailboxes is not None:
+                mailboxes.discard(mailbox)
+                if not mailboxes:
+                    del self._watchers[job_id]
+
+    def dispatch(self, channel: str | bytes, data: str | bytes) -> None:
+        """Hand one message of a job's channel to the job's watchers."""
+        job_id = channel_job_id(channel)
+        mailboxes = self._watchers.get(job_id) if job_id is not None else None
+        if not mailboxes:
+            return  # nobody here watches this job: not even decoded
+        try:
+            published = Published(decode(data), data.decode() if isinstance(data, bytes) else data)
+        except (ValidationError, UnicodeDecodeError):
+            logger.warning("ignored a malformed event on %r", channel)
+            return
+        for mailbox in list(mailboxes):
+            mailbox.put(published)
+
+    async def _run(self) -> None:
+        delay = RECONNECT_FIRST_SECONDS
+        while True:
+            try:
+                async with self._client.pubsub() as pubsub:
+                    await pubsub.psubscribe(EVENTS_PATTERN)
+                    await self._confirm(pubsub)
+                    logger.info("progress events subscribed")
+                    delay = RECONNECT_FIRST_SECONDS
+                    await self._relay(pubsub)
+            except (RedisError, OSError) as exc:
+                if self.subscribed:
+                    logger.warning("progress events unavailable, reconnecting: %s", exc)
+            self._subscribed.clear()
+            self._end_all(Closing.UNAVAILABLE)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+
+    async def _confirm(self, pubsub: PubSub) -> None:
+        async with asyncio.timeout(PING_TIMEOUT_SECONDS):
+            while True:
+                message = await pubsub.get_message(timeout=PING_TIMEOUT_SECONDS)
+                if message is not None and message["type"] == "psubscribe":
+                    self._subscribed.set()
+                    return
+
+    async def _relay(self, pubsub: PubSub) -> None:
+        ping_sent: float | None = None
+        loop = asyncio.get_running_loop()
+        while True:
+            waiting = PING_TIMEOUT_SECONDS if ping_sent is not None else IDLE_PING_SECONDS
+            message = await pubsub.get_message(timeout=waiting)
+            if message is None:
+                if ping_sent is not None and loop.time() - ping_sent > PING_TIMEOUT_SECONDS:
+                    raise ConnectionError("Redis did not answer the subscription's ping")
+                if ping_sent is None:
+                    await pubsub.ping()
+                    ping_sent = loop.time()
+                continue
+            ping_sent = None  # anything heard proves the connection alive
+            if message["type"] == "pmessage":
+                self.dispatch(message["channel"], message["data"])
+
+    async def _end_on_shutdown(self) -> None:
+        await self._going_away.wait()
+        self._end_all(Closing.GOING_AWAY)
+
+    def _end_all(self, closing: Closing) -> None:
+        for mailboxes in self._watchers.values():
+            for mailbox in mailboxes:
+                mailbox.end(closing)
+
+
+def install_hub(app: Starlette, hub: ProgressHub) -> None:
+    """Kept beside `AppState` (built by the same lifespan), which sits below the layer that
+    knows job events."""
+    app.state.progress_hub = hub
+
+
+def hub_of(connection: HTTPConnection) -> ProgressHub:
+    hub: ProgressHub = connection.app.state.progress_hub
+    return hub
