@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.downloads.families import ChildState, skipped_count
+from app.downloads.families import ByteWeights, ChildState, skipped_count
 from app.downloads.schemas import JobOut
 from app.jobs.events import ProgressEvent, decode, history_key, seq_key, status_event
 from app.jobs.models import Job, JobStage, JobStatus
@@ -323,7 +323,8 @@ class _Family:
         self.progress = parent.progress
         self.relay = relay
         self.source = source
-        self._children: dict[uuid.UUID, tuple[JobStatus, float]] = {}
+        # Each entry's state; its duration only comes from the database (events lack it).
+        self._children: dict[uuid.UUID, ChildState] = {}
         self._sent_at = float("-inf")
 
     async def start(self) -> None:
@@ -341,7 +342,14 @@ class _Family:
             await self._send_aggregate(force=True)
             return None
         await self.relay.send_event(event, published.text)
-        self._children[event.job_id] = (event.status, event.progress)
+        known = self._children.get(event.job_id)
+        self._children[event.job_id] = ChildState(
+            id=event.job_id,
+            status=event.status,
+            progress=event.progress,
+            total_bytes=event.total_bytes or (known.total_bytes if known else None),
+            duration=known.duration if known else None,
+        )
         await self._send_aggregate(force=event.status.is_terminal)
         return None
 
@@ -354,18 +362,20 @@ class _Family:
 
     async def _refresh(self) -> None:
         children = await self.source.load_children()
-        self._children = {child.id: (child.status, child.progress) for child in children}
+        self._children = {child.id: child for child in children}
 
     async def _send_aggregate(self, *, force: bool) -> None:
         now = time.monotonic()
         if not force and now - self._sent_at < AGGREGATE_INTERVAL_SECONDS:
             return
         self._sent_at = now
-        statuses = [status for status, _ in self._children.values()]
+        statuses = [child.status for child in self._children.values()]
         total = len(statuses)
-        done = sum(100.0 if status.is_terminal else progress
-                   for status, progress in self._children.values())  # fmt: skip
-        self.progress = max(self.progress, done / total if total else 0.0)
+        # Weighted by bytes, as the settle weighs them for the parent's row.
+        weights = ByteWeights()
+        for child in self._children.values():
+            weights.add(child.status, child.progress, child.total_bytes, child.duration)
+        self.progress = max(self.progress, weights.progress if total else 0.0)
         counts = ChildCounts(
             total=total,
             queued=statuses.count(JobStatus.QUEUED),

@@ -101,6 +101,7 @@ async def test_a_playlists_figure_follows_its_entries_bytes(
     url = stack.youtube.playlist_url("PLhonestBarFixture000000000001")
     small = {"quality": "360p", "include_thumbnail": False, "include_transcription": False}
     parent_id = (await submit(http, key, url, concurrency=1, **small))["job_id"]
+    socket = asyncio.create_task(watch(stack.ws_url, parent_id, key=key, within=120))
 
     samples: list[tuple[float, dict[str, str]]] = []  # the figure, and each entry's status
 
@@ -127,6 +128,15 @@ async def test_a_playlists_figure_follows_its_entries_bytes(
     video_done = [f for f, entries in samples if entries.get(large) == "completed" and f < 100]
     assert all(f > 60 for f in video_done), f"not half done after the video: {samples}"
     assert max(before_any_end) > 60, f"the video alone moves it most of the way: {samples}"
+
+    # The parent's WebSocket tells the same: its aggregate follows the bytes too.
+    watched = await socket
+    assert watched.close_code == 1000 and watched.final["status"] == "completed"
+    aggregates = [e for e in watched.events if e["type"] == "aggregate"]
+    shown = [e["progress"] for e in aggregates]
+    assert all(b >= a for a, b in itertools.pairwise(shown)), shown
+    while_none_ended = [e["progress"] for e in aggregates if e["children"]["completed"] == 0]
+    assert max(while_none_ended) > 60, f"the socket's figure follows the bytes: {shown}"
 
 
 async def wait_for_async(
