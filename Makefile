@@ -17,13 +17,18 @@ OPENAPI_CLIENT_STAMP := $(OPENAPI_CLIENT_VENV)/.installed
 OPENAPI_CLIENT_VERSION := 0.29.1
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck api-key migrate ffmpeg tmux redis-binary python-check clean
+.PHONY: run test bench lint typecheck api-key migrate ffmpeg tmux redis-binary python-check clean
 
 run: $(RUNTIME_STAMP) ffmpeg redis-binary  ## Start API, worker, beat and a private Redis on SQLite
 	$(PY) -m app.launcher
 
 test: $(DEV_STAMP) $(CHECKOV_STAMP) $(OPENAPI_CLIENT_STAMP) ffmpeg tmux lint typecheck  ## Lint, type-check and run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(DEV_STAMP) redis-binary  ## Speed and memory benchmarks (the README's figures)
+	$(PY) -m benchmarks.library_search
+	$(PY) -m benchmarks.storage_memory
+	$(PY) -m benchmarks.progress_fanout
 
 lint: $(DEV_STAMP)  ## ruff, and the package map of docs/architecture.md (import-linter)
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,322 @@
+"""Live progress for many watchers on one API process: latency, event rate and memory.
+
+Starts a private Redis, one API process (`python -m app.serve`, as in production) on a
+fresh SQLite database, and opens N WebSocket clients spread over several client processes
+on a few queued jobs. This process then publishes progress events for those jobs through
+`app.jobs.events.publish` (what a worker calls) at the tracker's pace, 4 a second per job.
+Each client measures publish→receive latency from the event's `emitted_at`.
+
+The baseline, in the same run: one bare Redis subscriber on the same channels, receiving
+the same events without the API in between. The ratio says what the API's fan-out adds.
+
+    .venv/bin/python -m benchmarks.progress_fanout                  # 100, 1,000, 10,000
+    .venv/bin/python -m benchmarks.progress_fanout --sockets 100 --seconds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import multiprocessing
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import redis
+
+from app.jobs.events import ProgressEvent, events_channel, publish
+from app.jobs.models import JobStage, JobStatus
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SECRET = "benchmark-secret-for-api-key-hmacs-0123456789abcdef"
+JOBS = 10
+EVENTS_PER_SECOND = 4  # the tracker's pace during a download
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def raise_file_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+@dataclass
+class Service:
+    api: subprocess.Popen[bytes]
+    redis_server: subprocess.Popen[bytes]
+    base_url: str
+    redis_url: str
+    key: str
+
+
+def start_service(workdir: Path) -> Service:
+    redis_binary = shutil.which("redis-server")
+    if redis_binary is None:
+        raise SystemExit("redis-server is needed (apt-get install redis-server)")
+    redis_port, api_port = free_port(), free_port()
+    redis_server = subprocess.Popen(
+        [redis_binary, "--port", str(redis_port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'app.db'}",
+        "REDIS_URL": redis_url,
+        "BROKER_URL": redis_url,
+        "API_KEY_SECRET": SECRET,
+        "DOWNLOAD_BASE_PATH": str(workdir / "downloads"),
+        "WORK_DIR": str(workdir / "work"),
+        "HOST": "127.0.0.1",
+        "PORT": str(api_port),
+        "LOG_LEVEL": "WARNING",
+        "RATE_LIMIT_PER_MINUTE": "1000000",
+        "RATE_LIMIT_PER_IP_PER_MINUTE": "1000000",
+    }
+    run = {"env": env, "cwd": PROJECT_ROOT, "check": True, "capture_output": True}
+    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], **run)  # type: ignore[call-overload]
+    created = subprocess.run(  # type: ignore[call-overload]
+        [sys.executable, "-m", "app.cli", "api-keys", "create", "--name", "bench"], **run
+    )
+    key = next(w for w in created.stdout.decode().split() if w.startswith("yds_"))
+    api = subprocess.Popen(
+        [sys.executable, "-m", "app.serve"], env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL
+    )
+    base_url = f"http://127.0.0.1:{api_port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or api.poll() is not None:
+            raise SystemExit("the API did not start")
+        time.sleep(0.1)
+    return Service(api, redis_server, base_url, redis_url, key)
+
+
+def create_jobs(service: Service) -> list[str]:
+    """Queued jobs (no worker runs them): their streams stay open while we publish."""
+    ids = []
+    with httpx.Client(base_url=service.base_url, headers={"X-API-Key": service.key}) as http:
+        for number in range(JOBS):
+            body = {"url": f"https://www.youtube.com/watch?v=bench{number:06d}"}
+            response = http.post("/api/v1/downloads", json=body)
+            response.raise_for_status()
+            ids.append(response.json()["job_id"])
+    return ids
+
+
+def client_process(
+    ws_url: str, key: str, jobs: list[str], count: int, ready: object, go: object, out: object
+) -> None:
+    """Open `count` sockets, report when all are open, then record every event's latency
+    until the stream closes; send (latencies in ms, events, seconds, failures) back."""
+    raise_file_limit()
+    asyncio.run(_clients(ws_url, key, jobs, count, ready, go, out))
+
+
+async def _clients(
+    ws_url: str, key: str, jobs: list[str], count: int, ready: object, go: object, out: object
+) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    latencies: list[float] = []
+    received = 0
+    failures = 0
+    first: float | None = None
+    last: float | None = None
+
+    async def one(index: int, opened: asyncio.Event, counter: list[int]) -> None:
+        nonlocal received, failures, first, last
+        url = f"{ws_url}/ws/progress/{jobs[index % len(jobs)]}"
+        try:
+            async with connect(
+                url, additional_headers={"X-API-Key": key}, open_timeout=120, compression=None
+            ) as ws:
+                await ws.recv()  # the snapshot
+                counter[0] += 1
+                if counter[0] == count:
+                    opened.set()
+                async for message in ws:
+                    now = time.time()
+                    event = json.loads(message)
+                    if event.get("type") != "progress" or "emitted_at" not in event:
+                        continue
+                    emitted = dt.datetime.fromisoformat(event["emitted_at"]).timestamp()
+                    latencies.append((now - emitted) * 1000)
+                    received += 1
+                    first = now if first is None else first
+                    last = now
+        except (ConnectionClosed, OSError, TimeoutError):
+            failures += 1
+            counter[0] += 1
+            if counter[0] == count:
+                opened.set()
+
+    opened = asyncio.Event()
+    counter = [0]
+    tasks = []
+    for index in range(count):
+        tasks.append(asyncio.create_task(one(index, opened, counter)))
+        if index % 50 == 49:
+            await asyncio.sleep(0)  # let the handshakes progress
+    await opened.wait()
+    ready.put(failures)  # type: ignore[attr-defined]
+    await asyncio.to_thread(go.wait)  # type: ignore[attr-defined]
+    await asyncio.gather(*tasks)
+    span = (last - first) if first is not None and last is not None else 0.0
+    out.put((latencies, received, span, failures, count))  # type: ignore[attr-defined]
+
+
+def baseline(redis_url: str, jobs: list[str], stop: threading.Event, into: list[float]) -> None:
+    """A bare subscriber: the same events straight from Redis."""
+    client = redis.Redis.from_url(redis_url)
+    pubsub = client.pubsub()  # type: ignore[no-untyped-call]
+    pubsub.subscribe(*(events_channel(uuid.UUID(job)) for job in jobs))
+    while not stop.is_set():
+        message = pubsub.get_message(timeout=0.1)
+        if message and message["type"] == "message":
+            event = json.loads(message["data"])
+            emitted = dt.datetime.fromisoformat(event["emitted_at"]).timestamp()
+            into.append((time.time() - emitted) * 1000)
+    pubsub.close()
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
+
+
+def run(service: Service, sockets: int, seconds: float, processes: int) -> dict[str, float]:
+    jobs = create_jobs(service)
+    ws_url = service.base_url.replace("http", "ws", 1)
+    context = multiprocessing.get_context("spawn")
+    ready, go, out = context.Queue(), context.Event(), context.Queue()
+    share = [sockets // processes + (1 if n < sockets % processes else 0) for n in range(processes)]
+    rss_before = rss_kb(service.api.pid)
+    workers = [
+        context.Process(target=client_process, args=(ws_url, service.key, jobs, n, ready, go, out))
+        for n in share
+        if n
+    ]
+    for worker in workers:
+        worker.start()
+    failed_to_open = sum(ready.get(timeout=600) for _ in workers)
+    time.sleep(1)  # let the API settle its buffers before reading its memory
+    rss_open = rss_kb(service.api.pid)
+
+    stop = threading.Event()
+    bare: list[float] = []
+    watcher = threading.Thread(target=baseline, args=(service.redis_url, jobs, stop, bare))
+    watcher.start()
+    time.sleep(0.5)
+    go.set()
+    client = redis.Redis.from_url(service.redis_url)
+    total_bytes = 100_000_000
+    ticks = int(seconds * EVENTS_PER_SECOND)
+    started = time.monotonic()
+    for tick in range(1, ticks + 1):
+        for job in jobs:
+            done = total_bytes * tick // (ticks + 1)
+            publish(
+                client,
+                ProgressEvent(
+                    type="progress",
+                    job_id=uuid.UUID(job),
+                    status=JobStatus.PROCESSING,
+                    stage=JobStage.DOWNLOADING,
+                    progress=round(2 + 88 * done / total_bytes, 1),
+                    downloaded_bytes=done,
+                    total_bytes=total_bytes,
+                    at=dt.datetime.now(dt.UTC),
+                ),
+            )
+        pause = started + tick / EVENTS_PER_SECOND - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+    with httpx.Client(base_url=service.base_url, headers={"X-API-Key": service.key}) as http:
+        for job in jobs:  # ends every stream
+            http.delete(f"/api/v1/downloads/{job}")
+    results = [out.get(timeout=600) for _ in workers]
+    for worker in workers:
+        worker.join()
+    stop.set()
+    watcher.join()
+
+    latencies = [value for result in results for value in result[0]]
+    received = sum(result[1] for result in results)
+    spans = [result[2] for result in results if result[2]]
+    failures = sum(result[3] for result in results)
+    expected = ticks * sockets
+    return {
+        "sockets": sockets,
+        "p50_ms": percentile(latencies, 0.50),
+        "p99_ms": percentile(latencies, 0.99),
+        "baseline_p99_ms": percentile(bare, 0.99),
+        "events_per_client_s": (received / sockets) / max(spans) if spans else 0.0,
+        "delivered": received / expected if expected else 0.0,
+        "kb_per_socket": (rss_open - rss_before) / sockets,
+        "failed": failures + failed_to_open,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sockets", type=int, nargs="+", default=[100, 1000, 10000])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--processes", type=int, default=4, help="client processes")
+    args = parser.parse_args()
+    raise_file_limit()
+    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {JOBS} jobs, "
+          f"{EVENTS_PER_SECOND} events/s each, {args.seconds:g} s")  # fmt: skip
+    print("| sockets | p50 ms | p99 ms | bare Redis p99 ms | p99 ratio | events/client/s "
+          "| delivered | API KB/socket | failed |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
+    for sockets in args.sockets:
+        with tempfile.TemporaryDirectory(prefix="yds-fanout-") as workdir:
+            service = start_service(Path(workdir))
+            try:
+                row = run(service, sockets, args.seconds, args.processes)
+            finally:
+                service.api.terminate()
+                service.api.wait(30)
+                service.redis_server.terminate()
+                service.redis_server.wait(30)
+        ratio = row["p99_ms"] / row["baseline_p99_ms"] if row["baseline_p99_ms"] else float("nan")
+        print(
+            f"| {sockets:,} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | "
+            f"{row['baseline_p99_ms']:.1f} | {ratio:.1f}x | {row['events_per_client_s']:.2f} | "
+            f"{row['delivered']:.1%} | {row['kb_per_socket']:.1f} | {row['failed']:.0f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
