@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import redis
@@ -100,38 +100,43 @@ def _lifespan(settings: Settings) -> Any:
         await ensure_schema_current(engine)
         state = _build_state(settings, engine, create_api_engine(settings.database_url))
         install_state(app, state)
-        hub = ProgressHub(
-            settings.redis_url,
-            capacity=settings.progress_stream_buffer,
-            going_away=state.going_away,
-        )
-        install_hub(app, hub)
-        hub.start()
-        state.metrics.start()
-        state.key_usage.start()
-        if settings.bootstrap_admin_api_key:
-            async with state.sessions.begin() as session:
-                await session.run_sync(
-                    auth_service.ensure_bootstrap_key,
-                    settings.bootstrap_admin_api_key,
-                    state.key_secret,
-                )
-        # Streams opened right after start-up find the subscription in place (without
-        # Redis they are told to come back later, and the API starts all the same).
-        await hub.wait_subscribed(HUB_START_SECONDS)
-        try:
+        # Whatever has started is stopped again, also when a later step of the start-up
+        # fails: a subscription left running would keep the failed process alive.
+        async with AsyncExitStack() as started:
+            started.push_async_callback(_close_connections, state)
+            if settings.bootstrap_admin_api_key:
+                async with state.sessions.begin() as session:
+                    await session.run_sync(
+                        auth_service.ensure_bootstrap_key,
+                        settings.bootstrap_admin_api_key,
+                        state.key_secret,
+                    )
+            hub = ProgressHub(
+                settings.redis_url,
+                capacity=settings.progress_stream_buffer,
+                going_away=state.going_away,
+            )
+            install_hub(app, hub)
+            hub.start()
+            started.push_async_callback(hub.stop)
+            state.metrics.start()
+            started.push_async_callback(state.metrics.stop)
+            state.key_usage.start()
+            started.push_async_callback(state.key_usage.stop)
+            # Streams opened right after start-up find the subscription in place (without
+            # Redis they are told to come back later, and the API starts all the same).
+            await hub.wait_subscribed(HUB_START_SECONDS)
             yield
-        finally:
-            await hub.stop()
-            await state.key_usage.stop()
-            await state.metrics.stop()
-            await state.redis.aclose()
-            await state.ops_redis.aclose()
-            state.sync_redis.close()
-            await state.engine.dispose()
-            await state.ops_engine.dispose()
 
     return lifespan
+
+
+async def _close_connections(state: AppState) -> None:
+    await state.redis.aclose()
+    await state.ops_redis.aclose()
+    state.sync_redis.close()
+    await state.engine.dispose()
+    await state.ops_engine.dispose()
 
 
 def _openapi_with_key(app: FastAPI, header: str) -> Any:
