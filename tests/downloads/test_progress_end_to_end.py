@@ -77,7 +77,10 @@ async def test_the_default_request_shows_downloading_and_its_bytes_until_they_ar
     before = {e["stage"] for e in events[:last_flowing]}
     assert before == {"extracting", "downloading"}, "nothing else until the bytes are in"
     stages = [e["stage"] for e in events if e["type"] == "stage"]
-    assert stages == ["downloading", "postprocessing", "uploading"]
+    assert stages == ["downloading", "postprocessing", "uploading"], [
+        (e["type"], e.get("stage"), e.get("progress"), e.get("seq"), e.get("downloaded_bytes"))
+        for e in watched.events[1:]
+    ]
 
     progress = watched.progress_values()
     assert progress == sorted(progress), progress
