@@ -73,7 +73,7 @@ class Service:
     key: str
 
 
-def start_service(workdir: Path) -> Service:
+def start_service(workdir: Path, sockets: int) -> Service:
     redis_binary = shutil.which("redis-server")
     if redis_binary is None:
         raise SystemExit("redis-server is needed (apt-get install redis-server)")
@@ -96,6 +96,8 @@ def start_service(workdir: Path) -> Service:
         "LOG_LEVEL": "WARNING",
         "RATE_LIMIT_PER_MINUTE": "1000000",
         "RATE_LIMIT_PER_IP_PER_MINUTE": "1000000",
+        # The default (4096) answers 503 beyond it; measuring more sockets needs more.
+        "API_LIMIT_CONCURRENCY": str(max(4096, sockets + 1024)),
     }
     run = {"env": env, "cwd": PROJECT_ROOT, "check": True, "capture_output": True}
     subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], **run)  # type: ignore[call-overload]
@@ -145,7 +147,7 @@ async def _clients(
     ws_url: str, key: str, jobs: list[str], count: int, ready: object, go: object, out: object
 ) -> None:
     from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed
+    from websockets.exceptions import WebSocketException
 
     latencies: list[float] = []
     received = 0
@@ -174,7 +176,7 @@ async def _clients(
                     received += 1
                     first = now if first is None else first
                     last = now
-        except (ConnectionClosed, OSError, TimeoutError):
+        except (WebSocketException, OSError, TimeoutError):  # refused, closed, timed out
             failures += 1
             counter[0] += 1
             if counter[0] == count:
@@ -301,7 +303,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for sockets in args.sockets:
         with tempfile.TemporaryDirectory(prefix="yds-fanout-") as workdir:
-            service = start_service(Path(workdir))
+            service = start_service(Path(workdir), sockets)
             try:
                 row = run(service, sockets, args.seconds, args.processes)
             finally:
