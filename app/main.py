@@ -61,13 +61,14 @@ def _redis_pool(url: str, *, max_connections: int, timeout: float) -> BlockingCo
 
 def _build_state(settings: Settings, engine: AsyncEngine, ops_engine: AsyncEngine) -> AppState:
     pool_timeout = settings.redis_pool_timeout_seconds
-    client = Redis(
-        connection_pool=_redis_pool(
+    # from_pool: the client owns its pool, so closing the client disconnects the pool too.
+    client = Redis.from_pool(
+        _redis_pool(
             settings.redis_url, max_connections=settings.redis_max_connections, timeout=pool_timeout
         )
     )
-    ops_client = Redis(
-        connection_pool=_redis_pool(
+    ops_client = Redis.from_pool(
+        _redis_pool(
             settings.redis_url, max_connections=settings.redis_ops_max_connections, timeout=2
         )
     )
