@@ -116,6 +116,7 @@ def _lifespan(settings: Settings) -> Any:
                 settings.redis_url,
                 capacity=settings.progress_stream_buffer,
                 going_away=state.going_away,
+                send_timeout=settings.progress_send_timeout_seconds,
             )
             install_hub(app, hub)
             hub.start()

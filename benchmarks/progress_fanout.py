@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import datetime as dt
 import json
 import multiprocessing
@@ -30,8 +31,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import redis
@@ -62,6 +65,13 @@ def rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used: unlike wall time, it hardly depends on
+    what else the machine runs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -143,58 +153,143 @@ def client_process(
     asyncio.run(_clients(ws_url, key, jobs, count, ready, go, out))
 
 
+class LeanSocket(asyncio.Protocol):
+    """A minimal WebSocket client: the handshake, then unmasked server frames parsed in
+    place; pings answered. A client as lean as this keeps the client processes (which share
+    the machine with the API) from being what the figures measure."""
+
+    def __init__(self, request: bytes, on_message: Callable[[bytes], None]) -> None:
+        self.request = request
+        self.on_message = on_message
+        self.buffer = b""
+        self.upgraded = False
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.closed: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.upgraded:
+            head, found, rest = self.buffer.partition(b"\r\n\r\n")
+            if not found:
+                return
+            if not head.startswith(b"HTTP/1.1 101"):
+                self._finish(None)
+                return
+            self.upgraded, self.buffer = True, rest
+        self._frames()
+
+    def _frames(self) -> None:
+        buffer = self.buffer
+        while len(buffer) >= 2:
+            opcode, length = buffer[0] & 0x0F, buffer[1] & 0x7F
+            start = 2
+            if length == 126:
+                if len(buffer) < 4:
+                    break
+                length, start = int.from_bytes(buffer[2:4], "big"), 4
+            elif length == 127:
+                if len(buffer) < 10:
+                    break
+                length, start = int.from_bytes(buffer[2:10], "big"), 10
+            if len(buffer) < start + length:
+                break
+            payload, buffer = buffer[start : start + length], buffer[start + length :]
+            if opcode == 0x1:
+                if not self.opened.done():
+                    self.opened.set_result(None)  # the snapshot
+                else:
+                    self.on_message(payload)
+            elif opcode == 0x9 and self.transport is not None:  # ping: a masked pong
+                self.transport.write(bytes([0x8A, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
+            elif opcode == 0x8:
+                code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+                self._finish(code)
+        self.buffer = buffer
+
+    def _finish(self, code: int | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(code)
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionError("closed before the snapshot"))
+        self._finish(None)
+
+
 async def _clients(
     ws_url: str, key: str, jobs: list[str], count: int, ready: object, go: object, out: object
 ) -> None:
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import WebSocketException
-
+    split = urlsplit(ws_url)
+    host, port = split.hostname or "127.0.0.1", split.port or 80
+    loop = asyncio.get_running_loop()
     latencies: list[float] = []
-    received = 0
-    failures = 0
-    first: float | None = None
-    last: float | None = None
+    counts = {"received": 0, "failures": 0, "opened": 0}
+    first_last: list[float] = []
+    marker = b'"emitted_at":"'
 
-    async def one(index: int, opened: asyncio.Event, counter: list[int]) -> None:
-        nonlocal received, failures, first, last
-        url = f"{ws_url}/ws/progress/{jobs[index % len(jobs)]}"
+    def on_message(message: bytes) -> None:
+        now = time.time()
+        if b'"type":"progress"' not in message:
+            return
+        at = message.find(marker)
+        if at < 0:
+            return
+        at += len(marker)
+        emitted = dt.datetime.fromisoformat(message[at : message.index(b'"', at)].decode())
+        latencies.append((now - emitted.timestamp()) * 1000)
+        counts["received"] += 1
+        if not first_last:
+            first_last.append(now)
+        first_last[1:] = [now]
+
+    async def one(index: int, opened: asyncio.Event) -> None:
+        path = f"/ws/progress/{jobs[index % len(jobs)]}"
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}"
+            f"\r\nSec-WebSocket-Version: 13\r\nX-API-Key: {key}\r\n\r\n"
+        ).encode()
+        protocol: LeanSocket | None = None
         try:
-            async with connect(
-                url, additional_headers={"X-API-Key": key}, open_timeout=120, compression=None
-            ) as ws:
-                await ws.recv()  # the snapshot
-                counter[0] += 1
-                if counter[0] == count:
-                    opened.set()
-                async for message in ws:
-                    now = time.time()
-                    event = json.loads(message)
-                    if event.get("type") != "progress" or "emitted_at" not in event:
-                        continue
-                    emitted = dt.datetime.fromisoformat(event["emitted_at"]).timestamp()
-                    latencies.append((now - emitted) * 1000)
-                    received += 1
-                    first = now if first is None else first
-                    last = now
-        except (WebSocketException, OSError, TimeoutError):  # refused, closed, timed out
-            failures += 1
-            counter[0] += 1
-            if counter[0] == count:
-                opened.set()
+            async with asyncio.timeout(300):
+                _, protocol = await loop.create_connection(
+                    lambda: LeanSocket(request, on_message), host, port
+                )
+                await protocol.opened
+        except (OSError, TimeoutError):
+            counts["failures"] += 1
+            if protocol is not None and protocol.transport is not None:
+                protocol.transport.close()
+            protocol = None
+        counts["opened"] += 1
+        if counts["opened"] == count:
+            opened.set()
+        if protocol is not None:
+            code = await protocol.closed
+            if code != 1000:
+                counts["failures"] += 1
 
     opened = asyncio.Event()
-    counter = [0]
     tasks = []
     for index in range(count):
-        tasks.append(asyncio.create_task(one(index, opened, counter)))
+        tasks.append(asyncio.create_task(one(index, opened)))
         if index % 50 == 49:
             await asyncio.sleep(0)  # let the handshakes progress
     await opened.wait()
-    ready.put(failures)  # type: ignore[attr-defined]
+    ready.put(counts["failures"])  # type: ignore[attr-defined]
+    counts["failures"] = 0  # from here on: streams that did not end with a normal close
     await asyncio.to_thread(go.wait)  # type: ignore[attr-defined]
     await asyncio.gather(*tasks)
-    span = (last - first) if first is not None and last is not None else 0.0
-    out.put((latencies, received, span, failures, count))  # type: ignore[attr-defined]
+    span = first_last[-1] - first_last[0] if first_last else 0.0
+    out.put((latencies, counts["received"], span, counts["failures"], count))  # type: ignore[attr-defined]
 
 
 def baseline(redis_url: str, jobs: list[str], stop: threading.Event, into: list[float]) -> None:
@@ -228,9 +323,11 @@ def run(service: Service, sockets: int, seconds: float, processes: int) -> dict[
         for n in share
         if n
     ]
+    opening = time.monotonic()
     for worker in workers:
         worker.start()
     failed_to_open = sum(ready.get(timeout=600) for _ in workers)
+    opened_in = time.monotonic() - opening
     time.sleep(1)  # let the API settle its buffers before reading its memory
     rss_open = rss_kb(service.api.pid)
 
@@ -240,6 +337,7 @@ def run(service: Service, sockets: int, seconds: float, processes: int) -> dict[
     watcher.start()
     time.sleep(0.5)
     go.set()
+    cpu_before = cpu_seconds(service.api.pid)
     client = redis.Redis.from_url(service.redis_url)
     total_bytes = 100_000_000
     ticks = int(seconds * EVENTS_PER_SECOND)
@@ -267,6 +365,7 @@ def run(service: Service, sockets: int, seconds: float, processes: int) -> dict[
         for job in jobs:  # ends every stream
             http.delete(f"/api/v1/downloads/{job}")
     results = [out.get(timeout=600) for _ in workers]
+    cpu_used = cpu_seconds(service.api.pid) - cpu_before
     for worker in workers:
         worker.join()
     stop.set()
@@ -286,6 +385,8 @@ def run(service: Service, sockets: int, seconds: float, processes: int) -> dict[
         "delivered": received / expected if expected else 0.0,
         "kb_per_socket": (rss_open - rss_before) / sockets,
         "failed": failures + failed_to_open,
+        "cpu_us_per_event": cpu_used / received * 1e6 if received else float("nan"),
+        "opened_s": opened_in,
     }
 
 
@@ -299,8 +400,8 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {JOBS} jobs, "
           f"{EVENTS_PER_SECOND} events/s each, {args.seconds:g} s")  # fmt: skip
     print("| sockets | p50 ms | p99 ms | bare Redis p99 ms | p99 ratio | events/client/s "
-          "| delivered | API KB/socket | failed |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| delivered | API CPU µs/event | API KB/socket | opened in s | failed |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for sockets in args.sockets:
         with tempfile.TemporaryDirectory(prefix="yds-fanout-") as workdir:
             service = start_service(Path(workdir), sockets)
@@ -315,7 +416,8 @@ def main() -> None:
         print(
             f"| {sockets:,} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | "
             f"{row['baseline_p99_ms']:.1f} | {ratio:.1f}x | {row['events_per_client_s']:.2f} | "
-            f"{row['delivered']:.1%} | {row['kb_per_socket']:.1f} | {row['failed']:.0f} |",
+            f"{row['delivered']:.1%} | {row['cpu_us_per_event']:.1f} | "
+            f"{row['kb_per_socket']:.1f} | {row['opened_s']:.1f} | {row['failed']:.0f} |",
             flush=True,
         )
 

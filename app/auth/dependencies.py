@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -33,8 +34,21 @@ def connection_ip(connection: HTTPConnection, settings: Settings) -> str:
     return client_ip(peer, connection.headers.get("x-forwarded-for"), settings.trusted_proxies)
 
 
+KeyFinder = Callable[[str], Awaitable[ApiKey]]
+
+
+def finder(session: AsyncSession, server_secret: bytes) -> KeyFinder:
+    """Looks a secret's key up in the session (raising why it does not open the door)."""
+
+    async def find(secret: str) -> ApiKey:
+        found: ApiKey = await session.run_sync(service.authenticate, secret, server_secret)
+        return found
+
+    return find
+
+
 async def authenticate(
-    connection: HTTPConnection, session: AsyncSession, settings: Settings, secret: str | None
+    connection: HTTPConnection, settings: Settings, secret: str | None, find: KeyFinder
 ) -> ApiKey:
     """The caller's key, within the per-address and per-key rate limits (HTTP and WebSocket)."""
     # The address limit comes first so that guessing keys is throttled as well.
@@ -43,7 +57,7 @@ async def authenticate(
     if not secret:
         raise MissingApiKey(f"An API key is required in the {settings.api_key_header} header.")
     state = app_state(connection)
-    api_key = await session.run_sync(service.authenticate, secret, state.key_secret)
+    api_key = await find(secret)
     per_minute = api_key.rate_limit_per_minute or settings.rate_limit_per_minute
     await _limit(connection, f"key:{api_key.id}", per_minute)
     state.key_usage.record(api_key.id)
@@ -56,8 +70,9 @@ def require_scope(api_key: ApiKey, scope: Scope) -> None:
 
 
 async def require_key(request: Request, session: DbSession, settings: AppSettings) -> ApiKey:
+    secret = request.headers.get(settings.api_key_header)
     return await authenticate(
-        request, session, settings, request.headers.get(settings.api_key_header)
+        request, settings, secret, finder(session, app_state(request).key_secret)
     )
 
 

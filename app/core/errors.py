@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import traceback
+from contextlib import suppress
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
 from starlette.routing import Match
 
 from app.core.urls import AmbiguousUrl
@@ -108,6 +110,10 @@ def _ambiguous_url(errors: list[dict[str, Any]]) -> str | None:
 
 
 DATABASE_RETRY_AFTER_SECONDS = 5
+# What a WebSocket gets where a request would get an error body: a close frame.
+CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_INTERNAL_ERROR = 1011
+DATABASE_CLOSE_REASON = f"database unavailable; reconnect in {DATABASE_RETRY_AFTER_SECONDS} s"
 _DRIVER_MODULES = ("asyncpg", "aiosqlite", "psycopg", "sqlalchemy")
 
 
@@ -124,10 +130,19 @@ def is_database_outage(exc: BaseException) -> bool:
     return False
 
 
-def _outage_response(exc: BaseException) -> JSONResponse:
-    """503 with one log line: the driver's message can span lines (SQL, a help link)."""
+async def _end_socket(websocket: WebSocket, code: int, reason: str) -> None:
+    with suppress(RuntimeError, OSError):  # closed already, or the client left
+        await websocket.close(code=code, reason=reason)
+
+
+def _log_outage(exc: BaseException) -> None:
+    """One log line: the driver's message can span lines (SQL, a help link)."""
     first_line = next(iter(str(exc).strip().splitlines()), "")
     logger.warning("database unavailable: %s: %s", type(exc).__name__, first_line)
+
+
+def _outage_response(exc: BaseException) -> JSONResponse:
+    _log_outage(exc)
     response = error_json(
         503, "database_unavailable", "The database is unavailable; retry shortly."
     )
@@ -211,15 +226,24 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     @app.exception_handler(PoolTimeout)
     @app.exception_handler(OSError)
-    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    async def _database_error(request: HTTPConnection, exc: Exception) -> JSONResponse | None:
         if not is_database_outage(exc):
             raise exc
+        if isinstance(request, WebSocket):
+            _log_outage(exc)
+            await _end_socket(request, CLOSE_TRY_AGAIN_LATER, DATABASE_CLOSE_REASON)
+            return None
         return _outage_response(exc)
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: HTTPConnection, exc: Exception) -> JSONResponse | None:
         if is_database_outage(exc):
-            return _outage_response(exc)
+            return await _database_error(request, exc)
+        if isinstance(request, WebSocket):
+            logger.error("unhandled error in a WebSocket", exc_info=exc)
+            await _end_socket(request, CLOSE_INTERNAL_ERROR, "internal error")
+            return None
+        assert isinstance(request, Request)
         request_id = getattr(request.state, "request_id", None)
         logger.exception("unhandled error", extra={"request_id": request_id})
         return error_json(500, "internal_error", "Internal server error.", request_id=request_id)

@@ -4,7 +4,8 @@ The hub holds a single pattern subscription to every job's channel. Each stream 
 job gets a `Mailbox`: the hub drops each event into the mailboxes of the job's watchers and
 never waits for a client, so a slow one cannot hold up the others. A mailbox is bounded: a
 stream that falls behind gets a job's progress coalesced to the latest, and one that stays
-behind is ended. When the subscription fails (Redis down) every mailbox is ended with
+behind is ended. One clock task keeps time for every stream (quiet spells, stuck sends).
+When the subscription fails (Redis down) every mailbox is ended with
 `Closing.UNAVAILABLE` and the hub reconnects; until then no stream can start.
 """
 
@@ -13,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import math
 import uuid
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
@@ -28,6 +31,7 @@ from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 
+from app.core.coalesce import Coalescer
 from app.jobs.events import EVENTS_PATTERN, ProgressEvent, channel_job_id, decode
 
 logger = logging.getLogger(__name__)
@@ -38,6 +42,9 @@ RECONNECT_MAX_SECONDS = 5.0
 # may go unanswered before the connection counts as dead.
 IDLE_PING_SECONDS = 10.0
 PING_TIMEOUT_SECONDS = 5.0
+# How often the clock looks at every mailbox (keep-alives, rechecks and send timeouts are
+# this precise): one timer for the process instead of one per stream and send.
+CLOCK_SECONDS = 0.5
 
 
 class Closing(enum.Enum):
@@ -67,15 +74,38 @@ class StreamUnavailable(Exception):
 class Mailbox:
     """The events one stream has yet to send, at most `capacity` of them.
 
-    When full, a job's pending progress events are coalesced to its latest (stage and
-    status events are kept); when that frees nothing, the mailbox ends with OVERFLOW.
+    A job's progress event replaces the job's progress still waiting (stage and status
+    events are all kept), so a stream that falls behind — a slow client, or a process busy
+    with thousands of others — sends the latest state rather than a backlog. When the
+    events that may not be dropped fill it, the mailbox ends with OVERFLOW.
+
+    Waits have no timer of their own: the hub's clock wakes a stream whose quiet spell is
+    over, and cancels one whose send has waited longer than `send_timeout`.
     """
 
-    def __init__(self, capacity: int) -> None:
+    __slots__ = (
+        "_pending",
+        "_waiter",
+        "capacity",
+        "closing",
+        "owner",
+        "send_timeout",
+        "sending_since",
+        "too_slow",
+        "wake_at",
+    )
+
+    def __init__(self, capacity: int, *, send_timeout: float = math.inf) -> None:
         self.capacity = capacity
         self.closing: Closing | None = None
+        self.send_timeout = send_timeout
+        # The stream's task, and when its current send began (None: not sending).
+        self.owner: asyncio.Task[Any] | None = None
+        self.sending_since: float | None = None
+        self.too_slow = False
+        self.wake_at = math.inf
         self._pending: deque[Published] = deque()
-        self._ready = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -83,49 +113,78 @@ class Mailbox:
     def put(self, published: Published) -> None:
         if self.closing is not None:
             return
+        if published.event.type == "progress":
+            self._drop_progress_of(published.event.job_id)
         if len(self._pending) >= self.capacity:
-            self._coalesce()
-            if len(self._pending) >= self.capacity:
-                self.end(Closing.OVERFLOW)
-                return
+            self.end(Closing.OVERFLOW)
+            return
         self._pending.append(published)
-        self._ready.set()
+        self._wake()
 
     def end(self, closing: Closing) -> None:
         if self.closing is None:
             self.closing = closing
             self._pending.clear()  # what is left is not sent: free it now
-            self._ready.set()
+            self._wake()
 
     async def take(self, within: float) -> list[Published]:
-        """Everything waiting, once something is (an empty list after `within` seconds of
-        silence, or when the mailbox has ended)."""
-        if not self._pending and self.closing is None:
-            with suppress(TimeoutError):
-                async with asyncio.timeout(within):
-                    await self._ready.wait()
+        """Everything waiting, once something is (an empty list after about `within`
+        seconds of silence, or when the mailbox has ended)."""
+        if not self._pending and self.closing is None and within > 0:
+            loop = asyncio.get_running_loop()
+            self.wake_at = loop.time() + within
+            self._waiter = loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+                self.wake_at = math.inf
         taken = list(self._pending)
         self._pending.clear()
-        self._ready.clear()
         return taken
 
-    def _coalesce(self) -> None:
-        latest: dict[uuid.UUID, Published] = {}
-        for published in self._pending:
-            if published.event.type == "progress":
-                latest[published.event.job_id] = published
-        kept = [
-            published
-            for published in self._pending
-            if published.event.type != "progress" or latest[published.event.job_id] is published
-        ]
-        self._pending = deque(kept)
+    @contextmanager
+    def sending(self) -> Iterator[None]:
+        """Marks a send, so the clock can tell a stuck one."""
+        self.sending_since = asyncio.get_running_loop().time()
+        try:
+            yield
+        finally:
+            self.sending_since = None
+
+    def tick(self, now: float) -> None:
+        """The hub's clock: wake a quiet stream, stop a stuck send."""
+        if now >= self.wake_at:
+            self._wake()
+        since = self.sending_since
+        if since is not None and now - since > self.send_timeout and not self.too_slow:
+            self.too_slow = True
+            if self.owner is not None:
+                self.owner.cancel()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _drop_progress_of(self, job_id: uuid.UUID) -> None:
+        for index, waiting in enumerate(self._pending):
+            if waiting.event.type == "progress" and waiting.event.job_id == job_id:
+                del self._pending[index]
+                return  # there is never more than one
 
 
 class ProgressHub:
     """The process's one subscription to job events and the mailboxes it feeds."""
 
-    def __init__(self, redis_url: str, *, capacity: int, going_away: asyncio.Event) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        capacity: int,
+        going_away: asyncio.Event,
+        send_timeout: float = math.inf,
+    ) -> None:
         # A client of its own, without redis-py's silent retries: a failed subscription must
         # end the streams (their events were lost), not be papered over.
         self._client = Redis.from_url(
@@ -136,7 +195,10 @@ class ProgressHub:
             max_connections=2,
         )
         self._capacity = capacity
+        self._send_timeout = send_timeout
         self._going_away = going_away
+        # Loads shared by this process's streams (snapshots, rechecks).
+        self.loads = Coalescer()
         self._watchers: dict[uuid.UUID, set[Mailbox]] = {}
         self._subscribed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -152,6 +214,7 @@ class ProgressHub:
         self._tasks = [
             asyncio.create_task(self._run(), name="progress-hub"),
             asyncio.create_task(self._end_on_shutdown(), name="progress-hub-shutdown"),
+            asyncio.create_task(self._clock(), name="progress-hub-clock"),
         ]
 
     async def wait_subscribed(self, within: float) -> bool:
@@ -177,7 +240,8 @@ class ProgressHub:
             raise StreamUnavailable(Closing.GOING_AWAY)
         if not self.subscribed:
             raise StreamUnavailable(Closing.UNAVAILABLE)
-        mailbox = Mailbox(self._capacity)
+        mailbox = Mailbox(self._capacity, send_timeout=self._send_timeout)
+        mailbox.owner = asyncio.current_task()
         self._watchers.setdefault(job_id, set()).add(mailbox)
         try:
             yield mailbox
@@ -244,6 +308,15 @@ class ProgressHub:
             ping_sent = None  # anything heard proves the connection alive
             if message["type"] == "pmessage":
                 self.dispatch(message["channel"], message["data"])
+
+    async def _clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(CLOCK_SECONDS)
+            now = loop.time()
+            for mailboxes in list(self._watchers.values()):
+                for mailbox in mailboxes:
+                    mailbox.tick(now)
 
     async def _end_on_shutdown(self) -> None:
         await self._going_away.wait()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from contextlib import suppress
@@ -12,7 +13,7 @@ from starlette.requests import HTTPConnection
 
 from app.api.dependencies import State
 from app.api.state import AppState, app_state
-from app.auth.dependencies import authenticate, require_scope
+from app.auth.dependencies import authenticate, finder, require_scope
 from app.auth.exceptions import AUTH_ERRORS as KEY_ERRORS
 from app.auth.exceptions import InsufficientScope
 from app.auth.models import ApiKey, Scope
@@ -69,9 +70,18 @@ def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
 async def _authorize(websocket: WebSocket, state: AppState) -> ApiKey | None:
     settings = state.settings
     secret = websocket.headers.get(settings.api_key_header) or websocket.query_params.get("api_key")
+    loads = hub_of(websocket).loads
+
+    async def find(secret: str) -> ApiKey:
+        # Sockets opening at once with one key (a reconnect storm) share one lookup.
+        async def lookup() -> ApiKey:
+            async with state.sessions() as session:
+                return await finder(session, state.key_secret)(secret)
+
+        return await loads.load(("key", secret), lookup)
+
     try:
-        async with state.sessions() as session:
-            api_key = await authenticate(websocket, session, settings, secret)
+        api_key = await authenticate(websocket, settings, secret, find)
         require_scope(api_key, Scope.DOWNLOADS_READ)
     except AppError as error:
         # 401 -> 4401, 403 -> 4403, 429 -> 4429: the HTTP status inside WebSocket's range.
@@ -104,7 +114,8 @@ def _source(connection: HTTPConnection, job_id: uuid.UUID, api_key_id: uuid.UUID
             workers_alive=await workers_alive(state, [job]),
         )
 
-    return JobSource(job_id, load_job, load_children, present)
+    viewer = (api_key_id, str(connection.base_url))  # file URLs are built from the address
+    return JobSource(job_id, viewer, load_job, load_children, present)
 
 
 def _limits(settings: Settings) -> StreamLimits:
@@ -159,21 +170,49 @@ async def progress_socket(websocket: WebSocket, job_id: str) -> None:
 async def _run_socket(
     websocket: WebSocket, state: AppState, job_id: uuid.UUID, api_key_id: uuid.UUID
 ) -> Ending | None:
-    """The stream's ending, or None when the client left first."""
-    ending: Ending | None = None
-    async with anyio.create_task_group() as group:
-        group.start_soon(_watch_disconnect, websocket, group.cancel_scope)
-        with suppress(WebSocketDisconnect):
-            ending = await service.stream_job(
-                _SocketSink(websocket),
-                source=_source(websocket, job_id, api_key_id),
-                after=_after(websocket.query_params.get("after")),
-                hub=hub_of(websocket),
-                redis=state.redis,
-                limits=_limits(state.settings),
-            )
-        group.cancel_scope.cancel()
-    return ending
+    """The stream's ending, or None when the client left first (the stream is cancelled
+    as soon as its disconnect arrives)."""
+    stream = asyncio.current_task()
+    assert stream is not None
+    left = _ClientLeft(stream)
+    watcher = asyncio.create_task(_watch_disconnect(websocket))
+    watcher.add_done_callback(left.on_disconnect)
+    try:
+        return await service.stream_job(
+            _SocketSink(websocket),
+            source=_source(websocket, job_id, api_key_id),
+            after=_after(websocket.query_params.get("after")),
+            hub=hub_of(websocket),
+            redis=state.redis,
+            limits=_limits(state.settings),
+        )
+    except WebSocketDisconnect:
+        return None
+    except asyncio.CancelledError:
+        if not left.cancelled:
+            raise
+        stream.uncancel()
+        return None
+    finally:
+        left.done = True
+        watcher.cancel()
+
+
+class _ClientLeft:
+    """Cancels a stream when its client's disconnect arrives (a plain task and a callback:
+    thousands of sockets make each object per socket count)."""
+
+    __slots__ = ("cancelled", "done", "stream")
+
+    def __init__(self, stream: asyncio.Task[Any]) -> None:
+        self.stream = stream
+        self.done = False
+        self.cancelled = False
+
+    def on_disconnect(self, watcher: asyncio.Task[None]) -> None:
+        if not self.done and not watcher.cancelled():
+            self.cancelled = True
+            self.stream.cancel()
 
 
 async def _close(websocket: WebSocket, job_id: uuid.UUID, ending: Ending) -> None:
@@ -185,10 +224,10 @@ async def _close(websocket: WebSocket, job_id: uuid.UUID, ending: Ending) -> Non
         await websocket.close(code=ending.code, reason=ending.reason)
 
 
-async def _watch_disconnect(websocket: WebSocket, scope: anyio.CancelScope) -> None:
-    while (await websocket.receive())["type"] != "websocket.disconnect":
-        pass
-    scope.cancel()
+async def _watch_disconnect(websocket: WebSocket) -> None:
+    with suppress(RuntimeError):  # receive after the disconnect was seen elsewhere
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
 
 
 @router.get(

@@ -6,7 +6,10 @@ history instead, or sends a fresh snapshot when they are no longer all there. A 
 (playlist, channel, batch) streams its children's events and an aggregate after them.
 
 Live events come from the process's `ProgressHub`; this module only ever waits on its own
-client, bounded by the send timeout, so one slow client delays nobody else.
+client, bounded by the send timeout, so one slow client delays nobody else. What streams of
+one job read from the database and Redis (the snapshot, rechecks, a family's entries) is
+loaded once for all of them that ask at the same time (`Coalescer`), so a thousand clients
+connecting at once cost a handful of queries.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import asyncio
 import datetime as dt
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -53,6 +56,7 @@ AGGREGATE_INTERVAL_SECONDS = 0.25
 JobLoader = Callable[[], Awaitable[Job | None]]
 ChildrenLoader = Callable[[], Awaitable[list[ChildState]]]
 Presenter = Callable[[Job], Awaitable[JobOut]]
+History = tuple[bytes | str, ...]
 
 
 class Sink(Protocol):
@@ -81,12 +85,91 @@ class StreamLimits:
 
 @dataclass(frozen=True)
 class JobSource:
-    """The job's side of a stream: its row, its children and its presentation."""
+    """The job's side of a stream: its row, its children and its presentation. Streams
+    with the same `viewer` (the key, and the address files are linked under) share loads."""
 
     job_id: uuid.UUID
+    viewer: Hashable
     load_job: JobLoader
     load_children: ChildrenLoader
     present: Presenter
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    """What a stream needs of the job's row (not the row: a stream may live for hours)."""
+
+    status: JobStatus
+    progress: float
+    error: JobError | None
+
+    @classmethod
+    def of(cls, job: Job) -> JobState:
+        return cls(job.status, job.progress, JobError.of(job.error_code, job.error_message))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The job as a stream starts: its state, its snapshot message, and where its events
+    stood in Redis before the row was read."""
+
+    state: JobState
+    is_parent: bool
+    skipped: int
+    text: str
+    position: _Position
+
+
+class _Loads:
+    """A stream's reads, each shared with the process's other streams of the same job and
+    viewer that ask at the same time."""
+
+    def __init__(self, source: JobSource, hub: ProgressHub, redis: Redis) -> None:
+        self.source = source
+        self.coalescer = hub.loads
+        self.redis = redis
+        self.key = (source.job_id, source.viewer)
+
+    async def snapshot(self, *, with_history: bool) -> Snapshot | None:
+        return await self.coalescer.load(
+            ("snapshot", with_history, *self.key), lambda: self._snapshot(with_history)
+        )
+
+    async def presented(self) -> tuple[JobState, str] | None:
+        """The job's state and snapshot message without a stream position (Redis down)."""
+        return await self.coalescer.load(("presented", *self.key), self._presented)
+
+    async def state(self) -> JobState | None:
+        return await self.coalescer.load(("state", *self.key), self._state)
+
+    async def children(self) -> list[ChildState]:
+        return await self.coalescer.load(("children", *self.key), self.source.load_children)
+
+    async def _snapshot(self, with_history: bool) -> Snapshot | None:
+        # The position first: events after it reach the mailboxes registered before it.
+        position = await _position(self.redis, self.source.job_id, with_history=with_history)
+        job = await self.source.load_job()
+        if job is None:
+            return None
+        message = SnapshotEvent(job=await self.source.present(job), seq=position.counter)
+        return Snapshot(
+            state=JobState.of(job),
+            is_parent=job.kind.is_parent,
+            skipped=skipped_count(job.details),
+            text=message.model_dump_json(),
+            position=position,
+        )
+
+    async def _presented(self) -> tuple[JobState, str] | None:
+        job = await self.source.load_job()
+        if job is None:
+            return None
+        message = SnapshotEvent(job=await self.source.present(job), seq=None)
+        return JobState.of(job), message.model_dump_json()
+
+    async def _state(self) -> JobState | None:
+        job = await self.source.load_job()
+        return JobState.of(job) if job is not None else None
 
 
 NOT_FOUND = Ending(CLOSE_NOT_FOUND, "job not found")
@@ -103,19 +186,31 @@ async def stream_job(
 ) -> Ending:
     """Run one stream to its end. `after` is the last `seq` the client saw, if it resumes."""
     relay = _Relay(sink, limits)
+    loads = _Loads(source, hub, redis)
     try:
         with hub.watch(source.job_id) as mailbox:
-            return await _stream(relay, mailbox, source=source, after=after, redis=redis)
+            relay.mailbox = mailbox
+            try:
+                started = await _start(relay, loads, after=after)
+                if isinstance(started, Ending):
+                    return started
+                return await _live(mailbox, started, relay)
+            except asyncio.CancelledError:
+                if not mailbox.too_slow:
+                    raise
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                raise _TooSlow from None
     except _TooSlow:
         return _ending(Closing.OVERFLOW, relay.seq)
     except StreamUnavailable as unavailable:
         # No live events, but the database still answers: the job as it stands.
-        job = await source.load_job()
-        if job is None:
+        relay.mailbox = None  # no longer watched: its sends have their own timeout
+        presented = await loads.presented()
+        if presented is None:
             return NOT_FOUND
-        snapshot = SnapshotEvent(job=await source.present(job), seq=None)
-        await relay.send(snapshot.model_dump_json(), None)
-        if job.status.is_terminal:
+        state, text = presented
+        await relay.send(text, None)
+        if state.status.is_terminal:
             return Ending(CLOSE_NORMAL)
         return _ending(unavailable.closing, None)
 
@@ -155,13 +250,19 @@ class _Relay:
         self.sink = sink
         self.limits = limits
         self.seq = 0  # the last `seq` the client has
+        # While the stream watches its job, the hub's clock bounds each send.
+        self.mailbox: Mailbox | None = None
 
     async def send(self, text: str, seq: int | None) -> None:
-        try:
-            async with asyncio.timeout(self.limits.send_timeout):
+        if self.mailbox is not None:
+            with self.mailbox.sending():
                 await self.sink.send(text, seq)
-        except TimeoutError as exc:
-            raise _TooSlow from exc
+        else:
+            try:
+                async with asyncio.timeout(self.limits.send_timeout):
+                    await self.sink.send(text, seq)
+            except TimeoutError as exc:
+                raise _TooSlow from exc
         if seq is not None:
             self.seq = max(self.seq, seq)
 
@@ -176,22 +277,34 @@ class _Relay:
 
 @dataclass(frozen=True)
 class _Position:
-    """The job's stream in Redis when the client (re)joined it."""
+    """The job's stream in Redis when the client (re)joined it (its history as stored:
+    decoded only for a client that resumes)."""
 
     counter: int
-    history: list[Published]
+    history: History
 
     def missed_since(self, after: int) -> list[Published] | None:
         """The events after `after`, or None when some of them are gone (or `after` is not
         a position of this stream)."""
         if after > self.counter:
             return None
-        missed = [published for published in self.history if published.event.seq > after]
         if after == self.counter:
             return []
+        missed = [published for published in _decoded(self.history) if published.event.seq > after]
         if not missed or missed[0].event.seq != after + 1:
             return None
         return missed
+
+
+def _decoded(history: History) -> list[Published]:
+    decoded = []
+    for raw in history:
+        try:
+            text = raw.decode() if isinstance(raw, bytes) else raw
+            decoded.append(Published(decode(text), text))
+        except (ValidationError, UnicodeDecodeError):
+            continue
+    return decoded
 
 
 async def _position(redis: Redis, job_id: uuid.UUID, *, with_history: bool) -> _Position:
@@ -203,46 +316,40 @@ async def _position(redis: Redis, job_id: uuid.UUID, *, with_history: bool) -> _
             results = await pipe.execute()
     except (RedisError, OSError) as exc:
         raise StreamUnavailable(Closing.UNAVAILABLE) from exc
-    history: list[Published] = []
-    for raw in results[1] if with_history else []:
-        try:
-            history.append(Published(decode(raw), raw.decode()))
-        except (ValidationError, UnicodeDecodeError):
-            continue
+    history: History = tuple(results[1]) if with_history else ()
     return _Position(counter=int(results[0] or 0), history=history)
 
 
-async def _stream(
-    relay: _Relay, mailbox: Mailbox, *, source: JobSource, after: int | None, redis: Redis
-) -> Ending:
-    # The mailbox collects live events from here on; the position read next says which of
-    # them the snapshot (or the replay) already covers.
-    position = await _position(redis, source.job_id, with_history=after is not None)
-    job = await source.load_job()
-    if job is None:
+async def _start(relay: _Relay, loads: _Loads, *, after: int | None) -> _Handler | Ending:
+    """Send the snapshot (or replay what a resuming client missed): the handler of the live
+    events that follow, or how the stream ends already."""
+    # The mailbox collects live events from here on; the position read with the snapshot
+    # says which of them the snapshot (or the replay) already covers.
+    snapshot = await loads.snapshot(with_history=after is not None)
+    if snapshot is None:
         return NOT_FOUND
     missed = None
-    if after is not None and not job.status.is_terminal:
-        missed = position.missed_since(after)
+    if after is not None and not snapshot.state.status.is_terminal:
+        missed = snapshot.position.missed_since(after)
     if missed is None:
-        snapshot = SnapshotEvent(job=await source.present(job), seq=position.counter)
-        await relay.send(snapshot.model_dump_json(), position.counter)
-        if job.status.is_terminal:
+        await relay.send(snapshot.text, snapshot.position.counter)
+        if snapshot.state.status.is_terminal:
             return Ending(CLOSE_NORMAL)
     else:
         relay.seq = after or 0
     handler: _Handler
-    if job.kind.is_parent:
-        family = _Family(job, relay, source)
+    if snapshot.is_parent:
+        family = _Family(loads, snapshot, relay)
         await family.start()
         handler = family
     else:
         # A resumed client has seen more than the row says: no event of it is dropped.
-        handler = _Single(job, relay, source.load_job, resumed=missed is not None)
+        progress = 0.0 if missed is not None else snapshot.state.progress
+        handler = _Single(relay, loads, progress)
     for published in missed or []:
         if (ending := await handler.on_event(published)) is not None:
             return ending
-    return await _live(mailbox, handler, relay)
+    return handler
 
 
 async def _live(mailbox: Mailbox, handler: _Handler, relay: _Relay) -> Ending:
@@ -278,38 +385,38 @@ class _Handler(Protocol):
 class _Single:
     """A video's stream: its events, the figure never going back."""
 
-    def __init__(self, job: Job, relay: _Relay, load_job: JobLoader, *, resumed: bool) -> None:
+    __slots__ = ("loads", "progress", "relay")
+
+    def __init__(self, relay: _Relay, loads: _Loads, progress: float) -> None:
         self.relay = relay
-        self.load_job = load_job
-        self.progress = 0.0 if resumed else job.progress
+        self.loads = loads
+        self.progress = progress
 
     async def on_event(self, published: Published) -> Ending | None:
         event = published.event
         terminal = event.status.is_terminal
-        if event.progress < self.progress and not terminal:
-            return None  # a late event from before the snapshot
-        if event.progress < self.progress:
-            clamped = event.model_copy(update={"progress": self.progress})
-            await self.relay.send_event(clamped)
-        else:
+        if event.progress >= self.progress:
             self.progress = event.progress
             await self.relay.send_event(event, published.text)
+        elif event.type == "progress" and not terminal:
+            return None  # a late progress event from before the snapshot
+        else:
+            # A stage or status event is never dropped; its figure never goes back.
+            await self.relay.send_event(event.model_copy(update={"progress": self.progress}))
         return Ending(CLOSE_NORMAL) if terminal else None
 
     async def on_silence(self) -> Ending | None:
-        return await _recheck(self.relay, self.load_job, None)
+        return await _recheck(self.relay, self.loads, None)
 
 
-async def _recheck(
-    relay: _Relay, load_job: JobLoader, final: ProgressEvent | None
-) -> Ending | None:
+async def _recheck(relay: _Relay, loads: _Loads, final: ProgressEvent | None) -> Ending | None:
     """Ask the database: a job that ended (its terminal event lost) ends the stream."""
-    job = await load_job()
-    if job is None:
+    state = await loads.state()
+    if state is None:
         return NOT_FOUND  # deleted meanwhile
-    if not job.status.is_terminal:
+    if not state.status.is_terminal:
         return None
-    await relay.send_event(final or relay.stamp(_status_of(job)))
+    await relay.send_event(final or relay.stamp(_status_of(loads.source.job_id, state)))
     return Ending(CLOSE_NORMAL)
 
 
@@ -317,12 +424,12 @@ class _Family:
     """A parent's stream: its children's events as they come, an aggregate after them
     (throttled), and the parent's own status at the end."""
 
-    def __init__(self, parent: Job, relay: _Relay, source: JobSource) -> None:
-        self.parent_id = parent.id
-        self.skipped = skipped_count(parent.details)
-        self.progress = parent.progress
+    def __init__(self, loads: _Loads, snapshot: Snapshot, relay: _Relay) -> None:
+        self.parent_id = loads.source.job_id
+        self.skipped = snapshot.skipped
+        self.progress = snapshot.state.progress
         self.relay = relay
-        self.source = source
+        self.loads = loads
         # Each entry's state; its duration only comes from the database (events lack it).
         self._children: dict[uuid.UUID, ChildState] = {}
         self._sent_at = float("-inf")
@@ -336,7 +443,7 @@ class _Family:
         if event.job_id == self.parent_id:
             # The parent's own event (a settle): the database says where the family stands.
             final = event if event.status.is_terminal else None
-            if (ending := await _recheck(self.relay, self.source.load_job, final)) is not None:
+            if (ending := await _recheck(self.relay, self.loads, final)) is not None:
                 return ending
             await self._refresh()
             await self._send_aggregate(force=True)
@@ -354,14 +461,14 @@ class _Family:
         return None
 
     async def on_silence(self) -> Ending | None:
-        if (ending := await _recheck(self.relay, self.source.load_job, None)) is not None:
+        if (ending := await _recheck(self.relay, self.loads, None)) is not None:
             return ending
         await self._refresh()
         await self._send_aggregate(force=True)
         return None
 
     async def _refresh(self) -> None:
-        children = await self.source.load_children()
+        children = await self.loads.children()
         self._children = {child.id: child for child in children}
 
     async def _send_aggregate(self, *, force: bool) -> None:
@@ -397,7 +504,5 @@ class _Family:
         await self.relay.send_event(self.relay.stamp(aggregate))
 
 
-def _status_of(job: Job) -> ProgressEvent:
-    return status_event(
-        job.id, job.status, job.progress, JobError.of(job.error_code, job.error_message)
-    )
+def _status_of(job_id: uuid.UUID, state: JobState) -> ProgressEvent:
+    return status_event(job_id, state.status, state.progress, state.error)

@@ -1,5 +1,5 @@
 """How a real API process reports a database outage: each refused request is a 503 with
-the stable code and one log line, never a traceback."""
+the stable code and one log line, each refused WebSocket a 1013 close, never a traceback."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from tests.support.constants import TEST_REDIS_DB
 from tests.support.databases import DatabaseFactory
@@ -21,6 +23,8 @@ from tests.support.tcp_forwarder import TcpForwarder
 
 pytestmark = pytest.mark.e2e
 REFUSED_REQUESTS = 20
+REFUSED_SOCKETS = 10
+VIDEO_URL = "https://www.youtube.com/watch?v=aqz-KE-bpKQ"
 
 
 @pytest.fixture
@@ -76,3 +80,31 @@ def test_a_database_outage_logs_one_line_per_refused_request_and_no_traceback(
     assert "Traceback" not in log, log[-4000:]
     outage_lines = [line for line in log.splitlines() if "database unavailable" in line]
     assert len(outage_lines) == REFUSED_REQUESTS, log[-4000:]
+
+
+def test_a_websocket_opened_during_an_outage_closes_with_1013_and_one_log_line(
+    database_link: tuple[str, str, TcpForwarder], api_through_link: tuple[ManagedProcess, str]
+) -> None:
+    direct, _, link = database_link
+    api, base_url = api_through_link
+    key = issue_key(direct, "outage-sockets")
+    with httpx.Client(base_url=base_url, headers={"X-API-Key": key}, timeout=30) as http:
+        job_id = http.post("/api/v1/downloads", json={"url": VIDEO_URL}).json()["job_id"]
+    link.stop()
+    url = f"{base_url.replace('http', 'ws', 1)}/ws/progress/{job_id}"
+    for _ in range(REFUSED_SOCKETS):
+        with (
+            connect(url, additional_headers={"X-API-Key": key}, open_timeout=30) as socket,
+            pytest.raises(ConnectionClosed) as closed,
+        ):
+            socket.recv(timeout=30)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1013
+        assert closed.value.rcvd.reason == "database unavailable; reconnect in 5 s"
+
+    deadline = time.monotonic() + 30
+    while api.log().count("database unavailable") < REFUSED_SOCKETS:
+        assert time.monotonic() < deadline, api.log()[-4000:]
+        time.sleep(0.1)
+    log = api.log()
+    assert "Traceback" not in log, log[-4000:]
