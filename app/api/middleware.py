@@ -64,10 +64,11 @@ class RequestIdMiddleware(HttpMiddleware):
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
         header = [(b"x-request-id", request_id.encode())]
+        if scope["type"] == "http":
+            send = on_response_start(send, lambda m: add_headers(m, header))
+        # (A WebSocket's messages go out unwrapped: a progress stream sends thousands.)
         try:
-            await self.app(
-                scope, receive, on_response_start(send, lambda m: add_headers(m, header))
-            )
+            await self.app(scope, receive, send)
         finally:
             request_id_var.reset(token)
 
