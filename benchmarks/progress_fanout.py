@@ -3,7 +3,8 @@
 Starts a private Redis, one API process (`python -m app.serve`, as in production) on a
 fresh SQLite database, and opens N WebSocket clients spread over several client processes
 on a few queued jobs. This process then publishes progress events for those jobs through
-`app.jobs.events.publish` (what a worker calls) at the tracker's pace, 4 a second per job.
+`app.jobs.events.publish` (what a worker calls) at the tracker's pace, 4 a second per job,
+the jobs' events spread over each quarter second as independent downloads' are.
 Each client measures publish→receive latency from the event's `emitted_at`.
 
 The baseline, in the same run: one bare Redis subscriber on the same channels, receiving
@@ -342,25 +343,32 @@ def run(service: Service, sockets: int, seconds: float, processes: int) -> dict[
     total_bytes = 100_000_000
     ticks = int(seconds * EVENTS_PER_SECOND)
     started = time.monotonic()
-    for tick in range(1, ticks + 1):
-        for job in jobs:
-            done = total_bytes * tick // (ticks + 1)
-            publish(
-                client,
-                ProgressEvent(
-                    type="progress",
-                    job_id=uuid.UUID(job),
-                    status=JobStatus.PROCESSING,
-                    stage=JobStage.DOWNLOADING,
-                    progress=round(2 + 88 * done / total_bytes, 1),
-                    downloaded_bytes=done,
-                    total_bytes=total_bytes,
-                    at=dt.datetime.now(dt.UTC),
-                ),
-            )
-        pause = started + tick / EVENTS_PER_SECOND - time.monotonic()
+    # Each job's tracker runs on its own clock: the jobs' events are spread over the interval
+    # (as downloads started at different moments are), not published all at one instant.
+    interval = 1 / EVENTS_PER_SECOND
+    schedule = sorted(
+        (tick * interval + offset * interval / len(jobs), tick, job)
+        for tick in range(1, ticks + 1)
+        for offset, job in enumerate(jobs)
+    )
+    for due, tick, job in schedule:
+        pause = started + due - time.monotonic()
         if pause > 0:
             time.sleep(pause)
+        done = total_bytes * tick // (ticks + 1)
+        publish(
+            client,
+            ProgressEvent(
+                type="progress",
+                job_id=uuid.UUID(job),
+                status=JobStatus.PROCESSING,
+                stage=JobStage.DOWNLOADING,
+                progress=round(2 + 88 * done / total_bytes, 1),
+                downloaded_bytes=done,
+                total_bytes=total_bytes,
+                at=dt.datetime.now(dt.UTC),
+            ),
+        )
     with httpx.Client(base_url=service.base_url, headers={"X-API-Key": service.key}) as http:
         for job in jobs:  # ends every stream
             http.delete(f"/api/v1/downloads/{job}")

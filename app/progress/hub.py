@@ -84,6 +84,7 @@ class Mailbox:
     """
 
     __slots__ = (
+        "_loop",
         "_pending",
         "_waiter",
         "capacity",
@@ -106,6 +107,7 @@ class Mailbox:
         self.wake_at = math.inf
         self._pending: deque[Published] = deque()
         self._waiter: asyncio.Future[None] | None = None
+        self._loop = asyncio.get_running_loop()
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -131,9 +133,8 @@ class Mailbox:
         """Everything waiting, once something is (an empty list after about `within`
         seconds of silence, or when the mailbox has ended)."""
         if not self._pending and self.closing is None and within > 0:
-            loop = asyncio.get_running_loop()
-            self.wake_at = loop.time() + within
-            self._waiter = loop.create_future()
+            self.wake_at = self._loop.time() + within
+            self._waiter = self._loop.create_future()
             try:
                 await self._waiter
             finally:
@@ -143,14 +144,12 @@ class Mailbox:
         self._pending.clear()
         return taken
 
-    @contextmanager
-    def sending(self) -> Iterator[None]:
-        """Marks a send, so the clock can tell a stuck one."""
-        self.sending_since = asyncio.get_running_loop().time()
-        try:
-            yield
-        finally:
-            self.sending_since = None
+    def begin_send(self) -> None:
+        """Marks the start of a send to the client, so the clock can tell a stuck one."""
+        self.sending_since = self._loop.time()
+
+    def end_send(self) -> None:
+        self.sending_since = None
 
     def tick(self, now: float) -> None:
         """The hub's clock: wake a quiet stream, stop a stuck send."""

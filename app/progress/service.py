@@ -254,9 +254,13 @@ class _Relay:
         self.mailbox: Mailbox | None = None
 
     async def send(self, text: str, seq: int | None) -> None:
-        if self.mailbox is not None:
-            with self.mailbox.sending():
+        mailbox = self.mailbox
+        if mailbox is not None:
+            mailbox.begin_send()
+            try:
                 await self.sink.send(text, seq)
+            finally:
+                mailbox.end_send()
         else:
             try:
                 async with asyncio.timeout(self.limits.send_timeout):
