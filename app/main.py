@@ -85,7 +85,7 @@ def _build_state(settings: Settings, engine: AsyncEngine, ops_engine: AsyncEngin
         ),
         storage=get_storage_handler(settings),
         key_secret=load_server_secret(settings),
-        rate_limiter=RateLimiter(settings.redis_url, connection_pool=limiter_pool),
+        rate_limiter=RateLimiter(Redis.from_pool(limiter_pool)),
         metrics=ApiMetrics(ops_client),
         key_usage=UsageBuffer(client),
         ops_engine=ops_engine,
@@ -135,6 +135,7 @@ def _lifespan(settings: Settings) -> Any:
 
 async def _close_connections(state: AppState) -> None:
     await state.redis.aclose()
+    await state.rate_limiter.aclose()
     await state.ops_redis.aclose()
     state.sync_redis.close()
     await state.engine.dispose()

@@ -47,6 +47,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SECRET = "benchmark-secret-for-api-key-hmacs-0123456789abcdef"
 JOBS = 10
 EVENTS_PER_SECOND = 4  # the tracker's pace during a download
+OPENING_AT_ONCE = 1000  # handshakes in flight over all client processes (API_BACKLOG: 2048)
 
 
 def free_port() -> int:
@@ -84,7 +85,7 @@ class Service:
     key: str
 
 
-def start_service(workdir: Path, sockets: int) -> Service:
+def start_service(workdir: Path, sockets: int, api_log: Path | None) -> Service:
     redis_binary = shutil.which("redis-server")
     if redis_binary is None:
         raise SystemExit("redis-server is needed (apt-get install redis-server)")
@@ -104,7 +105,7 @@ def start_service(workdir: Path, sockets: int) -> Service:
         "WORK_DIR": str(workdir / "work"),
         "HOST": "127.0.0.1",
         "PORT": str(api_port),
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "INFO" if api_log else "WARNING",
         "RATE_LIMIT_PER_MINUTE": "1000000",
         "RATE_LIMIT_PER_IP_PER_MINUTE": "1000000",
         # The default (4096) answers 503 beyond it; measuring more sockets needs more.
@@ -116,8 +117,13 @@ def start_service(workdir: Path, sockets: int) -> Service:
         [sys.executable, "-m", "app.cli", "api-keys", "create", "--name", "bench"], **run
     )
     key = next(w for w in created.stdout.decode().split() if w.startswith("yds_"))
+    log = api_log.open("ab") if api_log else subprocess.DEVNULL
     api = subprocess.Popen(
-        [sys.executable, "-m", "app.serve"], env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL
+        [sys.executable, "-m", "app.serve"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT if api_log else None,
     )
     base_url = f"http://127.0.0.1:{api_port}"
     deadline = time.monotonic() + 60
@@ -146,12 +152,19 @@ def create_jobs(service: Service) -> list[str]:
 
 
 def client_process(
-    ws_url: str, key: str, jobs: list[str], count: int, ready: object, go: object, out: object
+    ws_url: str,
+    key: str,
+    jobs: list[str],
+    count: int,
+    at_once: int,
+    ready: object,
+    go: object,
+    out: object,
 ) -> None:
     """Open `count` sockets, report when all are open, then record every event's latency
     until the stream closes; send (latencies in ms, events, seconds, failures) back."""
     raise_file_limit()
-    asyncio.run(_clients(ws_url, key, jobs, count, ready, go, out))
+    asyncio.run(_clients(ws_url, key, jobs, count, at_once, ready, go, out))
 
 
 class LeanSocket(asyncio.Protocol):
@@ -167,6 +180,7 @@ class LeanSocket(asyncio.Protocol):
         self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.closed: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None
+        self.refused = ""  # the status line of a handshake answered with anything but 101
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -180,6 +194,7 @@ class LeanSocket(asyncio.Protocol):
             if not found:
                 return
             if not head.startswith(b"HTTP/1.1 101"):
+                self.refused = head.split(b"\r\n", 1)[0].decode(errors="replace")
                 self._finish(None)
                 return
             self.upgraded, self.buffer = True, rest
@@ -221,18 +236,28 @@ class LeanSocket(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.opened.done():
-            self.opened.set_exception(ConnectionError("closed before the snapshot"))
+            code = self.closed.result() if self.closed.done() else None
+            refused = self.refused or (f"closed with {code}" if code else "dropped")
+            self.opened.set_exception(ConnectionError(f"{refused} before the snapshot"))
         self._finish(None)
 
 
 async def _clients(
-    ws_url: str, key: str, jobs: list[str], count: int, ready: object, go: object, out: object
+    ws_url: str,
+    key: str,
+    jobs: list[str],
+    count: int,
+    at_once: int,
+    ready: object,
+    go: object,
+    out: object,
 ) -> None:
     split = urlsplit(ws_url)
     host, port = split.hostname or "127.0.0.1", split.port or 80
     loop = asyncio.get_running_loop()
     latencies: list[float] = []
     counts = {"received": 0, "failures": 0, "opened": 0}
+    endings: dict[str, int] = {}  # how the streams that did not end normally ended
     first_last: list[float] = []
     marker = b'"emitted_at":"'
 
@@ -251,6 +276,11 @@ async def _clients(
             first_last.append(now)
         first_last[1:] = [now]
 
+    # Handshakes in flight: clients reconnecting after a restart come back with jitter, not
+    # all in the same millisecond; more than the accept backlog at once would measure the
+    # kernel's SYN retries (1, 3, 7, 15 s...) rather than the API.
+    handshakes = asyncio.Semaphore(at_once)
+
     async def one(index: int, opened: asyncio.Event) -> None:
         path = f"/ws/progress/{jobs[index % len(jobs)]}"
         request = (
@@ -260,13 +290,15 @@ async def _clients(
         ).encode()
         protocol: LeanSocket | None = None
         try:
-            async with asyncio.timeout(300):
+            async with handshakes, asyncio.timeout(300):
                 _, protocol = await loop.create_connection(
                     lambda: LeanSocket(request, on_message), host, port
                 )
                 await protocol.opened
-        except (OSError, TimeoutError):
+        except (OSError, TimeoutError) as exc:
             counts["failures"] += 1
+            reason = f"not opened: {type(exc).__name__} {exc}"
+            endings[reason] = endings.get(reason, 0) + 1
             if protocol is not None and protocol.transport is not None:
                 protocol.transport.close()
             protocol = None
@@ -277,6 +309,7 @@ async def _clients(
             code = await protocol.closed
             if code != 1000:
                 counts["failures"] += 1
+                endings[str(code)] = endings.get(str(code), 0) + 1
 
     opened = asyncio.Event()
     tasks = []
@@ -290,7 +323,8 @@ async def _clients(
     await asyncio.to_thread(go.wait)  # type: ignore[attr-defined]
     await asyncio.gather(*tasks)
     span = first_last[-1] - first_last[0] if first_last else 0.0
-    out.put((latencies, counts["received"], span, counts["failures"], count))  # type: ignore[attr-defined]
+    result = (latencies, counts["received"], span, counts["failures"], count, endings)
+    out.put(result)  # type: ignore[attr-defined]
 
 
 def baseline(redis_url: str, jobs: list[str], stop: threading.Event, into: list[float]) -> None:
@@ -320,15 +354,28 @@ def run(service: Service, sockets: int, seconds: float, processes: int) -> dict[
     share = [sockets // processes + (1 if n < sockets % processes else 0) for n in range(processes)]
     rss_before = rss_kb(service.api.pid)
     workers = [
-        context.Process(target=client_process, args=(ws_url, service.key, jobs, n, ready, go, out))
+        context.Process(
+            target=client_process,
+            args=(
+                ws_url,
+                service.key,
+                jobs,
+                n,
+                max(1, OPENING_AT_ONCE // processes),
+                ready,
+                go,
+                out,
+            ),
+        )
         for n in share
         if n
     ]
-    opening = time.monotonic()
+    opening, cpu_opening = time.monotonic(), cpu_seconds(service.api.pid)
     for worker in workers:
         worker.start()
     failed_to_open = sum(ready.get(timeout=600) for _ in workers)
     opened_in = time.monotonic() - opening
+    cpu_per_open = (cpu_seconds(service.api.pid) - cpu_opening) / sockets
     time.sleep(1)  # let the API settle its buffers before reading its memory
     rss_open = rss_kb(service.api.pid)
 
@@ -383,6 +430,12 @@ def run(service: Service, sockets: int, seconds: float, processes: int) -> dict[
     received = sum(result[1] for result in results)
     spans = [result[2] for result in results if result[2]]
     failures = sum(result[3] for result in results)
+    endings: dict[str, int] = {}
+    for result in results:
+        for ending, number in result[5].items():
+            endings[ending] = endings.get(ending, 0) + number
+    if endings:
+        print(f"{sockets} sockets, streams that failed, by ending: {endings}", file=sys.stderr)
     expected = ticks * sockets
     return {
         "sockets": sockets,
@@ -395,6 +448,7 @@ def run(service: Service, sockets: int, seconds: float, processes: int) -> dict[
         "failed": failures + failed_to_open,
         "cpu_us_per_event": cpu_used / received * 1e6 if received else float("nan"),
         "opened_s": opened_in,
+        "cpu_ms_per_open": cpu_per_open * 1000,
     }
 
 
@@ -403,16 +457,18 @@ def main() -> None:
     parser.add_argument("--sockets", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--processes", type=int, default=4, help="client processes")
+    parser.add_argument("--api-log", type=Path, help="append the API's log to this file")
     args = parser.parse_args()
     raise_file_limit()
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {JOBS} jobs, "
           f"{EVENTS_PER_SECOND} events/s each, {args.seconds:g} s")  # fmt: skip
     print("| sockets | p50 ms | p99 ms | bare Redis p99 ms | p99 ratio | events/client/s "
-          "| delivered | API CPU µs/event | API KB/socket | opened in s | failed |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| delivered | API CPU µs/event | API KB/socket | opened in s | API CPU ms/open "
+          "| failed |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for sockets in args.sockets:
         with tempfile.TemporaryDirectory(prefix="yds-fanout-") as workdir:
-            service = start_service(Path(workdir), sockets)
+            service = start_service(Path(workdir), sockets, args.api_log)
             try:
                 row = run(service, sockets, args.seconds, args.processes)
             finally:
@@ -425,7 +481,8 @@ def main() -> None:
             f"| {sockets:,} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | "
             f"{row['baseline_p99_ms']:.1f} | {ratio:.1f}x | {row['events_per_client_s']:.2f} | "
             f"{row['delivered']:.1%} | {row['cpu_us_per_event']:.1f} | "
-            f"{row['kb_per_socket']:.1f} | {row['opened_s']:.1f} | {row['failed']:.0f} |",
+            f"{row['kb_per_socket']:.1f} | {row['opened_s']:.1f} | {row['cpu_ms_per_open']:.2f} | "
+            f"{row['failed']:.0f} |",
             flush=True,
         )
 

@@ -11,13 +11,12 @@ from dataclasses import dataclass
 
 import redis
 import redis.asyncio
-from limits import RateLimitItemPerMinute
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter
 
 logger = logging.getLogger(__name__)
 
 STATE_KEY = "rate_limit"
+KEY_PREFIX = "yds:ratelimit"
+WINDOW_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -38,30 +37,54 @@ class LimitState:
         return headers
 
 
+# KEYS: this window's counter, the previous window's. ARGV: the limit, the share of the
+# previous window still inside the sliding window (0..1), the window's length in seconds.
+# Returns {allowed, remaining}: the request counts only when allowed.
+_HIT_SCRIPT = """
+local limit = tonumber(ARGV[1])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local previous = tonumber(redis.call('GET', KEYS[2]) or '0')
+local used = math.floor(previous * tonumber(ARGV[2])) + current
+if used >= limit then
+  return {0, 0}
+end
+if redis.call('INCR', KEYS[1]) == 1 then
+  redis.call('EXPIRE', KEYS[1], 2 * tonumber(ARGV[3]))
+end
+return {1, limit - used - 1}
+"""
+
+
 class RateLimiter:
-    def __init__(
-        self, redis_url: str, *, connection_pool: redis.asyncio.ConnectionPool | None = None
-    ) -> None:
-        storage = RedisStorage(
-            f"async+{redis_url}",
-            implementation="redispy",
-            key_prefix="yds:ratelimit",
-            # Documented by limits, though its annotation of **options leaves pools out.
-            connection_pool=connection_pool,  # type: ignore[arg-type]
-        )
-        self._limiter = MovingWindowRateLimiter(storage)
+    """A sliding window per identity: this minute's count plus the previous minute's,
+    weighted by how much of it the window still covers. One Redis round trip a hit."""
+
+    def __init__(self, client: redis.asyncio.Redis, *, window_seconds: int = WINDOW_SECONDS):
+        self._client = client
+        self._window = window_seconds
+        self._hit = client.register_script(_HIT_SCRIPT)
 
     async def hit(self, identity: str, per_minute: int) -> LimitState | None:
         """Count one request; None when Redis is unreachable (limits then fail open)."""
-        item = RateLimitItemPerMinute(per_minute)
+        now = time.time()
+        index, into = divmod(now, self._window)
+        keys = [
+            f"{KEY_PREFIX}:{identity}:{int(index)}",
+            f"{KEY_PREFIX}:{identity}:{int(index) - 1}",
+        ]
+        previous_share = 1 - into / self._window
         try:
-            allowed = await self._limiter.hit(item, identity)
-            stats = await self._limiter.get_window_stats(item, identity)
+            allowed, remaining = await self._hit(
+                keys=keys, args=[per_minute, f"{previous_share:.6f}", self._window]
+            )
         except (redis.RedisError, OSError) as exc:
             logger.warning("rate limiting unavailable: %s", exc)
             return None
-        reset = max(math.ceil(stats.reset_time - time.time()), 0)
-        return LimitState(allowed, per_minute, stats.remaining, reset)
+        reset = max(math.ceil(self._window - into), 1)
+        return LimitState(bool(allowed), per_minute, int(remaining), reset)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
 
 
 def client_ip(peer: str | None, forwarded_for: str | None, trusted: tuple[str, ...]) -> str:

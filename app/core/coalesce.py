@@ -4,7 +4,8 @@ When a thousand clients ask for the same row at once (a reconnect storm, a thous
 progress streams on one job), each would hold a database connection for the same answer.
 `Coalescer.load` runs one load per key at a time and hands its result to every caller that
 asked before it started; a caller that asks while a load is already running waits for the
-next one, so nobody gets an answer read before they asked.
+next one, so nobody gets an answer read before they asked — unless they say how old an
+answer may be (`fresh_within`), for checks that only need to be roughly current.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+# Answers are kept this long at most for callers that accept an older one.
+KEEP_SECONDS = 60.0
 
 
 class Coalescer:
@@ -24,13 +27,25 @@ class Coalescer:
         self._gathering: dict[Hashable, asyncio.Future[Any]] = {}
         self._running: dict[Hashable, asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Each key's last answer, with when its load started reading.
+        self._recent: dict[Hashable, tuple[float, Any]] = {}
+        self._sweep_above = 1024
 
-    async def load(self, key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
+    async def load(
+        self, key: Hashable, load: Callable[[], Awaitable[T]], *, fresh_within: float = 0.0
+    ) -> T:
+        """`load()`'s answer, shared; with `fresh_within`, an answer read at most that many
+        seconds ago will do."""
+        if fresh_within > 0 and (recent := self._recent.get(key)) is not None:
+            read_at, answer = recent
+            if asyncio.get_running_loop().time() - read_at <= fresh_within:
+                kept: T = answer
+                return kept
         future = self._gathering.get(key)
         if future is None:
             future = asyncio.get_running_loop().create_future()
             self._gathering[key] = future
-            task = asyncio.create_task(self._run(key, future, load))
+            task = asyncio.create_task(self._run(key, future, load, keep=fresh_within > 0))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         # A caller that leaves (its client went away) does not cancel the others' load.
@@ -41,7 +56,12 @@ class Coalescer:
         return len(self._gathering) + len(self._running)
 
     async def _run(
-        self, key: Hashable, future: asyncio.Future[Any], load: Callable[[], Awaitable[Any]]
+        self,
+        key: Hashable,
+        future: asyncio.Future[Any],
+        load: Callable[[], Awaitable[Any]],
+        *,
+        keep: bool,
     ) -> None:
         before = self._running.get(key)
         if before is not None:
@@ -49,8 +69,13 @@ class Coalescer:
         # From here on, callers gather for the next load: this one may read before they asked.
         del self._gathering[key]
         self._running[key] = future
+        loop = asyncio.get_running_loop()
+        read_at = loop.time()
         try:
-            future.set_result(await load())
+            answer = await load()
+            future.set_result(answer)
+            if keep:
+                self._keep(key, read_at, answer, now=loop.time())
         except asyncio.CancelledError:  # the server shuts down
             future.cancel()
             raise
@@ -60,3 +85,13 @@ class Coalescer:
         finally:
             if self._running.get(key) is future:
                 del self._running[key]
+
+    def _keep(self, key: Hashable, read_at: float, answer: Any, *, now: float) -> None:
+        self._recent[key] = (read_at, answer)
+        if len(self._recent) > self._sweep_above:
+            self._recent = {
+                kept: entry
+                for kept, entry in self._recent.items()
+                if now - entry[0] <= KEEP_SECONDS
+            }
+            self._sweep_above = max(1024, 2 * len(self._recent))

@@ -39,6 +39,7 @@ from app.progress.schemas import SnapshotEvent
 # to the maximum, so a thousand watchers of a job that waits in the queue stay cheap.
 RECHECK_SECONDS = 5.0
 RECHECK_MAX_SECONDS = 40.0
+RECHECK_FRESH_SECONDS = 1.0
 # What a client is told to wait before reconnecting when events are unavailable: the hub
 # retries its subscription at least this often.
 RECONNECT_HINT_SECONDS = 5
@@ -140,7 +141,10 @@ class _Loads:
         return await self.coalescer.load(("presented", *self.key), self._presented)
 
     async def state(self) -> JobState | None:
-        return await self.coalescer.load(("state", *self.key), self._state)
+        """For rechecks, which only need to be about current: a second-old answer will do."""
+        return await self.coalescer.load(
+            ("state", *self.key), self._state, fresh_within=RECHECK_FRESH_SECONDS
+        )
 
     async def children(self) -> list[ChildState]:
         return await self.coalescer.load(("children", *self.key), self.source.load_children)

@@ -82,3 +82,12 @@ async def test_a_caller_that_leaves_does_not_cancel_the_others_load() -> None:
 
     assert await staying == 1
     assert leaving.cancelled()
+
+
+async def test_a_caller_that_accepts_an_older_answer_gets_the_last_one_without_a_load() -> None:
+    coalescer, load = Coalescer(), CountingLoad()
+    load.go.set()
+    assert await coalescer.load("job", load, fresh_within=60) == 1
+    assert await coalescer.load("job", load, fresh_within=60) == 1, "kept, no second load"
+    assert await coalescer.load("job", load) == 2, "a caller that wants it current gets a load"
+    assert load.runs == 2
