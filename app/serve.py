@@ -18,7 +18,7 @@ import socket
 import uvicorn
 from fastapi import FastAPI
 
-from app.api.protocol import head_timeout_protocol
+from app.api.protocol import ExpressWebSocketProtocol, head_timeout_protocol
 from app.api.state import has_state, state_of
 from app.core.config import get_settings
 from app.main import create_app
@@ -88,6 +88,8 @@ def main() -> None:
         forwarded_allow_ips=_forwarded_allow_ips(settings.trusted_proxies),
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         http=head_timeout_protocol(settings.request_head_timeout_seconds),
+        # Progress events to thousands of sockets: the express lane (app.api.protocol).
+        ws=ExpressWebSocketProtocol,
         # Beyond this many connections and requests at once uvicorn answers 503 instead of
         # running out of descriptors; the backlog absorbs a burst of reconnecting clients.
         limit_concurrency=settings.api_limit_concurrency,

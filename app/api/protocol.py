@@ -1,10 +1,17 @@
-"""uvicorn's HTTP/1.1 protocol with a deadline on the request head.
+"""uvicorn's protocols, with two additions.
 
-uvicorn times out idle keep-alive connections, but a client that opens a connection and
-sends part of a request line or headers (or nothing) holds a connection, and its slot
-among `--limit-concurrency`, for as long as it likes. This protocol closes a connection
-whose request head is not complete within the deadline after its first byte or its
-opening, whichever is earlier.
+HTTP/1.1 with a deadline on the request head: uvicorn times out idle keep-alive
+connections, but a client that opens a connection and sends part of a request line or
+headers (or nothing) holds a connection, and its slot among `--limit-concurrency`, for as
+long as it likes. `HeadTimeoutProtocol` closes a connection whose request head is not
+complete within the deadline after its first byte or its opening, whichever is earlier.
+
+WebSocket with an express lane: a progress event goes to thousands of sockets, and the
+ASGI path (a task woken per socket, the message framed per socket) costs several times the
+write itself. `ExpressWebSocketProtocol` offers the application, as the ASGI extension
+`EXPRESS`, a plain function that writes an already framed text message when the
+connection can take it at once (open, not paused by a full buffer); otherwise it says no
+and the message takes the ASGI path, with its backpressure.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ import asyncio
 import logging
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
 
 logger = logging.getLogger(__name__)
 
@@ -62,3 +71,42 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
 def head_timeout_protocol(seconds: float) -> type[HeadTimeoutProtocol]:
     """The protocol class for uvicorn's `http=`, with REQUEST_HEAD_TIMEOUT_SECONDS."""
     return type("HeadTimeoutProtocol", (HeadTimeoutProtocol,), {"head_timeout": seconds})
+
+
+EXPRESS = "yds.express"  # the ASGI extension: scope["extensions"][EXPRESS](frame) -> bool
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One unfragmented, unmasked text frame (what a server sends; no extensions)."""
+    size = len(payload)
+    if size < 126:
+        head = bytes((0x81, size))
+    elif size < 1 << 16:
+        head = bytes((0x81, 126)) + size.to_bytes(2, "big")
+    else:
+        head = bytes((0x81, 127)) + size.to_bytes(8, "big")
+    return head + payload
+
+
+class ExpressWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol (websockets' sans-I/O), plus the express lane."""
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)  # none when the handshake was refused
+        if scope is not None:
+            scope["extensions"][EXPRESS] = self.express
+
+    def express(self, frame: bytes) -> bool:
+        """Write `frame` now if the connection takes it without waiting."""
+        if (
+            not self.handshake_complete
+            or self.close_sent
+            or self.disconnected
+            or not self.writable.is_set()
+            or self.conn.extensions  # a negotiated extension would have to see each frame
+            or self.transport.is_closing()
+        ):
+            return False
+        self.transport.write(frame)
+        return True

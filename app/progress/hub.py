@@ -17,7 +17,7 @@ import logging
 import math
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 
+from app.api.protocol import text_frame
 from app.core.coalesce import Coalescer
 from app.jobs.events import EVENTS_PATTERN, ProgressEvent, channel_job_id, decode
 
@@ -57,10 +58,16 @@ class Closing(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Published:
-    """One event as it came from Redis: decoded once, its text shared by every mailbox."""
+    """One event as it came from Redis: decoded once, its text (and its WebSocket frame)
+    shared by every mailbox."""
 
     event: ProgressEvent
     text: str
+    frame: bytes = b""
+
+    @classmethod
+    def of(cls, event: ProgressEvent, text: str) -> Published:
+        return cls(event, text, text_frame(text.encode()))
 
 
 class StreamUnavailable(Exception):
@@ -81,6 +88,10 @@ class Mailbox:
 
     Waits have no timer of their own: the hub's clock wakes a stream whose quiet spell is
     over, and cancels one whose send has waited longer than `send_timeout`.
+
+    A stream may set `express`: while it waits with nothing pending, an event is first
+    offered to it, and what it takes (written straight to its client) never wakes the
+    stream. `heard` counts every event offered, taken or not.
     """
 
     __slots__ = (
@@ -89,6 +100,8 @@ class Mailbox:
         "_waiter",
         "capacity",
         "closing",
+        "express",
+        "heard",
         "owner",
         "send_timeout",
         "sending_since",
@@ -105,6 +118,8 @@ class Mailbox:
         self.sending_since: float | None = None
         self.too_slow = False
         self.wake_at = math.inf
+        self.express: Callable[[Published], bool] | None = None
+        self.heard = 0
         self._pending: deque[Published] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._loop = asyncio.get_running_loop()
@@ -114,6 +129,11 @@ class Mailbox:
 
     def put(self, published: Published) -> None:
         if self.closing is not None:
+            return
+        self.heard += 1
+        express = self.express
+        waiting = self._waiter is not None and not self._pending
+        if express is not None and waiting and express(published):
             return
         if published.event.type == "progress":
             self._drop_progress_of(published.event.job_id)
@@ -258,7 +278,9 @@ class ProgressHub:
         if not mailboxes:
             return  # nobody here watches this job: not even decoded
         try:
-            published = Published(decode(data), data.decode() if isinstance(data, bytes) else data)
+            published = Published.of(
+                decode(data), data.decode() if isinstance(data, bytes) else data
+            )
         except (ValidationError, UnicodeDecodeError):
             logger.warning("ignored a malformed event on %r", channel)
             return

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -12,6 +13,7 @@ from fastapi import APIRouter, Header, Request, Response, WebSocket, WebSocketDi
 from starlette.requests import HTTPConnection
 
 from app.api.dependencies import State
+from app.api.protocol import EXPRESS
 from app.api.state import AppState, app_state
 from app.auth.dependencies import authenticate, finder, require_scope
 from app.auth.exceptions import AUTH_ERRORS as KEY_ERRORS
@@ -131,8 +133,17 @@ def _after(raw: str | None) -> int | None:
 
 
 class _SocketSink:
+    __slots__ = ("_express", "_websocket")
+
     def __init__(self, websocket: WebSocket) -> None:
         self._websocket = websocket
+        # Offered by our uvicorn protocol (app.serve); another server leaves it out.
+        self._express: Callable[[bytes], bool] | None = websocket.scope.get("extensions", {}).get(
+            EXPRESS
+        )
+
+    def express(self, frame: bytes) -> bool:
+        return self._express is not None and self._express(frame)
 
     async def send(self, text: str, seq: int | None) -> None:
         await self._websocket.send_text(text)

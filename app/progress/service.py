@@ -69,6 +69,10 @@ class Sink(Protocol):
     async def idle(self) -> None:
         """Called after each quiet spell (a keep-alive where the protocol needs one)."""
 
+    def express(self, frame: bytes) -> bool:
+        """Write a WebSocket text frame at once if the client takes it without waiting
+        (False: not possible now, or not on this transport)."""
+
 
 @dataclass(frozen=True)
 class Ending:
@@ -309,7 +313,7 @@ def _decoded(history: History) -> list[Published]:
     for raw in history:
         try:
             text = raw.decode() if isinstance(raw, bytes) else raw
-            decoded.append(Published(decode(text), text))
+            decoded.append(Published.of(decode(text), text))
         except (ValidationError, UnicodeDecodeError):
             continue
     return decoded
@@ -364,10 +368,14 @@ async def _live(mailbox: Mailbox, handler: _Handler, relay: _Relay) -> Ending:
     """Relay events in `seq` order until a terminal one, or the mailbox ends."""
     recheck = RECHECK_SECONDS
     quiet_since = time.monotonic()
+    heard = mailbox.heard
+    mailbox.express = handler.express
     while True:
         batch = await mailbox.take(within=min(relay.limits.keepalive, recheck))
         if mailbox.closing is not None:
             return _ending(mailbox.closing, relay.seq)
+        if batch or mailbox.heard != heard:  # events came (some by the express lane)
+            recheck, quiet_since, heard = RECHECK_SECONDS, time.monotonic(), mailbox.heard
         if not batch:
             if time.monotonic() - quiet_since >= recheck:
                 if (ending := await handler.on_silence()) is not None:
@@ -376,7 +384,6 @@ async def _live(mailbox: Mailbox, handler: _Handler, relay: _Relay) -> Ending:
                 quiet_since = time.monotonic()
             await relay.sink.idle()
             continue
-        recheck, quiet_since = RECHECK_SECONDS, time.monotonic()
         for published in batch:
             if published.event.seq and published.event.seq <= relay.seq:
                 continue  # already covered by the snapshot or the replay
@@ -386,6 +393,8 @@ async def _live(mailbox: Mailbox, handler: _Handler, relay: _Relay) -> Ending:
 
 class _Handler(Protocol):
     async def on_event(self, published: Published) -> Ending | None: ...
+
+    def express(self, published: Published) -> bool: ...
 
     async def on_silence(self) -> Ending | None: ...
 
@@ -412,6 +421,21 @@ class _Single:
             # A stage or status event is never dropped; its figure never goes back.
             await self.relay.send_event(event.model_copy(update={"progress": self.progress}))
         return Ending(CLOSE_NORMAL) if terminal else None
+
+    def express(self, published: Published) -> bool:
+        """A plain progress event, written straight to the client (see `Mailbox`)."""
+        event, relay = published.event, self.relay
+        if (
+            event.type != "progress"
+            or event.status.is_terminal
+            or event.progress < self.progress
+            or event.seq <= relay.seq
+            or not relay.sink.express(published.frame)
+        ):
+            return False
+        self.progress = event.progress
+        relay.seq = event.seq
+        return True
 
     async def on_silence(self) -> Ending | None:
         return await _recheck(self.relay, self.loads, None)
@@ -467,6 +491,9 @@ class _Family:
         )
         await self._send_aggregate(force=event.status.is_terminal)
         return None
+
+    def express(self, published: Published) -> bool:
+        return False  # each entry's event is followed by an aggregate: the stream sends both
 
     async def on_silence(self) -> Ending | None:
         if (ending := await _recheck(self.relay, self.loads, None)) is not None:

@@ -37,6 +37,9 @@ class _EventSink:
     async def idle(self) -> None:
         await self.write(KEEPALIVE)
 
+    def express(self, frame: bytes) -> bool:
+        return False  # WebSocket frames only
+
     async def write(self, chunk: bytes) -> None:
         await self._send({"type": "http.response.body", "body": chunk, "more_body": True})
 

@@ -1,5 +1,6 @@
 """The API process (`python -m app.serve`, real uvicorn) closes a connection whose request
-head does not arrive in REQUEST_HEAD_TIMEOUT_SECONDS, and serves the ones that do."""
+head does not arrive in REQUEST_HEAD_TIMEOUT_SECONDS, and serves the ones that do; its
+WebSocket express lane writes the frames websockets would."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
+from websockets.frames import Frame, Opcode
 
+from app.api.protocol import text_frame
 from tests.support.databases import DatabaseFactory
 from tests.support.stack import start_api
 
@@ -125,3 +128,12 @@ def test_complete_requests_on_one_connection_are_served(api_address: tuple[str, 
         time.sleep(HEAD_TIMEOUT + 0.5)
         sock.sendall(request)
         assert read_response(sock).startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65_535, 65_536, 200_000])
+def test_the_express_lane_frames_text_exactly_as_websockets_does(size: int) -> None:
+    """The frames progress events take to thousands of sockets at once are the bytes the
+    websockets library would have written for the same message."""
+    payload = b"x" * size
+    expected = Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
+    assert text_frame(payload) == expected
