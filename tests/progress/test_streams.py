@@ -117,6 +117,30 @@ async def test_a_websocket_resumes_after_the_last_seq_it_saw(
     assert replayed[-1]["status"] == "completed" and resumed.close_code == 1000
 
 
+async def test_a_stage_event_behind_the_figure_is_sent_with_the_figure_kept(
+    idle_stack: Stack, http: httpx.AsyncClient, publisher: redis.Redis
+) -> None:
+    """A late progress event is dropped, but a stage change never is: the client sees it,
+    with the figure it already had (the figure never goes back)."""
+    key = idle_stack.key()
+    job_id = await queued_job(http, key)
+    async with connect(
+        socket_url(idle_stack, job_id), additional_headers={"X-API-Key": key}
+    ) as socket:
+        await socket.recv()  # the snapshot
+        publish(publisher, job_id, 60.0)
+        publish(publisher, job_id, 55.0)  # late: dropped
+        publish(publisher, job_id, 58.0, type="stage", stage=JobStage.POSTPROCESSING)
+        completed(publisher, job_id)
+        received = [json.loads(message) async for message in socket]
+
+    assert [(e["type"], e["stage"], e["progress"]) for e in received] == [
+        ("progress", "downloading", 60.0),
+        ("stage", "postprocessing", 60.0),
+        ("status", None, 100.0),
+    ]
+
+
 async def test_resuming_from_a_seq_no_longer_kept_gets_a_fresh_snapshot(
     idle_stack: Stack, http: httpx.AsyncClient, publisher: redis.Redis
 ) -> None:
