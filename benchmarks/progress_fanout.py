@@ -85,16 +85,22 @@ class Service:
     key: str
 
 
-def start_service(workdir: Path, sockets: int, api_log: Path | None) -> Service:
+def start_redis() -> tuple[subprocess.Popen[bytes], str]:
+    """A private Redis that keeps nothing on disk, and its URL."""
     redis_binary = shutil.which("redis-server")
     if redis_binary is None:
         raise SystemExit("redis-server is needed (apt-get install redis-server)")
-    redis_port, api_port = free_port(), free_port()
-    redis_server = subprocess.Popen(
-        [redis_binary, "--port", str(redis_port), "--save", "", "--appendonly", "no"],
+    port = free_port()
+    server = subprocess.Popen(
+        [redis_binary, "--port", str(port), "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
     )
-    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    return server, f"redis://127.0.0.1:{port}/0"
+
+
+def start_service(workdir: Path, sockets: int, api_log: Path | None) -> Service:
+    redis_server, redis_url = start_redis()
+    api_port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'app.db'}",
