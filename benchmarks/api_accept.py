@@ -208,7 +208,7 @@ def run_backend(label: str, database_url: str, args: argparse.Namespace, workdir
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument(
         "--postgres",
