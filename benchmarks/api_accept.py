@@ -27,16 +27,23 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 from psycopg import sql
 
-from benchmarks.progress_fanout import PROJECT_ROOT, SECRET, cpu_seconds, free_port, start_redis
+from benchmarks.processes import (
+    PROJECT_ROOT,
+    api_env,
+    cpu_seconds,
+    free_port,
+    start_api,
+    start_redis,
+    wait_up,
+)
 
 BODY = json.dumps({"url": "https://www.youtube.com/watch?v=aqz-KE-bpKQ"}).encode()
 CONNECTIONS_PER_PROCESS = 8
@@ -50,17 +57,6 @@ class Target:
     headers: dict[str, str]
 
 
-def wait_up(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        with suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        if time.monotonic() > deadline or process.poll() is not None:
-            raise SystemExit(f"{url} did not come up")
-        time.sleep(0.1)
-
-
 def start_baseline(database_url: str) -> Target:
     port = free_port()
     env = {**os.environ, "BASELINE_DATABASE_URL": database_url}
@@ -70,35 +66,19 @@ def start_baseline(database_url: str) -> Target:
     return Target("one INSERT", process, port, {})
 
 
-def start_api(database_url: str, redis_url: str, workdir: Path) -> Target:
+def start_ours(database_url: str, redis_url: str, workdir: Path) -> Target:
     port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "BROKER_URL": redis_url,
-        "API_KEY_SECRET": SECRET,
-        "DOWNLOAD_BASE_PATH": str(workdir / "downloads"),
-        "WORK_DIR": str(workdir / "work"),
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "LOG_LEVEL": "WARNING",
-        "RATE_LIMIT_PER_MINUTE": "100000000",
-        "RATE_LIMIT_PER_IP_PER_MINUTE": "100000000",
-        "MAX_ACTIVE_JOBS_PER_KEY": "100000000",
-        "MAX_JOBS_PER_DAY_PER_KEY": "100000000",
-    }
-    run = {"env": env, "cwd": PROJECT_ROOT, "check": True, "capture_output": True}
-    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], **run)  # type: ignore[call-overload]
-    created = subprocess.run(  # type: ignore[call-overload]
-        [sys.executable, "-m", "app.cli", "api-keys", "create", "--name", "bench"], **run
+    unlimited = "100000000"  # every POST is accepted: the quotas are not what is measured
+    env = api_env(
+        database_url,
+        redis_url,
+        workdir,
+        port,
+        MAX_ACTIVE_JOBS_PER_KEY=unlimited,
+        MAX_JOBS_PER_DAY_PER_KEY=unlimited,
     )
-    key = next(w for w in created.stdout.decode().split() if w.startswith("yds_"))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.serve"], env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL
-    )
-    wait_up(f"http://127.0.0.1:{port}/health", process)
-    return Target("POST /api/v1/downloads", process, port, {"X-API-Key": key})
+    api, key = start_api(env)
+    return Target("POST /api/v1/downloads", api, port, {"X-API-Key": key})
 
 
 def client_process(port: int, headers: dict[str, str], count: int, out: Any) -> None:
@@ -189,7 +169,7 @@ def run_backend(label: str, database_url: str, args: argparse.Namespace, workdir
             base = measure(baseline, args.requests, args.processes)
         finally:
             stop(baseline)
-        api = start_api(database_url, redis_url, workdir)
+        api = start_ours(database_url, redis_url, workdir)
         try:
             measure(api, args.requests // 10, args.processes)
             ours = measure(api, args.requests, args.processes)

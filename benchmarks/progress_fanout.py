@@ -23,9 +23,6 @@ import datetime as dt
 import json
 import multiprocessing
 import os
-import resource
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,38 +39,19 @@ import redis
 
 from app.jobs.events import ProgressEvent, events_channel, publish
 from app.jobs.models import JobStage, JobStatus
+from benchmarks.processes import (
+    api_env,
+    cpu_seconds,
+    free_port,
+    raise_file_limit,
+    rss_kb,
+    start_api,
+    start_redis,
+)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SECRET = "benchmark-secret-for-api-key-hmacs-0123456789abcdef"
 JOBS = 10
 EVENTS_PER_SECOND = 4  # the tracker's pace during a download
 OPENING_AT_ONCE = 1000  # handshakes in flight over all client processes (API_BACKLOG: 2048)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def raise_file_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time the process has used: unlike wall time, it hardly depends on
-    what else the machine runs."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -85,64 +63,21 @@ class Service:
     key: str
 
 
-def start_redis() -> tuple[subprocess.Popen[bytes], str]:
-    """A private Redis that keeps nothing on disk, and its URL."""
-    redis_binary = shutil.which("redis-server")
-    if redis_binary is None:
-        raise SystemExit("redis-server is needed (apt-get install redis-server)")
-    port = free_port()
-    server = subprocess.Popen(
-        [redis_binary, "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    return server, f"redis://127.0.0.1:{port}/0"
-
-
 def start_service(workdir: Path, sockets: int, api_log: Path | None) -> Service:
     redis_server, redis_url = start_redis()
-    api_port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'app.db'}",
-        "REDIS_URL": redis_url,
-        "BROKER_URL": redis_url,
-        "API_KEY_SECRET": SECRET,
-        "DOWNLOAD_BASE_PATH": str(workdir / "downloads"),
-        "WORK_DIR": str(workdir / "work"),
-        "HOST": "127.0.0.1",
-        "PORT": str(api_port),
-        "LOG_LEVEL": "INFO" if api_log else "WARNING",
-        "RATE_LIMIT_PER_MINUTE": "1000000",
-        "RATE_LIMIT_PER_IP_PER_MINUTE": "1000000",
+    port = free_port()
+    env = api_env(
+        f"sqlite+aiosqlite:///{workdir / 'app.db'}",
+        redis_url,
+        workdir,
+        port,
+        LOG_LEVEL="INFO" if api_log else "WARNING",
         # The default (4096) answers 503 beyond it; measuring more sockets needs more.
-        "API_LIMIT_CONCURRENCY": str(max(4096, sockets + 1024)),
-    }
-    run = {"env": env, "cwd": PROJECT_ROOT, "check": True, "capture_output": True}
-    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], **run)  # type: ignore[call-overload]
-    created = subprocess.run(  # type: ignore[call-overload]
-        [sys.executable, "-m", "app.cli", "api-keys", "create", "--name", "bench"], **run
+        API_LIMIT_CONCURRENCY=str(max(4096, sockets + 1024)),
     )
-    key = next(w for w in created.stdout.decode().split() if w.startswith("yds_"))
-    log = api_log.open("ab") if api_log else subprocess.DEVNULL
-    api = subprocess.Popen(
-        [sys.executable, "-m", "app.serve"],
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT if api_log else None,
-    )
-    base_url = f"http://127.0.0.1:{api_port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or api.poll() is not None:
-            raise SystemExit("the API did not start")
-        time.sleep(0.1)
-    return Service(api, redis_server, base_url, redis_url, key)
+    log = api_log.open("ab") if api_log else None
+    api, key = start_api(env, log=log)
+    return Service(api, redis_server, f"http://127.0.0.1:{port}", redis_url, key)
 
 
 def create_jobs(service: Service) -> list[str]:
@@ -157,20 +92,23 @@ def create_jobs(service: Service) -> list[str]:
     return ids
 
 
-def client_process(
-    ws_url: str,
-    key: str,
-    jobs: list[str],
-    count: int,
-    at_once: int,
-    ready: object,
-    go: object,
-    out: object,
-) -> None:
-    """Open `count` sockets, report when all are open, then record every event's latency
+@dataclass(frozen=True)
+class ClientPlan:
+    """What one client process opens: `count` sockets on `jobs` (in turn), at most
+    `at_once` handshakes at a time."""
+
+    ws_url: str
+    key: str
+    jobs: list[str]
+    count: int
+    at_once: int
+
+
+def client_process(plan: ClientPlan, ready: object, go: object, out: object) -> None:
+    """Open the plan's sockets, report when all are open, then record every event's latency
     until the stream closes; send (latencies in ms, events, seconds, failures) back."""
     raise_file_limit()
-    asyncio.run(_clients(ws_url, key, jobs, count, at_once, ready, go, out))
+    asyncio.run(_clients(plan, ready, go, out))
 
 
 class LeanSocket(asyncio.Protocol):
@@ -248,17 +186,9 @@ class LeanSocket(asyncio.Protocol):
         self._finish(None)
 
 
-async def _clients(
-    ws_url: str,
-    key: str,
-    jobs: list[str],
-    count: int,
-    at_once: int,
-    ready: object,
-    go: object,
-    out: object,
-) -> None:
-    split = urlsplit(ws_url)
+async def _clients(plan: ClientPlan, ready: object, go: object, out: object) -> None:
+    jobs, key, count = plan.jobs, plan.key, plan.count
+    split = urlsplit(plan.ws_url)
     host, port = split.hostname or "127.0.0.1", split.port or 80
     loop = asyncio.get_running_loop()
     latencies: list[float] = []
@@ -285,7 +215,7 @@ async def _clients(
     # Handshakes in flight: clients reconnecting after a restart come back with jitter, not
     # all in the same millisecond; more than the accept backlog at once would measure the
     # kernel's SYN retries (1, 3, 7, 15 s...) rather than the API.
-    handshakes = asyncio.Semaphore(at_once)
+    handshakes = asyncio.Semaphore(plan.at_once)
 
     async def one(index: int, opened: asyncio.Event) -> None:
         path = f"/ws/progress/{jobs[index % len(jobs)]}"
@@ -363,11 +293,7 @@ def run(service: Service, sockets: int, seconds: float, processes: int) -> dict[
         context.Process(
             target=client_process,
             args=(
-                ws_url,
-                service.key,
-                jobs,
-                n,
-                max(1, OPENING_AT_ONCE // processes),
+                ClientPlan(ws_url, service.key, jobs, n, max(1, OPENING_AT_ONCE // processes)),
                 ready,
                 go,
                 out,
