@@ -57,6 +57,15 @@ def api_through_link(
     api.stop()
 
 
+def outage_log(api: ManagedProcess, *, lines: int) -> str:
+    """The API's log once it holds `lines` outage lines (they are written as it answers)."""
+    deadline = time.monotonic() + 30
+    while api.log().count("database unavailable") < lines:
+        assert time.monotonic() < deadline, api.log()[-4000:]
+        time.sleep(0.1)  # polling a log file; nothing to wait on
+    return api.log()
+
+
 def test_a_database_outage_logs_one_line_per_refused_request_and_no_traceback(
     database_link: tuple[str, str, TcpForwarder], api_through_link: tuple[ManagedProcess, str]
 ) -> None:
@@ -72,11 +81,7 @@ def test_a_database_outage_logs_one_line_per_refused_request_and_no_traceback(
             assert response.json()["error"]["code"] == "database_unavailable"
             assert response.headers["Retry-After"]
 
-    deadline = time.monotonic() + 30
-    while api.log().count("database unavailable") < REFUSED_REQUESTS:
-        assert time.monotonic() < deadline, api.log()[-4000:]
-        time.sleep(0.1)
-    log = api.log()
+    log = outage_log(api, lines=REFUSED_REQUESTS)
     assert "Traceback" not in log, log[-4000:]
     outage_lines = [line for line in log.splitlines() if "database unavailable" in line]
     assert len(outage_lines) == REFUSED_REQUESTS, log[-4000:]
@@ -102,9 +107,5 @@ def test_a_websocket_opened_during_an_outage_closes_with_1013_and_one_log_line(
         assert closed.value.rcvd.code == 1013
         assert closed.value.rcvd.reason == "database unavailable; reconnect in 5 s"
 
-    deadline = time.monotonic() + 30
-    while api.log().count("database unavailable") < REFUSED_SOCKETS:
-        assert time.monotonic() < deadline, api.log()[-4000:]
-        time.sleep(0.1)
-    log = api.log()
+    log = outage_log(api, lines=REFUSED_SOCKETS)
     assert "Traceback" not in log, log[-4000:]

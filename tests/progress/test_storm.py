@@ -14,10 +14,9 @@ import psycopg
 import pytest
 import redis
 
-from tests.progress.test_streams import completed, queued_job, socket_url
 from tests.support.databases import DatabaseFactory
 from tests.support.stack import Stack, StartStack
-from tests.support.streams import Follower, follow
+from tests.support.streams import Follower, completed, follow, queued_job, socket_url
 
 SOCKETS = 1000
 # Each socket on its own would open about four: its key, the job, the family, a recheck.

@@ -8,11 +8,9 @@ job no worker runs, so the test decides exactly what happens between two connect
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -20,12 +18,18 @@ import redis
 from websockets.asyncio.client import connect
 
 from app.jobs import events
-from app.jobs.events import ProgressEvent
-from app.jobs.models import JobStage, JobStatus
-from tests.support.jobs import submit
-from tests.support.offline_youtube import STANDARD_VIDEO_ID
+from app.jobs.models import JobStage
 from tests.support.stack import Stack, StartStack
-from tests.support.streams import Follower, SseStream, StalledClient, follow
+from tests.support.streams import (
+    Follower,
+    SseStream,
+    StalledClient,
+    completed,
+    follow,
+    publish,
+    queued_job,
+    socket_url,
+)
 
 SEND_TIMEOUT_SECONDS = 1
 
@@ -53,34 +57,6 @@ async def http(idle_stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
 def publisher(idle_stack: Stack) -> Iterator[redis.Redis]:
     with redis.Redis.from_url(idle_stack.env["REDIS_URL"]) as client:
         yield client
-
-
-def publish(client: redis.Redis, job_id: str, progress: float, **fields: Any) -> None:
-    event = {
-        "type": "progress",
-        "job_id": job_id,
-        "status": JobStatus.PROCESSING,
-        "stage": JobStage.DOWNLOADING,
-        "progress": progress,
-        "downloaded_bytes": int(progress * 1000),
-        "total_bytes": 100_000,
-        "at": dt.datetime.now(dt.UTC),
-    }
-    events.publish(client, ProgressEvent.model_validate({**event, **fields}))
-
-
-def completed(client: redis.Redis, job_id: str) -> None:
-    publish(client, job_id, 100.0, type="status", status=JobStatus.COMPLETED, stage=None)
-
-
-async def queued_job(http: httpx.AsyncClient, key: str) -> str:
-    job = await submit(http, key, f"https://www.youtube.com/watch?v={STANDARD_VIDEO_ID}")
-    return str(job["job_id"])
-
-
-def socket_url(stack: Stack, job_id: str, after: int | None = None) -> str:
-    url = f"{stack.ws_url}/ws/progress/{job_id}"
-    return url if after is None else f"{url}?after={after}"
 
 
 async def test_a_websocket_resumes_after_the_last_seq_it_saw(

@@ -1,9 +1,11 @@
 """Progress-stream clients for tests: a server-sent events reader, a WebSocket follower that
-records everything, and a WebSocket client that stops reading (to play a stuck client)."""
+records everything, a WebSocket client that stops reading (to play a stuck client), and
+events published the way workers publish them, for jobs no worker runs."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import socket
 import time
@@ -13,12 +15,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import redis
 from websockets.asyncio.client import connect
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
+
+from app.jobs import events
+from app.jobs.events import ProgressEvent
+from app.jobs.models import JobStage, JobStatus
+from tests.support.jobs import submit
+from tests.support.offline_youtube import STANDARD_VIDEO_ID
+from tests.support.stack import Stack
 
 
 @dataclass
@@ -168,3 +178,34 @@ class StalledClient:
         for chunk in self.protocol.data_to_send():
             if chunk:
                 self._sock.sendall(chunk)
+
+
+# Events published the way workers publish them, for jobs no worker runs.
+
+
+def publish(client: redis.Redis, job_id: str, progress: float, **fields: Any) -> None:
+    event = {
+        "type": "progress",
+        "job_id": job_id,
+        "status": JobStatus.PROCESSING,
+        "stage": JobStage.DOWNLOADING,
+        "progress": progress,
+        "downloaded_bytes": int(progress * 1000),
+        "total_bytes": 100_000,
+        "at": dt.datetime.now(dt.UTC),
+    }
+    events.publish(client, ProgressEvent.model_validate({**event, **fields}))
+
+
+def completed(client: redis.Redis, job_id: str) -> None:
+    publish(client, job_id, 100.0, type="status", status=JobStatus.COMPLETED, stage=None)
+
+
+async def queued_job(http: httpx.AsyncClient, key: str) -> str:
+    job = await submit(http, key, f"https://www.youtube.com/watch?v={STANDARD_VIDEO_ID}")
+    return str(job["job_id"])
+
+
+def socket_url(stack: Stack, job_id: str, after: int | None = None) -> str:
+    url = f"{stack.ws_url}/ws/progress/{job_id}"
+    return url if after is None else f"{url}?after={after}"
