@@ -208,29 +208,40 @@ class _ResponseHeads:
 @dataclass
 class _Pipe:
     """A kernel pipe that carries a flow's bytes from socket to socket with splice(2), so
-    the bytes never enter Python; ``filled`` is how many of them it holds."""
+    the bytes never enter Python; ``filled`` is how many of them it holds.
+
+    It starts at the kernel's default size and grows to PIPE_SIZE once the flow has carried
+    that much: pages and API answers then take nothing from the user's pipe quota
+    (pipe-user-pages-soft, 64 MiB), past which the kernel shrinks every new pipe the user
+    opens, ffmpeg's included.
+    """
 
     reader: int
     writer: int
     filled: int = 0
+    moved: int = 0
+    grown: bool = False
 
     @classmethod
     def open(cls) -> _Pipe | None:
-        """A non-blocking pipe of PIPE_SIZE, or None where that is not to be had."""
+        """A non-blocking pipe, or None where splice(2) is not to be had."""
         if not _CAN_SPLICE:
             return None
         try:
             reader, writer = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             return None
-        try:
-            # Refused past the user's pipe quota; a default 64 KiB pipe would save little.
-            fcntl.fcntl(writer, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-        except OSError:
-            os.close(reader)
-            os.close(writer)
-            return None
         return cls(reader, writer)
+
+    def carried(self, count: int) -> None:
+        """Note ``count`` bytes spliced in; grow the pipe once the flow proves large."""
+        self.filled += count
+        self.moved += count
+        if self.moved >= PIPE_SIZE and not self.grown:
+            self.grown = True
+            # Refused past the quota: the default size still moves the bytes, in more calls.
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(self.writer, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
 
     def drain(self) -> bytes:
         """Read back what the pipe holds (to copy it on when splice cannot)."""
@@ -873,7 +884,7 @@ def _splice_in(flow: _Flow) -> None:
         flow.ended = True
         _shutdown_write(flow.sink)
         return
-    flow.pipe.filled = count
+    flow.pipe.carried(count)
     _push(flow)
 
 

@@ -7,7 +7,9 @@ middle of a body ends the relay without leaving a thread or a descriptor behind.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import ipaddress
 import os
 import random
@@ -21,7 +23,7 @@ from typing import Any
 import pytest
 
 from app.security.addresses import AddressPolicy
-from app.security.egress import BUFFER_SIZE, EgressProxy
+from app.security.egress import BUFFER_SIZE, PIPE_SIZE, EgressProxy
 
 ORIGIN_HOST = "127.0.0.2"
 POLICY = AddressPolicy(allowed_cidrs=(ipaddress.ip_network(f"{ORIGIN_HOST}/32"),))
@@ -99,6 +101,12 @@ def zero_copy(request: pytest.FixtureRequest) -> bool:
 @pytest.fixture
 def proxy(zero_copy: bool) -> Iterator[EgressProxy]:
     with EgressProxy(POLICY, zero_copy=zero_copy) as running:
+        yield running
+
+
+@pytest.fixture
+def public_proxy() -> Iterator[EgressProxy]:
+    with EgressProxy(POLICY) as running:
         yield running
 
 
@@ -290,3 +298,50 @@ def test_a_client_reset_mid_body_ends_the_relay_and_the_origin_connection(
     assert isinstance(origin.failure, ConnectionError)
     assert _connection_threads() == []
     assert _open_descriptors() == descriptors
+
+
+def _pipes() -> dict[int, int]:
+    """This process's pipe descriptors, and the capacity of each."""
+    pipes = {}
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(FileNotFoundError):  # the listing's own descriptor
+            if os.readlink(f"/proc/self/fd/{name}").startswith("pipe:"):
+                pipes[int(name)] = fcntl.fcntl(int(name), fcntl.F_GETPIPE_SZ)
+    return pipes
+
+
+@needs_splice
+def test_only_a_flow_that_proves_large_takes_a_large_pipe(public_proxy: EgressProxy) -> None:
+    """Pipes count against the user's quota, past which every new pipe of the user's (ffmpeg's
+    too) is cut to a few pages: a tunnel that has carried little keeps default-size pipes."""
+    before = _pipes()
+    origin = _Origin(_echo)
+
+    with _connect(public_proxy) as client:
+        _open_tunnel(client, origin)
+        client.sendall(b"ECHO" + HEAD_END + b"hello")
+        assert client.recv(5) == b"hello"
+        relay_pipes = _pipes().keys() - before.keys()
+        small = [_pipes()[fd] for fd in relay_pipes]
+
+        received = bytearray()
+        reader = threading.Thread(
+            target=lambda: received.extend(_read_all(client, len(BODY))), daemon=True
+        )
+        reader.start()
+        client.sendall(BODY)
+        reader.join(20)
+        large = [_pipes()[fd] for fd in relay_pipes]
+
+    assert bytes(received) == BODY
+    assert len(small) == 4  # a pipe each way, each with two ends
+    assert max(small) <= 64 * 1024
+    assert max(large) == PIPE_SIZE
+    origin.join()
+
+
+def _read_all(client: socket.socket, size: int) -> bytes:
+    received = bytearray()
+    while len(received) < size and (chunk := client.recv(1 << 20)):
+        received += chunk
+    return bytes(received)
