@@ -81,6 +81,8 @@ _STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([0-9]{3})(?: [^\r\n]*)?")
 _GATEWAY_FAILURES = frozenset({HTTPStatus.BAD_GATEWAY, HTTPStatus.GATEWAY_TIMEOUT})
 _UNSUPPORTED_SCHEMES = frozenset({"https", "socks4", "socks4a", "socks5", "socks5h"})
 _CAN_SPLICE = hasattr(os, "splice") and hasattr(fcntl, "F_SETPIPE_SZ")
+# Back-to-back moves before the relay looks at its selector (and at stop()) again.
+_SPLICE_ROUNDS = 8
 _SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 0) | getattr(os, "SPLICE_F_NONBLOCK", 0)
 # What splice(2) answers when it cannot join these descriptors; the flow then copies.
 _NO_SPLICE_ERRNOS = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM})
@@ -868,24 +870,29 @@ def _push(flow: _Flow) -> None:
 
 
 def _splice_in(flow: _Flow) -> None:
-    """Move what the source has buffered into the (empty) pipe, and on to the sink."""
-    assert flow.pipe is not None
-    try:
-        count = os.splice(flow.source.fileno(), flow.pipe.writer, PIPE_SIZE, flags=_SPLICE_FLAGS)
-    except BlockingIOError:
-        return
-    except OSError as exc:
-        if exc.errno not in _NO_SPLICE_ERRNOS:
-            raise
-        flow.stop_splicing()
-        _pull(flow)
-        return
-    if not count:
-        flow.ended = True
-        _shutdown_write(flow.sink)
-        return
-    flow.pipe.carried(count)
-    _push(flow)
+    """Move what the source has buffered into the (empty) pipe, and on to the sink; again
+    while the sink takes it all and the source has more, a few times before the next select."""
+    for _ in range(_SPLICE_ROUNDS):
+        pipe = flow.pipe
+        assert pipe is not None
+        try:
+            count = os.splice(flow.source.fileno(), pipe.writer, PIPE_SIZE, flags=_SPLICE_FLAGS)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno not in _NO_SPLICE_ERRNOS:
+                raise
+            flow.stop_splicing()
+            _pull(flow)
+            return
+        if not count:
+            flow.ended = True
+            _shutdown_write(flow.sink)
+            return
+        pipe.carried(count)
+        _push(flow)
+        if flow.holding or flow.pipe is None:
+            return
 
 
 def _splice_out(flow: _Flow, pipe: _Pipe) -> None:
