@@ -194,6 +194,27 @@ def test_a_large_body_arrives_intact(
     origin.join()
 
 
+def _send_interim_then_body(connection: socket.socket, _: bytes) -> None:
+    connection.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+    _send_body(connection, b"")
+
+
+def test_the_final_head_after_an_interim_one_is_rewritten_before_the_body_flows(
+    proxy: EgressProxy,
+) -> None:
+    origin = _Origin(_send_interim_then_body)
+
+    interim, rest = _fetch(proxy, origin, tunnel=False)
+    final, _, body = rest.partition(HEAD_END)
+
+    assert interim.startswith(b"HTTP/1.1 100 Continue\r\n")
+    assert final.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"keep-alive" not in final.lower()
+    assert final.lower().endswith(b"\r\nconnection: close")
+    assert body == BODY
+    origin.join()
+
+
 def test_a_tunnel_carries_both_directions_at_once_intact(
     proxy: EgressProxy, zero_copy: bool, splice_calls: list[int]
 ) -> None:
