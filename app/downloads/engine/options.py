@@ -32,9 +32,7 @@ from app.transcripts.planning import CaptionSource, TranscriptPlan
 CAPTIONS_DIR = "captions"
 COOKIE_JAR = ".cookies.txt"  # a dot file: never collected as a job's output
 OUTPUT_TEMPLATE = "%(id)s.%(ext)s"
-# yt-dlp reports progress once per read, and by default grows its reads to about a second's
-# worth of bytes; a fixed read size keeps the hooks (and so the ~4 events a second) coming
-# from about 128 kB/s up, at the cost of more (cheap) calls on a fast link.
+# The first read's size; the next ones are paced to the speed (engine.pacing).
 READ_SIZE = 32 * 1024
 _AUDIO_SORT = {AudioFormat.M4A: ["ext::m4a"], AudioFormat.OPUS: ["acodec:opus"]}
 _VIDEO_SORT = {OutputFormat.MP4: ["ext:mp4:m4a"], OutputFormat.WEBM: ["ext:webm:webm"]}
@@ -153,7 +151,7 @@ def build_ydl_params(
         "socket_timeout": 30,
         "continuedl": True,
         "buffersize": READ_SIZE,
-        "noresizebuffer": True,
+        "noresizebuffer": False,
         # yt-dlp's own downloaders only: they go through the egress guard, while ffmpeg or
         # other external downloaders would open connections of their own.
         "external_downloader": {"default": "native"},
