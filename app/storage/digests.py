@@ -76,6 +76,7 @@ class GrowingFileDigest:
         self._stop = threading.Event()  # abandoned: stop without a result
         self._restart = threading.Event()
         self._result: FileDigest | None = None
+        self.hashed = 0  # bytes hashed so far (of the current pass over the file)
         self._thread = threading.Thread(target=self._follow, name="digest", daemon=True)
 
     def start(self) -> GrowingFileDigest:
@@ -137,6 +138,7 @@ class GrowingFileDigest:
             if chunk:
                 digest.update(chunk)
                 position += len(chunk)
+                self.hashed = position
                 continue
             if done:
                 stat = os.fstat(stream.fileno())
