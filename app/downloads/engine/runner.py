@@ -188,13 +188,12 @@ class YtDlpRunner:
             media.limit_audio_bitrate(item.path, options.audio_quality, check_stop=self._check_stop)
         if not options.audio_only:
             item = self._finalize_video(item, options, workdir, info["id"])
-        digest = self._written_digest(item.path)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest") as pool:
-            # A file rewritten after its download (metadata, container) is hashed while
-            # ffprobe checks it.
-            hashing = pool.submit(_digest_or_none, item.path) if digest is None else None
+            # The digest (the one taken during the download, or a new one for a file
+            # rewritten since) is had while ffprobe checks the file.
+            hashing = pool.submit(self._digest_of, item.path)
             report = media.probe_media(item.path)
-            digest = digest or (hashing.result() if hashing else None)
+            digest = hashing.result()
         result.files = [f for f in result.files if f.kind not in (FileKind.VIDEO, FileKind.AUDIO)]
         result.files.append(dataclasses.replace(item, digest=digest))
         problem = report.problem(
@@ -229,14 +228,16 @@ class YtDlpRunner:
             raise JobFailure(str(exc), code="postprocessing_failed") from exc
         return DownloadedFile(final, FileKind.VIDEO, target)
 
-    def _written_digest(self, path: Path) -> FileDigest | None:
-        """The digest taken while the download wrote `path`, if `path` is still that file."""
+    def _digest_of(self, path: Path) -> FileDigest | None:
+        """The digest taken while the download wrote `path` if `path` is still that file,
+        else a new one (None when the file changes while hashed: storage hashes it)."""
+        found = None
         for name, follower in list(self._digests.items()):
             digest = follower.finish(DIGEST_CATCH_UP_SECONDS)
             del self._digests[name]
             if digest is not None and digest.matches(path):
-                return digest
-        return None
+                found = digest
+        return found or _digest_or_none(path)
 
     def _follow(self, status: dict[str, Any]) -> None:
         """Hash each file as yt-dlp writes it; start over when yt-dlp does."""
