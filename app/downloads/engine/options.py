@@ -34,6 +34,7 @@ COOKIE_JAR = ".cookies.txt"  # a dot file: never collected as a job's output
 OUTPUT_TEMPLATE = "%(id)s.%(ext)s"
 # The first read's size; the next ones are paced to the speed (engine.pacing).
 READ_SIZE = 32 * 1024
+PROGRESS_LINE_SECONDS = 24 * 3600
 _AUDIO_SORT = {AudioFormat.M4A: ["ext::m4a"], AudioFormat.OPUS: ["acodec:opus"]}
 _VIDEO_SORT = {OutputFormat.MP4: ["ext:mp4:m4a"], OutputFormat.WEBM: ["ext:webm:webm"]}
 # The stage of every yt-dlp post-processor our options can start, by the name its hook
@@ -159,6 +160,9 @@ def build_ydl_params(
         "quiet": True,
         "no_warnings": False,
         "noprogress": True,
+        # yt-dlp formats a console progress line (two output templates over the whole info
+        # dict) on every read, quiet or not; once a day is as good as never for a worker.
+        "progress_delta": PROGRESS_LINE_SECONDS,
         "color": {"stdout": "no_color", "stderr": "no_color"},
         "logger": YtDlpLogger(logger_),
         "postprocessors": _postprocessors(options),
