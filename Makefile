@@ -31,6 +31,7 @@ bench: $(DEV_STAMP) redis-binary  ## Speed and memory benchmarks (the README's f
 	$(PY) -m benchmarks.progress_fanout
 	$(PY) -m benchmarks.api_accept
 	$(PY) -m benchmarks.egress_overhead
+	$(PY) -m benchmarks.download_speed
 
 lint: $(DEV_STAMP)  ## ruff, and the package map of docs/architecture.md (import-linter)
 	$(VENV)/bin/ruff check .

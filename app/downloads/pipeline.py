@@ -355,7 +355,9 @@ def _store_all(
             moved += size
             continue
         try:
-            obj = storage.store(item.path, key, media_type=media_type_for(item.format))
+            obj = storage.store(
+                item.path, key, media_type=media_type_for(item.format), digest=item.digest
+            )
         except StorageUnavailable as exc:
             raise JobFailure(str(exc), code="storage_unavailable", retryable=True) from exc
         stored.append(obj)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from app.storage.digests import FileDigest
+
 CHUNK_SIZE = 1024 * 1024
 _KEY_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
 
@@ -80,8 +82,16 @@ class RemoteFile:
 class StorageHandler(Protocol):
     name: str
 
-    def store(self, source: Path, key: str, *, media_type: str | None = None) -> StoredObject:
-        """Move `source` into storage under `key`; the source is gone afterwards."""
+    def store(
+        self,
+        source: Path,
+        key: str,
+        *,
+        media_type: str | None = None,
+        digest: FileDigest | None = None,
+    ) -> StoredObject:
+        """Move `source` into storage under `key`; the source is gone afterwards. `digest`,
+        when it still names `source` unchanged, saves hashing it again."""
 
     def locate(
         self, key: str, *, filename: str | None = None, media_type: str | None = None
@@ -114,6 +124,14 @@ def build_key(*parts: str) -> str:
         if not _KEY_PART.fullmatch(part) or ".." in part:
             raise ValueError(f"unsafe storage key part {part!r}")
     return "/".join(parts)
+
+
+def size_and_sha256(source: Path, digest: FileDigest | None) -> tuple[int, str]:
+    """`digest` when it still names `source` unchanged, else one read of the file."""
+    if digest is not None and digest.matches(source):
+        return digest.size, digest.sha256
+    with source.open("rb") as stream:
+        return sha256_of(stream)
 
 
 def sha256_of(stream: BinaryIO) -> tuple[int, str]:

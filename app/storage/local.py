@@ -16,7 +16,9 @@ from app.storage.base import (
     StorageUnavailable,
     StoredObject,
     sha256_of,
+    size_and_sha256,
 )
+from app.storage.digests import FileDigest
 
 INCOMING_PREFIX = ".incoming-"
 
@@ -33,20 +35,26 @@ class LocalStorageHandler:
             raise ValueError(f"storage key {key!r} escapes the storage root")
         return path
 
-    def store(self, source: Path, key: str, *, media_type: str | None = None) -> StoredObject:
+    def store(
+        self,
+        source: Path,
+        key: str,
+        *,
+        media_type: str | None = None,
+        digest: FileDigest | None = None,
+    ) -> StoredObject:
         try:
-            return self._store(source, key)
+            return self._store(source, key, digest)
         except OSError as exc:
             raise StorageUnavailable(f"storing {key} failed: {exc}") from exc
 
-    def _store(self, source: Path, key: str) -> StoredObject:
+    def _store(self, source: Path, key: str, known: FileDigest | None) -> StoredObject:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        # Hash while the file is still in the work directory, then move it in one rename
-        # (or a copy to a temporary name + rename across filesystems) so readers never see
-        # a half-written object.
-        with source.open("rb") as stream:
-            size, digest = sha256_of(stream)
+        # Hash while the file is still in the work directory (unless it was hashed as it was
+        # written), then move it in one rename (or a copy to a temporary name + rename
+        # across filesystems) so readers never see a half-written object.
+        size, digest = size_and_sha256(source, known)
         try:
             os.replace(source, target)
         except OSError:

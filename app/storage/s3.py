@@ -21,8 +21,9 @@ from app.storage.base import (
     RemoteFile,
     StorageUnavailable,
     StoredObject,
-    sha256_of,
+    size_and_sha256,
 )
+from app.storage.digests import FileDigest
 
 logger = logging.getLogger(__name__)
 
@@ -70,10 +71,16 @@ class S3StorageHandler:
     def object_key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def store(self, source: Path, key: str, *, media_type: str | None = None) -> StoredObject:
-        with source.open("rb") as stream:
-            size, digest = sha256_of(stream)
-        extra: dict[str, Any] = {"Metadata": {"sha256": digest}}
+    def store(
+        self,
+        source: Path,
+        key: str,
+        *,
+        media_type: str | None = None,
+        digest: FileDigest | None = None,
+    ) -> StoredObject:
+        size, sha256 = size_and_sha256(source, digest)
+        extra: dict[str, Any] = {"Metadata": {"sha256": sha256}}
         if media_type:
             extra["ContentType"] = media_type
         # upload_file streams from disk in parts and aborts the multipart upload itself
@@ -85,7 +92,7 @@ class S3StorageHandler:
         except (Boto3Error, BotoCoreError, ClientError) as exc:
             raise StorageUnavailable(f"S3 upload of {key} failed: {exc}") from exc
         source.unlink()
-        return StoredObject(key=key, size=size, sha256=digest)
+        return StoredObject(key=key, size=size, sha256=sha256)
 
     def locate(
         self, key: str, *, filename: str | None = None, media_type: str | None = None

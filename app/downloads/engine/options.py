@@ -32,10 +32,9 @@ from app.transcripts.planning import CaptionSource, TranscriptPlan
 CAPTIONS_DIR = "captions"
 COOKIE_JAR = ".cookies.txt"  # a dot file: never collected as a job's output
 OUTPUT_TEMPLATE = "%(id)s.%(ext)s"
-# yt-dlp reports progress once per read, and by default grows its reads to about a second's
-# worth of bytes; a fixed read size keeps the hooks (and so the ~4 events a second) coming
-# from about 128 kB/s up, at the cost of more (cheap) calls on a fast link.
+# The first read's size; the next ones are paced to the speed (engine.pacing).
 READ_SIZE = 32 * 1024
+PROGRESS_LINE_SECONDS = 24 * 3600
 _AUDIO_SORT = {AudioFormat.M4A: ["ext::m4a"], AudioFormat.OPUS: ["acodec:opus"]}
 _VIDEO_SORT = {OutputFormat.MP4: ["ext:mp4:m4a"], OutputFormat.WEBM: ["ext:webm:webm"]}
 # The stage of every yt-dlp post-processor our options can start, by the name its hook
@@ -153,7 +152,7 @@ def build_ydl_params(
         "socket_timeout": 30,
         "continuedl": True,
         "buffersize": READ_SIZE,
-        "noresizebuffer": True,
+        "noresizebuffer": False,
         # yt-dlp's own downloaders only: they go through the egress guard, while ffmpeg or
         # other external downloaders would open connections of their own.
         "external_downloader": {"default": "native"},
@@ -161,6 +160,9 @@ def build_ydl_params(
         "quiet": True,
         "no_warnings": False,
         "noprogress": True,
+        # yt-dlp formats a console progress line (two output templates over the whole info
+        # dict) on every read, quiet or not; once a day is as good as never for a worker.
+        "progress_delta": PROGRESS_LINE_SECONDS,
         "color": {"stdout": "no_color", "stderr": "no_color"},
         "logger": YtDlpLogger(logger_),
         "postprocessors": _postprocessors(options),

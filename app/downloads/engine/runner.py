@@ -3,10 +3,12 @@ put the video into the asked container and verify the result."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +24,12 @@ from app.downloads.engine.options import (
     private_cookie_jar,
     subtitle_params,
 )
+from app.downloads.engine.pacing import paced_reads
 from app.downloads.engine.progress import ProgressTracker
 from app.downloads.exceptions import JobFailure, OutsideDateWindow
 from app.downloads.schemas import DateWindow, JobOptions
 from app.jobs.models import FileKind, JobStage
+from app.storage.digests import FileDigest, GrowingFileDigest, digest_of
 from app.transcripts.conversion import EMBED_SUFFIX, write_transcripts
 from app.transcripts.cues import Cue
 from app.transcripts.planning import TranscriptPlan, plan_transcripts
@@ -39,6 +43,11 @@ SUBTITLE_EXTENSIONS = frozenset(SubtitleFormat)
 THUMBNAIL_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "webp"})
 LEFTOVER_SUFFIXES = (".part", ".ytdl", ".temp", ".tmp")
 _INTERMEDIATE = re.compile(r"\.f[\w-]+\.\w+$")  # unmerged "id.f137.mp4" parts
+# The protocols whose downloader (yt-dlp's HttpFD) writes each file from its start to its
+# end in order, the one kind of writer a GrowingFileDigest can follow.
+SEQUENTIAL_PROTOCOLS = frozenset({"http", "https"})
+# How long the digest of a downloaded file may take to catch up once the download ended.
+DIGEST_CATCH_UP_SECONDS = 300.0
 StopCheck = Callable[[], None]
 MetadataSink = Callable[[dict[str, Any]], None]
 
@@ -49,6 +58,7 @@ class DownloadedFile:
     kind: FileKind
     format: str
     language: str | None = None
+    digest: FileDigest | None = None  # hashed as it was written, when it still is that file
 
 
 @dataclass
@@ -82,13 +92,24 @@ class YtDlpRunner:
         self._window = DateWindow()
         self._postprocessors_done: set[str] = set()
         self._postprocessing_steps = 1
+        # What was downloaded, hashed as it is written: by yt-dlp's name for the file.
+        self._digests: dict[str, GrowingFileDigest] = {}
+        self._written: dict[str, int] = {}
 
     def run(
         self, url: str, options: JobOptions, workdir: Path, window: DateWindow | None = None
     ) -> DownloadResult:
         workdir.mkdir(parents=True, exist_ok=True)
         self._window = window or DateWindow()
-        info, plan = self._download(url, options, workdir)
+        try:
+            return self._run(url, options, workdir)
+        finally:
+            for follower in self._digests.values():
+                follower.abandon()
+
+    def _run(self, url: str, options: JobOptions, workdir: Path) -> DownloadResult:
+        with paced_reads():
+            info, plan = self._download(url, options, workdir)
         self._check_stop()
         self._tracker.set_stage(JobStage.POSTPROCESSING)
         transcripts = write_transcripts(
@@ -167,8 +188,14 @@ class YtDlpRunner:
             media.limit_audio_bitrate(item.path, options.audio_quality, check_stop=self._check_stop)
         if not options.audio_only:
             item = self._finalize_video(item, options, workdir, info["id"])
-            result.files = [f for f in result.files if f.kind is not FileKind.VIDEO] + [item]
-        report = media.probe_media(item.path)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest") as pool:
+            # The digest (the one taken during the download, or a new one for a file
+            # rewritten since) is had while ffprobe checks the file.
+            hashing = pool.submit(self._digest_of, item.path)
+            report = media.probe_media(item.path)
+            digest = hashing.result()
+        result.files = [f for f in result.files if f.kind not in (FileKind.VIDEO, FileKind.AUDIO)]
+        result.files.append(dataclasses.replace(item, digest=digest))
         problem = report.problem(
             extension=item.format,
             expect_video=not options.audio_only,
@@ -201,12 +228,40 @@ class YtDlpRunner:
             raise JobFailure(str(exc), code="postprocessing_failed") from exc
         return DownloadedFile(final, FileKind.VIDEO, target)
 
+    def _digest_of(self, path: Path) -> FileDigest | None:
+        """The digest taken while the download wrote `path` if `path` is still that file,
+        else a new one (None when the file changes while hashed: storage hashes it)."""
+        found = None
+        for name, follower in list(self._digests.items()):
+            digest = follower.finish(DIGEST_CATCH_UP_SECONDS)
+            del self._digests[name]
+            if digest is not None and digest.matches(path):
+                found = digest
+        return found or _digest_or_none(path)
+
+    def _follow(self, status: dict[str, Any]) -> None:
+        """Hash each file as yt-dlp writes it; start over when yt-dlp does."""
+        name, partial = status.get("filename"), status.get("tmpfilename")
+        protocol = (status.get("info_dict") or {}).get("protocol")
+        if status.get("status") != "downloading" or not name or not partial:
+            return
+        if protocol not in SEQUENTIAL_PROTOCOLS:
+            return
+        written = int(status.get("downloaded_bytes") or 0)
+        follower = self._digests.get(name)
+        if follower is None:
+            self._digests[name] = GrowingFileDigest(Path(partial)).start()
+        elif written < self._written.get(name, 0):
+            follower.restart()
+        self._written[name] = written
+
     def _on_progress(self, status: dict[str, Any]) -> None:
         self._check_stop()
         format_id = (status.get("info_dict") or {}).get("format_id")
         if format_id is None:
             return  # subtitle downloads report through the same hook
         self._media_started = True
+        self._follow(status)
         self._tracker.update_part(
             str(format_id),
             done=int(status.get("downloaded_bytes") or 0),
@@ -241,6 +296,15 @@ def expected_size(fmt: dict[str, Any], duration: float | None) -> int | None:
         return int(size)
     bitrate = fmt.get("tbr") or fmt.get("vbr") or fmt.get("abr")  # kbit/s
     return int(bitrate * 1000 / 8 * duration) if bitrate and duration else None
+
+
+def _digest_or_none(path: Path) -> FileDigest | None:
+    """None when the file changed while hashed: storage then hashes it itself."""
+    try:
+        return digest_of(path)
+    except OSError as exc:
+        logger.debug("could not hash %s ahead of storing it: %s", path, exc)
+        return None
 
 
 def _has_audio(info: dict[str, Any]) -> bool:
