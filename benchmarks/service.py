@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -47,12 +48,16 @@ class Service:
         """POST a download; the job's id."""
         response = self.client.post("/api/v1/downloads", json={"url": url, **options})
         response.raise_for_status()
-        return str(response.json()["id"])
+        return str(response.json()["job_id"])
 
-    def status(self, job_id: str) -> str:
+    def job(self, job_id: str) -> dict[str, Any]:
         response = self.client.get(f"/api/v1/downloads/{job_id}")
         response.raise_for_status()
-        return str(response.json()["status"])
+        job: dict[str, Any] = response.json()
+        return job
+
+    def status(self, job_id: str) -> str:
+        return str(self.job(job_id)["status"])
 
     def wait_all(self, job_ids: list[str], timeout: float = 600) -> dict[str, str]:
         """Poll until every job ended; their statuses. Polling a page of jobs at a time

@@ -5,20 +5,22 @@ site, starts the service as `make run` does (`benchmarks.service`), and alternat
 `--rounds` times: bare yt-dlp (the CLI) downloads the video, then the service does (POST
 with no thumbnail, metadata or captions: the same work; `--default-request` adds them).
 
-While each download runs, every process is sampled about 50 times a second from /proc:
-- **bare**: the yt-dlp process's resident set (RSS) and, from `wait4`, its kernel-kept
-  peak (ru_maxrss); and its private memory (USS, from smaps_rollup).
+While each download runs, every process is sampled about 50 times a second from /proc
+(status and smaps_rollup): RSS (resident pages, shared or not), PSS (each shared page
+divided among the processes mapping it) and USS (pages only this process maps).
+- **bare**: the yt-dlp process (its peak RSS also from `wait4`'s ru_maxrss).
 - **child**: the prefork pool process that runs the task (found by its open file in the
-  work directory). Its RSS counts pages it shares copy-on-write with the worker's main
-  process (the imports done before the fork), which cost the machine nothing more for
-  this download; its USS is the memory it alone holds; its PSS shares each shared page
-  among the processes mapping it.
-- **worker tree**: the main process, the embedded beat and the pool processes (not
-  ffmpeg/ffprobe), summed: PSS at the peak, and what that peak adds to the tree's PSS
-  when idle, which is what one download costs the machine beyond a running service.
+  work directory). Its RSS counts the pages it shares copy-on-write with the worker's main
+  process: the imports done before the fork (pydantic, SQLAlchemy, Celery, Redis, yt-dlp),
+  about 88 MB that every pool process maps whether it downloads or not.
+- **worker tree**: the worker's main process, its embedded beat and its pool processes
+  (not ffmpeg or ffprobe), PSS summed: its peak during the download over its value idle.
 
-The headline ratio compares like with like: the process that downloads, peak RSS against
-peak RSS. Printed: `name ratio baseline service` lines, then a JSON summary.
+The headline (`worker_memory`) is what one download costs the machine: bare yt-dlp's
+PSS, against what the download adds to the running worker's PSS. The other lines compare
+the two downloading processes alone (`worker_memory_child_rss` is like with like, and
+counts the worker's shared imports in full). Printed: `name ratio baseline service`
+lines, then a JSON summary.
 
     .venv/bin/python -m benchmarks.worker_memory                # 120 MB, 3 rounds
     .venv/bin/python -m benchmarks.worker_memory --size-mb 300 --rounds 5
@@ -87,8 +89,20 @@ def publish(youtube: OfflineYouTube, video: Path) -> str:
         width=640,
         height=360,
     )
+    duration = float(
+        subprocess.run(
+            [*("ffprobe", "-v", "error", "-show_entries", "format=duration"), str(video)],
+            *(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.split("=")[1]
+        .split()[0]
+    )
     entry.update(
         id=VIDEO_ID,
+        duration=duration,
         display_id=VIDEO_ID,
         title="Memory benchmark (offline fixture)",
         formats=[progressive],
@@ -136,8 +150,8 @@ def _children() -> dict[int, list[int]]:
 
 
 def python_descendants(root: int) -> list[int]:
-    """`root`'s descendants that run Python (not ffmpeg, ffprobe or Redis)."""
-    tree, found, todo = _children(), [], [root]
+    """`root` and its descendants that run Python (not ffmpeg, ffprobe or Redis)."""
+    tree, found, todo = _children(), [root], [root]
     while todo:
         for child in tree.get(todo.pop(), []):
             todo.append(child)
@@ -173,6 +187,10 @@ class Peaks:
     uss: int = 0
     pss: int = 0
     hwm: int = 0
+
+    def __str__(self) -> str:
+        rss, pss, uss = (value / 1024 for value in (self.rss, self.pss, self.uss))
+        return f"rss {rss:.1f} MB, pss {pss:.1f} MB, uss {uss:.1f} MB"
 
     def take(self, sample: dict[str, int]) -> None:
         for name, value in sample.items():
@@ -248,7 +266,7 @@ def run_service(
         job_id = job()
         status = service.wait_all([job_id])[job_id]
     if status != "completed":
-        raise SystemExit(f"the service's job ended {status}")
+        raise SystemExit(f"the service's job ended {status}: {service.job(job_id)['error']}")
     if not sampler.marked:
         raise SystemExit("no worker process was seen holding a file in the work directory")
     child = max((sampler.per_process[pid] for pid in sampler.marked), key=lambda p: p.rss)
@@ -295,12 +313,13 @@ def main() -> None:
         with running_service(youtube, Path(tmp) / "service") as service:
             root = worker_root(service.launcher.pid)
             idle = Sampler(lambda: python_descendants(root))
-            idle.sample()
+            with idle:  # the largest of a second's samples
+                time.sleep(1)
             for _ in range(args.rounds):
                 bare_runs.append(run_bare(youtube, url, Path(tmp)))
                 job = partial(service.submit, url, **options)
                 service_runs.append(run_service(service, job, root, idle.tree_pss))
-    report(bare_runs, service_runs, args)
+    report(bare_runs, service_runs, idle.per_process, args)
 
 
 def _median(runs: list[dict[str, float]], name: str) -> float:
@@ -308,25 +327,36 @@ def _median(runs: list[dict[str, float]], name: str) -> float:
 
 
 def report(
-    bare: list[dict[str, float]], ours: list[dict[str, float]], args: argparse.Namespace
+    bare: list[dict[str, float]],
+    ours: list[dict[str, float]],
+    idle: dict[int, Peaks],
+    args: argparse.Namespace,
 ) -> None:
+    # The headline: what one download costs the machine. Bare yt-dlp costs its whole
+    # process (PSS: its own pages, and its share of libraries other processes map too);
+    # the service's worker is running anyway, so a download costs what it adds to the
+    # worker's processes (their PSS summed, at its peak, over the same sum when idle).
     lines = {
-        "worker_memory_rss": (_median(bare, "rss_mb"), _median(ours, "rss_mb")),
-        "worker_memory_uss": (_median(bare, "uss_mb"), _median(ours, "uss_mb")),
-        "worker_memory_pss": (_median(bare, "pss_mb"), _median(ours, "pss_mb")),
-        "worker_memory_tree_added_pss": (
-            _median(bare, "pss_mb"),
-            _median(ours, "tree_added_pss_mb"),
-        ),
+        "worker_memory": (_median(bare, "pss_mb"), _median(ours, "tree_added_pss_mb")),
+        "worker_memory_child_rss": (_median(bare, "rss_mb"), _median(ours, "rss_mb")),
+        "worker_memory_child_pss": (_median(bare, "pss_mb"), _median(ours, "pss_mb")),
+        "worker_memory_child_uss": (_median(bare, "uss_mb"), _median(ours, "uss_mb")),
     }
-    print(f"{args.size_mb} MB video, {args.rounds} rounds, medians in MB")
+    request = "default" if args.default_request else "lean"
+    print(f"{args.size_mb} MB video, {request} request, {args.rounds} rounds, medians in MB")
+    for pid, peaks in sorted(idle.items()):
+        print(f"  idle worker process {pid}: {peaks}")
     for name, (baseline, service) in lines.items():
         print(f"{name} {service / baseline:.2f} {baseline:.1f} {service:.1f}")
+    baseline, service = lines["worker_memory"]
     summary = {
+        "name": "worker_memory",
         "size_mb": args.size_mb,
-        "request": "default" if args.default_request else "lean",
+        "request": request,
         "target": 1.5,
-        "ratio": round(lines["worker_memory_rss"][1] / lines["worker_memory_rss"][0], 3),
+        "ratio": round(service / baseline, 3),
+        "ratios": {name: round(ours_mb / base_mb, 3) for name, (base_mb, ours_mb) in lines.items()},
+        "idle_worker_pss_mb": round(sum(peaks.pss for peaks in idle.values()) / 1024, 1),
         "bare": bare,
         "service": ours,
     }
