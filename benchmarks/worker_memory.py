@@ -108,6 +108,7 @@ def publish(youtube: OfflineYouTube, video: Path) -> str:
         formats=[progressive],
         subtitles={},
         automatic_captions={},
+        chapters=[],
     )
     youtube.set_entry(VIDEO_ID, entry)
     return youtube.video_url(VIDEO_ID)
