@@ -8,7 +8,7 @@ with no thumbnail, metadata or captions: the same work; `--default-request` adds
 While each download runs, every process is sampled about 50 times a second from /proc
 (status and smaps_rollup): RSS (resident pages, shared or not), PSS (each shared page
 divided among the processes mapping it) and USS (pages only this process maps).
-- **bare**: the yt-dlp process (its peak RSS also from `wait4`'s ru_maxrss).
+- **bare**: the yt-dlp process (its peak RSS is its own VmHWM).
 - **child**: the prefork pool process that runs the task (found by its open file in the
   work directory). Its RSS counts the pages it shares copy-on-write with the worker's main
   process: the imports done before the fork (pydantic, SQLAlchemy, Celery, Redis, yt-dlp),
@@ -252,8 +252,10 @@ def run_bare(youtube: OfflineYouTube, url: str, workdir: Path) -> dict[str, floa
         raise SystemExit(f"bare yt-dlp failed ({process.returncode})")
     output.unlink()
     peaks = sampler.per_process.get(process.pid, Peaks())
+    # Its own high-water mark (VmHWM, read until it exited); wait4's ru_maxrss, which may
+    # also be a child's (yt-dlp runs ffmpeg -version), only when no sample was taken.
     return {
-        "rss_mb": max(usage.ru_maxrss, peaks.hwm, peaks.rss) / 1024,
+        "rss_mb": (peaks.hwm or usage.ru_maxrss) / 1024,
         "uss_mb": peaks.uss / 1024,
         "pss_mb": peaks.pss / 1024,
     }
@@ -270,6 +272,7 @@ def run_service(
         raise SystemExit(f"the service's job ended {status}: {service.job(job_id)['error']}")
     if not sampler.marked:
         raise SystemExit("no worker process was seen holding a file in the work directory")
+    # Sampled peaks: a pool process's VmHWM would include the downloads it ran before.
     child = max((sampler.per_process[pid] for pid in sampler.marked), key=lambda p: p.rss)
     return {
         "rss_mb": child.rss / 1024,
