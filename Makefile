@@ -32,6 +32,8 @@ bench: $(DEV_STAMP) redis-binary  ## Speed and memory benchmarks (the README's f
 	$(PY) -m benchmarks.api_accept
 	$(PY) -m benchmarks.egress_overhead
 	$(PY) -m benchmarks.download_speed
+	$(PY) -m benchmarks.worker_memory
+	$(PY) -m benchmarks.short_jobs
 
 lint: $(DEV_STAMP)  ## ruff, and the package map of docs/architecture.md (import-linter)
 	$(VENV)/bin/ruff check .

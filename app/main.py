@@ -29,7 +29,7 @@ from app.auth.keys import load_server_secret
 from app.auth.router import router as admin_router
 from app.core.config import Settings, get_settings
 from app.core.database import api_sessionmaker, create_api_engine
-from app.core.errors import document_error_bodies, install_error_handlers
+from app.core.error_handlers import document_error_bodies, install_error_handlers
 from app.core.logging import configure_logging
 from app.core.migrations import ensure_schema_current
 from app.downloads.router import router as downloads_router

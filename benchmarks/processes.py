@@ -92,16 +92,21 @@ def api_env(
     }
 
 
+def create_key(env: dict[str, str]) -> str:
+    """Migrate the database `env` names and create an API key in it: the key."""
+    run = {"env": env, "cwd": PROJECT_ROOT, "check": True, "capture_output": True}
+    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], **run)  # type: ignore[call-overload]
+    created: subprocess.CompletedProcess[bytes] = subprocess.run(  # type: ignore[call-overload]
+        [sys.executable, "-m", "app.cli", "api-keys", "create", "--name", "bench"], **run
+    )
+    return next(w for w in created.stdout.decode().split() if w.startswith("yds_"))
+
+
 def start_api(
     env: dict[str, str], *, log: IO[bytes] | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Migrate the database, create a key, start the API: the process and the key."""
-    run = {"env": env, "cwd": PROJECT_ROOT, "check": True, "capture_output": True}
-    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], **run)  # type: ignore[call-overload]
-    created = subprocess.run(  # type: ignore[call-overload]
-        [sys.executable, "-m", "app.cli", "api-keys", "create", "--name", "bench"], **run
-    )
-    key = next(w for w in created.stdout.decode().split() if w.startswith("yds_"))
+    key = create_key(env)
     api = subprocess.Popen(
         [sys.executable, "-m", "app.serve"],
         env=env,

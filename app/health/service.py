@@ -18,7 +18,7 @@ from app.downloads.engine import breaker
 from app.health.schemas import BreakerStatus, DependencyCheck, Readiness, Versions
 from app.jobs.models import JobStatus
 from app.jobs.repository import count_by_status, count_damaged_files
-from app.metrics.service import render
+from app.metrics.render import render
 from app.storage.base import StorageHandler, build_key
 from app.worker.presence import live_workers
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from app.security.addresses import AddressPolicy, ForbiddenAddress, UnresolvableHost
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,9 @@ def post_checked(
     verify: ssl.SSLContext | bool = True,
 ) -> PostResult:
     """POST `body` to `url`; never raises for network trouble, returns it as the error."""
+    # Imported here: a worker process that never delivers a webhook does not load httpx.
+    import httpx
+
     target = httpx.URL(url)
     host = target.raw_host.decode("ascii")
     port = target.port or (443 if target.scheme == "https" else 80)

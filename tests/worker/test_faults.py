@@ -148,4 +148,17 @@ async def test_a_job_whose_workers_keep_dying_ends_worker_lost_without_its_parti
                 http, key, submitted["job_id"], lambda j: j["status"] == "failed", within=120
             )
         assert done["error"]["code"] == "worker_lost", done["error"]
-        assert not workdir.exists(), sorted(p.name for p in workdir.iterdir())
+        # The work directory goes after the ending is committed (and published).
+        await work_dir_removed(workdir)
+
+
+def leftovers(workdir: Path) -> list[str] | None:
+    """What the directory still holds; None once it is gone."""
+    return sorted(p.name for p in workdir.iterdir()) if workdir.exists() else None
+
+
+async def work_dir_removed(workdir: Path, within: float = 10) -> None:
+    deadline = time.monotonic() + within
+    while (remaining := leftovers(workdir)) is not None:
+        assert time.monotonic() < deadline, remaining
+        await asyncio.sleep(0.05)
