@@ -30,6 +30,7 @@ bench: $(DEV_STAMP) redis-binary  ## Speed and memory benchmarks (the README's f
 	$(PY) -m benchmarks.storage_memory
 	$(PY) -m benchmarks.progress_fanout
 	$(PY) -m benchmarks.api_accept
+	$(PY) -m benchmarks.multi_connection
 
 lint: $(DEV_STAMP)  ## ruff, and the package map of docs/architecture.md (import-linter)
 	$(VENV)/bin/ruff check .

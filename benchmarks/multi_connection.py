@@ -16,19 +16,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
+import io
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from benchmarks.processes import start_redis
+from tests.support.constants import TEST_KEY_SECRET
 from tests.support.databases import migrate
 from tests.support.offline_youtube import STANDARD_VIDEO_ID, OfflineYouTube
 from tests.support.stack import Stack, running_stack
@@ -56,7 +60,7 @@ def make_media(path: Path, seconds: int, kbps: int) -> None:
     )
 
 
-def publish(youtube: OfflineYouTube, media: Path, video_id: str, rate: int) -> str:
+def publish(youtube: OfflineYouTube, media: Path, duration: int, video_id: str, rate: int) -> str:
     """A catalog video whose only format is `media`, served at `rate` bytes/s a connection
     (0: as fast as loopback goes); its watch URL."""
     target = youtube.site_root / "media" / "bench" / media.name
@@ -68,6 +72,7 @@ def publish(youtube: OfflineYouTube, media: Path, video_id: str, rate: int) -> s
     query = f"?rate={rate}" if rate else ""
     entry.update(
         id=video_id,
+        duration=duration,
         subtitles={},
         automatic_captions={},
         formats=[
@@ -120,9 +125,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--size-mb", type=int, default=24, help="the media file's size")
     parser.add_argument(
-        "--seconds", type=float, default=8, help="the throttled CLI's time (sets the rate)"
+        "--seconds", type=float, default=6, help="the throttled CLI's time (sets the rate)"
     )
     args = parser.parse_args()
+    # What every started process (and the key written straight into its database) shares.
+    os.environ.update(
+        {
+            "ENVIRONMENT": "localhost",
+            "API_KEY_SECRET": TEST_KEY_SECRET,
+            "BROKER_URL": "",
+            "BOOTSTRAP_ADMIN_API_KEY": "",
+            "STORAGE_BACKEND": "local",
+            "RATE_LIMIT_PER_MINUTE": "1000000",
+            "RATE_LIMIT_PER_IP_PER_MINUTE": "1000000",
+        }
+    )
     redis, redis_url = start_redis()
     results: dict[str, dict[str, float]] = {}
     try:
@@ -130,16 +147,18 @@ def main() -> None:
             root = Path(tmp)
             media = root / "big.mp4"
             kbps = 8000
-            make_media(media, max(4, round(args.size_mb * 8 * 1024 / (kbps + 128))), kbps)
+            duration = max(4, round(args.size_mb * 8 * 1024 / (kbps + 128)))
+            make_media(media, duration, kbps)
             size = media.stat().st_size
             rate = int(size / args.seconds)
             with OfflineYouTube(root / "site") as youtube:
-                throttled = publish(youtube, media, "benchThrot1", rate)
-                unthrottled = publish(youtube, media, "benchFast01", 0)
+                throttled = publish(youtube, media, duration, "benchThrot1", rate)
+                unthrottled = publish(youtube, media, duration, "benchFast01", 0)
                 stacks: list[Any] = []
                 for name, connections in (("multi", "4"), ("single", "1")):
                     database = f"sqlite+aiosqlite:///{root / name}.db"
                     migrate(database)
+                    (root / name).mkdir()
                     stacks.append(
                         running_stack(
                             database_url=database,
@@ -147,16 +166,19 @@ def main() -> None:
                             base_dir=root / name,
                             redis_url=f"{redis_url.rsplit('/', 1)[0]}/{len(stacks) + 1}",
                             DOWNLOAD_CONNECTIONS=connections,
-                            LOG_LEVEL="WARNING",
                         )
                     )
-                with stacks[0] as multi, stacks[1] as single:
+                # A stack prints its processes' logs when it stops: not part of the results.
+                with redirect_stdout(io.StringIO()), stacks[0] as multi, stacks[1] as single:
                     keys = (multi.key("bench"), single.key("bench"))
                     results = run(args.rounds, root, multi, single, keys, throttled, unthrottled)
             results["media"] = {"bytes": size, "rate_per_connection": rate}
     finally:
         redis.terminate()
         redis.wait()
+    for name, figure in results.items():
+        if "ratio" in figure:
+            print(f"{name} {figure['ratio']:.3f} {figure['baseline']:.3f} {figure['service']:.3f}")
     print(json.dumps(results, indent=2))
 
 
@@ -188,8 +210,6 @@ def run(
         one.append(measure(single, keys[1], unthrottled)())
     figures["multi_connection_unthrottled"] = summary(cli, svc)
     figures["multi_vs_one_connection_unthrottled"] = summary(one, svc)
-    for name, figure in figures.items():
-        print(f"{name} {figure['ratio']:.3f} {figure['baseline']:.3f} {figure['service']:.3f}")
     return figures
 
 

@@ -164,7 +164,10 @@ class RangedHttpFD(HttpFD):  # type: ignore[misc]  # yt-dlp has no type hints
         if self.params.get("continuedl", True) and os.path.isfile(tmpfilename):
             resume = os.path.getsize(tmpfilename)
         started = time.time()
-        probe_end = resume + chunk_size_for(1 << 62, self.connections) - 1
+        # The first request is the first chunk: its size from the size yt-dlp expects.
+        expected = info_dict.get("filesize") or info_dict.get("filesize_approx")
+        first_size = chunk_size_for(int(expected) - resume, self.connections) if expected else 0
+        probe_end = resume + (first_size or MIN_CHUNK) - 1
         probe, total = self._open(info_dict, resume, probe_end)
         max_size = self.params.get("max_filesize")
         if max_size is not None and total > max_size:
