@@ -20,7 +20,8 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from concurrent.futures import Future
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,6 +42,10 @@ _RETRY_PAUSE = 0.5
 
 class RangesUnsupported(Exception):
     """The host does not serve this file in byte ranges; fetch it in one stream."""
+
+
+class DownloadAborted(Exception):
+    """The job's other download stopped, so this one did too."""
 
 
 class _Stopped(Exception):
@@ -111,11 +116,21 @@ class RangedHttpFD(HttpFD):  # type: ignore[misc]  # yt-dlp has no type hints
     """yt-dlp's HTTP downloader, fetching over `connections` parallel byte ranges."""
 
     def __init__(
-        self, ydl: Any, params: dict[str, Any], *, connections: int, per_host: int
+        self,
+        ydl: Any,
+        params: dict[str, Any],
+        *,
+        connections: int,
+        per_host: int,
+        budget: threading.BoundedSemaphore | None = None,
+        abort: threading.Event | None = None,
     ) -> None:
         super().__init__(ydl, params)
         self.connections = max(1, connections)
         self.per_host = max(1, per_host)
+        # Connections this download shares with another one of the same job (its audio).
+        self.budget = budget or threading.BoundedSemaphore(self.connections)
+        self.abort = abort or threading.Event()
 
     def real_download(self, filename: str, info_dict: dict[str, Any]) -> bool:
         if not self._eligible(filename, info_dict):
@@ -249,6 +264,8 @@ class RangedHttpFD(HttpFD):  # type: ignore[misc]  # yt-dlp has no type hints
                         plan.cv.wait(_PROGRESS_EVERY)
                     if plan.error is not None:
                         raise plan.error
+                    if self.abort.is_set():
+                        raise DownloadAborted
                     batch = []
                     while plan.next_write in plan.ready:
                         batch.append(plan.ready.pop(plan.next_write))
@@ -294,7 +311,7 @@ class RangedHttpFD(HttpFD):  # type: ignore[misc]  # yt-dlp has no type hints
     ) -> None:
         try:
             while (index := plan.take()) is not None:
-                with _slot(slots, plan.stop):
+                with _slot(self.budget, plan.stop), _slot(slots, plan.stop):
                     data = self._fetch(plan, index, info_dict, probe)
                 probe = None
                 plan.deliver(index, data)
@@ -357,25 +374,88 @@ def _slot(slots: threading.BoundedSemaphore, stop: threading.Event) -> Iterator[
 
 
 class MultiConnectionYoutubeDL(yt_dlp.YoutubeDL):  # type: ignore[misc]
-    """A YoutubeDL that fetches a plain HTTP(S) media file over several connections; other
-    downloads (fragments, subtitles, stdout) go to the downloader yt-dlp picks."""
+    """A YoutubeDL that fetches a plain HTTP(S) media file over several connections, and the
+    audio of a video+audio pair while the video downloads (yt-dlp fetches them one after
+    the other), both sharing the download's connections. Other downloads (fragments,
+    subtitles, stdout) go to the downloader yt-dlp picks."""
 
     def __init__(self, params: dict[str, Any], *, connections: int = 1, per_host: int = 1) -> None:
         super().__init__(params)
         self.connections = connections
         self.per_host = per_host
+        self._pair: list[dict[str, Any]] = []
+        self._prefetched: dict[str, tuple[Future[Any], threading.Event]] = {}
+        self._budget = threading.BoundedSemaphore(max(1, connections))
+
+    def process_info(self, info_dict: dict[str, Any]) -> Any:
+        formats = info_dict.get("requested_formats") or []
+        self._pair = [dict(f) for f in formats] if len(formats) == 2 else []
+        self._budget = threading.BoundedSemaphore(max(1, self.connections))
+        try:
+            return super().process_info(info_dict)
+        finally:
+            self._pair = []
+            pending, self._prefetched = self._prefetched, {}
+            for future, abort in pending.values():
+                abort.set()
+                with suppress(BaseException):
+                    future.exception(timeout=10)
 
     def dl(
         self, name: str, info: dict[str, Any], subtitle: bool = False, test: bool = False
     ) -> Any:
+        prefetched = self._prefetched.pop(name, None)
+        if prefetched is not None:
+            return prefetched[0].result()
+        if not self._ranged(name, info, subtitle=subtitle, test=test):
+            return super().dl(name, info, subtitle=subtitle, test=test)
+        self._prefetch_pair(name, info)
+        return self._ranged_dl(name, info, threading.Event())
+
+    def _ranged(self, name: str, info: dict[str, Any], *, subtitle: bool, test: bool) -> bool:
         if test or subtitle or self.connections <= 1 or name == "-" or not info.get("url"):
-            return super().dl(name, info, subtitle=subtitle, test=test)
-        if get_suitable_downloader(info, self.params) is not HttpFD:
-            return super().dl(name, info, subtitle=subtitle, test=test)
-        fd = RangedHttpFD(self, self.params, connections=self.connections, per_host=self.per_host)
+            return False
+        return get_suitable_downloader(info, self.params) is HttpFD
+
+    def _ranged_dl(self, name: str, info: dict[str, Any], abort: threading.Event) -> Any:
+        fd = RangedHttpFD(
+            self,
+            self.params,
+            connections=self.connections,
+            per_host=self.per_host,
+            budget=self._budget,
+            abort=abort,
+        )
         for hook in self._progress_hooks:
             fd.add_progress_hook(hook)
         new_info = self._copy_infodict(info)
         if new_info.get("http_headers") is None:
             new_info["http_headers"] = self._calc_headers(new_info)
-        return fd.download(name, new_info, subtitle)
+        return fd.download(name, new_info, False)
+
+    def _prefetch_pair(self, name: str, info: dict[str, Any]) -> None:
+        """When yt-dlp starts the first of a video+audio pair, start the second beside it,
+        into the file yt-dlp will ask for next (its name follows from the first's)."""
+        if not self._pair or str(info.get("format_id")) != str(self._pair[0].get("format_id")):
+            return
+        first, second = self._pair
+        suffix = f".f{first['format_id']}.{first['ext']}"
+        if not name.endswith(suffix):
+            return
+        second_name = f"{name[: -len(suffix)]}.f{second['format_id']}.{second['ext']}"
+        second_info = {**info, **second}
+        if second_name in self._prefetched or not self._ranged(
+            second_name, second_info, subtitle=False, test=False
+        ):
+            return
+        future: Future[Any] = Future()
+        abort = threading.Event()
+
+        def fetch() -> None:
+            try:
+                future.set_result(self._ranged_dl(second_name, second_info, abort))
+            except BaseException as exc:  # raised where yt-dlp asks for this file
+                future.set_exception(exc)
+
+        self._prefetched[second_name] = (future, abort)
+        threading.Thread(target=fetch, name="second-format", daemon=True).start()

@@ -9,6 +9,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,16 @@ from yt_dlp.networking.exceptions import HTTPError
 from app.core.config import Settings
 from app.downloads.engine.guard import guarded_ydl
 from app.downloads.engine.options import YtDlpLogger
+from app.downloads.engine.progress import ProgressTracker
 from app.downloads.engine.ranged import MIN_CHUNK
+from app.downloads.engine.runner import YtDlpRunner
 from app.downloads.exceptions import JobCanceled, JobFailure
+from app.downloads.schemas import JobOptions
+from app.jobs.events import ProgressEvent
+from app.jobs.models import FileKind
+from tests.support.faults import throttled_copy
 from tests.support.media_server import MediaServer
+from tests.support.offline_youtube import SLOW_VIDEO_ID, OfflineYouTube
 
 SIZE = 3 * 1024 * 1024 + 12345  # not a multiple of any chunk
 
@@ -196,3 +204,28 @@ def download_refused(url: str, target: Path, **settings: Any) -> None:
     info = {"id": "clip", "url": url, "ext": "mp4", "format_id": "134"}
     with guarded_ydl(params, config) as ydl:
         ydl.dl(str(target), info)
+
+
+def test_the_audio_downloads_beside_the_video_within_the_same_connections(
+    youtube_in_process: OfflineYouTube, tmp_path: Path
+) -> None:
+    settings = Settings(_env_file=None, subtitle_sleep_seconds=0, allow_private_networks=True)
+    events: list[ProgressEvent] = []
+    runner = YtDlpRunner(
+        settings=settings,
+        tracker=ProgressTracker(uuid.uuid4(), publish=events.append),
+        check_stop=lambda: None,
+        on_metadata=lambda fields: None,
+    )
+    url = throttled_copy(youtube_in_process, "pairAtOnce1", 1024 * 1024)
+    server = youtube_in_process.server
+    server.reset_hits()
+    options = JobOptions(include_transcription=False, include_thumbnail=False)
+    result = runner.run(url, options, tmp_path / "work")
+
+    assert [f.kind for f in result.media] == [FileKind.VIDEO]
+    video = server.hits_for(f"media/{SLOW_VIDEO_ID}/134.mp4")
+    audio = server.hits_for(f"media/{SLOW_VIDEO_ID}/140.m4a")
+    assert len(video) >= 4 and audio and all(hit.status == 206 for hit in video + audio)
+    assert min(hit.at for hit in audio) < max(hit.at for hit in video), "fetched at once"
+    assert [e.progress for e in events] == sorted(e.progress for e in events)
