@@ -34,6 +34,7 @@ bench: $(DEV_STAMP) redis-binary  ## Speed and memory benchmarks (the README's f
 	$(PY) -m benchmarks.download_speed
 	$(PY) -m benchmarks.worker_memory
 	$(PY) -m benchmarks.short_jobs
+	$(PY) -m benchmarks.multi_connection
 
 lint: $(DEV_STAMP)  ## ruff, and the package map of docs/architecture.md (import-linter)
 	$(VENV)/bin/ruff check .

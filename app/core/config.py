@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     worker_db_retry_seconds: float = Field(default=60, ge=0)
     ytdlp_cookies_file: Path | None = None
     ytdlp_proxy: SecretStr = SecretStr("")  # may carry a password
+    # Parallel byte ranges of one file (and fragments of DASH/HLS) per download; 1 fetches
+    # over a single connection. A process never opens more than the per-host number at once.
+    download_connections: int = Field(default=4, ge=1, le=32)
+    download_connections_per_host: int = Field(default=4, ge=1, le=64)
 
     storage_backend: StorageBackend = StorageBackend.AUTO
     s3_bucket_name: str = ""

@@ -3,7 +3,9 @@
 Serves static files from a root directory on 127.0.0.1 with byte ranges, keep-alive and
 per-request knobs in the query string:
 
-* ``rate=<bytes/s>``: throttle the body (data still arrives every ~0.1 s).
+* ``rate=<bytes/s>``: throttle the body (data still arrives every ~0.1 s). The rate holds
+  for each request, so for each connection: N ranges at once arrive N times as fast.
+* ``ranges=0``: ignore Range headers and always answer 200 with the whole file.
 * ``status=<code>``: answer that status with an empty body (403, 404, 429, 500, ...).
 * ``delay=<seconds>``: wait before answering (timeouts, slow first byte).
 * ``fail_after=<bytes>``: drop the connection after sending that many body bytes.
@@ -181,7 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         size = file.stat().st_size
         try:
-            byte_range = parse_range(range_header, size)
+            byte_range = parse_range(range_header if query.get("ranges") != "0" else None, size)
         except RangeNotSatisfiable:
             record(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
             self._empty(

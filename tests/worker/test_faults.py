@@ -19,7 +19,9 @@ from tests.support.offline_youtube import SLOW_VIDEO_ID, OfflineYouTube
 from tests.support.stack import Stack, running_stack, start_worker
 
 pytestmark = pytest.mark.e2e
-RATE = 384 * 1024  # the 3.8 MB video part takes about ten seconds
+# A connection's rate: over the default four connections the 3.8 MB video part takes about
+# ten seconds.
+RATE = 96 * 1024
 
 
 @pytest.fixture
@@ -162,3 +164,52 @@ async def work_dir_removed(workdir: Path, within: float = 10) -> None:
     while (remaining := leftovers(workdir)) is not None:
         assert time.monotonic() < deadline, remaining
         await asyncio.sleep(0.05)
+
+
+def range_starts(stack: Stack, name: str) -> list[int | None]:
+    """Where each request for one of the slow fixture's media files started (None: no Range)."""
+    return [
+        int(hit.range.split("=")[1].split("-")[0]) if hit.range else None
+        for hit in stack.youtube.server.hits_for(f"media/{SLOW_VIDEO_ID}/{name}")
+    ]
+
+
+async def test_a_worker_killed_mid_multi_connection_download_resumes_every_range(
+    fault_stack: Stack,
+) -> None:
+    stack = fault_stack
+    video_id = "killRanges1"
+    key = stack.key()
+    source = (stack.youtube.site_root / "media" / SLOW_VIDEO_ID / "134.mp4").read_bytes()
+    async with stack_client(stack) as http:
+        # The same video served fast first: what the killed download must end up as.
+        url = throttled_copy(stack.youtube, video_id, 8 * 1024 * 1024)
+        reference = await submit(http, key, url, include_transcription=False)
+        reference_done = await wait_for(
+            http, key, reference["job_id"], lambda j: j["status"] == "completed"
+        )
+        expected = await stored_sha256(http, key, reference_done)
+
+        # 64 kB/s a connection: four connections take about 15 s over the 3.8 MB video part.
+        throttled_copy(stack.youtube, video_id, 64 * 1024)
+        stack.youtube.server.reset_hits()
+        job = await submit(http, key, url, include_transcription=False)
+        workdir = stack.work_dir / job["job_id"]
+        await partial_download_grows(workdir, past=1024 * 1024)
+        stack.workers[0].kill()
+        (part,) = workdir.glob("*.f134.mp4.part")
+        kept = part.read_bytes()
+        assert source.startswith(kept), "the .part file is always a prefix of the media"
+        first_attempt = range_starts(stack, "134.mp4")
+        assert len(first_attempt) >= 4 and None not in first_attempt, first_attempt
+
+        stack.youtube.server.reset_hits()
+        stack.workers.append(start_worker(stack.env, stack.log_dir, name="ranges", beat=True))
+        done = await wait_for(http, key, job["job_id"], lambda j: j["status"] == "completed")
+        assert await stored_sha256(http, key, done) == expected
+
+    resumed = range_starts(stack, "134.mp4")
+    starts = [start for start in resumed if start is not None]
+    assert len(starts) == len(resumed) >= 2, "every connection asked for a range"
+    assert min(starts) == len(kept), "the second attempt continued at the .part file's end"
+    assert done["attempts"] == 2

@@ -13,6 +13,7 @@ from yt_dlp.networking.exceptions import NoSupportingHandlers, RequestError, Uns
 from yt_dlp.utils import DownloadError, ExtractorError
 
 from app.core.config import Settings
+from app.downloads.engine.ranged import MultiConnectionYoutubeDL
 from app.downloads.exceptions import JobCanceled, JobFailure, LeaseLost
 from app.security.addresses import AddressPolicy
 from app.security.egress import EgressProxy
@@ -40,7 +41,11 @@ def guarded_ydl(params: dict[str, Any], settings: Settings) -> Iterator[yt_dlp.Y
     upstream = settings.ytdlp_proxy.get_secret_value() or None
     with EgressProxy(AddressPolicy.from_settings(settings), upstream=upstream) as proxy:
         try:
-            with yt_dlp.YoutubeDL({**params, "proxy": proxy.url}) as ydl:
+            with MultiConnectionYoutubeDL(
+                {**params, "proxy": proxy.url},
+                connections=settings.download_connections,
+                per_host=settings.download_connections_per_host,
+            ) as ydl:
                 yield ydl
         except Exception as exc:
             _fail_if_refused(proxy, exc)

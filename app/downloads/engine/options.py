@@ -147,6 +147,8 @@ def build_ydl_params(
         "max_filesize": settings.max_file_size_bytes,
         "retries": 10,
         "fragment_retries": 10,
+        # DASH and HLS fragments at once; a single file is cut into ranges (engine.ranged).
+        "concurrent_fragment_downloads": settings.download_connections,
         "extractor_retries": 3,
         "file_access_retries": 3,
         "socket_timeout": 30,
