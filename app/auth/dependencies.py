@@ -5,15 +5,17 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
 from app.api.dependencies import AppSettings, DbSession
 from app.api.ratelimit import LimitState, client_ip, note_limit
-from app.api.state import app_state
-from app.auth import service
+from app.api.state import AppState, app_state
+from app.auth import keys, service
 from app.auth.exceptions import InsufficientScope, MissingApiKey, RateLimited
 from app.auth.models import ApiKey, Scope
 from app.core.config import Settings
+from app.core.database import after_commit
 
 
 async def _limit(connection: HTTPConnection, identity: str, per_minute: int) -> None:
@@ -37,14 +39,38 @@ def connection_ip(connection: HTTPConnection, settings: Settings) -> str:
 KeyFinder = Callable[[str], Awaitable[ApiKey]]
 
 
-def finder(session: AsyncSession, server_secret: bytes) -> KeyFinder:
-    """Looks a secret's key up in the session (raising why it does not open the door)."""
+def finder(session: AsyncSession, state: AppState) -> KeyFinder:
+    """Looks a secret's key up (raising why it does not open the door): in the process's
+    cache of keys found in the last API_KEY_CACHE_SECONDS, else in the session."""
 
     async def find(secret: str) -> ApiKey:
-        found: ApiKey = await session.run_sync(service.authenticate, secret, server_secret)
+        digest = keys.digest(secret, state.key_secret)
+        cached: ApiKey | None = state.key_cache.get(digest)
+        if cached is not None:
+            return service.still_valid(cached)
+        found: ApiKey = await session.run_sync(_load_detached, secret, state.key_secret)
+        state.key_cache.put(digest, found)
         return found
 
     return find
+
+
+def _load_detached(session: Session, secret: str, server_secret: bytes) -> ApiKey:
+    # Detached, so that requests sharing the cached row never touch another's session
+    # (whose rollback would expire it).
+    api_key = service.authenticate(session, secret, server_secret)
+    session.expunge(api_key)
+    return api_key
+
+
+def forget_keys_after_commit(session: AsyncSession, state: AppState) -> None:
+    """A key changed by this request (revoked, new webhook) is looked up afresh once the
+    change is committed, in this process at once, in the others within the cache's time."""
+
+    async def forget() -> None:
+        state.key_cache.clear()
+
+    after_commit(session, forget)
 
 
 async def authenticate(
@@ -71,9 +97,7 @@ def require_scope(api_key: ApiKey, scope: Scope) -> None:
 
 async def require_key(request: Request, session: DbSession, settings: AppSettings) -> ApiKey:
     secret = request.headers.get(settings.api_key_header)
-    return await authenticate(
-        request, settings, secret, finder(session, app_state(request).key_secret)
-    )
+    return await authenticate(request, settings, secret, finder(session, app_state(request)))
 
 
 CurrentKey = Annotated[ApiKey, Depends(require_key, scope="function")]

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, delete, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from app.core.database import utcnow
@@ -321,20 +321,30 @@ def live_job_ids(
     return set(rows)
 
 
-def count_active(session: Session, api_key_id: uuid.UUID) -> int:
-    """Queued plus processing submissions of a key (a playlist counts once, not per entry)."""
-    active = (JobStatus.QUEUED, JobStatus.PROCESSING)
-    query = select(func.count()).where(
-        Job.api_key_id == api_key_id, Job.parent_id.is_(None), Job.status.in_(active)
-    )
-    return session.scalar(query) or 0
+ACTIVE = (JobStatus.QUEUED, JobStatus.PROCESSING)
 
 
-def count_created_since(session: Session, api_key_id: uuid.UUID, since: dt.datetime) -> int:
-    query = select(func.count()).where(
-        Job.api_key_id == api_key_id, Job.parent_id.is_(None), Job.created_at >= since
-    )
-    return session.scalar(query) or 0
+def submission_counts(
+    session: Session,
+    api_key_id: uuid.UUID,
+    *,
+    since: dt.datetime,
+    active_cap: int,
+    created_cap: int,
+) -> tuple[int, int]:
+    """A key's queued plus processing submissions (a playlist counts once, not per entry),
+    and those created since `since`: one query, each count stopping at its cap (the quota
+    it is checked against), read from the submissions' indexes alone."""
+    own = (Job.api_key_id == api_key_id, Job.parent_id.is_(None))
+    active = select(literal(1)).where(*own, Job.status.in_(ACTIVE)).limit(active_cap)
+    created = select(literal(1)).where(*own, Job.created_at >= since).limit(created_cap)
+    counts = session.execute(
+        select(
+            select(func.count()).select_from(active.subquery()).scalar_subquery(),
+            select(func.count()).select_from(created.subquery()).scalar_subquery(),
+        )
+    ).one()
+    return int(counts[0]), int(counts[1])
 
 
 _RESET_RUN = {
