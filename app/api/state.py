@@ -21,6 +21,8 @@ from app.core.expiring import ExpiringCache
 from app.metrics.api import ApiMetrics
 from app.storage.base import StorageHandler
 
+WORKERS_SEEN_SECONDS = 2.0
+
 
 @dataclass
 class AppState:
@@ -53,6 +55,11 @@ class AppState:
     task_sender: RedisTaskSender | None
     # Set on shutdown: live WebSockets close with 1001 so clients reconnect elsewhere.
     going_away: asyncio.Event = field(default_factory=asyncio.Event)
+    # Whether a worker is alive, as seen in the last few seconds: otherwise a Redis scan per
+    # queued job presented. (A worker that dies shows after its presence key's TTL anyway.)
+    workers_seen: ExpiringCache[str, bool] = field(
+        default_factory=lambda: ExpiringCache(WORKERS_SEEN_SECONDS)
+    )
 
 
 def install_state(app: FastAPI, state: AppState) -> None:

@@ -42,16 +42,23 @@ from app.storage.base import StorageHandler
 from app.worker.dispatch import enqueue_download, enqueue_settle
 from app.worker.presence import live_workers
 
+WORKERS_KEY = "any"
+
 
 async def workers_alive(state: AppState, jobs: Sequence[Job]) -> bool:
     """Whether any worker is up, asked only when one of `jobs` is queued (it spares a Redis
     scan otherwise). Redis unreachable says True: no claim about workers it cannot see."""
     if not any(job.status is JobStatus.QUEUED for job in jobs):
         return True
+    seen = state.workers_seen.get(WORKERS_KEY)
+    if seen is not None:
+        return seen
     try:
-        return bool(await live_workers(state.redis))
+        alive = bool(await live_workers(state.redis))
     except RedisError:
         return True
+    state.workers_seen.put(WORKERS_KEY, alive)
+    return alive
 
 
 def api_effects(state: AppState) -> JobEffects:
