@@ -10,10 +10,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Uuid,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 
-from app.core.database import utcnow
+from app.core.database import UTCDateTime, utcnow
 from app.jobs.models import FileState, Job, JobFile, JobKind, JobStage, JobStatus, WaitingReason
 from app.jobs.repository import compare_and_set
 from app.jobs.schemas import JobError
@@ -321,7 +332,21 @@ def live_job_ids(
     return set(rows)
 
 
-ACTIVE = (JobStatus.QUEUED, JobStatus.PROCESSING)
+# Runs on every accepted download: written once as SQL and run on the connection, it costs
+# a fraction of the ORM query it replaces (no statement to build, compile or look up).
+_SUBMISSION_COUNTS = text(
+    """
+    SELECT
+      (SELECT count(*) FROM (
+        SELECT 1 FROM jobs WHERE api_key_id = :api_key_id AND parent_id IS NULL
+          AND status IN (:queued, :processing)
+        LIMIT :active_cap) AS active),
+      (SELECT count(*) FROM (
+        SELECT 1 FROM jobs WHERE api_key_id = :api_key_id AND parent_id IS NULL
+          AND created_at >= :since
+        LIMIT :created_cap) AS created)
+    """
+).bindparams(bindparam("api_key_id", type_=Uuid()), bindparam("since", type_=UTCDateTime()))
 
 
 def submission_counts(
@@ -335,16 +360,16 @@ def submission_counts(
     """A key's queued plus processing submissions (a playlist counts once, not per entry),
     and those created since `since`: one query, each count stopping at its cap (the quota
     it is checked against), read from the submissions' indexes alone."""
-    own = (Job.api_key_id == api_key_id, Job.parent_id.is_(None))
-    active = select(literal(1)).where(*own, Job.status.in_(ACTIVE)).limit(active_cap)
-    created = select(literal(1)).where(*own, Job.created_at >= since).limit(created_cap)
-    counts = session.execute(
-        select(
-            select(func.count()).select_from(active.subquery()).scalar_subquery(),
-            select(func.count()).select_from(created.subquery()).scalar_subquery(),
-        )
-    ).one()
-    return int(counts[0]), int(counts[1])
+    params = {
+        "api_key_id": api_key_id,
+        "queued": JobStatus.QUEUED.value,
+        "processing": JobStatus.PROCESSING.value,
+        "since": since,
+        "active_cap": active_cap,
+        "created_cap": created_cap,
+    }
+    active, created = session.connection().execute(_SUBMISSION_COUNTS, params).one()
+    return int(active), int(created)
 
 
 _RESET_RUN = {
