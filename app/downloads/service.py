@@ -90,7 +90,7 @@ async def create_job(
     collection = families.effective_collection(request.collection_options(), settings)
     job = await session.run_sync(
         partial(
-            repository.insert_job,
+            repository.add_submission,
             api_key_id=api_key.id,
             url=target.url,
             kind=target.kind,
