@@ -27,9 +27,12 @@ from app.api.usage import UsageBuffer
 from app.auth import service as auth_service
 from app.auth.keys import load_server_secret
 from app.auth.router import router as admin_router
+from app.core.broker import RedisTaskSender, is_redis_url
 from app.core.config import Settings, get_settings
 from app.core.database import api_sessionmaker, create_api_engine
+from app.core.disk import FreeDiskGauge
 from app.core.error_handlers import document_error_bodies, install_error_handlers
+from app.core.expiring import ExpiringCache
 from app.core.logging import configure_logging
 from app.core.migrations import ensure_schema_current
 from app.downloads.router import router as downloads_router
@@ -91,7 +94,23 @@ def _build_state(settings: Settings, engine: AsyncEngine, ops_engine: AsyncEngin
         ops_engine=ops_engine,
         ops_sessions=api_sessionmaker(ops_engine),
         ops_redis=ops_client,
+        key_cache=ExpiringCache(settings.api_key_cache_seconds),
+        free_disk=FreeDiskGauge(
+            settings.download_base_path,
+            settings.work_dir,
+            max_age=settings.free_disk_check_seconds,
+        ),
+        task_sender=_task_sender(settings, client),
     )
+
+
+def _task_sender(settings: Settings, client: Redis) -> RedisTaskSender | None:
+    broker = settings.effective_broker_url
+    if not is_redis_url(broker):
+        return None
+    if broker == settings.redis_url:
+        return RedisTaskSender(client)
+    return RedisTaskSender(Redis.from_url(broker, socket_timeout=5, socket_connect_timeout=3))
 
 
 def _lifespan(settings: Settings) -> Any:
@@ -134,6 +153,8 @@ def _lifespan(settings: Settings) -> Any:
 
 
 async def _close_connections(state: AppState) -> None:
+    if state.task_sender is not None and state.task_sender.client is not state.redis:
+        await state.task_sender.client.aclose()
     await state.redis.aclose()
     await state.rate_limiter.aclose()
     await state.ops_redis.aclose()

@@ -45,23 +45,25 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             logger.exception("after-commit action failed")
 
 
-def get_state(request: Request) -> AppState:
+# Async, though they only read attributes: FastAPI runs a plain `def` dependency in a
+# worker thread, a thread hop per dependency and request.
+async def get_state(request: Request) -> AppState:
     return app_state(request)
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     return app_state(request).settings
 
 
-def get_redis(request: Request) -> Redis:
+async def get_redis(request: Request) -> Redis:
     return app_state(request).redis
 
 
-def get_metrics(request: Request) -> ApiMetrics:
+async def get_metrics(request: Request) -> ApiMetrics:
     return app_state(request).metrics
 
 
-def get_storage(request: Request) -> StorageHandler:
+async def get_storage(request: Request) -> StorageHandler:
     return app_state(request).storage
 
 

@@ -37,51 +37,69 @@ class LimitState:
         return headers
 
 
-# KEYS: this window's counter, the previous window's. ARGV: the limit, the share of the
-# previous window still inside the sliding window (0..1), the window's length in seconds.
-# Returns {allowed, remaining}: the request counts only when allowed.
+# For each identity in turn, KEYS: its window's counter, its previous window's; ARGV: the
+# share of the previous window still inside the sliding window (0..1), the window's length
+# in seconds, then each identity's limit. Returns {allowed, remaining} per identity, up to
+# the first one refused: a request counts against an identity only when it is allowed by it
+# and by every identity before it.
 _HIT_SCRIPT = """
-local limit = tonumber(ARGV[1])
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-local previous = tonumber(redis.call('GET', KEYS[2]) or '0')
-local used = math.floor(previous * tonumber(ARGV[2])) + current
-if used >= limit then
-  return {0, 0}
+local share = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local results = {}
+for i = 1, #KEYS / 2 do
+  local limit = tonumber(ARGV[i + 2])
+  local current = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
+  local previous = tonumber(redis.call('GET', KEYS[2 * i]) or '0')
+  local used = math.floor(previous * share) + current
+  if used >= limit then
+    table.insert(results, 0)
+    table.insert(results, 0)
+    return results
+  end
+  if redis.call('INCR', KEYS[2 * i - 1]) == 1 then
+    redis.call('EXPIRE', KEYS[2 * i - 1], 2 * window)
+  end
+  table.insert(results, 1)
+  table.insert(results, limit - used - 1)
 end
-if redis.call('INCR', KEYS[1]) == 1 then
-  redis.call('EXPIRE', KEYS[1], 2 * tonumber(ARGV[3]))
-end
-return {1, limit - used - 1}
+return results
 """
 
 
 class RateLimiter:
     """A sliding window per identity: this minute's count plus the previous minute's,
-    weighted by how much of it the window still covers. One Redis round trip a hit."""
+    weighted by how much of it the window still covers. One Redis round trip a request,
+    whatever the number of identities it is counted against."""
 
     def __init__(self, client: redis.asyncio.Redis, *, window_seconds: int = WINDOW_SECONDS):
         self._client = client
         self._window = window_seconds
         self._hit = client.register_script(_HIT_SCRIPT)
 
-    async def hit(self, identity: str, per_minute: int) -> LimitState | None:
-        """Count one request; None when Redis is unreachable (limits then fail open)."""
+    async def hit_all(self, limits: list[tuple[str, int]]) -> list[LimitState]:
+        """Count one request against each (identity, per-minute limit) in order, stopping
+        at the first that refuses it (the last state returned). Empty when Redis is
+        unreachable (limits then fail open)."""
         now = time.time()
         index, into = divmod(now, self._window)
         keys = [
-            f"{KEY_PREFIX}:{identity}:{int(index)}",
-            f"{KEY_PREFIX}:{identity}:{int(index) - 1}",
+            f"{KEY_PREFIX}:{identity}:{window}"
+            for identity, _ in limits
+            for window in (int(index), int(index) - 1)
         ]
         previous_share = 1 - into / self._window
+        args: list[str | int] = [f"{previous_share:.6f}", self._window]
+        args += [limit for _, limit in limits]
         try:
-            allowed, remaining = await self._hit(
-                keys=keys, args=[per_minute, f"{previous_share:.6f}", self._window]
-            )
+            flat = await self._hit(keys=keys, args=args)
         except (redis.RedisError, OSError) as exc:
             logger.warning("rate limiting unavailable: %s", exc)
-            return None
+            return []
         reset = max(math.ceil(self._window - into), 1)
-        return LimitState(bool(allowed), per_minute, int(remaining), reset)
+        return [
+            LimitState(bool(flat[2 * i]), limits[i][1], int(flat[2 * i + 1]), reset)
+            for i in range(len(flat) // 2)
+        ]
 
     async def aclose(self) -> None:
         await self._client.aclose()

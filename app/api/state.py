@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import FastAPI
 from redis import Redis as SyncRedis
@@ -13,9 +14,14 @@ from starlette.requests import HTTPConnection
 
 from app.api.ratelimit import RateLimiter
 from app.api.usage import UsageBuffer
+from app.core.broker import RedisTaskSender
 from app.core.config import Settings
+from app.core.disk import FreeDiskGauge
+from app.core.expiring import ExpiringCache
 from app.metrics.api import ApiMetrics
 from app.storage.base import StorageHandler
+
+WORKERS_SEEN_SECONDS = 2.0
 
 
 @dataclass
@@ -40,8 +46,20 @@ class AppState:
     ops_engine: AsyncEngine
     ops_sessions: async_sessionmaker[AsyncSession]
     ops_redis: Redis
+    # Keys found in the last API_KEY_CACHE_SECONDS, by their HMAC (`app.auth.dependencies`).
+    key_cache: ExpiringCache[str, Any]
+    # Free disk, measured every FREE_DISK_CHECK_SECONDS rather than on every request.
+    free_disk: FreeDiskGauge
+    # Task messages straight onto a Redis broker from the event loop; None with SQS (then
+    # kombu's own client sends them, in a thread).
+    task_sender: RedisTaskSender | None
     # Set on shutdown: live WebSockets close with 1001 so clients reconnect elsewhere.
     going_away: asyncio.Event = field(default_factory=asyncio.Event)
+    # Whether a worker is alive, as seen in the last few seconds: otherwise a Redis scan per
+    # queued job presented. (A worker that dies shows after its presence key's TTL anyway.)
+    workers_seen: ExpiringCache[str, bool] = field(
+        default_factory=lambda: ExpiringCache(WORKERS_SEEN_SECONDS)
+    )
 
 
 def install_state(app: FastAPI, state: AppState) -> None:

@@ -5,28 +5,30 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
 from app.api.dependencies import AppSettings, DbSession
-from app.api.ratelimit import LimitState, client_ip, note_limit
-from app.api.state import app_state
-from app.auth import service
+from app.api.ratelimit import client_ip, note_limit
+from app.api.state import AppState, app_state
+from app.auth import keys, service
 from app.auth.exceptions import InsufficientScope, MissingApiKey, RateLimited
 from app.auth.models import ApiKey, Scope
 from app.core.config import Settings
+from app.core.database import after_commit
 
 
-async def _limit(connection: HTTPConnection, identity: str, per_minute: int) -> None:
-    state: LimitState | None = await app_state(connection).rate_limiter.hit(identity, per_minute)
-    if state is None:
-        return
-    note_limit(connection.scope.setdefault("state", {}), state)
-    if not state.allowed:
-        raise RateLimited(
-            f"Rate limit of {per_minute} requests a minute exceeded; retry in "
-            f"{state.reset_seconds} s.",
-            headers=state.headers(),
-        )
+async def _limit(connection: HTTPConnection, *limits: tuple[str, int]) -> None:
+    """Count the request against each (identity, per-minute limit), in one round trip."""
+    states = await app_state(connection).rate_limiter.hit_all(list(limits))
+    for state in states:
+        note_limit(connection.scope.setdefault("state", {}), state)
+        if not state.allowed:
+            raise RateLimited(
+                f"Rate limit of {state.limit} requests a minute exceeded; retry in "
+                f"{state.reset_seconds} s.",
+                headers=state.headers(),
+            )
 
 
 def connection_ip(connection: HTTPConnection, settings: Settings) -> str:
@@ -37,31 +39,69 @@ def connection_ip(connection: HTTPConnection, settings: Settings) -> str:
 KeyFinder = Callable[[str], Awaitable[ApiKey]]
 
 
-def finder(session: AsyncSession, server_secret: bytes) -> KeyFinder:
-    """Looks a secret's key up in the session (raising why it does not open the door)."""
+def finder(session: AsyncSession, state: AppState) -> KeyFinder:
+    """Looks a secret's key up (raising why it does not open the door): in the process's
+    cache of keys found in the last API_KEY_CACHE_SECONDS, else in the session."""
 
     async def find(secret: str) -> ApiKey:
-        found: ApiKey = await session.run_sync(service.authenticate, secret, server_secret)
+        cached = _cached_key(state, secret)
+        if cached is not None:
+            return service.still_valid(cached)
+        digest = keys.digest(secret, state.key_secret)
+        found: ApiKey = await session.run_sync(_load_detached, secret, state.key_secret)
+        state.key_cache.put(digest, found)
         return found
 
     return find
+
+
+def _load_detached(session: Session, secret: str, server_secret: bytes) -> ApiKey:
+    # Detached, so that requests sharing the cached row never touch another's session
+    # (whose rollback would expire it).
+    api_key = service.authenticate(session, secret, server_secret)
+    session.expunge(api_key)
+    return api_key
+
+
+def forget_keys_after_commit(session: AsyncSession, state: AppState) -> None:
+    """A key changed by this request (revoked, new webhook) is looked up afresh once the
+    change is committed, in this process at once, in the others within the cache's time."""
+
+    async def forget() -> None:
+        state.key_cache.clear()
+
+    after_commit(session, forget)
 
 
 async def authenticate(
     connection: HTTPConnection, settings: Settings, secret: str | None, find: KeyFinder
 ) -> ApiKey:
     """The caller's key, within the per-address and per-key rate limits (HTTP and WebSocket)."""
-    # The address limit comes first so that guessing keys is throttled as well.
-    ip = connection_ip(connection, settings)
-    await _limit(connection, f"ip:{ip}", settings.rate_limit_per_ip_per_minute)
-    if not secret:
-        raise MissingApiKey(f"An API key is required in the {settings.api_key_header} header.")
+    # The address limit comes first so that guessing keys is throttled as well; a key found
+    # in the cache is counted in the same round trip.
     state = app_state(connection)
-    api_key = await find(secret)
-    per_minute = api_key.rate_limit_per_minute or settings.rate_limit_per_minute
-    await _limit(connection, f"key:{api_key.id}", per_minute)
+    address = (f"ip:{connection_ip(connection, settings)}", settings.rate_limit_per_ip_per_minute)
+    known = _cached_key(state, secret) if secret else None
+    if known is None:
+        await _limit(connection, address)
+        if not secret:
+            raise MissingApiKey(f"An API key is required in the {settings.api_key_header} header.")
+        api_key = await find(secret)
+        await _limit(connection, _key_limit(api_key, settings))
+    else:
+        await _limit(connection, address, _key_limit(known, settings))
+        api_key = service.still_valid(known)
     state.key_usage.record(api_key.id)
     return api_key
+
+
+def _key_limit(api_key: ApiKey, settings: Settings) -> tuple[str, int]:
+    return f"key:{api_key.id}", api_key.rate_limit_per_minute or settings.rate_limit_per_minute
+
+
+def _cached_key(state: AppState, secret: str) -> ApiKey | None:
+    cached: ApiKey | None = state.key_cache.get(keys.digest(secret, state.key_secret))
+    return cached
 
 
 def require_scope(api_key: ApiKey, scope: Scope) -> None:
@@ -71,9 +111,7 @@ def require_scope(api_key: ApiKey, scope: Scope) -> None:
 
 async def require_key(request: Request, session: DbSession, settings: AppSettings) -> ApiKey:
     secret = request.headers.get(settings.api_key_header)
-    return await authenticate(
-        request, settings, secret, finder(session, app_state(request).key_secret)
-    )
+    return await authenticate(request, settings, secret, finder(session, app_state(request)))
 
 
 CurrentKey = Annotated[ApiKey, Depends(require_key, scope="function")]

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from app.api.dependencies import AppSettings, DbSession, RedisClient, State
 from app.auth import service
-from app.auth.dependencies import AdminKey
+from app.auth.dependencies import AdminKey, forget_keys_after_commit
 from app.auth.exceptions import AUTH_ERRORS, ApiKeyNotFound, ExpiryNotInFuture, InsufficientScope
 from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyUpdate
 from app.auth.usage import pending_usage
@@ -79,6 +79,7 @@ async def update_api_key(
     key_id: uuid.UUID,
     body: ApiKeyUpdate,
     session: DbSession,
+    state: State,
     settings: AppSettings,
     _admin: AdminKey,
 ) -> ApiKeyOut:
@@ -86,6 +87,7 @@ async def update_api_key(
     if body.webhook_url is not None:
         await check_address(body.webhook_url, settings)
     api_key = await session.run_sync(service.set_webhook_url, key_id, body.webhook_url)
+    forget_keys_after_commit(session, state)
     return ApiKeyOut.model_validate(api_key)
 
 
@@ -94,7 +96,11 @@ async def update_api_key(
     status_code=204,
     responses={**ERRORS, **error_responses(ApiKeyNotFound)},
 )
-async def revoke_api_key(key_id: uuid.UUID, session: DbSession, _admin: AdminKey) -> Response:
-    """Revoke a key at once; its requests get 401 api_key_revoked from now on."""
+async def revoke_api_key(
+    key_id: uuid.UUID, session: DbSession, state: State, _admin: AdminKey
+) -> Response:
+    """Revoke a key at once; its requests get 401 api_key_revoked from now on (from other
+    API processes within API_KEY_CACHE_SECONDS)."""
     await session.run_sync(service.revoke_key, key_id)
+    forget_keys_after_commit(session, state)
     return Response(status_code=204)

@@ -83,11 +83,16 @@ def authenticate(session: Session, secret: str, server_secret: bytes) -> ApiKey:
     )
     if found is None:
         raise InvalidApiKey()
-    if found.revoked_at is not None:
+    return still_valid(found)
+
+
+def still_valid(api_key: ApiKey) -> ApiKey:
+    """The key, unless revoked or expired by now (also checked on a cached row)."""
+    if api_key.revoked_at is not None:
         raise ApiKeyRevoked()
-    if found.is_expired(utcnow()):
+    if api_key.is_expired(utcnow()):
         raise ApiKeyExpired()
-    return found
+    return api_key
 
 
 def check_bootstrap_key(secret: str) -> None:

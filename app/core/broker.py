@@ -6,16 +6,26 @@ flush or restart). Only a Redis broker can be inspected; with SQS the answer is 
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Iterable
+from typing import Any
 
 import redis
+import redis.asyncio
 
 logger = logging.getLogger(__name__)
 
 # Where kombu's Redis transport keeps messages delivered to a worker but not yet acked.
 UNACKED_HASH = "unacked"
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+# Who sent a message, as Celery names it (shown by `celery inspect` and in worker logs).
+ORIGIN = f"gen{os.getpid()}@{socket.gethostname()}"
+REPLY_TO = str(uuid.uuid4())  # no reply is read (results are ignored), but Celery sets one
 
 
 def _ids(payloads: Iterable[bytes | str]) -> set[str]:
@@ -34,7 +44,7 @@ def _ids(payloads: Iterable[bytes | str]) -> set[str]:
 
 
 def pending_task_ids(broker_url: str, queue: str) -> set[str] | None:
-    if not broker_url.startswith(("redis://", "rediss://", "unix://")):
+    if not is_redis_url(broker_url):
         return None
     client = redis.Redis.from_url(broker_url, socket_timeout=5, socket_connect_timeout=3)
     try:
@@ -49,3 +59,67 @@ def pending_task_ids(broker_url: str, queue: str) -> set[str] | None:
         return None
     finally:
         client.close()
+
+
+def task_message(task: str, args: list[Any], *, queue: str, task_id: str | None = None) -> str:
+    """A Celery task message (protocol 2, JSON) as kombu's Redis transport stores it in a
+    queue's list: what `send_task` would publish, built without Celery's machinery."""
+    task_id = task_id or str(uuid.uuid4())
+    body = json.dumps([args, {}, {"callbacks": None, "errbacks": None, "chain": None,
+                                  "chord": None}])  # fmt: skip
+    headers: dict[str, Any] = {
+        "lang": "py",
+        "task": task,
+        "id": task_id,
+        "shadow": None,
+        "eta": None,
+        "expires": None,
+        "group": None,
+        "group_index": None,
+        "retries": 0,
+        "timelimit": [None, None],
+        "root_id": task_id,
+        "parent_id": None,
+        "argsrepr": repr(args),
+        "kwargsrepr": "{}",
+        "origin": ORIGIN,
+        "ignore_result": None,
+        "replaced_task_nesting": 0,
+        "stamped_headers": None,
+        "stamps": {},
+    }
+    properties = {
+        "correlation_id": task_id,
+        "reply_to": REPLY_TO,
+        "delivery_mode": 2,
+        "delivery_info": {"exchange": "", "routing_key": queue},
+        "priority": 0,
+        "body_encoding": "base64",
+        "delivery_tag": str(uuid.uuid4()),
+    }
+    return json.dumps(
+        {
+            "body": base64.b64encode(body.encode()).decode(),
+            "content-encoding": "utf-8",
+            "content-type": "application/json",
+            "headers": headers,
+            "properties": properties,
+        }
+    )
+
+
+class RedisTaskSender:
+    """Publishes task messages on an asyncio Redis client, one LPUSH each (kombu's Redis
+    transport: a queue is a list the workers BRPOP), so the API sends without a thread."""
+
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        self.client = client
+
+    async def send(
+        self, task: str, args: list[Any], *, queue: str, task_id: str | None = None
+    ) -> None:
+        await self.client.lpush(queue, task_message(task, args, queue=queue, task_id=task_id))
+
+
+def is_redis_url(url: str) -> bool:
+    return url.startswith(REDIS_SCHEMES)

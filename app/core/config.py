@@ -100,6 +100,8 @@ class Settings(BaseSettings):
     # How often every stored file is checked against its recorded size and SHA-256; 0 never.
     integrity_scrub_interval_seconds: float = Field(default=86400, ge=0)
     min_free_disk_gb: float = Field(default=1.0, ge=0)
+    # The API measures free disk on this clock, not on every request.
+    free_disk_check_seconds: float = Field(default=2.0, gt=0, le=60)
     # Set by ECS in every task; their presence means "running on AWS" when ENVIRONMENT is unset.
     ecs_container_metadata_uri: str = Field(
         default="",
@@ -123,6 +125,9 @@ class Settings(BaseSettings):
     # API_KEY_SECRET_FILE on first start; on AWS it must be given (Secrets Manager).
     api_key_secret: SecretStr = SecretStr("")
     api_key_secret_file: Path = Path("./data/api-key-secret")
+    # How long an API process reuses a key it looked up: a key revoked or changed through
+    # another process (or the CLI) keeps working there for at most this long; 0 disables.
+    api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
     rate_limit_per_minute: int = Field(default=120, ge=1)
     rate_limit_per_ip_per_minute: int = Field(default=600, ge=1)

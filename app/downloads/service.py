@@ -15,9 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.api.state import AppState
 from app.auth.exceptions import QuotaExceeded
 from app.auth.models import ApiKey
+from app.core.celery_app import (
+    DOWNLOADS_QUEUE,
+    MAINTENANCE_QUEUE,
+    RUN_DOWNLOAD_TASK,
+    SETTLE_PARENT_TASK,
+)
 from app.core.config import Settings, StorageBackend
-from app.core.database import after_commit
-from app.core.disk import lowest_free_gb
+from app.core.database import AfterCommit, after_commit
 from app.downloads import batches, families, repository, urls
 from app.downloads.endings import JobEffects, end_job
 from app.downloads.exceptions import (
@@ -37,16 +42,23 @@ from app.storage.base import StorageHandler
 from app.worker.dispatch import enqueue_download, enqueue_settle
 from app.worker.presence import live_workers
 
+WORKERS_KEY = "any"
+
 
 async def workers_alive(state: AppState, jobs: Sequence[Job]) -> bool:
     """Whether any worker is up, asked only when one of `jobs` is queued (it spares a Redis
     scan otherwise). Redis unreachable says True: no claim about workers it cannot see."""
     if not any(job.status is JobStatus.QUEUED for job in jobs):
         return True
+    seen = state.workers_seen.get(WORKERS_KEY)
+    if seen is not None:
+        return seen
     try:
-        return bool(await live_workers(state.redis))
+        alive = bool(await live_workers(state.redis))
     except RedisError:
         return True
+    state.workers_seen.put(WORKERS_KEY, alive)
+    return alive
 
 
 def api_effects(state: AppState) -> JobEffects:
@@ -73,12 +85,12 @@ async def create_job(
     _check_dates(request)
     await check_address(request.url, settings)
     webhook_url = await _webhook_url(request.webhook_url, api_key, settings)
-    _check_free_disk(settings)
+    _check_free_disk(state)
     await _check_quotas(session, api_key, settings)
     collection = families.effective_collection(request.collection_options(), settings)
     job = await session.run_sync(
         partial(
-            repository.insert_job,
+            repository.add_submission,
             api_key_id=api_key.id,
             url=target.url,
             kind=target.kind,
@@ -87,7 +99,7 @@ async def create_job(
             webhook_url=webhook_url,
         )
     )
-    after_commit(session, partial(enqueue_download, job.id))
+    after_commit(session, _send_download(state, job.id))
     after_commit(session, state.metrics.jobs_created)
     return job
 
@@ -107,7 +119,7 @@ async def create_batch(
     if not accepted:
         return BatchOut(batch_id=None, accepted=[], rejected=rejected)
     webhook_url = await _webhook_url(request.webhook_url, api_key, settings)
-    _check_free_disk(settings)
+    _check_free_disk(state)
     await _check_quotas(session, api_key, settings)
     batch = await session.run_sync(
         partial(
@@ -120,10 +132,31 @@ async def create_batch(
         )
     )
     # The settle dispatches the first children.
-    after_commit(session, partial(enqueue_settle, batch.id))
+    after_commit(session, _send_settle(state, batch.id))
     # The batch itself is a job too: it ends (and is counted as ended) like its children.
     after_commit(session, partial(state.metrics.jobs_created, len(accepted) + 1))
     return BatchOut(batch_id=batch.id, accepted=[item for item, _ in accepted], rejected=rejected)
+
+
+def _send_download(state: AppState, job_id: uuid.UUID) -> AfterCommit:
+    """The job's message (task id = job id), sent on the event loop to a Redis broker."""
+    if state.task_sender is None:
+        return partial(enqueue_download, job_id)
+    return partial(
+        state.task_sender.send,
+        RUN_DOWNLOAD_TASK,
+        [str(job_id)],
+        queue=DOWNLOADS_QUEUE,
+        task_id=str(job_id),
+    )
+
+
+def _send_settle(state: AppState, parent_id: uuid.UUID) -> AfterCommit:
+    if state.task_sender is None:
+        return partial(enqueue_settle, parent_id)
+    return partial(
+        state.task_sender.send, SETTLE_PARENT_TASK, [str(parent_id)], queue=MAINTENANCE_QUEUE
+    )
 
 
 def _check_dates(request: DownloadRequest | BatchRequest) -> None:
@@ -141,26 +174,33 @@ async def _webhook_url(requested: str | None, api_key: ApiKey, settings: Setting
 
 async def _check_quotas(session: AsyncSession, api_key: ApiKey, settings: Settings) -> None:
     active_limit = api_key.max_active_jobs or settings.max_active_jobs_per_key
-    active = await session.run_sync(repository.count_active, api_key.id)
+    daily_limit = api_key.max_jobs_per_day or settings.max_jobs_per_day_per_key
+    active, today = await session.run_sync(
+        partial(
+            repository.submission_counts,
+            api_key_id=api_key.id,
+            since=dt.datetime.now(dt.UTC) - dt.timedelta(days=1),
+            active_cap=active_limit,
+            created_cap=daily_limit,
+        )
+    )
     if active >= active_limit:
         raise QuotaExceeded(
             f"The key already has {active} queued or running jobs (limit {active_limit}); "
             "wait for some to finish."
         )
-    daily_limit = api_key.max_jobs_per_day or settings.max_jobs_per_day_per_key
-    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
-    today = await session.run_sync(repository.count_created_since, api_key.id, since)
     if today >= daily_limit:
         raise QuotaExceeded(
             f"The key created {today} jobs in the last 24 hours (limit {daily_limit})."
         )
 
 
-def _check_free_disk(settings: Settings) -> None:
+def _check_free_disk(state: AppState) -> None:
     """With local storage the API shares the disk the workers fill; refuse work early."""
+    settings = state.settings
     if settings.effective_storage is not StorageBackend.LOCAL:
         return
-    free, where = lowest_free_gb(settings.download_base_path, settings.work_dir)
+    free, where = state.free_disk.lowest()
     if free < settings.min_free_disk_gb:
         raise InsufficientStorage(
             f"Only {free:.2f} GB free at {where.name or where}; at least "

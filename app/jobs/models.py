@@ -101,6 +101,10 @@ class Job(Base):
         Index("ix_jobs_owner_status", "api_key_id", "status"),
         Index("ix_jobs_parent_status", "parent_id", "status"),
         Index("ix_jobs_owner_video", "api_key_id", "video_id"),
+        # A key's own submissions (parent_id NULL), for its quotas: counted from the index
+        # alone, without reading a row.
+        Index("ix_jobs_submissions_status", "api_key_id", "parent_id", "status"),
+        Index("ix_jobs_submissions_created", "api_key_id", "parent_id", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

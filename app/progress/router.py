@@ -78,7 +78,7 @@ async def _authorize(websocket: WebSocket, state: AppState) -> ApiKey | None:
         # Sockets opening at once with one key (a reconnect storm) share one lookup.
         async def lookup() -> ApiKey:
             async with state.sessions() as session:
-                return await finder(session, state.key_secret)(secret)
+                return await finder(session, state)(secret)
 
         return await loads.load(("key", secret), lookup)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.api.dependencies import AppSettings, DbSession, State
-from app.auth.dependencies import ReadKey, WriteKey
+from app.auth.dependencies import ReadKey, WriteKey, forget_keys_after_commit
 from app.auth.exceptions import AUTH_ERRORS as KEY_ERRORS
 from app.auth.exceptions import InsufficientScope
 from app.core.errors import error_responses
@@ -43,6 +43,7 @@ async def put_webhook_settings(
     updated = await service.set_default_url(
         session, api_key=api_key, url=body.default_url, settings=settings
     )
+    forget_keys_after_commit(session, state)  # the key's cached row has the old URL
     return service.describe(updated, server_secret=state.key_secret)
 
 
