@@ -53,6 +53,12 @@ async def _present(job: Job, request: Request, state: AppState, session: AsyncSe
     )
 
 
+def _json(body: JobOut, *, status_code: int) -> Response:
+    """The body `response_model=JobOut` would send, serialized once: FastAPI would dump the
+    model, validate the dump against the model again and serialize that."""
+    return Response(body.model_dump_json(), status_code=status_code, media_type="application/json")
+
+
 @router.post(
     DOWNLOADS,
     status_code=202,
@@ -73,9 +79,9 @@ async def create_download(
     session: DbSession,
     api_key: WriteKey,
     state: State,
-) -> JobOut:
+) -> Response:
     job = await service.create_job(session, api_key=api_key, request=body, state=state)
-    return await _present(job, request, state, session)
+    return _json(await _present(job, request, state, session), status_code=202)
 
 
 @router.get(
