@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
-from app.api.dependencies import AppSettings, DbSession
+from app.api.dependencies import DbSession
 from app.api.ratelimit import client_ip, note_limit
 from app.api.state import AppState, app_state
 from app.auth import keys, service
@@ -109,9 +109,11 @@ def require_scope(api_key: ApiKey, scope: Scope) -> None:
         raise InsufficientScope(f"This operation needs the {scope.value!r} scope.")
 
 
-async def require_key(request: Request, session: DbSession, settings: AppSettings) -> ApiKey:
-    secret = request.headers.get(settings.api_key_header)
-    return await authenticate(request, settings, secret, finder(session, app_state(request)))
+async def require_key(request: Request, session: DbSession) -> ApiKey:
+    # The settings come from the state, not a dependency: each one is solved per request.
+    state = app_state(request)
+    secret = request.headers.get(state.settings.api_key_header)
+    return await authenticate(request, state.settings, secret, finder(session, state))
 
 
 CurrentKey = Annotated[ApiKey, Depends(require_key, scope="function")]

@@ -8,7 +8,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.dependencies import DbSession, State, Storage
-from app.api.state import AppState
+from app.api.state import AppState, app_state
 from app.auth.dependencies import ReadKey, WriteKey
 from app.auth.exceptions import AUTH_ERRORS as KEY_ERRORS
 from app.auth.exceptions import InsufficientScope, QuotaExceeded
@@ -78,8 +78,8 @@ async def create_download(
     request: Request,
     session: DbSession,
     api_key: WriteKey,
-    state: State,
 ) -> Response:
+    state = app_state(request)  # not a dependency: each one is solved per request
     job = await service.create_job(session, api_key=api_key, request=body, state=state)
     return _json(await _present(job, request, state, session), status_code=202)
 
