@@ -11,6 +11,7 @@ from functools import partial
 
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from app.api.state import AppState
 from app.auth.exceptions import QuotaExceeded
@@ -86,11 +87,13 @@ async def create_job(
     await check_address(request.url, settings)
     webhook_url = await _webhook_url(request.webhook_url, api_key, settings)
     _check_free_disk(state)
-    await _check_quotas(session, api_key, settings)
-    collection = families.effective_collection(request.collection_options(), settings)
-    job = await session.run_sync(
-        partial(
-            repository.add_submission,
+
+    def check_and_insert(sync_session: Session) -> Job:
+        # The quota count and the INSERT in one hop into the session's sync code.
+        _check_quota_counts(sync_session, api_key, settings)
+        collection = families.effective_collection(request.collection_options(), settings)
+        return repository.add_submission(
+            sync_session,
             api_key_id=api_key.id,
             url=target.url,
             kind=target.kind,
@@ -98,7 +101,8 @@ async def create_job(
             collection=collection if target.kind.is_parent else None,
             webhook_url=webhook_url,
         )
-    )
+
+    job = await session.run_sync(check_and_insert)
     after_commit(session, _send_download(state, job.id))
     after_commit(session, state.metrics.jobs_created)
     return job
@@ -173,16 +177,18 @@ async def _webhook_url(requested: str | None, api_key: ApiKey, settings: Setting
 
 
 async def _check_quotas(session: AsyncSession, api_key: ApiKey, settings: Settings) -> None:
+    await session.run_sync(_check_quota_counts, api_key, settings)
+
+
+def _check_quota_counts(session: Session, api_key: ApiKey, settings: Settings) -> None:
     active_limit = api_key.max_active_jobs or settings.max_active_jobs_per_key
     daily_limit = api_key.max_jobs_per_day or settings.max_jobs_per_day_per_key
-    active, today = await session.run_sync(
-        partial(
-            repository.submission_counts,
-            api_key_id=api_key.id,
-            since=dt.datetime.now(dt.UTC) - dt.timedelta(days=1),
-            active_cap=active_limit,
-            created_cap=daily_limit,
-        )
+    active, today = repository.submission_counts(
+        session,
+        api_key_id=api_key.id,
+        since=dt.datetime.now(dt.UTC) - dt.timedelta(days=1),
+        active_cap=active_limit,
+        created_cap=daily_limit,
     )
     if active >= active_limit:
         raise QuotaExceeded(
