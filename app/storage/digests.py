@@ -14,8 +14,8 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
+from io import FileIO
 from pathlib import Path
-from typing import BinaryIO
 
 logger = logging.getLogger(__name__)
 
@@ -53,13 +53,15 @@ class FileDigest:
 
 def digest_of(path: Path) -> FileDigest:
     """Hash a finished file (one read), named by what it was before and after the read."""
-    with path.open("rb") as stream:
+    buffer = bytearray(CHUNK_SIZE)
+    view = memoryview(buffer)
+    with path.open("rb", buffering=0) as stream:
         before = FileIdentity.of(os.fstat(stream.fileno()))
         digest = hashlib.sha256()
         size = 0
-        while chunk := stream.read(CHUNK_SIZE):
-            digest.update(chunk)
-            size += len(chunk)
+        while read := stream.readinto(buffer):
+            digest.update(view[:read])
+            size += read
         after = FileIdentity.of(os.fstat(stream.fileno()))
     if before != after or size != after.size:
         raise OSError(f"{path} changed while it was hashed")
@@ -112,32 +114,36 @@ class GrowingFileDigest:
         except OSError as exc:
             logger.debug("stopped hashing %s: %s", self.path, exc)
 
-    def _open(self) -> BinaryIO | None:
+    def _open(self) -> FileIO | None:
         """The file once it exists (None when told to stop, or done, before it does)."""
         while not self._stop.is_set():
             try:
-                return self.path.open("rb")
+                return self.path.open("rb", buffering=0)
             except FileNotFoundError:
                 if self._written.is_set():
                     return None
                 self._stop.wait(self._poll)
         return None
 
-    def _hash(self, stream: BinaryIO) -> bool:
+    def _hash(self, stream: FileIO) -> bool:
         """Follow `stream` to the end of the writing: True when done (a result or not),
         False to start over on a fresh open."""
         self._restart.clear()
         digest = hashlib.sha256()
         position = 0
+        # One buffer read into again and again: a new megabyte for each read would be
+        # mapped, faulted in and unmapped each time.
+        buffer = bytearray(CHUNK_SIZE)
+        view = memoryview(buffer)
         while not self._stop.is_set():
             if self._restart.is_set() or self._replaced(stream, position):
                 return False
             # Read the flag before the data: once set, what is read next is the whole rest.
             done = self._written.is_set()
-            chunk = stream.read(CHUNK_SIZE)
-            if chunk:
-                digest.update(chunk)
-                position += len(chunk)
+            read = stream.readinto(buffer)
+            if read:
+                digest.update(view[:read])
+                position += read
                 self.hashed = position
                 continue
             if done:
@@ -148,7 +154,7 @@ class GrowingFileDigest:
             self._written.wait(self._poll)
         return True
 
-    def _replaced(self, stream: BinaryIO, position: int) -> bool:
+    def _replaced(self, stream: FileIO, position: int) -> bool:
         """The file shrank below what was hashed, or the path names another file now."""
         stat = os.fstat(stream.fileno())
         if stat.st_size < position:
