@@ -116,6 +116,14 @@ def postprocessing_steps(options: JobOptions, *, merged: bool) -> int:
     return sum(steps)
 
 
+def rewrites_media(options: JobOptions, *, merged: bool) -> bool:
+    """Whether one of yt-dlp's post-processors we ask for always writes the media anew once
+    it is downloaded (the merge of separate formats, the metadata): then hashing the
+    downloaded file as it is written is work thrown away, and CPU the download itself could
+    use. (The audio extraction keeps a file already in the asked format.)"""
+    return merged or (options.embed_metadata and options.downloads_media)
+
+
 def _merge_format(options: JobOptions) -> str | None:
     if options.audio_only:
         return None

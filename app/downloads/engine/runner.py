@@ -22,6 +22,7 @@ from app.downloads.engine.options import (
     build_ydl_params,
     postprocessing_steps,
     private_cookie_jar,
+    rewrites_media,
     subtitle_params,
 )
 from app.downloads.engine.pacing import paced_reads
@@ -95,6 +96,8 @@ class YtDlpRunner:
         # What was downloaded, hashed as it is written: by yt-dlp's name for the file.
         self._digests: dict[str, GrowingFileDigest] = {}
         self._written: dict[str, int] = {}
+        # Whether the file yt-dlp downloads is the one kept (decided once the format is).
+        self._follow_writes = False
 
     def run(
         self, url: str, options: JobOptions, workdir: Path, window: DateWindow | None = None
@@ -173,6 +176,7 @@ class YtDlpRunner:
         if options.downloads_media:
             self._tracker.expect(sizes)
         self._postprocessing_steps = postprocessing_steps(options, merged=len(selected) > 1)
+        self._follow_writes = not rewrites_media(options, merged=len(selected) > 1)
         self._on_metadata(describe(info))
 
     def _finish_media(
@@ -245,7 +249,7 @@ class YtDlpRunner:
         protocol = (status.get("info_dict") or {}).get("protocol")
         if status.get("status") != "downloading" or not name or not partial:
             return
-        if protocol not in SEQUENTIAL_PROTOCOLS:
+        if protocol not in SEQUENTIAL_PROTOCOLS or not self._follow_writes:
             return
         written = int(status.get("downloaded_bytes") or 0)
         follower = self._digests.get(name)

@@ -9,7 +9,7 @@ import pytest
 
 from app.core.config import Settings
 from app.downloads.engine.guard import classify_error
-from app.downloads.engine.options import build_ydl_params, format_selector
+from app.downloads.engine.options import build_ydl_params, format_selector, rewrites_media
 from app.downloads.engine.runner import collect_outputs
 from app.downloads.schemas import JobOptions, OutputFormat, Quality
 from app.jobs.models import FileKind
@@ -26,6 +26,22 @@ from app.jobs.models import FileKind
 )
 def test_format_selector(options: JobOptions, expected: str) -> None:
     assert format_selector(options) == expected
+
+
+@pytest.mark.parametrize(
+    ("options", "merged", "expected"),
+    [
+        (JobOptions(), False, True),  # the metadata pass writes the video anew
+        (JobOptions(embed_metadata=False), True, True),  # so does the merge
+        (JobOptions(embed_metadata=False), False, False),
+        (JobOptions(audio_only=True, embed_metadata=False), False, False),
+        (JobOptions(transcript_only=True), False, False),
+    ],
+)
+def test_the_downloaded_file_is_hashed_as_written_only_when_it_is_kept(
+    options: JobOptions, merged: bool, expected: bool
+) -> None:
+    assert rewrites_media(options, merged=merged) is expected
 
 
 def test_transcript_only_skips_the_media() -> None:
