@@ -4,7 +4,6 @@ subtitles, and the check that keeps a corrupt file from ever being marked comple
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,9 +219,14 @@ def _run(stream: Any, check_stop: StopCheck) -> None:
     quiet = stream.global_args("-nostdin", "-nostats", "-loglevel", "error")
     process: subprocess.Popen[bytes] = quiet.run_async(pipe_stdout=False, pipe_stderr=True)
     try:
-        while process.poll() is None:
+        while True:
             check_stop()
-            time.sleep(POLL_SECONDS)
+            try:
+                # Returns as ffmpeg ends, not at the next tick of the stop checks.
+                process.wait(timeout=POLL_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                continue
     except BaseException:
         process.kill()
         process.wait()
