@@ -30,9 +30,14 @@ _yt_dlp_block_size: Any = HttpFD.best_block_size
 
 
 def paced_block_size(elapsed_seconds: float, bytes_read: int) -> int:
-    """The next read's size: PACE_SECONDS at the speed of the last read, within bounds."""
+    """yt-dlp's next read: paced inside `paced_reads()`, yt-dlp's own choice elsewhere."""
     if not getattr(_scope, "paced", False):
         return int(_yt_dlp_block_size(elapsed_seconds, bytes_read))
+    return pace(elapsed_seconds, bytes_read)
+
+
+def pace(elapsed_seconds: float, bytes_read: int) -> int:
+    """The next read's size: PACE_SECONDS at the speed of the last read, within bounds."""
     # At most twice the last read, as yt-dlp does: a read served from bytes already buffered
     # takes no time, and says nothing of the link's speed.
     ceiling = min(max(2 * bytes_read, MIN_READ), MAX_READ)

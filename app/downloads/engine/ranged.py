@@ -12,6 +12,12 @@ a prefix of the media, exactly as with a single stream. A chunk that arrives bef
 ahead of it waits in memory (at most `window` chunks are fetched ahead of the file's end).
 After a kill the next attempt continues from the `.part` file's size, every connection with
 a Range request; what was in memory is fetched again.
+
+Several connections only pay where a host throttles each one. The first chunk is read
+alone for up to `PROBE_SECONDS`: when it is all there by then, at `SINGLE_STREAM_SPEED` or
+more, one connection is not throttled and the rest of the file goes to yt-dlp's own single
+stream (from the `.part` file's end, with a Range), which costs less than a new request
+through the egress guard for every chunk.
 """
 
 from __future__ import annotations
@@ -34,8 +40,12 @@ from yt_dlp.networking.exceptions import HTTPError, TransportError
 from yt_dlp.utils import parse_http_range
 from yt_dlp.utils.networking import HTTPHeaderDict
 
+from app.downloads.engine.pacing import MIN_READ, pace
+
 MIN_CHUNK = 256 * 1024
 MAX_CHUNK = 2 * 1024 * 1024
+PROBE_SECONDS = 0.25
+SINGLE_STREAM_SPEED = 32 * 1024 * 1024  # bytes a second one connection gets at least
 _PROGRESS_EVERY = 0.25  # seconds between progress hooks while chunks arrive
 _RETRY_PAUSE = 0.5
 
@@ -46,6 +56,10 @@ class RangesUnsupported(Exception):
 
 class DownloadAborted(Exception):
     """The job's other download stopped, so this one did too."""
+
+
+class OneStreamSuffices(Exception):
+    """One connection already gets the bytes fast: the rest of the file in one stream."""
 
 
 class _Stopped(Exception):
@@ -137,7 +151,7 @@ class RangedHttpFD(HttpFD):  # type: ignore[misc]  # yt-dlp has no type hints
             return bool(super().real_download(filename, info_dict))
         try:
             return self._ranged_download(filename, info_dict)
-        except RangesUnsupported:
+        except (RangesUnsupported, OneStreamSuffices):
             return bool(super().real_download(filename, info_dict))
 
     def _eligible(self, filename: str, info_dict: dict[str, Any]) -> bool:
@@ -183,6 +197,7 @@ class RangedHttpFD(HttpFD):  # type: ignore[misc]  # yt-dlp has no type hints
         expected = info_dict.get("filesize") or info_dict.get("filesize_approx")
         first_size = chunk_size_for(int(expected) - resume, self.connections) if expected else 0
         probe_end = resume + (first_size or MIN_CHUNK) - 1
+        asked = time.monotonic()
         probe, total = self._open(info_dict, resume, probe_end)
         max_size = self.params.get("max_filesize")
         if max_size is not None and total > max_size:
@@ -198,13 +213,21 @@ class RangedHttpFD(HttpFD):  # type: ignore[misc]  # yt-dlp has no type hints
         chunks = [(resume, first_end)] + [
             (start, min(start + size, total) - 1) for start in range(first_end + 1, total, size)
         ]
+        head, probe = self._probe(probe, first_end - resume + 1)
+        if len(chunks) > 1 and _one_stream_suffices(len(head), first_end - resume + 1, asked):
+            probe.close()
+            with open(tmpfilename, "ab") as stream:
+                stream.truncate(resume)
+                stream.write(head)
+            raise OneStreamSuffices
         plan = _Plan(chunks=chunks, window=self.connections + 1)
+        plan.received[0] = len(head)
         host = urlsplit(info_dict["url"]).netloc
         slots = host_slots(host, self.per_host)
         threads = [
             threading.Thread(
                 target=self._fetch_loop,
-                args=(plan, info_dict, slots, probe if n == 0 else None),
+                args=(plan, info_dict, slots, (probe, head) if n == 0 else (None, None)),
                 name=f"range-{n}",
                 daemon=True,
             )
@@ -221,7 +244,8 @@ class RangedHttpFD(HttpFD):  # type: ignore[misc]  # yt-dlp has no type hints
             plan.stop.set()
             with plan.cv:
                 plan.cv.notify_all()
-            probe.close()
+            if probe is not None:
+                probe.close()
             deadline = time.monotonic() + 2
             for thread in threads:
                 thread.join(max(0.0, deadline - time.monotonic()))
@@ -307,26 +331,52 @@ class RangedHttpFD(HttpFD):  # type: ignore[misc]  # yt-dlp has no type hints
         plan: _Plan,
         info_dict: dict[str, Any],
         slots: threading.BoundedSemaphore,
-        probe: Any,
+        first: tuple[Any, bytearray | None],
     ) -> None:
+        probe, head = first
         try:
             while (index := plan.take()) is not None:
                 with _slot(self.budget, plan.stop), _slot(slots, plan.stop):
-                    data = self._fetch(plan, index, info_dict, probe)
-                probe = None
+                    data = self._fetch(plan, index, info_dict, probe, head)
+                probe, head = None, None
                 plan.deliver(index, data)
         except _Stopped:
             return
         except BaseException as exc:  # handed to the writing thread, which raises it
             plan.fail(exc)
 
+    def _probe(self, response: Any, length: int) -> tuple[bytearray, Any]:
+        """What of the first chunk arrives within PROBE_SECONDS, and the response to read
+        the rest from (None when it broke: the chunk's thread asks again from where it
+        stopped)."""
+        head = bytearray()
+        block = MIN_READ
+        deadline = time.monotonic() + PROBE_SECONDS
+        try:
+            while len(head) < length and time.monotonic() < deadline:
+                began = time.monotonic()
+                data = response.read(min(block, length - len(head)))
+                if not data:
+                    raise TransportError("connection closed")
+                head += data
+                block = pace(time.monotonic() - began, len(data))
+        except TransportError:
+            response.close()
+            return head, None
+        return head, response
+
     def _fetch(
-        self, plan: _Plan, index: int, info_dict: dict[str, Any], response: Any
+        self,
+        plan: _Plan,
+        index: int,
+        info_dict: dict[str, Any],
+        response: Any,
+        head: bytearray | None = None,
     ) -> bytearray:
         start, end = plan.chunks[index]
         length = end - start + 1
-        buffer = bytearray()
-        block = max(int(self.params.get("buffersize") or 0), 16 * 1024)
+        buffer = head if head is not None else bytearray()
+        block = MIN_READ  # then paced: a tenth of a second of bytes (few reads on a fast link)
         retries = int(self.params.get("retries") or 0)
         failures = 0
         while len(buffer) < length:
@@ -336,10 +386,12 @@ class RangedHttpFD(HttpFD):  # type: ignore[misc]  # yt-dlp has no type hints
                 if response is None:
                     response, _ = self._open(info_dict, start + len(buffer), end)
                 while len(buffer) < length:
+                    began = time.monotonic()
                     data = response.read(min(block, length - len(buffer)))
                     if not data:
                         raise TransportError(f"connection closed at byte {start + len(buffer)}")
                     buffer += data
+                    block = pace(time.monotonic() - began, len(data))
                     plan.received[index] = len(buffer)
                     if plan.stop.is_set():
                         raise _Stopped
@@ -459,3 +511,8 @@ class MultiConnectionYoutubeDL(yt_dlp.YoutubeDL):  # type: ignore[misc]
 
         self._prefetched[second_name] = (future, abort)
         threading.Thread(target=fetch, name="second-format", daemon=True).start()
+
+
+def _one_stream_suffices(got: int, length: int, asked: float) -> bool:
+    """The whole first chunk came at SINGLE_STREAM_SPEED or more, its request included."""
+    return got == length and got >= SINGLE_STREAM_SPEED * (time.monotonic() - asked)

@@ -1,6 +1,7 @@
 """One file over several connections: byte-exact, resumable range by range, back to a single
-stream when the host does not serve ranges, progress that only grows, a cancel that stops
-every connection, and every request still through the egress guard."""
+stream when the host does not serve ranges or one connection is fast enough, progress that
+only grows, a cancel that stops every connection, and every request still through the
+egress guard."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ import pytest
 from yt_dlp.networking.exceptions import HTTPError
 
 from app.core.config import Settings
+from app.downloads.engine import ranged
 from app.downloads.engine.guard import guarded_ydl
 from app.downloads.engine.options import YtDlpLogger
 from app.downloads.engine.progress import ProgressTracker
-from app.downloads.engine.ranged import MIN_CHUNK
+from app.downloads.engine.ranged import MIN_CHUNK, SINGLE_STREAM_SPEED
 from app.downloads.engine.runner import YtDlpRunner
 from app.downloads.exceptions import JobCanceled, JobFailure
 from app.downloads.schemas import JobOptions
@@ -32,6 +34,10 @@ from tests.support.media_server import MediaServer
 from tests.support.offline_youtube import SLOW_VIDEO_ID, OfflineYouTube
 
 SIZE = 3 * 1024 * 1024 + 12345  # not a multiple of any chunk
+# Each connection throttled below SINGLE_STREAM_SPEED, as YouTube throttles them: the
+# download keeps its several connections.
+THROTTLED = 8 * 1024 * 1024
+assert THROTTLED < SINGLE_STREAM_SPEED
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +96,7 @@ def test_several_connections_give_the_exact_bytes(
     server: MediaServer, source: Path, tmp_path: Path
 ) -> None:
     target = tmp_path / "clip.mp4"
-    assert download(server.url("clip.mp4"), target)
+    assert download(server.url("clip.mp4", rate=THROTTLED), target)
     assert sha256(target) == sha256(source)
     assert not (tmp_path / "clip.mp4.part").exists()
     hits = server.hits_for("clip.mp4")
@@ -104,11 +110,28 @@ def test_a_partial_file_resumes_and_every_connection_asks_for_a_range_after_it(
     done = 1_000_003
     target = tmp_path / "clip.mp4"
     (tmp_path / "clip.mp4.part").write_bytes(source.read_bytes()[:done])
-    assert download(server.url("clip.mp4"), target)
+    assert download(server.url("clip.mp4", rate=THROTTLED), target)
     assert sha256(target) == sha256(source)
     starts = [int(hit.range.split("=")[1].split("-")[0]) for hit in server.hits if hit.range]
     assert len(starts) == len(server.hits) >= 2
     assert min(starts) == done, "nothing before the partial file's end is fetched again"
+
+
+def test_a_connection_fast_enough_alone_takes_the_rest_in_one_stream(
+    server: MediaServer, source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Any speed counts as fast: loopback's own speed depends on the machine's load.
+    monkeypatch.setattr(ranged, "SINGLE_STREAM_SPEED", 1)
+    seen: list[dict[str, Any]] = []
+    target = tmp_path / "clip.mp4"
+    assert download(server.url("clip.mp4"), target, hook=seen.append)
+    assert sha256(target) == sha256(source)
+    hits = server.hits_for("clip.mp4")
+    assert [hit.status for hit in hits] == [206, 206]
+    first_end = int(str(hits[0].range).split("-")[1])
+    assert hits[1].range == f"bytes={first_end + 1}-", "the rest from the first chunk's end"
+    done = [status["downloaded_bytes"] for status in seen]
+    assert done == sorted(done) and done[-1] == SIZE
 
 
 def test_a_host_without_ranges_gets_a_single_stream(
