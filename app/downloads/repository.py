@@ -74,35 +74,6 @@ class StuckJob:
     last_error: JobError | None = None
 
 
-def insert_job(
-    session: Session,
-    *,
-    api_key_id: uuid.UUID,
-    url: str,
-    options: dict[str, Any],
-    kind: JobKind = JobKind.VIDEO,
-    collection: dict[str, Any] | None = None,
-    webhook_url: str | None = None,
-) -> Job:
-    now = utcnow()
-    job = Job(
-        api_key_id=api_key_id,
-        url=url,
-        kind=kind,
-        options=options,
-        collection=collection,
-        webhook_url=webhook_url,
-        status=JobStatus.QUEUED,
-        created_at=now,
-        dispatched_at=now,
-        details={},
-        files=[],
-    )
-    session.add(job)
-    session.flush()
-    return job
-
-
 _INSERT_JOB = insert(Job)
 
 
@@ -116,9 +87,9 @@ def add_submission(
     collection: dict[str, Any] | None = None,
     webhook_url: str | None = None,
 ) -> Job:
-    """`insert_job`'s row, written with one INSERT on the session's connection rather than
-    the ORM's flush (it runs on every accepted download). The Job returned is not in the
-    session: it describes the row, for the response."""
+    """A submission's row (queued, dispatched now), written with one INSERT on the session's
+    connection rather than the ORM's flush (it runs on every accepted download). The Job
+    returned is not in the session: it describes the row, for the response."""
     now = utcnow()
     values: dict[str, Any] = {
         "id": uuid.uuid4(),

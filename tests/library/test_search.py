@@ -1,6 +1,6 @@
 """Library search and stats through the in-process API, on SQLite (FTS5) and PostgreSQL (GIN).
 
-Rows are written with the real repositories: jobs by `insert_job`, library entries by the
+Rows are written with the real repositories: jobs by `add_submission`, library entries by the
 worker's `index_job`, removals by the expiry's `end_job` and `delete_job`.
 """
 
@@ -33,7 +33,7 @@ from app.library.terms import SearchTerms
 from app.transcripts.cues import Cue
 from tests.support.databases import DatabaseFactory
 from tests.support.effects import RecordedEffects
-from tests.support.factories import create_key
+from tests.support.factories import create_key, insert_submission
 
 BREAD = [
     Cue(0.0, 2.5, "Good morning, this is a recipe"),
@@ -76,7 +76,7 @@ class Library:
     ) -> uuid.UUID:
         video_id = uuid.uuid4().hex[:11]
         with session_scope(self.sessions) as session:
-            job = downloads.insert_job(
+            job = insert_submission(
                 session,
                 api_key_id=owner.api_key.id,
                 url=f"https://www.youtube.com/watch?v={video_id}",

@@ -13,6 +13,7 @@ from app.auth import service as auth_service
 from app.auth.service import IssuedKey
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.downloads import repository as downloads
+from app.jobs.models import Job
 from tests.support.constants import TEST_KEY_SECRET
 
 # The type of the `make_key` fixture: `make_key(name="test", scopes=None)` returns a secret.
@@ -51,16 +52,26 @@ def create_job(
     webhook_url: str | None = None,
     **fields: Any,
 ) -> uuid.UUID:
-    """Row factory for jobs: inserted as the API inserts a submission (`insert_job`: queued
-    and dispatched now), then `fields` set on the row, as a worker or an ending would have.
+    """Row factory for jobs: inserted as the API inserts a submission (`add_submission`:
+    queued and dispatched now), then `fields` set on the row, as a worker or an ending would
+    have.
 
     The owner is `api_key_id`, or else a new key named "test" (as create_key issues it).
     """
     with session_scope(sessions) as session:
         owner = api_key_id if api_key_id is not None else _issue(session, "test").api_key.id
-        job = downloads.insert_job(
+        job = insert_submission(
             session, api_key_id=owner, url=url, options=options or {}, webhook_url=webhook_url
         )
         for name, value in fields.items():
             setattr(job, name, value)
         return job.id
+
+
+def insert_submission(session: Session, **submission: Any) -> Job:
+    """A job row written as the API writes a submission, loaded into `session` so a test can
+    set what a worker or an ending would have."""
+    described = downloads.add_submission(session, **submission)
+    job = session.get(Job, described.id)
+    assert job is not None
+    return job
