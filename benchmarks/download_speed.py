@@ -36,7 +36,14 @@ from typing import Any
 import httpx
 import redis
 
-from benchmarks.processes import PROJECT_ROOT, api_env, free_port, start_api, start_redis
+from benchmarks.processes import (
+    LEAN_REQUEST,
+    PROJECT_ROOT,
+    api_env,
+    free_port,
+    start_api,
+    start_redis,
+)
 
 VIDEO_ID = "b1gV1de0P1x"
 URL = f"https://www.youtube.com/watch?v={VIDEO_ID}"
@@ -44,7 +51,6 @@ PLUGIN_DIR = PROJECT_ROOT / "tests" / "plugins"
 CATALOG_ENV = "YDS_OFFLINE_CATALOG"
 # What one second of the noise clip weighs (lossless H.264 at 1280x720, 30 fps): about 52 MB.
 BYTES_PER_SECOND_GUESS = 50 * 1024 * 1024
-LEAN = {"include_thumbnail": False, "embed_metadata": False, "include_transcription": False}
 TARGETS = {"lean": 1.10, "default": 1.35}
 COMPLETION_TIMEOUT = 300.0
 
@@ -329,7 +335,7 @@ def main() -> None:
             {
                 "warm floor": lambda: warm_floor(fresh()),
                 "bare CLI": lambda: bare_cli(fresh(), cli_env),
-                "lean": lambda: service.run_job(LEAN),
+                "lean": lambda: service.run_job(LEAN_REQUEST),
                 "default": lambda: service.run_job({}),
             },
         )

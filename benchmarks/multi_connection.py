@@ -31,17 +31,11 @@ from typing import Any
 
 import httpx
 
-from benchmarks.processes import start_redis
+from benchmarks.processes import LEAN_REQUEST, start_redis
 from tests.support.constants import TEST_KEY_SECRET
 from tests.support.databases import migrate
 from tests.support.offline_youtube import STANDARD_VIDEO_ID, OfflineYouTube
 from tests.support.stack import Stack, running_stack
-
-LEAN = {
-    "include_transcription": False,
-    "include_thumbnail": False,
-    "embed_metadata": False,
-}
 
 
 def make_media(path: Path, seconds: int, kbps: int) -> None:
@@ -106,7 +100,9 @@ async def service_seconds(stack: Stack, key: str, url: str) -> float:
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as http:
         headers = {"X-API-Key": key}
         started = time.monotonic()
-        response = await http.post("/api/v1/downloads", json={"url": url, **LEAN}, headers=headers)
+        response = await http.post(
+            "/api/v1/downloads", json={"url": url, **LEAN_REQUEST}, headers=headers
+        )
         response.raise_for_status()
         job_id = response.json()["job_id"]
         while True:

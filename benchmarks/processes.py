@@ -20,6 +20,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SECRET = "benchmark-secret-for-api-key-hmacs-0123456789abcdef"
 
 
+# A request without thumbnail, metadata or captions: what bare yt-dlp does on the same URL.
+LEAN_REQUEST = {"include_thumbnail": False, "embed_metadata": False, "include_transcription": False}
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -25,10 +25,10 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from benchmarks.processes import LEAN_REQUEST
 from benchmarks.service import Service, running_service, site_env
 from tests.support.offline_youtube import OfflineYouTube
 
-LEAN = {"include_thumbnail": False, "embed_metadata": False, "include_transcription": False}
 PLAYLIST = "PLbenchShortJobs"
 # The loop a user would write; its arguments are the URLs.
 LOOP = (
@@ -73,7 +73,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     sample = min(args.loop_sample, args.jobs)
-    options = {} if args.default_request else LEAN
+    options = {} if args.default_request else LEAN_REQUEST
     with (
         tempfile.TemporaryDirectory(prefix="yds-bench-") as tmp,
         OfflineYouTube(Path(tmp) / "site") as youtube,

@@ -42,13 +42,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from benchmarks.processes import LEAN_REQUEST
 from benchmarks.service import Service, bare_ytdlp, running_service, site_env
 from tests.support.media import DEFAULT_CACHE_ROOT
 from tests.support.offline_youtube import STANDARD_VIDEO_ID, OfflineYouTube
 
 VIDEO_ID = "BiGmEmVid01"
 MB_PER_SECOND_OF_VIDEO = 9.6  # what the recipe below makes, about
-LEAN = {"include_thumbnail": False, "embed_metadata": False, "include_transcription": False}
 NOT_PYTHON = ("ffmpeg", "ffprobe", "redis-server")
 
 
@@ -306,7 +306,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     video = big_video(args.size_mb)
-    options = {} if args.default_request else LEAN
+    options = {} if args.default_request else LEAN_REQUEST
     bare_runs: list[dict[str, float]] = []
     service_runs: list[dict[str, float]] = []
     with (
