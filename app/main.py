@@ -45,6 +45,7 @@ from app.storage.factory import get_storage_handler
 from app.transcripts.router import router as transcripts_router
 from app.videos.router import router as videos_router
 from app.webhooks.router import router as webhooks_router
+from app.youtube.router import router as youtube_router
 
 logger = logging.getLogger(__name__)
 
@@ -228,6 +229,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         library_router,
         admin_router,
         webhooks_router,
+        youtube_router,
     ):
         app.include_router(router)
     app.openapi = _openapi_with_key(app, settings.api_key_header)  # type: ignore[method-assign]

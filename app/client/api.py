@@ -32,6 +32,7 @@ class ExitCode(enum.IntEnum):
     UNREACHABLE = 4
     RATE_LIMITED = 5  # HTTP 429: the message says when to retry
     AMBIGUOUS = 6  # a job id prefix that matches more than one job
+    UNHEALTHY = 7  # `yds doctor` found a failing check
     INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 
@@ -217,6 +218,10 @@ class ApiClient:
     def stats(self) -> dict[str, Any]:
         found: dict[str, Any] = self.request("GET", "/api/v1/stats")
         return found
+
+    def doctor(self) -> dict[str, Any]:
+        report: dict[str, Any] = self.request("GET", "/api/v1/admin/doctor")
+        return report
 
     def create_key(self, body: dict[str, Any]) -> dict[str, Any]:
         created: dict[str, Any] = self.request("POST", "/api/v1/admin/api-keys", json=body)

@@ -1,0 +1,369 @@
+"""The doctor: every reason YouTube downloads could fail here, checked at once, each with a
+status and the fix in this service's own settings and commands (never yt-dlp's flags)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.config import Settings
+from app.core.database import utcnow
+from app.youtube import cookies, potoken, routes, runtime, updates
+from app.youtube.repository import RecentFailure, recent_youtube_failures
+from app.youtube.schemas import CheckStatus, DoctorCheck, DoctorReport, FailureGroup
+
+CHECK_TIMEOUT_SECONDS = 5.0
+RECENT_FAILURES = 20
+STALE_AFTER_DAYS = 60  # yt-dlp releases every few weeks; YouTube changes faster
+_SEVERITY = {CheckStatus.OK: 0, CheckStatus.OFF: 0, CheckStatus.WARN: 1, CheckStatus.FAIL: 2}
+_BOT_CHECK_FIXES = (
+    "see the proxies, cookies, PO-token provider and impersonation checks; "
+    "run `yds doctor` again after a change"
+)
+FAILURE_HINTS = {
+    "throttled": "YouTube's bot check or HTTP 429: " + _BOT_CHECK_FIXES + ".",
+    "geo_restricted": "Send downloads through a proxy in a country where the video plays "
+    "(YTDLP_PROXIES).",
+    "age_restricted": "Upload the cookies of a signed-in adult account "
+    "(`yds cookies upload FILE`).",
+    "members_only": "Upload the cookies of an account that is a member of the channel "
+    "(`yds cookies upload FILE`).",
+    "video_private": "Only the uploader's or an invited account's cookies can open it.",
+    "video_unavailable": "The video is gone from YouTube; nothing to fix here.",
+    "network_error": "The worker could not reach YouTube: check the proxies and the egress "
+    "settings (ALLOW_PRIVATE_NETWORKS, ALLOWED_PRIVATE_CIDRS).",
+    "download_failed": "Often an outdated yt-dlp: see the yt-dlp check (YTDLP_UPDATE=stable).",
+    "postprocessing_failed": "ffmpeg failed on the download: see the job's message.",
+    "forbidden_address": "The egress guard refused an address (see the job's message).",
+}
+
+
+@dataclass
+class Finding:
+    status: CheckStatus
+    detail: str
+    fix: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+Probe = Callable[[], Awaitable[Finding | list[tuple[str, Finding]]]]
+
+
+async def diagnose(
+    *,
+    settings: Settings,
+    redis: Redis,
+    sessions: async_sessionmaker[AsyncSession],
+    timeout: float = CHECK_TIMEOUT_SECONDS,
+) -> DoctorReport:
+    """Every check concurrently, each bounded by `timeout`: the report never hangs."""
+    probes: dict[str, Probe] = {
+        "js_runtime": lambda: _in_thread(_js_runtime, timeout),
+        "yt_dlp": lambda: _in_thread(_ytdlp_age, settings),
+        "yt_dlp_update": lambda: _in_thread(_update, settings),
+        "impersonation": lambda: _in_thread(_impersonation, settings),
+        "po_token_provider": lambda: _po_token(settings, timeout),
+        "cookies": lambda: _in_thread(_cookies, settings),
+        "proxies": lambda: _proxies(settings, redis, timeout),
+        "youtube_pause": lambda: _pause(settings, redis),
+    }
+    checks: dict[str, list[DoctorCheck]] = {}
+    failures: list[RecentFailure] = []
+
+    async def run(name: str, probe: Probe) -> None:
+        checks[name] = await _timed(name, probe, timeout)
+
+    async def read_failures() -> None:
+        nonlocal failures
+        with anyio.move_on_after(timeout):
+            async with sessions() as session:
+                failures = await session.run_sync(
+                    recent_youtube_failures, limit=RECENT_FAILURES
+                )
+
+    async with anyio.create_task_group() as group:
+        for name, probe in probes.items():
+            group.start_soon(run, name, probe)
+        group.start_soon(read_failures)
+    ordered = [check for name in probes for check in checks[name]]
+    worst = max(ordered, key=lambda check: _SEVERITY[check.status]).status
+    return DoctorReport(
+        status=CheckStatus.OK if _SEVERITY[worst] == 0 else worst,
+        checked_at=utcnow(),
+        checks=ordered,
+        recent_failures=_grouped(failures),
+        recent_failures_window=RECENT_FAILURES,
+    )
+
+
+async def _timed(name: str, probe: Probe, timeout: float) -> list[DoctorCheck]:
+    started = time.perf_counter()
+    try:
+        with anyio.fail_after(timeout):
+            found = await probe()
+    except TimeoutError:
+        found = Finding(CheckStatus.FAIL, f"The check did not answer within {timeout:g} s.")
+    except Exception as exc:  # a broken check is a finding, not a 500
+        found = Finding(CheckStatus.FAIL, f"The check failed: {type(exc).__name__}: {exc}"[:300])
+    latency = round((time.perf_counter() - started) * 1000, 1)
+    named = found if isinstance(found, list) else [(name, found)]
+    return [
+        DoctorCheck(name=check_name, status=finding.status, detail=finding.detail,
+                    fix=finding.fix, facts=finding.facts, latency_ms=latency)  # fmt: skip
+        for check_name, finding in named
+    ]
+
+
+async def _in_thread(function: Callable[..., Finding], *args: Any) -> Finding:
+    return await anyio.to_thread.run_sync(lambda: function(*args), abandon_on_cancel=True)
+
+
+def _js_runtime(timeout: float) -> Finding:
+    found = runtime.probe_js_runtime(timeout=max(timeout - 0.5, 0.5))
+    facts = {"runtime": found.name, "runtime_version": found.version,
+             "ejs_version": found.ejs_version, "ejs_expected": found.expected_ejs_version}  # fmt: skip
+    if found.name is None:
+        return Finding(
+            CheckStatus.FAIL,
+            "No JavaScript runtime: yt-dlp cannot solve YouTube's challenges, so most formats "
+            "are missing or downloads fail.",
+            "Install the deno package pinned in requirements.txt into the service's "
+            "environment with its bin directory on PATH (the Docker image and `make run` "
+            "do both).",
+            facts,
+        )
+    if not found.solver_runs:
+        return Finding(
+            CheckStatus.FAIL,
+            f"{found.name} {found.version} cannot run the EJS challenge solver: {found.error}.",
+            "Install the yt-dlp-ejs version pinned beside yt-dlp in requirements.txt "
+            "(YTDLP_UPDATE installs both together).",
+            facts,
+        )
+    if found.expected_ejs_version and found.ejs_version and (
+        found.expected_ejs_version.split(".")[:2] != found.ejs_version.split(".")[:2]
+    ):
+        return Finding(
+            CheckStatus.FAIL,
+            f"yt-dlp expects EJS {found.expected_ejs_version}, the installed scripts are "
+            f"{found.ejs_version}: yt-dlp will not use them.",
+            "Install the yt-dlp-ejs release that matches yt-dlp (YTDLP_UPDATE does).",
+            facts,
+        )
+    return Finding(
+        CheckStatus.OK,
+        f"{found.name} {found.version} runs the EJS solver {found.ejs_version}.",
+        facts=facts,
+    )
+
+
+def _ytdlp_age(settings: Settings) -> Finding:
+    version = runtime.ytdlp_version()
+    age = runtime.release_age_days(version, today=utcnow().date())
+    facts = {"version": version, "age_days": age}
+    if age is None:
+        return Finding(CheckStatus.WARN, f"yt-dlp {version}: release date unknown.", facts=facts)
+    detail = f"yt-dlp {version}, released {age} days ago."
+    if age > STALE_AFTER_DAYS:
+        return Finding(
+            CheckStatus.WARN,
+            detail + " YouTube changes often; old releases break.",
+            "Set YTDLP_UPDATE=stable so workers install yt-dlp's fixes without a rebuild, "
+            "or deploy an image with a newer yt-dlp.",
+            facts,
+        )
+    return Finding(CheckStatus.OK, detail, facts=facts)
+
+
+def _update(settings: Settings) -> Finding:
+    status = updates.update_status(settings)
+    facts = {"mode": status.mode, "pinned_version": status.pinned_version,
+             "active_version": status.active_version,
+             "last_attempt_at": status.last_attempt_at and status.last_attempt_at.isoformat(),
+             "last_result": status.last_result}  # fmt: skip
+    if status.mode == "off":
+        return Finding(
+            CheckStatus.OFF,
+            f"Updates are off; workers run the pinned yt-dlp {status.pinned_version}.",
+            "Set YTDLP_UPDATE=stable (or nightly) to install yt-dlp's fixes without a rebuild.",
+            facts,
+        )
+    if status.last_result is None:
+        return Finding(
+            CheckStatus.OK,
+            f"Updates ({status.mode}) have not run yet; workers run {status.active_version}.",
+            facts=facts,
+        )
+    message = status.last_message or status.last_result
+    if status.last_result in {"updated", "up_to_date"}:
+        return Finding(CheckStatus.OK, f"Last update: {message}.", facts=facts)
+    return Finding(
+        CheckStatus.WARN,
+        f"The last update failed and workers keep {status.active_version}: {message}.",
+        "Read the worker's log for the update; the next attempt runs on "
+        "YTDLP_UPDATE_INTERVAL_HOURS.",
+        facts,
+    )
+
+
+def _impersonation(settings: Settings) -> Finding:
+    targets = runtime.impersonation_targets()
+    wanted = settings.ytdlp_impersonate
+    facts = {"setting": wanted or None, "available_targets": targets}
+    if not targets:
+        status = CheckStatus.FAIL if wanted else CheckStatus.WARN
+        return Finding(
+            status,
+            "Browser impersonation is unavailable: curl_cffi is not installed.",
+            "Install the curl_cffi version pinned in requirements.txt.",
+            facts,
+        )
+    if not wanted:
+        return Finding(
+            CheckStatus.OFF,
+            f"Impersonation is off ({len(targets)} browser targets available).",
+            "When YouTube answers with bot checks, set YTDLP_IMPERSONATE=chrome.",
+            facts,
+        )
+    return Finding(CheckStatus.OK, f"Requests impersonate {wanted}.", facts=facts)
+
+
+async def _po_token(settings: Settings, timeout: float) -> Finding:
+    status = await potoken.provider_status(settings, timeout=max(timeout - 0.5, 0.5))
+    facts = {"configured": status.configured, "version": status.version}
+    if not status.configured:
+        return Finding(
+            CheckStatus.OFF,
+            "No PO-token provider is configured.",
+            "On cloud addresses YouTube often wants PO tokens: run the provider (docker "
+            "compose and the Terraform worker task do) and set YTDLP_POT_PROVIDER_URL.",
+            facts,
+        )
+    if not status.reachable:
+        return Finding(
+            CheckStatus.FAIL,
+            f"The PO-token provider does not answer: {status.error}.",
+            "Start the provider, or correct YTDLP_POT_PROVIDER_URL.",
+            facts,
+        )
+    return Finding(CheckStatus.OK, f"The PO-token provider answers ({status.version}).",
+                   facts=facts)  # fmt: skip
+
+
+def _cookies(settings: Settings) -> Finding:
+    status = cookies.cookie_status(settings)
+    expires = status.expires_at.isoformat() if status.expires_at else None
+    facts = {"source": status.source, "count": status.count,
+             "auth_cookies": status.auth_cookies, "expires_at": expires}  # fmt: skip
+    upload = "Upload the cookies of a signed-in account: `yds cookies upload FILE`."
+    if status.source == "none":
+        return Finding(CheckStatus.OFF, "No cookies: downloads run signed out.",
+                       "If bot checks persist, " + upload[0].lower() + upload[1:], facts)  # fmt: skip
+    if not status.parseable:
+        return Finding(CheckStatus.FAIL, f"The cookies cannot be read: {status.error}.",
+                       upload, facts)  # fmt: skip
+    if status.expired:
+        return Finding(CheckStatus.FAIL, f"The account's cookies expired ({expires}).",
+                       upload, facts)  # fmt: skip
+    if status.auth_cookies == 0:
+        return Finding(CheckStatus.WARN, "The cookies hold no YouTube sign-in cookie.",
+                       upload, facts)  # fmt: skip
+    if status.expiring_soon:
+        return Finding(CheckStatus.WARN, f"The account's cookies expire soon ({expires}).",
+                       upload, facts)  # fmt: skip
+    detail = f"{status.count} cookies ({status.source})"
+    return Finding(CheckStatus.OK, detail + (f", valid until {expires}." if expires else "."),
+                   facts=facts)  # fmt: skip
+
+
+async def _proxies(settings: Settings, redis: Redis, timeout: float) -> list[tuple[str, Finding]]:
+    urls = dict(routes.route_urls(settings))
+    states = await routes.route_states_async(redis, settings)
+    found: list[tuple[str, Finding]] = []
+
+    async def check(state: routes.RouteState) -> None:
+        proxy_url = urls.get(state.name)
+        error = await _reachable(proxy_url, max(timeout - 0.5, 0.5))
+        found.append((f"route:{state.name}", _route_finding(state, error, proxy_url is None)))
+
+    async with anyio.create_task_group() as group:
+        for state in states:
+            group.start_soon(check, state)
+    order = [state.name for state in states]
+    return sorted(found, key=lambda item: order.index(item[0].removeprefix("route:")))
+
+
+def _route_finding(state: routes.RouteState, error: str | None, direct: bool) -> Finding:
+    facts = {"resting": state.resting, "retry_in_seconds": state.retry_in_seconds,
+             "reason": state.reason}  # fmt: skip
+    if error is not None:
+        return Finding(CheckStatus.FAIL, f"{state.name} cannot be reached: {error}.",
+                       "Correct or remove it in YTDLP_PROXIES.", facts)  # fmt: skip
+    if state.resting:
+        return Finding(
+            CheckStatus.WARN,
+            f"{state.name} rests {state.retry_in_seconds} s more after YouTube answered: "
+            f"{state.reason or 'a bot check or HTTP 429'}.",
+            "Other routes carry the downloads meanwhile; if it keeps resting, replace it in "
+            "YTDLP_PROXIES (residential addresses draw fewer bot checks than cloud ones).",
+            facts,
+        )
+    if direct:
+        return Finding(CheckStatus.OK, "Downloads leave from this host's own address; "
+                       "the route is not resting.", facts=facts)  # fmt: skip
+    return Finding(CheckStatus.OK, f"{state.name} is reachable and not resting.", facts=facts)
+
+
+async def _reachable(proxy_url: str | None, timeout: float) -> str | None:
+    """Whether the proxy takes a TCP connection (the direct route needs none)."""
+    if proxy_url is None:
+        return None
+    parts = urlsplit(proxy_url)
+    if parts.hostname is None:
+        return "no host in the URL"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with anyio.fail_after(timeout):
+            stream = await anyio.connect_tcp(parts.hostname, port)
+    except TimeoutError:
+        return f"no answer within {timeout:g} s"
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    await stream.aclose()
+    return None
+
+
+async def _pause(settings: Settings, redis: Redis) -> Finding:
+    states = await routes.route_states_async(redis, settings)
+    resting = [state for state in states if state.resting]
+    if states and len(resting) == len(states):
+        wait = min(state.retry_in_seconds for state in resting)
+        return Finding(
+            CheckStatus.FAIL,
+            f"YouTube work is paused: every route rests (the first wakes in {wait} s).",
+            "Add routes (YTDLP_PROXIES), upload cookies, run the PO-token provider or turn "
+            "on YTDLP_IMPERSONATE; queued jobs wait and resume by themselves.",
+            {"retry_in_seconds": wait},
+        )
+    return Finding(CheckStatus.OK, "YouTube work is not paused.", facts={"retry_in_seconds": 0})
+
+
+def _grouped(failures: list[RecentFailure]) -> list[FailureGroup]:
+    counts = Counter(failure.code for failure in failures)
+    latest: dict[str, RecentFailure] = {}
+    for failure in failures:  # newest first
+        latest.setdefault(failure.code, failure)
+    return [
+        FailureGroup(code=code, count=count, last_at=latest[code].at,
+                     last_message=latest[code].message, hint=FAILURE_HINTS.get(code))  # fmt: skip
+        for code, count in counts.most_common()
+    ]
+
