@@ -25,6 +25,10 @@ YOUTUBE_HOSTS = (
 )
 
 
+# The JavaScript runtimes yt-dlp knows (YTDLP_JS_RUNTIMES).
+JS_RUNTIMES = ("deno", "node", "bun", "quickjs")
+
+
 class Environment(enum.StrEnum):
     LOCALHOST = "localhost"
     AWS = "aws"
@@ -82,6 +86,9 @@ class Settings(BaseSettings):
     worker_db_retry_seconds: float = Field(default=60, ge=0)
     ytdlp_cookies_file: Path | None = None
     ytdlp_proxy: SecretStr = SecretStr("")  # may carry a password
+    # The JavaScript runtimes yt-dlp may use for YouTube's challenges, in yt-dlp's own
+    # form: `name[:path]`, comma-separated (deno, node, bun, quickjs).
+    ytdlp_js_runtimes: Annotated[tuple[str, ...], NoDecode] = ("deno",)
     # Parallel byte ranges of one file (and fragments of DASH/HLS) per download; 1 fetches
     # over a single connection. A process never opens more than the per-host number at once.
     download_connections: int = Field(default=4, ge=1, le=32)
@@ -234,6 +241,32 @@ class Settings(BaseSettings):
                 "BOOTSTRAP_ADMIN_API_KEY may hold only printable ASCII characters, no spaces"
             )
         return self
+
+    @field_validator("ytdlp_js_runtimes", mode="before")
+    @classmethod
+    def _js_runtimes(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, (tuple, list)):
+            for entry in value:
+                name = str(entry).partition(":")[0]
+                if name not in JS_RUNTIMES:
+                    raise ValueError(
+                        f"YTDLP_JS_RUNTIMES: unknown runtime {name!r}; "
+                        f"use {', '.join(JS_RUNTIMES)}, each optionally as name:path"
+                    )
+            if not value:
+                raise ValueError("YTDLP_JS_RUNTIMES needs at least one runtime")
+        return value
+
+    @property
+    def js_runtimes(self) -> dict[str, dict[str, str]]:
+        """YTDLP_JS_RUNTIMES as yt-dlp's `js_runtimes` option."""
+        found: dict[str, dict[str, str]] = {}
+        for entry in self.ytdlp_js_runtimes:
+            name, _, path = entry.partition(":")
+            found[name] = {"path": path} if path else {}
+        return found
 
     @field_validator("ytdlp_cookies_file", mode="before")
     @classmethod

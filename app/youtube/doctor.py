@@ -66,7 +66,7 @@ async def diagnose(
 ) -> DoctorReport:
     """Every check concurrently, each bounded by `timeout`: the report never hangs."""
     probes: dict[str, Probe] = {
-        "js_runtime": lambda: _in_thread(_js_runtime, timeout),
+        "js_runtime": lambda: _in_thread(_js_runtime, settings, timeout),
         "yt_dlp": lambda: _in_thread(_ytdlp_age, settings),
         "yt_dlp_update": lambda: _in_thread(_update, settings),
         "impersonation": lambda: _in_thread(_impersonation, settings),
@@ -126,18 +126,19 @@ async def _in_thread(function: Callable[..., Finding], *args: Any) -> Finding:
     return await anyio.to_thread.run_sync(lambda: function(*args), abandon_on_cancel=True)
 
 
-def _js_runtime(timeout: float) -> Finding:
-    found = runtime.probe_js_runtime(timeout=max(timeout - 0.5, 0.5))
+def _js_runtime(settings: Settings, timeout: float) -> Finding:
+    found = runtime.probe_js_runtime(settings.js_runtimes, timeout=max(timeout - 0.5, 0.5))
     facts = {"runtime": found.name, "runtime_version": found.version,
              "ejs_version": found.ejs_version, "ejs_expected": found.expected_ejs_version}  # fmt: skip
     if found.name is None:
         return Finding(
             CheckStatus.FAIL,
-            "No JavaScript runtime: yt-dlp cannot solve YouTube's challenges, so most formats "
-            "are missing or downloads fail.",
+            f"No usable JavaScript runtime among YTDLP_JS_RUNTIMES "
+            f"({', '.join(settings.ytdlp_js_runtimes)}): yt-dlp cannot solve YouTube's "
+            "challenges, so most formats are missing or downloads fail.",
             "Install the deno package pinned in requirements.txt into the service's "
-            "environment with its bin directory on PATH (the Docker image and `make run` "
-            "do both).",
+            "environment (the Docker image and `make run` do), or point YTDLP_JS_RUNTIMES "
+            "at an installed runtime (deno 2.3+, node, bun).",
             facts,
         )
     if not found.solver_runs:

@@ -45,20 +45,21 @@ def release_age_days(version: str, *, today: dt.date) -> int | None:
     return (today - released).days
 
 
-def probe_js_runtime(*, timeout: float) -> JsRuntime:
-    """The runtime yt-dlp would pick, and whether it evaluates the EJS solver scripts yt-dlp
-    would give it (the installed yt-dlp-ejs package)."""
-    with yt_dlp.YoutubeDL({"quiet": True, "no_warnings": True}) as ydl:
-        runtimes = {
+def probe_js_runtime(runtimes: dict[str, dict[str, str]], *, timeout: float) -> JsRuntime:
+    """The runtime yt-dlp would pick among `runtimes` (its `js_runtimes` option), and whether
+    it evaluates the EJS solver scripts yt-dlp would give it (the yt-dlp-ejs package)."""
+    params = {"quiet": True, "no_warnings": True, "js_runtimes": runtimes}
+    with yt_dlp.YoutubeDL(params) as ydl:
+        found = {
             name: runtime.info
             for name, runtime in ydl._js_runtimes.items()
             if runtime.info is not None and runtime.info.supported
         }
     expected = _expected_ejs_version()
     ejs_version, scripts = _ejs_scripts()
-    if not runtimes:
+    if not found:
         return JsRuntime(None, None, ejs_version, expected, False, "no supported runtime found")
-    name, info = next(iter(runtimes.items()))
+    name, info = next(iter(found.items()))
     if scripts is None:
         return JsRuntime(name, info.version, None, expected, False, "yt-dlp-ejs is not installed")
     error = _run_solver(info.path, scripts, timeout=timeout)

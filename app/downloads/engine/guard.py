@@ -42,7 +42,7 @@ def guarded_ydl(params: dict[str, Any], settings: Settings) -> Iterator[yt_dlp.Y
     with EgressProxy(AddressPolicy.from_settings(settings), upstream=upstream) as proxy:
         try:
             with MultiConnectionYoutubeDL(
-                {**params, "proxy": proxy.url},
+                {**params, "proxy": proxy.url, "js_runtimes": settings.js_runtimes},
                 connections=settings.download_connections,
                 per_host=settings.download_connections_per_host,
             ) as ydl:
