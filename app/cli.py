@@ -83,6 +83,7 @@ cli.command("transcript")(commands.transcript)
 cli.command("stats")(commands.stats)
 cli.add_typer(commands.jobs_app, name="jobs")
 cli.add_typer(commands.library_app, name="library")
+cli.add_typer(commands.cookies_app, name="cookies")
 
 
 @contextmanager

@@ -28,6 +28,8 @@ from app.downloads.schemas import AudioFormat, JobOptions, OutputFormat, Quality
 from app.jobs.models import JobStage
 from app.transcripts.conversion import YTDLP_SUBTITLE_FORMAT
 from app.transcripts.planning import CaptionSource, TranscriptPlan
+from app.youtube.cookies import uploaded_cookies
+from app.youtube.potoken import with_provider
 
 CAPTIONS_DIR = "captions"
 COOKIE_JAR = ".cookies.txt"  # a dot file: never collected as a job's output
@@ -135,6 +137,14 @@ def _merge_format(options: JobOptions) -> str | None:
 def build_ydl_params(
     options: JobOptions, *, workdir: Path, settings: Settings, logger_: logging.Logger
 ) -> dict[str, Any]:
+    return with_provider(
+        _params(options, workdir=workdir, settings=settings, logger_=logger_), settings
+    )
+
+
+def _params(
+    options: JobOptions, *, workdir: Path, settings: Settings, logger_: logging.Logger
+) -> dict[str, Any]:
     return {
         "format": format_selector(options),
         "format_sort": format_sort(options),
@@ -180,14 +190,19 @@ def build_ydl_params(
 
 
 def private_cookie_jar(settings: Settings, directory: Path) -> str | None:
-    """A per-run copy of YTDLP_COOKIES_FILE: yt-dlp writes cookies back when it ends, and
-    concurrent jobs must not write over one shared file."""
-    if settings.ytdlp_cookies_file is None:
+    """A per-run copy of the cookies an admin uploaded, else of YTDLP_COOKIES_FILE: yt-dlp
+    writes cookies back when it ends, and concurrent jobs must not write over one shared
+    file (nor over the upload)."""
+    uploaded = uploaded_cookies(settings)
+    if uploaded is None and settings.ytdlp_cookies_file is None:
         return None
     directory.mkdir(parents=True, exist_ok=True)
     copy = directory / COOKIE_JAR
     copy.touch(mode=0o600)
-    shutil.copyfile(settings.ytdlp_cookies_file, copy)
+    if uploaded is not None:
+        copy.write_bytes(uploaded)
+    elif settings.ytdlp_cookies_file is not None:
+        shutil.copyfile(settings.ytdlp_cookies_file, copy)
     return str(copy)
 
 
