@@ -139,7 +139,7 @@ def _parse_line(line: str, number: int) -> CookieEntry:
         raise bad("the path (field 3) must start with /")
     if expires and not expires.isdigit():
         raise bad("the expiry (field 5) must be a whole number of seconds")
-    if any(not ch.isprintable() for ch in line):
+    if not all(field.isprintable() for field in fields):
         raise bad("it holds control characters")
     seconds = int(expires) if expires else 0
     return CookieEntry(domain=domain, name=name, expires=seconds or None)
