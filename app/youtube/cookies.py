@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +46,8 @@ AUTH_COOKIE_NAMES = frozenset(
 _SITE_DOMAINS = ("youtube.com", "google.com")
 _HTTP_ONLY_PREFIX = "#HttpOnly_"
 _FLAGS = frozenset({"TRUE", "FALSE"})
+_MAGIC = re.compile(r"#( Netscape)? HTTP Cookie File")
+_EXPIRES = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _FIELDS = 7
 
 
@@ -95,16 +98,25 @@ class StoredCookies:
 
 
 def parse_cookie_file(data: bytes) -> list[CookieEntry]:
-    """The cookies of a Netscape cookie file (what browser extensions and yt-dlp write), read
-    as http.cookiejar.MozillaCookieJar reads them. Raises CookieFileError naming the first bad
-    line by its number, or saying that no cookie is for youtube.com or google.com."""
+    """The cookies of a Netscape cookie file (what browser extensions and yt-dlp write), held
+    to what yt-dlp's loader (http.cookiejar.MozillaCookieJar) accepts: a file it would refuse
+    or skip lines of must not be stored, since every download would then fail or go without.
+    Raises CookieFileError naming the first bad line by its number, or saying that no cookie
+    is for youtube.com or google.com."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise CookieFileError("The cookie file is not UTF-8 text.") from exc
+    lines = text.splitlines()
+    if not any(line.strip() for line in lines):
+        raise CookieFileError("The cookie file is empty.")
+    if not _MAGIC.match(lines[0]):
+        raise CookieFileError(
+            "Line 1 of the cookie file must be the header '# Netscape HTTP Cookie File'."
+        )
     entries = [
         _parse_line(line, number)
-        for number, line in enumerate(text.splitlines(), start=1)
+        for number, line in enumerate(lines[1:], start=2)
         if not _is_comment(line)
     ]
     if not entries:
@@ -117,7 +129,7 @@ def parse_cookie_file(data: bytes) -> list[CookieEntry]:
 def _is_comment(line: str) -> bool:
     if line.startswith(_HTTP_ONLY_PREFIX):
         return False
-    return not line.strip() or line.lstrip().startswith(("#", "$"))
+    return line.startswith("#") or not line.strip()
 
 
 def _parse_line(line: str, number: int) -> CookieEntry:
@@ -133,15 +145,17 @@ def _parse_line(line: str, number: int) -> CookieEntry:
     domain, include_subdomains, path, secure, expires, name, _value = fields
     if not domain.strip() or any(ch.isspace() for ch in domain):
         raise bad("the domain (field 1) is empty or holds spaces")
-    if include_subdomains.upper() not in _FLAGS or secure.upper() not in _FLAGS:
-        raise bad("fields 2 and 4 must be TRUE or FALSE")
+    if include_subdomains != ("TRUE" if domain.startswith(".") else "FALSE"):
+        raise bad("field 2 must be TRUE when the domain starts with a dot, else FALSE")
+    if secure not in _FLAGS:
+        raise bad("field 4 must be TRUE or FALSE")
     if not path.startswith("/"):
         raise bad("the path (field 3) must start with /")
-    if expires and not expires.isdigit():
-        raise bad("the expiry (field 5) must be a whole number of seconds")
+    if expires and not _EXPIRES.fullmatch(expires):
+        raise bad("the expiry (field 5) must be a number of seconds")
     if not all(field.isprintable() for field in fields):
         raise bad("it holds control characters")
-    seconds = int(expires) if expires else 0
+    seconds = int(float(expires)) if expires else 0
     return CookieEntry(domain=domain, name=name, expires=seconds or None)
 
 

@@ -21,9 +21,12 @@ def cookie(
     value: str = SECRET,
     *,
     http_only: bool = False,
+    secure: bool = True,
 ) -> str:
     prefix = "#HttpOnly_" if http_only else ""
-    return f"{prefix}{domain}\tTRUE\t/\tTRUE\t{expires}\t{name}\t{value}"
+    subdomains = "TRUE" if domain.startswith(".") else "FALSE"
+    https = "TRUE" if secure else "FALSE"
+    return f"{prefix}{domain}\t{subdomains}\t/\t{https}\t{expires}\t{name}\t{value}"
 
 
 def signed_in(expires: int = IN_A_YEAR) -> bytes:

@@ -47,7 +47,10 @@ def test_a_browser_export_parses_with_http_only_lines_comments_and_session_cooki
     [
         (f".youtube.com TRUE / TRUE {IN_A_YEAR} SID {SECRET}", "1 tab-separated fields"),
         (f".youtube.com\tTRUE\t/\tTRUE\t{IN_A_YEAR}\tSID", "6 tab-separated fields instead of 7"),
-        (f".youtube.com\tyes\t/\tTRUE\t{IN_A_YEAR}\tSID\t{SECRET}", "TRUE or FALSE"),
+        (f".youtube.com\tyes\t/\tTRUE\t{IN_A_YEAR}\tSID\t{SECRET}", "field 2 must be TRUE"),
+        (f"youtube.com\tTRUE\t/\tTRUE\t{IN_A_YEAR}\tSID\t{SECRET}", "starts with a dot"),
+        (f".youtube.com\tTRUE\t/\tyes\t{IN_A_YEAR}\tSID\t{SECRET}", "field 4 must be"),
+        (f"  # an indented comment {SECRET}", "1 tab-separated fields"),
         (f".youtube.com\tTRUE\t/\tTRUE\tsoon\tSID\t{SECRET}", "expiry (field 5)"),
         (f".youtube.com\tTRUE\tpath\tTRUE\t{IN_A_YEAR}\tSID\t{SECRET}", "path (field 3)"),
         (f"\tTRUE\t/\tTRUE\t{IN_A_YEAR}\tSID\t{SECRET}", "domain (field 1)"),
@@ -63,11 +66,29 @@ def test_a_bad_line_is_named_by_number_and_never_quoted(bad_line: str, complaint
     assert SECRET not in message and "youtube.com" not in message
 
 
+def test_what_the_service_accepts_yt_dlp_loads_whole(tmp_path: Path) -> None:
+    from yt_dlp.cookies import YoutubeDLCookieJar
+
+    text = netscape(
+        cookie(),
+        cookie(name="SAPISID", http_only=True, expires=0),
+        cookie(domain="accounts.google.com", name="LSID"),
+        f"www.youtube.com\tFALSE\t/\tFALSE\t{IN_A_YEAR}.5\tPREF\tf1=5",
+    )
+    path = tmp_path / "cookies.txt"
+    path.write_bytes(text)
+    jar = YoutubeDLCookieJar(str(path))
+    jar.load()
+    assert len(jar) == len(parse_cookie_file(text)) == 4
+
+
 @pytest.mark.parametrize(
     ("text", "complaint"),
     [
         (netscape(), "holds no cookie."),
-        (b"", "holds no cookie."),
+        (b"", "is empty."),
+        (b"\n  \n", "is empty."),
+        (netscape(cookie(), header=False), "Line 1 of the cookie file must be the header"),
         (netscape(cookie(domain=".example.com")), "no cookie for youtube.com or google.com"),
         (b"\xff\xfe binary", "not UTF-8 text"),
     ],

@@ -216,6 +216,15 @@ def subtitle_params(plan: TranscriptPlan) -> dict[str, Any]:
     }
 
 
+# yt-dlp quotes the line of a cookie file it cannot load, value and all.
+_COOKIE_FILE_LINE = re.compile(r"(cookies file '[^']*'): .*", re.IGNORECASE | re.DOTALL)
+
+
+def without_cookie_lines(message: str) -> str:
+    """`message` without the cookie-file line yt-dlp quotes when it cannot load the file."""
+    return _COOKIE_FILE_LINE.sub(r"\1 (the line is not shown)", message)
+
+
 class YtDlpLogger:
     """Routes yt-dlp's output to our logs instead of stdout."""
 
@@ -229,7 +238,7 @@ class YtDlpLogger:
         self._target.debug("yt-dlp: %s", message)
 
     def warning(self, message: str) -> None:
-        self._target.info("yt-dlp: %s", message)
+        self._target.info("yt-dlp: %s", without_cookie_lines(message))
 
     def error(self, message: str) -> None:
-        self._target.warning("yt-dlp: %s", message)
+        self._target.warning("yt-dlp: %s", without_cookie_lines(message))
