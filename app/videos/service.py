@@ -49,8 +49,8 @@ def _extract(url: str, settings: Settings) -> dict[str, Any]:
         {**_QUIET, "logger": YtDlpLogger(logger), "socket_timeout": 20}, settings
     )
     with tempfile.TemporaryDirectory() as scratch:
-        params["cookiefile"] = private_cookie_jar(settings, Path(scratch))
         try:
+            params["cookiefile"] = private_cookie_jar(settings, Path(scratch))
             with guarded_ydl(params, settings) as ydl:
                 raw = ydl.extract_info(url, download=False, process=False)
         except JobFailure as failure:

@@ -97,12 +97,12 @@ class StoredCookies:
     uploaded_at: dt.datetime
 
 
-def parse_cookie_file(data: bytes) -> list[CookieEntry]:
+def parse_cookie_file(data: bytes, *, require_youtube: bool = True) -> list[CookieEntry]:
     """The cookies of a Netscape cookie file (what browser extensions and yt-dlp write), held
     to what yt-dlp's loader (http.cookiejar.MozillaCookieJar) accepts: a file it would refuse
     or skip lines of must not be stored, since every download would then fail or go without.
     Raises CookieFileError naming the first bad line by its number, or saying that no cookie
-    is for youtube.com or google.com."""
+    is for youtube.com or google.com (unless `require_youtube` is false)."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -121,7 +121,7 @@ def parse_cookie_file(data: bytes) -> list[CookieEntry]:
     ]
     if not entries:
         raise CookieFileError("The cookie file holds no cookie.")
-    if not any(entry.for_youtube for entry in entries):
+    if require_youtube and not any(entry.for_youtube for entry in entries):
         raise CookieFileError("The cookie file holds no cookie for youtube.com or google.com.")
     return entries
 
@@ -346,6 +346,26 @@ def uploaded_cookies(settings: Settings) -> bytes | None:
     """The uploaded cookie file's bytes, or None when none is uploaded."""
     stored = cookie_store(settings).load()
     return None if stored is None else stored.text
+
+
+def cookies_for_ytdlp(settings: Settings) -> bytes | None:
+    """The cookie file yt-dlp gets: the upload, else YTDLP_COOKIES_FILE, else None. Raises
+    CookieFileError (naming the source, never quoting the file) for a file yt-dlp would
+    refuse: its own error quotes the offending line, value and all."""
+    text = uploaded_cookies(settings)
+    source = "The uploaded cookies"
+    if text is None and settings.ytdlp_cookies_file is not None:
+        source = "YTDLP_COOKIES_FILE"
+        try:
+            text = settings.ytdlp_cookies_file.read_bytes()
+        except OSError as exc:
+            raise CookieFileError(f"{source} cannot be read: {exc.strerror}.") from exc
+    if text is not None:
+        try:
+            parse_cookie_file(text, require_youtube=False)
+        except CookieFileError as exc:
+            raise CookieFileError(f"{source} cannot be used. {exc}") from None
+    return text
 
 
 def cookie_status(settings: Settings) -> CookieStatus:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,13 @@ from yt_dlp.postprocessor import (
 )
 
 from app.core.config import Settings
+from app.downloads.exceptions import JobFailure
 from app.downloads.schemas import AudioFormat, JobOptions, OutputFormat, Quality
 from app.jobs.models import JobStage
+from app.storage.base import StorageUnavailable
 from app.transcripts.conversion import YTDLP_SUBTITLE_FORMAT
 from app.transcripts.planning import CaptionSource, TranscriptPlan
-from app.youtube.cookies import uploaded_cookies
+from app.youtube.cookies import CookieFileError, cookies_for_ytdlp
 from app.youtube.potoken import with_provider
 
 CAPTIONS_DIR = "captions"
@@ -192,17 +193,24 @@ def _params(
 def private_cookie_jar(settings: Settings, directory: Path) -> str | None:
     """A per-run copy of the cookies an admin uploaded, else of YTDLP_COOKIES_FILE: yt-dlp
     writes cookies back when it ends, and concurrent jobs must not write over one shared
-    file (nor over the upload)."""
-    uploaded = uploaded_cookies(settings)
-    if uploaded is None and settings.ytdlp_cookies_file is None:
+    file (nor over the upload). Raises JobFailure (invalid_cookies) for a file yt-dlp would
+    refuse, and (storage_unavailable) when the uploaded cookies cannot be read."""
+    try:
+        text = cookies_for_ytdlp(settings)
+    except CookieFileError as exc:
+        raise JobFailure(str(exc), code="invalid_cookies", retryable=False) from None
+    except StorageUnavailable as exc:
+        raise JobFailure(
+            f"The uploaded cookies could not be read: {exc}",
+            code="storage_unavailable",
+            retryable=True,
+        ) from exc
+    if text is None:
         return None
     directory.mkdir(parents=True, exist_ok=True)
     copy = directory / COOKIE_JAR
     copy.touch(mode=0o600)
-    if uploaded is not None:
-        copy.write_bytes(uploaded)
-    elif settings.ytdlp_cookies_file is not None:
-        shutil.copyfile(settings.ytdlp_cookies_file, copy)
+    copy.write_bytes(text)
     return str(copy)
 
 
