@@ -280,11 +280,16 @@ class S3CookieStore:
         from botocore.exceptions import ClientError
 
         with _s3_failures("reading"):
+            # Listed first: without s3:ListBucket on a key, S3 answers a GET of a missing
+            # object 403, not 404 (the task roles may list this one key, and no more).
+            listing = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.key, MaxKeys=1)
+            if not any(item["Key"] == self.key for item in listing.get("Contents", [])):
+                return None
             try:
                 answer = self.client.get_object(Bucket=self.bucket, Key=self.key)
             except ClientError as exc:
                 if str(exc.response.get("Error", {}).get("Code")) in {"404", "NoSuchKey"}:
-                    return None
+                    return None  # removed between the listing and the read
                 raise
             text: bytes = answer["Body"].read()
         return StoredCookies(text=text, uploaded_at=answer["LastModified"])
