@@ -20,8 +20,12 @@ from app.youtube.cookies import (
 from tests.youtube.cookie_files import IN_A_YEAR, SECRET, cookie, netscape, signed_in
 
 
-def local_settings(tmp_path: Path, **values: object) -> Settings:
-    return Settings(_env_file=None, ytdlp_cookies_dir=tmp_path / "secrets", **values)
+def local_settings(tmp_path: Path, ytdlp_cookies_file: Path | None = None) -> Settings:
+    return Settings(
+        _env_file=None,
+        ytdlp_cookies_dir=tmp_path / "secrets",
+        ytdlp_cookies_file=ytdlp_cookies_file,
+    )
 
 
 def test_a_browser_export_parses_with_http_only_lines_comments_and_session_cookies() -> None:

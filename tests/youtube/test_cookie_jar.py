@@ -19,14 +19,14 @@ from tests.support.offline_youtube import STANDARD_VIDEO_ID, OfflineYouTube
 from tests.youtube.cookie_files import SECRET, cookie, netscape
 
 
-def settings_for(tmp_path: Path, **values: object) -> Settings:
+def settings_for(tmp_path: Path, ytdlp_cookies_file: Path) -> Settings:
     # The fixture site is on 127.0.0.1: allowed here, refused by default (tests/security).
     return Settings(
         _env_file=None,
         allow_private_networks=True,
         subtitle_sleep_seconds=0,
         ytdlp_cookies_dir=tmp_path / "secrets",
-        **values,
+        ytdlp_cookies_file=ytdlp_cookies_file,
     )
 
 
