@@ -20,13 +20,16 @@ from app.youtube.schemas import CookieStatusOut
 COOKIES_PATH = "/api/v1/admin/cookies"
 router = APIRouter(prefix=COOKIES_PATH, tags=["admin"])
 ERRORS = error_responses(*AUTH_ERRORS, InsufficientScope, CookieStoreUnavailable)
+# The file is sent as it is (any type but JSON: text/plain, application/octet-stream), or
+# wrapped in JSON; documented as octet-stream, which client generators understand.
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "description": "A Netscape cookie file (as browser extensions and yt-dlp export "
-        'it), as text/plain, or as JSON {"cookies": "<the file>"}. At most 1 MiB.',
+        'it), sent as it is (text/plain or application/octet-stream), or as JSON {"cookies": '
+        '"<the file>"}. At most 1 MiB.',
         "content": {
-            "text/plain": {"schema": {"type": "string"}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
             "application/json": {
                 "schema": {
                     "type": "object",

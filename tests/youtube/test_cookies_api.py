@@ -80,11 +80,14 @@ async def test_a_file_with_no_youtube_cookie_gets_422(
     assert answer.json()["error"] == {"code": "invalid_cookie_file", "message": message}
 
 
-async def test_json_bodies_are_accepted_and_bad_ones_are_not_echoed(
+async def test_raw_and_json_bodies_are_accepted_and_bad_ones_are_not_echoed(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
     good = await client.put(PATH, json={"cookies": signed_in().decode()}, headers=admin)
     assert good.status_code == 200 and good.json()["auth_cookies"] == 2
+    binary = {**admin, "Content-Type": "application/octet-stream"}
+    raw = await client.put(PATH, content=signed_in(), headers=binary)
+    assert raw.status_code == 200 and raw.json()["auth_cookies"] == 2
     for body in ({"cookie": SECRET}, [SECRET], {"cookies": 7}):
         bad = await client.put(PATH, json=body, headers=admin)
         assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_cookie_file"
