@@ -39,7 +39,10 @@ def with_provider(params: dict[str, Any], settings: Settings) -> dict[str, Any]:
     extra = provider_extractor_args(settings)
     if not extra:
         return params
-    return {**params, "extractor_args": {**params.get("extractor_args", {}), **extra}}
+    merged = dict(params.get("extractor_args", {}))
+    for key, values in extra.items():
+        merged[key] = {**merged.get(key, {}), **values}
+    return {**params, "extractor_args": merged}
 
 
 async def provider_status(settings: Settings, timeout: float) -> ProviderStatus:  # noqa: ASYNC109

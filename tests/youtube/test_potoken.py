@@ -124,8 +124,12 @@ def test_yt_dlps_plugin_reaches_the_provider_past_the_guard_which_still_refuses_
     from yt_dlp.extractor.youtube.pot._director import initialize_pot_director
 
     settings = settings_for(provider.url)  # private networks refused, as by default
-    params = with_provider({"quiet": True, "extractor_args": {"youtube": {"x": ["y"]}}}, settings)
-    assert params["extractor_args"]["youtube"] == {"x": ["y"]}, "other arguments are kept"
+    given = {"youtube": {"x": ["y"]}, "youtubepot-bgutilhttp": {"z": ["1"]}}
+    params = with_provider({"quiet": True, "extractor_args": given}, settings)
+    assert params["extractor_args"] == {
+        "youtube": {"x": ["y"]},
+        "youtubepot-bgutilhttp": {"z": ["1"], "base_url": [provider.url]},
+    }, "other arguments are kept"
     with pytest.raises(JobFailure) as refused, guarded_ydl(params, settings) as ydl:
         director = initialize_pot_director(ydl.get_info_extractor("Youtube"))
         [bgutil] = [p for p in director.providers.values() if p.PROVIDER_NAME == "bgutil:http"]
