@@ -280,10 +280,7 @@ class S3CookieStore:
         from botocore.exceptions import ClientError
 
         with _s3_failures("reading"):
-            # Listed first: without s3:ListBucket on a key, S3 answers a GET of a missing
-            # object 403, not 404 (the task roles may list this one key, and no more).
-            listing = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.key, MaxKeys=1)
-            if not any(item["Key"] == self.key for item in listing.get("Contents", [])):
+            if not self._exists():
                 return None
             try:
                 answer = self.client.get_object(Bucket=self.bucket, Key=self.key)
@@ -295,11 +292,17 @@ class S3CookieStore:
         return StoredCookies(text=text, uploaded_at=answer["LastModified"])
 
     def remove(self) -> bool:
-        found = self.load() is not None
-        if found:
-            with _s3_failures("removing"):
-                self.client.delete_object(Bucket=self.bucket, Key=self.key)
-        return found
+        with _s3_failures("removing"):
+            if not self._exists():
+                return False
+            self.client.delete_object(Bucket=self.bucket, Key=self.key)
+        return True
+
+    def _exists(self) -> bool:
+        # Listed, not asked for: without s3:ListBucket on a key, S3 answers a GET of a
+        # missing object 403, not 404 (the task roles may list this one key, and no more).
+        listing = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.key, MaxKeys=1)
+        return any(item["Key"] == self.key for item in listing.get("Contents", []))
 
 
 @contextmanager
