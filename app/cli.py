@@ -84,6 +84,7 @@ cli.command("stats")(commands.stats)
 cli.command("doctor")(doctor.doctor)
 cli.add_typer(commands.jobs_app, name="jobs")
 cli.add_typer(commands.library_app, name="library")
+cli.add_typer(commands.cookies_app, name="cookies")
 
 
 @contextmanager

@@ -45,6 +45,8 @@ from app.storage.factory import get_storage_handler
 from app.transcripts.router import router as transcripts_router
 from app.videos.router import router as videos_router
 from app.webhooks.router import router as webhooks_router
+from app.youtube.cookies import MAX_COOKIE_FILE_BYTES
+from app.youtube.router import COOKIES_PATH
 from app.youtube.router import router as youtube_router
 
 logger = logging.getLogger(__name__)
@@ -198,7 +200,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         debug=settings.debug,
     )
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_request_body_bytes,
+        path_limits={COOKIES_PATH: max(MAX_COOKIE_FILE_BYTES, settings.max_request_body_bytes)},
+    )
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)

@@ -200,6 +200,8 @@ module "ecs" {
   worker_ephemeral_storage_gib = var.worker_ephemeral_storage_gib
   worker_backlog_per_task      = var.worker_backlog_per_task
   worker_use_fargate_spot      = var.worker_use_fargate_spot
+  pot_provider_enabled         = var.pot_provider_enabled
+  pot_provider_image           = var.pot_provider_image
 }
 
 module "monitoring" {

@@ -426,6 +426,18 @@ variable "api_requests_per_target" {
   default     = 1000
 }
 
+variable "pot_provider_enabled" {
+  description = "Run bgutil's PO-token provider as a sidecar of each worker task; YouTube asks many clients for PO tokens."
+  type        = bool
+  default     = true
+}
+
+variable "pot_provider_image" {
+  description = "The PO-token provider's image, pinned to the plugin's major version (requirements.txt)."
+  type        = string
+  default     = "brainicism/bgutil-ytdlp-pot-provider:2.0.2"
+}
+
 variable "worker_cpu" {
   description = "CPU units of a worker task."
   type        = number

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import ClassVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -78,16 +78,21 @@ class _TooLarge(Exception):
 
 
 class BodyLimitMiddleware(HttpMiddleware):
-    """Request bodies larger than MAX_REQUEST_BODY_BYTES get 413 in the API's error format."""
+    """Request bodies larger than MAX_REQUEST_BODY_BYTES get 413 in the API's error format;
+    `path_limits` gives the few routes that take larger bodies (a cookie file) their own."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, path_limits: Mapping[str, int] | None = None
+    ) -> None:
         super().__init__(app)
         self.max_bytes = max_bytes
+        self.path_limits = dict(path_limits or {})
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.path_limits.get(scope["path"], self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length", b"0")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        if declared.isdigit() and int(declared) > limit:
+            await self._refuse(send, limit)
             return
         received = 0
         started = False
@@ -96,7 +101,7 @@ class BodyLimitMiddleware(HttpMiddleware):
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.max_bytes:  # a chunked body with no Content-Length
+            if received > limit:  # a chunked body with no Content-Length
                 raise _TooLarge()
             return message
 
@@ -108,12 +113,12 @@ class BodyLimitMiddleware(HttpMiddleware):
             await self.app(scope, counting_receive, on_response_start(send, note_start))
         except _TooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(send, limit)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, limit: int) -> None:
         error = {
             "code": "payload_too_large",
-            "message": f"The request body is over {self.max_bytes} bytes.",
+            "message": f"The request body is over {limit} bytes.",
         }
         body = json.dumps({"error": error}).encode()
         await send(

@@ -234,6 +234,19 @@ class ApiClient:
     def revoke_key(self, key_id: str) -> None:
         self.request("DELETE", f"/api/v1/admin/api-keys/{_job_id(key_id)}")
 
+    def upload_cookies(self, text: bytes) -> dict[str, Any]:
+        status: dict[str, Any] = self.request(
+            "PUT", "/api/v1/admin/cookies", content=text, headers={"Content-Type": "text/plain"}
+        )
+        return status
+
+    def cookie_status(self) -> dict[str, Any]:
+        status: dict[str, Any] = self.request("GET", "/api/v1/admin/cookies")
+        return status
+
+    def remove_cookies(self) -> None:
+        self.request("DELETE", "/api/v1/admin/cookies")
+
     # Files
 
     def save_file(self, stored: dict[str, Any], directory: Path, fallback_name: str) -> SavedFile:

@@ -42,6 +42,10 @@ Json = Annotated[
 
 jobs_app = typer.Typer(help="List, show, cancel and retry your jobs.", no_args_is_help=True)
 library_app = typer.Typer(help="Search your downloaded videos.", no_args_is_help=True)
+cookies_app = typer.Typer(
+    help="The YouTube cookies every download sends (admin key): upload, show, remove.",
+    no_args_is_help=True,
+)
 FAILED = frozenset({"failed", "canceled"})
 WATCH_INTERVAL_SECONDS = 0.5
 DISTRIBUTION = "youtube-download-service"  # the client is installed with the service
@@ -540,3 +544,65 @@ def stats(api_url: ApiUrl = DEFAULT_API_URL, api_key: ApiKey = None,
         stdout.print(f"library     {found['library_entries']} searchable")
 
     emit(found, as_json, human)
+
+
+@cookies_app.command("upload")
+def cookies_upload(
+    path: Annotated[Path, typer.Argument(help="A Netscape cookie file (cookies.txt).")],
+    api_url: ApiUrl = DEFAULT_API_URL,
+    api_key: ApiKey = None,
+    as_json: Json = False,
+) -> None:
+    """Upload a cookie file; downloads send it from now on, instead of YTDLP_COOKIES_FILE."""
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        usage_error(f"Cannot read {path}: {exc.strerror}.", as_json)
+    with expected_errors(as_json), ApiClient(api_url, api_key) as api:
+        found = api.upload_cookies(text)
+    emit(found, as_json, lambda: _print_cookies(found, heading="Cookies uploaded."))
+
+
+@cookies_app.command("show")
+def cookies_show(api_url: ApiUrl = DEFAULT_API_URL, api_key: ApiKey = None,
+                 as_json: Json = False) -> None:  # fmt: skip
+    """Where the cookies come from, how many sign in, and when they expire."""
+    with expected_errors(as_json), ApiClient(api_url, api_key) as api:
+        found = api.cookie_status()
+    emit(found, as_json, lambda: _print_cookies(found))
+
+
+@cookies_app.command("remove")
+def cookies_remove(api_url: ApiUrl = DEFAULT_API_URL, api_key: ApiKey = None,
+                   as_json: Json = False) -> None:  # fmt: skip
+    """Forget the uploaded cookies (YTDLP_COOKIES_FILE applies again, if set)."""
+    with expected_errors(as_json), ApiClient(api_url, api_key) as api:
+        api.remove_cookies()
+        found = api.cookie_status()
+    emit(found, as_json, lambda: _print_cookies(found, heading="Uploaded cookies removed."))
+
+
+_COOKIE_SOURCES = {
+    "upload": "uploaded",
+    "file": "YTDLP_COOKIES_FILE",
+    "none": "none (downloads go without cookies)",
+}
+
+
+def _print_cookies(found: dict[str, Any], heading: str | None = None) -> None:
+    if heading:
+        stdout.print(heading)
+    stdout.print(f"source        {_COOKIE_SOURCES.get(found['source'], found['source'])}")
+    if found.get("uploaded_at"):
+        stdout.print(f"uploaded at   {found['uploaded_at']}")
+    if found["error"]:
+        stdout.print(f"[red]problem[/red]       {escape(found['error'])}")
+    if not found["parseable"]:
+        return
+    stdout.print(f"cookies       {found['count']} ({found['auth_cookies']} sign-in)")
+    expiry = found["expires_at"] or "- (no sign-in cookie with an expiry)"
+    if found["expired"]:
+        expiry = f"[red]{expiry} (expired)[/red]"
+    elif found["expiring_soon"]:
+        expiry = f"[yellow]{expiry} (within 7 days)[/yellow]"
+    stdout.print(f"expires       {expiry}")

@@ -11,12 +11,17 @@ from app.client.api import DEFAULT_API_URL, ApiClient, ExitCode
 from app.client.commands import ApiKey, ApiUrl, Json
 from app.client.output import emit, expected_errors, stdout
 
-_MARKS = {"ok": "[green]ok  [/green]", "off": "[dim]off [/dim]", "warn": "[yellow]warn[/yellow]",
-          "fail": "[red]FAIL[/red]"}  # fmt: skip
+_MARKS = {
+    "ok": "[green]ok  [/green]",
+    "off": "[dim]off [/dim]",
+    "warn": "[yellow]warn[/yellow]",
+    "fail": "[red]FAIL[/red]",
+}
 
 
-def doctor(api_url: ApiUrl = DEFAULT_API_URL, api_key: ApiKey = None,
-           as_json: Json = False) -> None:  # fmt: skip
+def doctor(
+    api_url: ApiUrl = DEFAULT_API_URL, api_key: ApiKey = None, as_json: Json = False
+) -> None:
     """What could break YouTube downloads on the service, and how to fix it (admin key).
     Exits with 7 when a check fails."""
     with expected_errors(as_json), ApiClient(api_url, api_key) as api:
@@ -28,8 +33,10 @@ def doctor(api_url: ApiUrl = DEFAULT_API_URL, api_key: ApiKey = None,
 
 def _print(report: dict[str, Any]) -> None:
     for check in report["checks"]:
-        stdout.print(f"{_MARKS.get(check['status'], check['status'])}  "
-                     f"[bold]{escape(check['name'])}[/bold]  {escape(check['detail'])}")  # fmt: skip
+        stdout.print(
+            f"{_MARKS.get(check['status'], check['status'])}  "
+            f"[bold]{escape(check['name'])}[/bold]  {escape(check['detail'])}"
+        )
         if check["fix"] and check["status"] != "ok":
             stdout.print(f"      [dim]fix:[/dim] {escape(check['fix'])}")
     failures = report["recent_failures"]
@@ -37,8 +44,10 @@ def _print(report: dict[str, Any]) -> None:
     if failures:
         stdout.print(f"\nThe last {window} YouTube failures by error code:")
         for group in failures:
-            stdout.print(f"  {group['count']:3}  [bold]{escape(group['code'])}[/bold]  "
-                         f"last {escape(group['last_at'])}: {escape(group['last_message'] or '')}")  # fmt: skip
+            stdout.print(
+                f"  {group['count']:3}  [bold]{escape(group['code'])}[/bold]  "
+                f"last {escape(group['last_at'])}: {escape(group['last_message'] or '')}"
+            )
             if group["hint"]:
                 stdout.print(f"       [dim]{escape(group['hint'])}[/dim]")
     else:

@@ -169,6 +169,12 @@ class Settings(BaseSettings):
     webhook_retry_backoff_seconds: float = Field(default=10, ge=0.1)
     webhook_timeout_seconds: float = Field(default=10, gt=0, le=60)
 
+    # YouTube cookies and PO tokens: the directory an admin's uploaded cookie file is kept in
+    # (0700, the file 0600; S3 holds it on AWS), and the base URL of the PO-token provider
+    # (bgutil-ytdlp-pot-provider's HTTP server); empty means no provider.
+    ytdlp_cookies_dir: Path = Path("./data/secrets")
+    ytdlp_pot_provider_url: str = ""
+
     @field_validator("allowed_domains", mode="before")
     @classmethod
     def _split_domains(cls, value: object) -> object:
@@ -272,6 +278,24 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("ytdlp_pot_provider_url")
+    @classmethod
+    def _provider_url(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
+            raise ValueError("YTDLP_POT_PROVIDER_URL must be an http(s)://host:port URL")
+        if port is None or parts.path.strip("/") or parts.query:
+            raise ValueError(
+                "YTDLP_POT_PROVIDER_URL must name a port and no path, e.g. http://127.0.0.1:4416"
+            )
+        return value.rstrip("/")
 
     @field_validator("ytdlp_proxy")
     @classmethod

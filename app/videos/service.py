@@ -32,6 +32,7 @@ from app.security.service import check_address
 from app.transcripts.planning import caption_languages
 from app.videos.exceptions import LookupTimedOut, VideoLookupFailed
 from app.videos.schemas import MediaFormat, PresetChoice, Thumbnail, VideoFormats, VideoInfo
+from app.youtube.potoken import with_provider
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +45,12 @@ def _cache_key(url: str) -> str:
 
 
 def _extract(url: str, settings: Settings) -> dict[str, Any]:
-    params = {**_QUIET, "logger": YtDlpLogger(logger), "socket_timeout": 20}
+    params = with_provider(
+        {**_QUIET, "logger": YtDlpLogger(logger), "socket_timeout": 20}, settings
+    )
     with tempfile.TemporaryDirectory() as scratch:
-        params["cookiefile"] = private_cookie_jar(settings, Path(scratch))
         try:
+            params["cookiefile"] = private_cookie_jar(settings, Path(scratch))
             with guarded_ydl(params, settings) as ydl:
                 raw = ydl.extract_info(url, download=False, process=False)
         except JobFailure as failure:

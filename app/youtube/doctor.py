@@ -62,32 +62,30 @@ async def diagnose(
     settings: Settings,
     redis: Redis,
     sessions: async_sessionmaker[AsyncSession],
-    timeout: float = CHECK_TIMEOUT_SECONDS,
+    budget: float = CHECK_TIMEOUT_SECONDS,
 ) -> DoctorReport:
-    """Every check concurrently, each bounded by `timeout`: the report never hangs."""
+    """Every check concurrently, each bounded by `budget`: the report never hangs."""
     probes: dict[str, Probe] = {
-        "js_runtime": lambda: _in_thread(_js_runtime, settings, timeout),
+        "js_runtime": lambda: _in_thread(_js_runtime, settings, budget),
         "yt_dlp": lambda: _in_thread(_ytdlp_age, settings),
         "yt_dlp_update": lambda: _in_thread(_update, settings),
         "impersonation": lambda: _in_thread(_impersonation, settings),
-        "po_token_provider": lambda: _po_token(settings, timeout),
+        "po_token_provider": lambda: _po_token(settings, budget),
         "cookies": lambda: _in_thread(_cookies, settings),
-        "proxies": lambda: _proxies(settings, redis, timeout),
+        "proxies": lambda: _proxies(settings, redis, budget),
         "youtube_pause": lambda: _pause(settings, redis),
     }
     checks: dict[str, list[DoctorCheck]] = {}
     failures: list[RecentFailure] = []
 
     async def run(name: str, probe: Probe) -> None:
-        checks[name] = await _timed(name, probe, timeout)
+        checks[name] = await _timed(name, probe, budget)
 
     async def read_failures() -> None:
         nonlocal failures
-        with anyio.move_on_after(timeout):
+        with anyio.move_on_after(budget):
             async with sessions() as session:
-                failures = await session.run_sync(
-                    recent_youtube_failures, limit=RECENT_FAILURES
-                )
+                failures = await session.run_sync(recent_youtube_failures, limit=RECENT_FAILURES)
 
     async with anyio.create_task_group() as group:
         for name, probe in probes.items():
@@ -104,20 +102,26 @@ async def diagnose(
     )
 
 
-async def _timed(name: str, probe: Probe, timeout: float) -> list[DoctorCheck]:
+async def _timed(name: str, probe: Probe, budget: float) -> list[DoctorCheck]:
     started = time.perf_counter()
     try:
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(budget):
             found = await probe()
     except TimeoutError:
-        found = Finding(CheckStatus.FAIL, f"The check did not answer within {timeout:g} s.")
+        found = Finding(CheckStatus.FAIL, f"The check did not answer within {budget:g} s.")
     except Exception as exc:  # a broken check is a finding, not a 500
         found = Finding(CheckStatus.FAIL, f"The check failed: {type(exc).__name__}: {exc}"[:300])
     latency = round((time.perf_counter() - started) * 1000, 1)
     named = found if isinstance(found, list) else [(name, found)]
     return [
-        DoctorCheck(name=check_name, status=finding.status, detail=finding.detail,
-                    fix=finding.fix, facts=finding.facts, latency_ms=latency)  # fmt: skip
+        DoctorCheck(
+            name=check_name,
+            status=finding.status,
+            detail=finding.detail,
+            fix=finding.fix,
+            facts=finding.facts,
+            latency_ms=latency,
+        )
         for check_name, finding in named
     ]
 
@@ -126,10 +130,14 @@ async def _in_thread(function: Callable[..., Finding], *args: Any) -> Finding:
     return await anyio.to_thread.run_sync(lambda: function(*args), abandon_on_cancel=True)
 
 
-def _js_runtime(settings: Settings, timeout: float) -> Finding:
-    found = runtime.probe_js_runtime(settings.js_runtimes, timeout=max(timeout - 0.5, 0.5))
-    facts = {"runtime": found.name, "runtime_version": found.version,
-             "ejs_version": found.ejs_version, "ejs_expected": found.expected_ejs_version}  # fmt: skip
+def _js_runtime(settings: Settings, budget: float) -> Finding:
+    found = runtime.probe_js_runtime(settings.js_runtimes, timeout=max(budget - 0.5, 0.5))
+    facts = {
+        "runtime": found.name,
+        "runtime_version": found.version,
+        "ejs_version": found.ejs_version,
+        "ejs_expected": found.expected_ejs_version,
+    }
     if found.name is None:
         return Finding(
             CheckStatus.FAIL,
@@ -149,8 +157,10 @@ def _js_runtime(settings: Settings, timeout: float) -> Finding:
             "(YTDLP_UPDATE installs both together).",
             facts,
         )
-    if found.expected_ejs_version and found.ejs_version and (
-        found.expected_ejs_version.split(".")[:2] != found.ejs_version.split(".")[:2]
+    if (
+        found.expected_ejs_version
+        and found.ejs_version
+        and (found.expected_ejs_version.split(".")[:2] != found.ejs_version.split(".")[:2])
     ):
         return Finding(
             CheckStatus.FAIL,
@@ -186,10 +196,13 @@ def _ytdlp_age(settings: Settings) -> Finding:
 
 def _update(settings: Settings) -> Finding:
     status = updates.update_status(settings)
-    facts = {"mode": status.mode, "pinned_version": status.pinned_version,
-             "active_version": status.active_version,
-             "last_attempt_at": status.last_attempt_at and status.last_attempt_at.isoformat(),
-             "last_result": status.last_result}  # fmt: skip
+    facts = {
+        "mode": status.mode,
+        "pinned_version": status.pinned_version,
+        "active_version": status.active_version,
+        "last_attempt_at": status.last_attempt_at and status.last_attempt_at.isoformat(),
+        "last_result": status.last_result,
+    }
     if status.mode == "off":
         return Finding(
             CheckStatus.OFF,
@@ -237,8 +250,8 @@ def _impersonation(settings: Settings) -> Finding:
     return Finding(CheckStatus.OK, f"Requests impersonate {wanted}.", facts=facts)
 
 
-async def _po_token(settings: Settings, timeout: float) -> Finding:
-    status = await potoken.provider_status(settings, timeout=max(timeout - 0.5, 0.5))
+async def _po_token(settings: Settings, budget: float) -> Finding:
+    status = await potoken.provider_status(settings, timeout=max(budget - 0.5, 0.5))
     facts = {"configured": status.configured, "version": status.version}
     if not status.configured:
         return Finding(
@@ -255,44 +268,58 @@ async def _po_token(settings: Settings, timeout: float) -> Finding:
             "Start the provider, or correct YTDLP_POT_PROVIDER_URL.",
             facts,
         )
-    return Finding(CheckStatus.OK, f"The PO-token provider answers ({status.version}).",
-                   facts=facts)  # fmt: skip
+    return Finding(
+        CheckStatus.OK, f"The PO-token provider answers ({status.version}).", facts=facts
+    )
 
 
 def _cookies(settings: Settings) -> Finding:
     status = cookies.cookie_status(settings)
     expires = status.expires_at.isoformat() if status.expires_at else None
-    facts = {"source": status.source, "count": status.count,
-             "auth_cookies": status.auth_cookies, "expires_at": expires}  # fmt: skip
+    facts = {
+        "source": status.source,
+        "count": status.count,
+        "auth_cookies": status.auth_cookies,
+        "expires_at": expires,
+    }
     upload = "Upload the cookies of a signed-in account: `yds cookies upload FILE`."
     if status.source == "none":
-        return Finding(CheckStatus.OFF, "No cookies: downloads run signed out.",
-                       "If bot checks persist, " + upload[0].lower() + upload[1:], facts)  # fmt: skip
+        return Finding(
+            CheckStatus.OFF,
+            "No cookies: downloads run signed out.",
+            "If bot checks persist, " + upload[0].lower() + upload[1:],
+            facts,
+        )
     if not status.parseable:
-        return Finding(CheckStatus.FAIL, f"The cookies cannot be read: {status.error}.",
-                       upload, facts)  # fmt: skip
+        return Finding(
+            CheckStatus.FAIL, f"The cookies cannot be read: {status.error}.", upload, facts
+        )
     if status.expired:
-        return Finding(CheckStatus.FAIL, f"The account's cookies expired ({expires}).",
-                       upload, facts)  # fmt: skip
+        return Finding(
+            CheckStatus.FAIL, f"The account's cookies expired ({expires}).", upload, facts
+        )
     if status.auth_cookies == 0:
-        return Finding(CheckStatus.WARN, "The cookies hold no YouTube sign-in cookie.",
-                       upload, facts)  # fmt: skip
+        return Finding(
+            CheckStatus.WARN, "The cookies hold no YouTube sign-in cookie.", upload, facts
+        )
     if status.expiring_soon:
-        return Finding(CheckStatus.WARN, f"The account's cookies expire soon ({expires}).",
-                       upload, facts)  # fmt: skip
+        return Finding(
+            CheckStatus.WARN, f"The account's cookies expire soon ({expires}).", upload, facts
+        )
     detail = f"{status.count} cookies ({status.source})"
-    return Finding(CheckStatus.OK, detail + (f", valid until {expires}." if expires else "."),
-                   facts=facts)  # fmt: skip
+    return Finding(
+        CheckStatus.OK, detail + (f", valid until {expires}." if expires else "."), facts=facts
+    )
 
 
-async def _proxies(settings: Settings, redis: Redis, timeout: float) -> list[tuple[str, Finding]]:
+async def _proxies(settings: Settings, redis: Redis, budget: float) -> list[tuple[str, Finding]]:
     urls = dict(routes.route_urls(settings))
     states = await routes.route_states_async(redis, settings)
     found: list[tuple[str, Finding]] = []
 
     async def check(state: routes.RouteState) -> None:
         proxy_url = urls.get(state.name)
-        error = await _reachable(proxy_url, max(timeout - 0.5, 0.5))
+        error = await _reachable(proxy_url, max(budget - 0.5, 0.5))
         found.append((f"route:{state.name}", _route_finding(state, error, proxy_url is None)))
 
     async with anyio.create_task_group() as group:
@@ -303,11 +330,18 @@ async def _proxies(settings: Settings, redis: Redis, timeout: float) -> list[tup
 
 
 def _route_finding(state: routes.RouteState, error: str | None, direct: bool) -> Finding:
-    facts = {"resting": state.resting, "retry_in_seconds": state.retry_in_seconds,
-             "reason": state.reason}  # fmt: skip
+    facts = {
+        "resting": state.resting,
+        "retry_in_seconds": state.retry_in_seconds,
+        "reason": state.reason,
+    }
     if error is not None:
-        return Finding(CheckStatus.FAIL, f"{state.name} cannot be reached: {error}.",
-                       "Correct or remove it in YTDLP_PROXIES.", facts)  # fmt: skip
+        return Finding(
+            CheckStatus.FAIL,
+            f"{state.name} cannot be reached: {error}.",
+            "Correct or remove it in YTDLP_PROXIES.",
+            facts,
+        )
     if state.resting:
         return Finding(
             CheckStatus.WARN,
@@ -318,12 +352,15 @@ def _route_finding(state: routes.RouteState, error: str | None, direct: bool) ->
             facts,
         )
     if direct:
-        return Finding(CheckStatus.OK, "Downloads leave from this host's own address; "
-                       "the route is not resting.", facts=facts)  # fmt: skip
+        return Finding(
+            CheckStatus.OK,
+            "Downloads leave from this host's own address; the route is not resting.",
+            facts=facts,
+        )
     return Finding(CheckStatus.OK, f"{state.name} is reachable and not resting.", facts=facts)
 
 
-async def _reachable(proxy_url: str | None, timeout: float) -> str | None:
+async def _reachable(proxy_url: str | None, budget: float) -> str | None:
     """Whether the proxy takes a TCP connection (the direct route needs none)."""
     if proxy_url is None:
         return None
@@ -332,10 +369,10 @@ async def _reachable(proxy_url: str | None, timeout: float) -> str | None:
         return "no host in the URL"
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(budget):
             stream = await anyio.connect_tcp(parts.hostname, port)
     except TimeoutError:
-        return f"no answer within {timeout:g} s"
+        return f"no answer within {budget:g} s"
     except OSError as exc:
         return exc.strerror or type(exc).__name__
     await stream.aclose()
@@ -363,8 +400,12 @@ def _grouped(failures: list[RecentFailure]) -> list[FailureGroup]:
     for failure in failures:  # newest first
         latest.setdefault(failure.code, failure)
     return [
-        FailureGroup(code=code, count=count, last_at=latest[code].at,
-                     last_message=latest[code].message, hint=FAILURE_HINTS.get(code))  # fmt: skip
+        FailureGroup(
+            code=code,
+            count=count,
+            last_at=latest[code].at,
+            last_message=latest[code].message,
+            hint=FAILURE_HINTS.get(code),
+        )
         for code, count in counts.most_common()
     ]
-

@@ -106,4 +106,6 @@ def _run_solver(path: str, scripts: str, *, timeout: float) -> str | None:
 def impersonation_targets() -> list[str]:
     """The browser targets yt-dlp can impersonate here (empty without curl_cffi)."""
     with yt_dlp.YoutubeDL({"quiet": True, "no_warnings": True}) as ydl:
-        return sorted({str(target) for target, _handler in ydl._get_available_impersonate_targets()})
+        return sorted(
+            {str(target) for target, _handler in ydl._get_available_impersonate_targets()}
+        )

@@ -24,7 +24,7 @@ from tests.support.stack import ManagedProcess
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 APP_SERVICES = ("migrate", "api", "worker", "beat")
-INFRA_SERVICES = ("postgres", "redis", "minio", "minio-init")
+INFRA_SERVICES = ("postgres", "redis", "minio", "minio-init", "pot-provider")
 SETTINGS = {name.upper() for name in Settings.model_fields} | {"ECS_CONTAINER_METADATA_URI"}
 # Read by boto3 itself, not by our settings.
 BOTO_NAMES = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
@@ -99,6 +99,26 @@ def test_compose_passes_the_settings_the_app_needs(compose: dict[str, Any]) -> N
         }
     )
     assert settings.effective_storage.value == "s3"
+
+
+def test_the_worker_has_a_pinned_po_token_provider_on_its_loopback(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    provider = services["pot-provider"]
+    image, _, tag = provider["image"].partition(":")
+    assert image == "brainicism/bgutil-ytdlp-pot-provider"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", tag), "a pinned version, not latest"
+    plugin = re.search(
+        r"^bgutil-ytdlp-pot-provider==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M
+    )
+    assert plugin is not None and plugin.group(1).split(".")[0] == tag.split(".")[0], (
+        "the plugin and its server share a major version"
+    )
+    # The plugin gives the server the worker's egress guard (on 127.0.0.1) as its proxy.
+    assert provider["network_mode"] == "service:worker"
+    assert services["worker"]["environment"]["YTDLP_POT_PROVIDER_URL"] == "http://127.0.0.1:4416"
+    assert "YTDLP_POT_PROVIDER_URL" not in services["api"]["environment"]
 
 
 def _default(value: str) -> str:

@@ -378,7 +378,9 @@ def test_every_task_definition_gets_the_shared_settings() -> None:
     assert re.search(r"merge\(local\.required_secrets\b", ecs.named("locals")["secrets"])
     for family, definition in definitions.items():
         containers = definition["container_definitions"]
-        assert containers.startswith("${jsonencode([merge(local.container_base,"), family
+        assert re.match(
+            r"\$\{jsonencode\((concat\()?\[merge\(local\.container_base,", containers
+        ), family
 
 
 def test_tasks_pass_every_setting_the_app_needs_on_aws() -> None:
@@ -453,12 +455,59 @@ def test_task_roles_reach_objects_only_under_the_prefix(role: str) -> None:
     for statement in statements(policy):
         actions = set(statement["actions"])
         assert not any(action.endswith("*") for action in actions), actions
+        cookies = statement.get("sid") in ("UploadedCookies", "FindUploadedCookies")
         if actions & S3_OBJECT_ACTIONS:
-            assert statement["resources"] == ["${local.objects_arn}"], statement
+            arn = "${local.cookies_arn}" if cookies else "${local.objects_arn}"
+            assert statement["resources"] == [arn], statement
         if "s3:ListBucket" in actions:
             (condition,) = statement["condition"]
             assert condition["variable"] == "s3:prefix"
-            assert condition["values"] == ["${var.s3_prefix}/*"]
+            prefix = "${local.cookies_key}" if cookies else "${var.s3_prefix}/*"
+            assert condition["values"] == [prefix]
+
+
+@pytest.mark.parametrize(("role", "actions"), [
+    ("api_task", {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}),
+    ("worker_task", {"s3:GetObject"}),
+])  # fmt: skip
+def test_the_api_keeps_uploaded_cookies_and_workers_only_read_them(
+    role: str, actions: set[str]
+) -> None:
+    from app.youtube.cookies import s3_cookies_key
+
+    ecs = load_module(ECS)
+    found = ecs.named("locals")
+    assert found["cookies_key"] == s3_cookies_key("${var.s3_prefix}"), "the app's key"
+    assert found["cookies_arn"] == "${var.bucket_arn}/${local.cookies_key}"
+    policy = ecs.of_type("data", "aws_iam_policy_document")[role]
+    granted = {
+        statement["sid"]: set(statement["actions"])
+        for statement in statements(policy)
+        if statement.get("sid") in ("UploadedCookies", "FindUploadedCookies")
+    }
+    assert granted == {"UploadedCookies": actions, "FindUploadedCookies": {"s3:ListBucket"}}
+
+
+def test_workers_run_the_po_token_provider_as_a_sidecar_that_can_be_turned_off() -> None:
+    ecs = load_module(ECS)
+    found = ecs.named("locals")
+    sidecars = found["pot_provider_containers"]
+    assert sidecars.startswith("${var.pot_provider_enabled ? [{") and sidecars.endswith("}] : []}")
+    assert 'name = "pot-provider", image = var.pot_provider_image, essential = false' in sidecars
+    assert found["worker_environment"] == (
+        "${concat(local.container_base.environment, var.pot_provider_enabled ? "
+        '[{name = "YTDLP_POT_PROVIDER_URL", value = "http://127.0.0.1:${local.pot_provider_port}"}]'
+        " : [])}"
+    )
+    assert found["pot_provider_port"] == 4416
+    worker = ecs.resource("aws_ecs_task_definition", "worker")["container_definitions"]
+    assert "local.pot_provider_containers" in worker and "local.worker_environment" in worker
+    for family in ("api", "beat", "migrate"):
+        other = ecs.resource("aws_ecs_task_definition", family)["container_definitions"]
+        assert "pot_provider" not in other, family
+    variables = ecs.named("variable")
+    image = variables["pot_provider_image"]["default"]
+    assert re.fullmatch(r"brainicism/bgutil-ytdlp-pot-provider:\d+\.\d+\.\d+", image)
 
 
 def test_bucket_aborts_incomplete_multipart_uploads() -> None:

@@ -26,8 +26,13 @@ _GUARD_ANSWERS = (
     "http error 504",
 )
 BOT_CHECK_MESSAGE = (
-    "YouTube asked to confirm this is not a bot. Set YTDLP_COOKIES_FILE to the cookies of a "
-    "signed-in account, or send downloads through another address with YTDLP_PROXY."
+    "YouTube asked to confirm this is not a bot. An admin can upload the cookies of a "
+    "signed-in account (yds cookies upload) or set YTDLP_COOKIES_FILE, or send downloads "
+    "through another address with YTDLP_PROXY."
+)
+INVALID_COOKIES_MESSAGE = (
+    "yt-dlp could not load its cookies, which are not a Netscape cookie file (the line is not "
+    "shown). An admin can upload a valid file (yds cookies upload) or fix YTDLP_COOKIES_FILE."
 )
 
 
@@ -147,6 +152,8 @@ def classify_error(exc: BaseException) -> JobFailure:
     lowered = message.lower()
     if any(needle in lowered for needle in _BOT_CHECK):
         return JobFailure(BOT_CHECK_MESSAGE, code="throttled", retryable=True)
+    if "cookies file" in lowered:  # yt-dlp's message quotes the line, a value included
+        return JobFailure(INVALID_COOKIES_MESSAGE, code="invalid_cookies", retryable=False)
     message = _CLI_HINT.sub(_SETTINGS_HINT, message)
     for needles, code, retryable in _ERROR_TABLE:
         if any(needle in lowered for needle in needles):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +23,14 @@ from yt_dlp.postprocessor import (
 )
 
 from app.core.config import Settings
+from app.downloads.exceptions import JobFailure
 from app.downloads.schemas import AudioFormat, JobOptions, OutputFormat, Quality
 from app.jobs.models import JobStage
+from app.storage.base import StorageUnavailable
 from app.transcripts.conversion import YTDLP_SUBTITLE_FORMAT
 from app.transcripts.planning import CaptionSource, TranscriptPlan
+from app.youtube.cookies import CookieFileError, cookies_for_ytdlp
+from app.youtube.potoken import with_provider
 
 CAPTIONS_DIR = "captions"
 COOKIE_JAR = ".cookies.txt"  # a dot file: never collected as a job's output
@@ -135,6 +138,14 @@ def _merge_format(options: JobOptions) -> str | None:
 def build_ydl_params(
     options: JobOptions, *, workdir: Path, settings: Settings, logger_: logging.Logger
 ) -> dict[str, Any]:
+    return with_provider(
+        _params(options, workdir=workdir, settings=settings, logger_=logger_), settings
+    )
+
+
+def _params(
+    options: JobOptions, *, workdir: Path, settings: Settings, logger_: logging.Logger
+) -> dict[str, Any]:
     return {
         "format": format_selector(options),
         "format_sort": format_sort(options),
@@ -180,14 +191,26 @@ def build_ydl_params(
 
 
 def private_cookie_jar(settings: Settings, directory: Path) -> str | None:
-    """A per-run copy of YTDLP_COOKIES_FILE: yt-dlp writes cookies back when it ends, and
-    concurrent jobs must not write over one shared file."""
-    if settings.ytdlp_cookies_file is None:
+    """A per-run copy of the cookies an admin uploaded, else of YTDLP_COOKIES_FILE: yt-dlp
+    writes cookies back when it ends, and concurrent jobs must not write over one shared
+    file (nor over the upload). Raises JobFailure (invalid_cookies) for a file yt-dlp would
+    refuse, and (storage_unavailable) when the uploaded cookies cannot be read."""
+    try:
+        text = cookies_for_ytdlp(settings)
+    except CookieFileError as exc:
+        raise JobFailure(str(exc), code="invalid_cookies", retryable=False) from None
+    except StorageUnavailable as exc:
+        raise JobFailure(
+            f"The uploaded cookies could not be read: {exc}",
+            code="storage_unavailable",
+            retryable=True,
+        ) from exc
+    if text is None:
         return None
     directory.mkdir(parents=True, exist_ok=True)
     copy = directory / COOKIE_JAR
     copy.touch(mode=0o600)
-    shutil.copyfile(settings.ytdlp_cookies_file, copy)
+    copy.write_bytes(text)
     return str(copy)
 
 
@@ -199,6 +222,15 @@ def subtitle_params(plan: TranscriptPlan) -> dict[str, Any]:
         "writeautomaticsub": bool(sources - {CaptionSource.MANUAL}),
         "subtitleslangs": [re.escape(lang) for lang in plan.languages],
     }
+
+
+# yt-dlp quotes the line of a cookie file it cannot load, value and all.
+_COOKIE_FILE_LINE = re.compile(r"(cookies file '[^']*'): .*", re.IGNORECASE | re.DOTALL)
+
+
+def without_cookie_lines(message: str) -> str:
+    """`message` without the cookie-file line yt-dlp quotes when it cannot load the file."""
+    return _COOKIE_FILE_LINE.sub(r"\1 (the line is not shown)", message)
 
 
 class YtDlpLogger:
@@ -214,7 +246,7 @@ class YtDlpLogger:
         self._target.debug("yt-dlp: %s", message)
 
     def warning(self, message: str) -> None:
-        self._target.info("yt-dlp: %s", message)
+        self._target.info("yt-dlp: %s", without_cookie_lines(message))
 
     def error(self, message: str) -> None:
-        self._target.warning("yt-dlp: %s", message)
+        self._target.warning("yt-dlp: %s", without_cookie_lines(message))

@@ -1,5 +1,9 @@
 locals {
   objects_arn = "${var.bucket_arn}/${var.s3_prefix}/*"
+  # The cookies an admin uploads: one object beside the prefix (never served by the CDN,
+  # never expired by the lifecycle rule), which the API writes and the workers read.
+  cookies_key = "private/${var.s3_prefix}/youtube-cookies.txt"
+  cookies_arn = "${var.bucket_arn}/${local.cookies_key}"
 }
 
 data "aws_iam_policy_document" "tasks_trust" {
@@ -110,6 +114,25 @@ data "aws_iam_policy_document" "api_task" {
     }
   }
 
+  statement {
+    sid       = "UploadedCookies"
+    actions   = ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+    resources = [local.cookies_arn]
+  }
+
+  # Whether cookies were uploaded is a listing of that one key.
+  statement {
+    sid       = "FindUploadedCookies"
+    actions   = ["s3:ListBucket"]
+    resources = [var.bucket_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "s3:prefix"
+      values   = [local.cookies_key]
+    }
+  }
+
   dynamic "statement" {
     for_each = var.s3_kms_encrypted ? [1] : []
 
@@ -172,6 +195,25 @@ data "aws_iam_policy_document" "worker_task" {
       test     = "StringLike"
       variable = "s3:prefix"
       values   = ["${var.s3_prefix}/*"]
+    }
+  }
+
+  statement {
+    sid       = "UploadedCookies"
+    actions   = ["s3:GetObject"]
+    resources = [local.cookies_arn]
+  }
+
+  # Whether cookies were uploaded is a listing of that one key.
+  statement {
+    sid       = "FindUploadedCookies"
+    actions   = ["s3:ListBucket"]
+    resources = [var.bucket_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "s3:prefix"
+      values   = [local.cookies_key]
     }
   }
 

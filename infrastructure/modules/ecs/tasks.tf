@@ -56,6 +56,23 @@ locals {
     readonlyRootFilesystem = false
   }
 
+  # bgutil's PO-token server beside each worker. A task's containers share one loopback:
+  # the worker reaches the server there, and the server reaches the worker's egress guard,
+  # which the plugin hands it as the proxy for its own requests to YouTube. Not essential:
+  # without it downloads go on, only without PO tokens.
+  pot_provider_port = 4416
+  pot_provider_containers = var.pot_provider_enabled ? [{
+    name             = "pot-provider"
+    image            = var.pot_provider_image
+    essential        = false
+    portMappings     = [{ containerPort = local.pot_provider_port, protocol = "tcp" }]
+    logConfiguration = local.log_configuration["worker"]
+  }] : []
+  worker_environment = concat(
+    local.container_base.environment,
+    var.pot_provider_enabled ? [{ name = "YTDLP_POT_PROVIDER_URL", value = "http://127.0.0.1:${local.pot_provider_port}" }] : [],
+  )
+
   log_configuration = {
     for role in local.roles : role => {
       logDriver = "awslogs"
@@ -117,9 +134,10 @@ resource "aws_ecs_task_definition" "worker" {
     size_in_gib = var.worker_ephemeral_storage_gib
   }
 
-  container_definitions = jsonencode([merge(local.container_base, {
+  container_definitions = jsonencode(concat([merge(local.container_base, {
     name             = "worker"
     command          = ["celery", "-A", "app.core.celery_app", "worker", "-Q", "downloads,maintenance"]
+    environment      = local.worker_environment
     logConfiguration = local.log_configuration["worker"]
     # Celery's remote control needs broadcast, which SQS does not offer; on SQS a stuck
     # worker is caught by the job leases instead.
@@ -130,7 +148,7 @@ resource "aws_ecs_task_definition" "worker" {
       retries     = 3
       startPeriod = 120
     }
-  })])
+  })], local.pot_provider_containers))
 }
 
 # Beat only sends two periodic messages; if it dies, ECS starts another (there is no

@@ -339,6 +339,18 @@ variable "worker_use_fargate_spot" {
   default     = false
 }
 
+variable "pot_provider_enabled" {
+  description = "Run bgutil's PO-token provider as a sidecar of each worker task (YTDLP_POT_PROVIDER_URL)."
+  type        = bool
+  default     = true
+}
+
+variable "pot_provider_image" {
+  description = "The PO-token provider's image, pinned (its major version matches the bgutil-ytdlp-pot-provider plugin's)."
+  type        = string
+  default     = "brainicism/bgutil-ytdlp-pot-provider:2.0.2"
+}
+
 variable "beat_cpu" {
   description = "CPU units of the beat task."
   type        = number
