@@ -32,6 +32,7 @@ from app.security.service import check_address
 from app.transcripts.planning import caption_languages
 from app.videos.exceptions import LookupTimedOut, VideoLookupFailed
 from app.videos.schemas import MediaFormat, PresetChoice, Thumbnail, VideoFormats, VideoInfo
+from app.youtube.routes import Route, choose_async
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +44,12 @@ def _cache_key(url: str) -> str:
     return "yds:info:" + hashlib.sha256(url.encode()).hexdigest()
 
 
-def _extract(url: str, settings: Settings) -> dict[str, Any]:
+def _extract(url: str, settings: Settings, route: Route) -> dict[str, Any]:
     params = {**_QUIET, "logger": YtDlpLogger(logger), "socket_timeout": 20}
     with tempfile.TemporaryDirectory() as scratch:
         params["cookiefile"] = private_cookie_jar(settings, Path(scratch))
         try:
-            with guarded_ydl(params, settings) as ydl:
+            with guarded_ydl(params, settings, route) as ydl:
                 raw = ydl.extract_info(url, download=False, process=False)
         except JobFailure as failure:
             raise VideoLookupFailed(failure) from failure
@@ -68,8 +69,11 @@ async def extract_cached(url: str, *, settings: Settings, redis_client: Redis) -
         result: dict[str, Any] = json.loads(cached)
         return result
     try:
+        route = await choose_async(redis_client, settings)
         with anyio.fail_after(EXTRACT_TIMEOUT_SECONDS):
-            raw = await anyio.to_thread.run_sync(_extract, url, settings, abandon_on_cancel=True)
+            raw = await anyio.to_thread.run_sync(
+                _extract, url, settings, route, abandon_on_cancel=True
+            )
     except TimeoutError as exc:
         raise LookupTimedOut() from exc
     if settings.info_cache_seconds:
