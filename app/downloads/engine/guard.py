@@ -124,7 +124,11 @@ _ERROR_TABLE: list[tuple[tuple[str, ...], str, bool]] = [
         "age_restricted",
         False,
     ),
-    (("not available in your country", "geo restrict", "geo-restrict"), "geo_restricted", False),
+    (
+        ("available in your country", "from your location", "geo restrict", "geo-restrict"),
+        "geo_restricted",
+        False,
+    ),
     (
         ("playlist does not exist", "channel does not exist", "does not have a"),
         "playlist_not_found",
@@ -160,7 +164,8 @@ _ERROR_TABLE: list[tuple[tuple[str, ...], str, bool]] = [
 
 _BOT_CHECK = ("confirm you're not a bot", "confirm you\u2019re not a bot")
 # yt-dlp's advice names its command-line flags ("Use --cookies ...", "with --proxy").
-_CLI_FLAG = re.compile(r"(?<![\w-])--[a-z]")
+_CLI_FLAG = re.compile(r"(?<![\w-])--[a-z][\w-]*")
+_SENTENCE_END = re.compile(r"[.!?]\s+")
 _ADVICE = {"throttled": THROTTLED_MESSAGE, "geo_restricted": GEO_BLOCKED_ADVICE}
 
 
@@ -181,16 +186,25 @@ def classify_error(exc: BaseException) -> JobFailure:
 
 def _in_our_words(message: str, code: str | None) -> str:
     """yt-dlp's message without its command-line advice, and ours for what can be done."""
-    flag = _CLI_FLAG.search(message)
-    if flag is not None:
-        # The advice trails the reason: cut from the sentence naming the flag to the end.
-        message = message[: message.rfind(". ", 0, flag.start()) + 1]
-    message = " ".join(message.split()).rstrip(" .:;,")
-    hinted = flag is not None
     if code == "throttled":
         return THROTTLED_MESSAGE
-    advice = _ADVICE.get(code or "") or (SIGN_IN_ADVICE if hinted else "")
+    # yt-dlp puts a sentence on each line; flag advice trails the reason.
+    message = re.sub(r"(?<![.!?])[ \t]*\n\s*", ". ", message.strip())
+    flag = _CLI_FLAG.search(message)
+    if flag is not None:
+        ends = [found.end() for found in _SENTENCE_END.finditer(message, 0, flag.start())]
+        message = message[: ends[-1]] if ends else ""
+    message = " ".join(message.split()).rstrip(" .:;,")
+    advice = _ADVICE.get(code or "") or _flag_advice(flag.group(0) if flag else "")
     return f"{message}. {advice}" if advice and message else message or advice
+
+
+def _flag_advice(flag: str) -> str:
+    if flag.startswith(("--cookies", "--username", "--password", "--netrc")):
+        return SIGN_IN_ADVICE
+    if flag.startswith(("--proxy", "--geo")):
+        return GEO_BLOCKED_ADVICE
+    return ""
 
 
 def hook_exception(exc: BaseException) -> BaseException | None:
