@@ -163,7 +163,10 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
     try:
         with LeaseKeeper(ctx, job_id, tracker, worker_id) as keeper:
             if claimed.kind.is_parent:
-                if not expand_parent(ctx, claimed, worker_id=worker_id, check_stop=keeper.check):
+                expanded = expand_parent(
+                    ctx, claimed, worker_id=worker_id, check_stop=keeper.check, route=route
+                )
+                if not expanded:
                     raise LeaseLost()
                 return
             runner = YtDlpRunner(
