@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-import redis
-import redis.asyncio
+from redis import Redis, RedisError
+from redis.asyncio import Redis as AsyncRedis
 
 from app.core.config import DIRECT_ROUTE, Settings
 
@@ -73,29 +73,29 @@ def _display_name(proxy: str | None) -> str:
     return f"{parts.scheme}://{parts.hostname}:{parts.port}"
 
 
-def route_states(client: redis.Redis, settings: Settings) -> list[RouteState]:
+def route_states(redis: Redis, settings: Settings) -> list[RouteState]:
     """Every route and whether it rests; without Redis no route rests (no shared pause)."""
     configured = routes(settings)
-    pipe = client.pipeline(transaction=False)
+    pipe = redis.pipeline(transaction=False)
     for route in configured:
         pipe.ttl(route.key)
         pipe.get(route.key)
     try:
         answers = pipe.execute()
-    except redis.RedisError:
+    except RedisError:
         answers = []
     return _states(configured, answers)
 
 
-async def route_states_async(client: redis.asyncio.Redis, settings: Settings) -> list[RouteState]:
+async def route_states_async(redis: AsyncRedis, settings: Settings) -> list[RouteState]:
     configured = routes(settings)
-    pipe = client.pipeline(transaction=False)
+    pipe = redis.pipeline(transaction=False)
     for route in configured:
         pipe.ttl(route.key)
         pipe.get(route.key)
     try:
         answers = await pipe.execute()
-    except redis.RedisError:
+    except RedisError:
         answers = []
     return _states(configured, answers)
 
@@ -129,13 +129,13 @@ def earliest_wake(states: Sequence[RouteState]) -> int:
     return min((state.retry_in_seconds for state in states), default=0)
 
 
-def choose(client: redis.Redis, settings: Settings) -> Route:
+def choose(redis: Redis, settings: Settings) -> Route:
     """The first route that is not resting; when all rest, the one that wakes first."""
-    return pick(routes(settings), route_states(client, settings))
+    return pick(routes(settings), route_states(redis, settings))
 
 
-async def choose_async(client: redis.asyncio.Redis, settings: Settings) -> Route:
-    return pick(routes(settings), await route_states_async(client, settings))
+async def choose_async(redis: AsyncRedis, settings: Settings) -> Route:
+    return pick(routes(settings), await route_states_async(redis, settings))
 
 
 def pick(configured: list[Route], states: list[RouteState]) -> Route:
@@ -146,11 +146,11 @@ def pick(configured: list[Route], states: list[RouteState]) -> Route:
     return min(pairs, key=lambda pair: pair[1].retry_in_seconds)[0]
 
 
-def rest(client: redis.Redis, route: Route, *, cooldown_seconds: int, reason: str) -> None:
+def rest(redis: Redis, route: Route, *, cooldown_seconds: int, reason: str) -> None:
     """Put `route` to rest: no job is sent through it for `cooldown_seconds`."""
     try:
-        client.set(route.key, reason[:_REASON_CHARS], ex=cooldown_seconds)
-    except redis.RedisError as exc:
+        redis.set(route.key, reason[:_REASON_CHARS], ex=cooldown_seconds)
+    except RedisError as exc:
         logger.warning("could not put route %s to rest: %s", route.name, exc)
     logger.warning(
         "YouTube throttles route %s (%s); it rests for %d s", route.name, reason, cooldown_seconds
