@@ -285,6 +285,12 @@ class _Outcome:
         """Retry a transient failure later (keeping the work directory), else fail."""
         settings = self.ctx.settings
         error = JobError(code=failure.code, message=failure.message)
+        if failure.code == "throttled":
+            # Whether or not this job runs again, the route is spared for a while.
+            cooldown = settings.breaker_cooldown_seconds
+            routes.rest(
+                self.ctx.redis, self.route, cooldown_seconds=cooldown, reason=failure.message
+            )
         if not failure.retryable or self.claimed.retries >= settings.max_retries:
             self.finish(JobStatus.FAILED, error=error)
             logger.info("job %s failed: %s (%s)", self.claimed.id, failure.code, failure.message)
@@ -295,7 +301,7 @@ class _Outcome:
             cap=settings.retry_backoff_max_seconds,
         )
         if failure.code == "throttled":
-            delay = self._rest_route(failure, delay)
+            delay = self._after_rest(delay)
         due = utcnow() + dt.timedelta(seconds=delay)
         if run_db(self.ctx, repository.schedule_retry, self.claimed.id,
                worker_id=self.worker_id, due=due, error=error):  # fmt: skip
@@ -305,13 +311,10 @@ class _Outcome:
             logger.info("job %s: %s; retry %d in %.0f s", self.claimed.id, failure.code,
                         self.claimed.retries + 1, delay)  # fmt: skip
 
-    def _rest_route(self, failure: JobFailure, delay: float) -> float:
-        """Rest the route YouTube throttled; the job goes next through another route, soon,
-        or waits for the first one to wake when all rest."""
-        settings = self.ctx.settings
-        routes.rest(self.ctx.redis, self.route, cooldown_seconds=settings.breaker_cooldown_seconds,
-                    reason=failure.message)  # fmt: skip
-        states = routes.route_states(self.ctx.redis, settings)
+    def _after_rest(self, delay: float) -> float:
+        """After a route was put to rest: the job goes next through another route, soon, or
+        waits for the first one to wake when all rest."""
+        states = routes.route_states(self.ctx.redis, self.ctx.settings)
         if not routes.all_resting(states):
             return ROUTE_SWITCH_SECONDS
         return max(delay, routes.earliest_wake(states))
