@@ -12,10 +12,10 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-# The hosts of YouTube: what ALLOWED_DOMAINS allows by default, and what the URL rules
-# read as YouTube (videos, playlists, channels).
 # The YTDLP_PROXIES entry for a route without a proxy.
 DIRECT_ROUTE = "direct"
+# The hosts of YouTube: what ALLOWED_DOMAINS allows by default, and what the URL rules
+# read as YouTube (videos, playlists, channels).
 YOUTUBE_HOSTS = (
     "youtube.com",
     "www.youtube.com",

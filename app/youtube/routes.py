@@ -147,11 +147,13 @@ def pick(configured: list[Route], states: list[RouteState]) -> Route:
 
 
 def rest(redis: Redis, route: Route, *, cooldown_seconds: int, reason: str) -> None:
-    """Put `route` to rest: no job is sent through it for `cooldown_seconds`."""
+    """Put `route` to rest: no job is sent through it for `cooldown_seconds`. The first
+    sentence of `reason` is kept, for /health/detailed and the doctor to show."""
+    summary = reason.split(". ")[0][:_REASON_CHARS]
     try:
-        redis.set(route.key, reason[:_REASON_CHARS], ex=cooldown_seconds)
+        redis.set(route.key, summary, ex=cooldown_seconds)
     except RedisError as exc:
         logger.warning("could not put route %s to rest: %s", route.name, exc)
     logger.warning(
-        "YouTube throttles route %s (%s); it rests for %d s", route.name, reason, cooldown_seconds
+        "YouTube throttles route %s (%s); it rests for %d s", route.name, summary, cooldown_seconds
     )

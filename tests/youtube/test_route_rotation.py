@@ -9,7 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
+from app.core.config import Settings
+from app.youtube import routes
 from tests.security.test_egress_upstream import _Upstream
 from tests.support.blocking_proxy import BlockingProxy
 from tests.support.databases import DatabaseFactory
@@ -71,6 +74,10 @@ async def test_a_bot_check_rests_one_route_and_the_job_goes_through_the_next(
             assert 0 < breakers[f"route:{blocked.url}"]["retry_in_seconds"] <= 600
             assert breakers[f"route:{good}"]["open"] is False
             assert breakers["youtube"]["open"] is False, "one route still carries YouTube work"
+            with redis.Redis.from_url(stack.env["REDIS_URL"]) as client:
+                settings = Settings(_env_file=None, ytdlp_proxies=f"{blocked.url},{good}")
+                resting = routes.route_states(client, settings)[0]
+            assert resting.reason == "YouTube asked to confirm this is not a bot"
             metrics = (await http.get("/metrics")).text
             assert f'yds_circuit_breaker_open{{name="route:{blocked.url}"}} 1.0' in metrics
             assert 'yds_circuit_breaker_open{name="youtube"} 0.0' in metrics

@@ -32,10 +32,9 @@ _GUARD_ANSWERS = (
 _DOCTOR = "`yds doctor` (or GET /api/v1/admin/doctor) shows which of these is missing."
 BOT_CHECK_MESSAGE = (
     "YouTube asked to confirm this is not a bot. An operator can upload the cookies of a "
-    "signed-in account (`yds cookies upload`, the admin API, or YTDLP_COOKIES_FILE), set "
-    "YTDLP_POT_PROVIDER_URL"
-    " to a PO-token provider, send downloads through other addresses with YTDLP_PROXIES, or "
-    "present a browser's fingerprint with YTDLP_IMPERSONATE. " + _DOCTOR
+    "signed-in account (`yds cookies upload`, the admin API, or YTDLP_COOKIES_FILE), point "
+    "YTDLP_POT_PROVIDER_URL at a PO-token provider, send downloads through other addresses "
+    "with YTDLP_PROXIES, or present a browser's fingerprint with YTDLP_IMPERSONATE. " + _DOCTOR
 )
 THROTTLED_MESSAGE = (
     "YouTube answered HTTP 429 (too many requests). The route rests for "
