@@ -32,7 +32,7 @@ from app.security.service import check_address
 from app.transcripts.planning import caption_languages
 from app.videos.exceptions import LookupTimedOut, VideoLookupFailed
 from app.videos.schemas import MediaFormat, PresetChoice, Thumbnail, VideoFormats, VideoInfo
-from app.youtube.routes import Route, choose_async
+from app.youtube.routes import Route, choose_async, rest_async
 
 logger = logging.getLogger(__name__)
 
@@ -68,14 +68,20 @@ async def extract_cached(url: str, *, settings: Settings, redis_client: Redis) -
     if cached:
         result: dict[str, Any] = json.loads(cached)
         return result
+    route = await choose_async(redis_client, settings)
     try:
-        route = await choose_async(redis_client, settings)
         with anyio.fail_after(EXTRACT_TIMEOUT_SECONDS):
             raw = await anyio.to_thread.run_sync(
                 _extract, url, settings, route, abandon_on_cancel=True
             )
     except TimeoutError as exc:
         raise LookupTimedOut() from exc
+    except VideoLookupFailed as failed:
+        if failed.code == "throttled":
+            # As for a job: the route rests, and the next look-up takes another.
+            cooldown = settings.breaker_cooldown_seconds
+            await rest_async(redis_client, route, cooldown_seconds=cooldown, reason=failed.message)
+        raise
     if settings.info_cache_seconds:
         try:
             await redis_client.set(key, json.dumps(raw), ex=settings.info_cache_seconds)

@@ -149,11 +149,30 @@ def pick(configured: list[Route], states: list[RouteState]) -> Route:
 def rest(redis: Redis, route: Route, *, cooldown_seconds: int, reason: str) -> None:
     """Put `route` to rest: no job is sent through it for `cooldown_seconds`. The first
     sentence of `reason` is kept, for /health/detailed and the doctor to show."""
-    summary = reason.split(". ")[0][:_REASON_CHARS]
+    summary = _summary(reason)
     try:
         redis.set(route.key, summary, ex=cooldown_seconds)
     except RedisError as exc:
         logger.warning("could not put route %s to rest: %s", route.name, exc)
+    _log_rest(route, summary, cooldown_seconds)
+
+
+async def rest_async(
+    redis: AsyncRedis, route: Route, *, cooldown_seconds: int, reason: str
+) -> None:
+    summary = _summary(reason)
+    try:
+        await redis.set(route.key, summary, ex=cooldown_seconds)
+    except RedisError as exc:
+        logger.warning("could not put route %s to rest: %s", route.name, exc)
+    _log_rest(route, summary, cooldown_seconds)
+
+
+def _summary(reason: str) -> str:
+    return reason.split(". ")[0][:_REASON_CHARS]
+
+
+def _log_rest(route: Route, summary: str, cooldown_seconds: int) -> None:
     logger.warning(
         "YouTube throttles route %s (%s); it rests for %d s", route.name, summary, cooldown_seconds
     )
