@@ -11,7 +11,8 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 COPY requirements.txt /tmp/requirements.txt
 # requirements.txt pins yt-dlp with its EJS scripts and deno, the JavaScript runtime yt-dlp
-# uses for YouTube's challenges; the deno wheel puts the binary in /opt/venv/bin.
+# uses for YouTube's challenges (the deno wheel puts the binary in /opt/venv/bin), and
+# curl_cffi, whose wheel bundles the browser-like libcurl YTDLP_IMPERSONATE uses.
 RUN pip install -r /tmp/requirements.txt
 
 FROM python:3.11-slim AS runtime

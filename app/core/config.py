@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+# The YTDLP_PROXIES entry for a route without a proxy.
+DIRECT_ROUTE = "direct"
 # The hosts of YouTube: what ALLOWED_DOMAINS allows by default, and what the URL rules
 # read as YouTube (videos, playlists, channels).
 YOUTUBE_HOSTS = (
@@ -174,6 +176,14 @@ class Settings(BaseSettings):
     # (bgutil-ytdlp-pot-provider's HTTP server); empty means no provider.
     ytdlp_cookies_dir: Path = Path("./data/secrets")
     ytdlp_pot_provider_url: str = ""
+    # Proxy routes and browser impersonation for yt-dlp. YTDLP_PROXIES: the routes downloads
+    # leave by, in order of preference (http://[user:password@]host:port, or `direct`); each
+    # rests for BREAKER_COOLDOWN_SECONDS after a bot check or HTTP 429 while the others carry
+    # on. YTDLP_PROXY is the one-route form. YTDLP_IMPERSONATE: a browser whose TLS
+    # fingerprint and headers yt-dlp presents (curl_cffi: chrome, chrome-131, safari, ...);
+    # empty is off.
+    ytdlp_proxies: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    ytdlp_impersonate: str = ""
 
     @field_validator("allowed_domains", mode="before")
     @classmethod
@@ -301,17 +311,46 @@ class Settings(BaseSettings):
     @classmethod
     def _http_proxy(cls, secret: SecretStr) -> SecretStr:
         value = secret.get_secret_value()
-        if not value:
-            return secret
-        parts = urlsplit(value)
-        try:
-            port = parts.port
-        except ValueError:
-            port = None
-        if parts.scheme != "http" or not parts.hostname or not port:
+        if value and not _is_http_proxy(value):
             # Never echo the value: it may hold the proxy's password.
             raise ValueError("YTDLP_PROXY must be an http://[user:password@]host:port URL")
         return secret
+
+    @field_validator("ytdlp_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("ytdlp_proxies")
+    @classmethod
+    def _proxy_routes(cls, routes: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        for position, route in enumerate(routes, start=1):
+            value = route.get_secret_value()
+            if value != DIRECT_ROUTE and not _is_http_proxy(value):
+                # Never echo the value: it may hold the proxy's password.
+                raise ValueError(
+                    f"YTDLP_PROXIES entry {position} must be `direct` or an "
+                    "http://[user:password@]host:port URL"
+                )
+        return routes
+
+    @field_validator("ytdlp_impersonate")
+    @classmethod
+    def _impersonation_target(cls, value: str) -> str:
+        target = value.strip().lower()
+        if target:
+            _check_impersonation_target(target)
+        return target
+
+    @model_validator(mode="after")
+    def _one_proxy_setting(self) -> Settings:
+        if self.ytdlp_proxies and self.ytdlp_proxy.get_secret_value():
+            raise ValueError(
+                "Set YTDLP_PROXIES or YTDLP_PROXY, not both (YTDLP_PROXIES holds a list)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_key_secret(self) -> Settings:
@@ -353,6 +392,44 @@ class Settings(BaseSettings):
     @property
     def max_file_size_bytes(self) -> int:
         return int(self.max_file_size_gb * 1024**3)
+
+
+def _is_http_proxy(value: str) -> bool:
+    parts = urlsplit(value)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return parts.scheme == "http" and bool(parts.hostname) and bool(port)
+
+
+def _check_impersonation_target(target: str) -> None:
+    """Fail at start-up, not on the first download, when yt-dlp cannot impersonate `target`."""
+    # yt-dlp is imported only when impersonation is asked for: most processes never need it.
+    import yt_dlp.networking  # noqa: F401  (registers yt-dlp's request handlers)
+    from yt_dlp.networking.common import _REQUEST_HANDLERS
+    from yt_dlp.networking.impersonate import ImpersonateRequestHandler, ImpersonateTarget
+
+    try:
+        wanted = ImpersonateTarget.from_str(target)
+    except ValueError:
+        raise ValueError(
+            f"YTDLP_IMPERSONATE={target!r} is not a target such as chrome, chrome-131 or safari"
+        ) from None
+    supported = [
+        known
+        for handler in _REQUEST_HANDLERS.values()
+        if issubclass(handler, ImpersonateRequestHandler)
+        for known in handler.supported_targets
+    ]
+    if not supported:
+        raise ValueError(
+            "YTDLP_IMPERSONATE needs the curl_cffi package, which is not installed "
+            "(pip install -r requirements.txt)"
+        )
+    if not any(wanted in known for known in supported):
+        names = ", ".join(sorted({str(known.client) for known in supported if known.client}))
+        raise ValueError(f"YTDLP_IMPERSONATE={target!r} is not a target yt-dlp knows ({names})")
 
 
 @lru_cache

@@ -21,6 +21,7 @@ from app.jobs.repository import compare_and_set, update_jobs
 from app.metrics import definitions as m
 from app.metrics.service import Increments
 from app.worker.context import WorkerContext, run_db
+from app.youtube.routes import Route
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,12 @@ _CHUNK = 500
 
 
 def expand_parent(
-    ctx: WorkerContext, claimed: ClaimedJob, *, worker_id: str, check_stop: Callable[[], None]
+    ctx: WorkerContext,
+    claimed: ClaimedJob,
+    *,
+    worker_id: str,
+    check_stop: Callable[[], None],
+    route: Route | None = None,
 ) -> bool:
     """Create the parent's children; False when another worker owns the parent now."""
     collection = claimed.collection or {}
@@ -41,6 +47,7 @@ def expand_parent(
         window=window,
         check_stop=check_stop,
         newest_first=claimed.kind is JobKind.CHANNEL,
+        route=route,
     )
     skipped = [_skipped(entry, "outside_date_range") for entry in expansion.outside_dates]
     entries = expansion.entries

@@ -20,7 +20,6 @@ from app.core.database import session_scope, utcnow
 from app.core.disk import lowest_free_gb
 from app.downloads import repository
 from app.downloads.endings import RunFigures, end_job, record_retry, worker_lost
-from app.downloads.engine import breaker
 from app.downloads.engine.progress import ProgressTracker
 from app.downloads.engine.runner import DownloadResult, YtDlpRunner
 from app.downloads.exceptions import (
@@ -47,12 +46,15 @@ from app.storage.base import (
 )
 from app.transcripts.cues import Cue
 from app.worker.context import WorkerContext, run_db
+from app.youtube import routes
 
 logger = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.5
 DISK_WAIT_SECONDS = 60
 DB_WRITE_SECONDS = 2.0
+# After a bot check or HTTP 429 the job tries the next route this soon (a retry all the same).
+ROUTE_SWITCH_SECONDS = 1.0
 
 
 class LeaseKeeper:
@@ -147,7 +149,8 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
         floor=claimed.progress,
         parent_id=claimed.parent_id,
     )
-    outcome = _Outcome(ctx, claimed, worker_id, tracker)
+    route = routes.choose(ctx.redis, ctx.settings)
+    outcome = _Outcome(ctx, claimed, worker_id, tracker, route)
     if claimed.attempts > ctx.settings.max_attempts:
         outcome.finish(
             JobStatus.FAILED, error=worker_lost(claimed.attempts - 1, claimed.last_error)
@@ -160,7 +163,10 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
     try:
         with LeaseKeeper(ctx, job_id, tracker, worker_id) as keeper:
             if claimed.kind.is_parent:
-                if not expand_parent(ctx, claimed, worker_id=worker_id, check_stop=keeper.check):
+                expanded = expand_parent(
+                    ctx, claimed, worker_id=worker_id, check_stop=keeper.check, route=route
+                )
+                if not expanded:
                     raise LeaseLost()
                 return
             runner = YtDlpRunner(
@@ -168,6 +174,7 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
                 tracker=tracker,
                 check_stop=keeper.check,
                 on_metadata=partial(_record_metadata, ctx, job_id, worker_id),
+                route=route,
             )
             result = runner.run(
                 claimed.url,
@@ -211,18 +218,19 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
 
 def _reason_to_wait(ctx: WorkerContext, job_id: uuid.UUID) -> tuple[WaitingReason, float] | None:
     """Why and how many seconds to put the job off: the disk is nearly full, or YouTube
-    throttles us."""
+    throttles every route we have."""
     free, where = lowest_free_gb(ctx.settings.work_dir)
     if free < ctx.settings.min_free_disk_gb:
         logger.warning("only %.2f GB free at %s; job %s waits", free, where, job_id)
         return WaitingReason.LOW_DISK, DISK_WAIT_SECONDS
-    paused = breaker.state(ctx.redis)
-    if paused.open and youtube_video_id(run_db(ctx, repository.get_url, job_id) or "") is not None:
-        logger.info(
-            "YouTube circuit breaker open; job %s waits %d s", job_id, paused.retry_in_seconds
-        )
-        return WaitingReason.YOUTUBE_PAUSED, paused.retry_in_seconds + random.uniform(0, 5)
-    return None
+    states = routes.route_states(ctx.redis, ctx.settings)
+    if not routes.all_resting(states):
+        return None
+    if youtube_video_id(run_db(ctx, repository.get_url, job_id) or "") is None:
+        return None
+    wake = routes.earliest_wake(states)
+    logger.info("every route rests after YouTube throttled it; job %s waits %d s", job_id, wake)
+    return WaitingReason.YOUTUBE_PAUSED, wake + random.uniform(0, 5)
 
 
 def _put_off(ctx: WorkerContext, job_id: uuid.UUID, reason: WaitingReason, delay: float) -> None:
@@ -248,12 +256,18 @@ class _Outcome:
     """How a claimed job ends: finished, retried later, or handed back."""
 
     def __init__(
-        self, ctx: WorkerContext, claimed: ClaimedJob, worker_id: str, tracker: ProgressTracker
+        self,
+        ctx: WorkerContext,
+        claimed: ClaimedJob,
+        worker_id: str,
+        tracker: ProgressTracker,
+        route: routes.Route,
     ) -> None:
         self.ctx = ctx
         self.claimed = claimed
         self.worker_id = worker_id
         self.tracker = tracker
+        self.route = route
         self.stored: list[StoredObject] = []
 
     def discard(self) -> None:
@@ -271,6 +285,12 @@ class _Outcome:
         """Retry a transient failure later (keeping the work directory), else fail."""
         settings = self.ctx.settings
         error = JobError(code=failure.code, message=failure.message)
+        if failure.code == "throttled":
+            # Whether or not this job runs again, the route is spared for a while.
+            cooldown = settings.breaker_cooldown_seconds
+            routes.rest(
+                self.ctx.redis, self.route, cooldown_seconds=cooldown, reason=failure.message
+            )
         if not failure.retryable or self.claimed.retries >= settings.max_retries:
             self.finish(JobStatus.FAILED, error=error)
             logger.info("job %s failed: %s (%s)", self.claimed.id, failure.code, failure.message)
@@ -281,8 +301,7 @@ class _Outcome:
             cap=settings.retry_backoff_max_seconds,
         )
         if failure.code == "throttled":
-            breaker.trip(self.ctx.redis, settings.breaker_cooldown_seconds, failure.message)
-            delay = max(delay, settings.breaker_cooldown_seconds)
+            delay = self._after_rest(delay)
         due = utcnow() + dt.timedelta(seconds=delay)
         if run_db(self.ctx, repository.schedule_retry, self.claimed.id,
                worker_id=self.worker_id, due=due, error=error):  # fmt: skip
@@ -291,6 +310,14 @@ class _Outcome:
             record_retry(self.ctx.redis, failure.code)
             logger.info("job %s: %s; retry %d in %.0f s", self.claimed.id, failure.code,
                         self.claimed.retries + 1, delay)  # fmt: skip
+
+    def _after_rest(self, delay: float) -> float:
+        """After a route was put to rest: the job goes next through another route, soon, or
+        waits for the first one to wake when all rest."""
+        states = routes.route_states(self.ctx.redis, self.ctx.settings)
+        if not routes.all_resting(states):
+            return ROUTE_SWITCH_SECONDS
+        return max(delay, routes.earliest_wake(states))
 
     def finish(
         self,

@@ -45,7 +45,7 @@ async def readiness(state: State, storage: Storage) -> JSONResponse:
     # Its own database engine and Redis pool: what it reports is the dependencies' health,
     # not how busy the request pools are.
     report = await service.check_all(
-        sessions=state.ops_sessions, redis=state.ops_redis, storage=storage
+        sessions=state.ops_sessions, redis=state.ops_redis, storage=storage, settings=state.settings
     )
     return JSONResponse(
         report.model_dump(mode="json"), status_code=200 if report.status == "ok" else 503

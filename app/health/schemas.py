@@ -28,5 +28,6 @@ class BreakerStatus(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ok", "degraded"]
     checks: dict[str, DependencyCheck]
-    # An open breaker pauses new YouTube work; it does not make the API unhealthy.
+    # "youtube" (every route rests: new YouTube work waits) and "route:<proxy>" per route
+    # (that route rests); an open breaker does not make the API unhealthy.
     circuit_breakers: dict[str, BreakerStatus]

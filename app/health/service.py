@@ -14,13 +14,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.api.state import AppState
-from app.downloads.engine import breaker
+from app.core.config import Settings
 from app.health.schemas import BreakerStatus, DependencyCheck, Readiness, Versions
 from app.jobs.models import JobStatus
 from app.jobs.repository import count_by_status, count_damaged_files
 from app.metrics.render import render
 from app.storage.base import StorageHandler, build_key
 from app.worker.presence import live_workers
+from app.youtube import routes
+from app.youtube.routes import RouteState
 
 CHECK_TIMEOUT_SECONDS = 3.0
 SERVICE_DISTRIBUTION = "youtube-download-service"
@@ -58,8 +60,28 @@ async def _timed(check: Check) -> DependencyCheck:
     )
 
 
+def breaker_statuses(states: list[RouteState]) -> dict[str, BreakerStatus]:
+    """`youtube`: open while every route rests (new YouTube work waits); then one breaker per
+    route, named by its proxy without credentials ("route:direct" without one)."""
+    paused = routes.all_resting(states)
+    statuses = {
+        routes.ALL_ROUTES: BreakerStatus(
+            open=paused, retry_in_seconds=routes.earliest_wake(states) if paused else 0
+        )
+    }
+    for state in states:
+        statuses[f"route:{state.name}"] = BreakerStatus(
+            open=state.resting, retry_in_seconds=state.retry_in_seconds
+        )
+    return statuses
+
+
 async def check_all(
-    *, sessions: async_sessionmaker[AsyncSession], redis: Redis, storage: StorageHandler
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    redis: Redis,
+    storage: StorageHandler,
+    settings: Settings,
 ) -> Readiness:
     async def database() -> None:
         async with sessions() as session:
@@ -89,27 +111,25 @@ async def check_all(
         "worker": worker_presence,
     }
     results: dict[str, DependencyCheck] = {}
-    paused = breaker.BreakerState(open=False, retry_in_seconds=0)
+    states: list[RouteState] = []
 
     async def run(name: str, check: Check) -> None:
         results[name] = await _timed(check)
 
-    async def read_breaker() -> None:
-        nonlocal paused
+    async def read_breakers() -> None:
+        nonlocal states
         with anyio.move_on_after(CHECK_TIMEOUT_SECONDS):
-            paused = await breaker.state_async(redis)
+            states = await routes.route_states_async(redis, settings)
 
     async with anyio.create_task_group() as group:
         for name, check in checks.items():
             group.start_soon(run, name, check)
-        group.start_soon(read_breaker)
+        group.start_soon(read_breakers)
     ok = all(result.ok for result in results.values())
     return Readiness(
         status="ok" if ok else "degraded",
         checks=dict(sorted(results.items())),
-        circuit_breakers={
-            breaker.NAME: BreakerStatus(open=paused.open, retry_in_seconds=paused.retry_in_seconds)
-        },
+        circuit_breakers=breaker_statuses(states),
     )
 
 
@@ -117,11 +137,11 @@ async def render_metrics(state: AppState, session: AsyncSession, redis: Redis) -
     await state.metrics.flush()  # this process's latest requests count too
     counts = await session.run_sync(count_by_status)
     damaged = await session.run_sync(count_damaged_files)
-    paused = await breaker.state_async(redis)
+    breakers = breaker_statuses(await routes.route_states_async(redis, state.settings))
     return await render(
         redis,
         queue_depth=counts.get(JobStatus.QUEUED, 0),
         jobs_in_flight=counts.get(JobStatus.PROCESSING, 0),
-        breakers_open={breaker.NAME: paused.open},
+        breakers_open={name: status.open for name, status in breakers.items()},
         damaged_files={state.value: count for state, count in damaged.items()},
     )

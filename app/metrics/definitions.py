@@ -23,7 +23,10 @@ JOBS_DROPPED = Series(
     "yds_jobs_dropped", "Playlist or channel entries removed unrun: outside the date window."
 )
 JOB_RETRIES = Series("yds_job_retries", "Transient failures retried later, by error code.")
-BREAKER_OPEN = Series("yds_circuit_breaker_open", "1 while new YouTube work is paused.")
+BREAKER_OPEN = Series(
+    "yds_circuit_breaker_open",
+    "1 while a breaker is open: route:<proxy> while that route rests, youtube while all do.",
+)
 JOB_DURATION = Series(
     "yds_job_duration_seconds",
     "Time from a job's first start to its end, by final status.",

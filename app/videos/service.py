@@ -33,6 +33,7 @@ from app.transcripts.planning import caption_languages
 from app.videos.exceptions import LookupTimedOut, VideoLookupFailed
 from app.videos.schemas import MediaFormat, PresetChoice, Thumbnail, VideoFormats, VideoInfo
 from app.youtube.potoken import with_provider
+from app.youtube.routes import Route, choose_async, rest_async
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +45,14 @@ def _cache_key(url: str) -> str:
     return "yds:info:" + hashlib.sha256(url.encode()).hexdigest()
 
 
-def _extract(url: str, settings: Settings) -> dict[str, Any]:
+def _extract(url: str, settings: Settings, route: Route) -> dict[str, Any]:
     params = with_provider(
         {**_QUIET, "logger": YtDlpLogger(logger), "socket_timeout": 20}, settings
     )
     with tempfile.TemporaryDirectory() as scratch:
         try:
             params["cookiefile"] = private_cookie_jar(settings, Path(scratch))
-            with guarded_ydl(params, settings) as ydl:
+            with guarded_ydl(params, settings, route) as ydl:
                 raw = ydl.extract_info(url, download=False, process=False)
         except JobFailure as failure:
             raise VideoLookupFailed(failure) from failure
@@ -70,11 +71,20 @@ async def extract_cached(url: str, *, settings: Settings, redis_client: Redis) -
     if cached:
         result: dict[str, Any] = json.loads(cached)
         return result
+    route = await choose_async(redis_client, settings)
     try:
         with anyio.fail_after(EXTRACT_TIMEOUT_SECONDS):
-            raw = await anyio.to_thread.run_sync(_extract, url, settings, abandon_on_cancel=True)
+            raw = await anyio.to_thread.run_sync(
+                _extract, url, settings, route, abandon_on_cancel=True
+            )
     except TimeoutError as exc:
         raise LookupTimedOut() from exc
+    except VideoLookupFailed as failed:
+        if failed.code == "throttled":
+            # As for a job: the route rests, and the next look-up takes another.
+            cooldown = settings.breaker_cooldown_seconds
+            await rest_async(redis_client, route, cooldown_seconds=cooldown, reason=failed.message)
+        raise
     if settings.info_cache_seconds:
         try:
             await redis_client.set(key, json.dumps(raw), ex=settings.info_cache_seconds)

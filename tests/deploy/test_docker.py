@@ -58,6 +58,8 @@ def test_the_image_is_multi_stage_slim_non_root_and_checks_health() -> None:
     requirements = (ROOT / "requirements.txt").read_text()
     assert re.search(r"^deno==", requirements, re.MULTILINE), "a JavaScript runtime for yt-dlp"
     assert re.search(r"^yt-dlp-ejs==", requirements, re.MULTILINE), "yt-dlp's EJS scripts"
+    assert re.search(r"^yt-dlp\[default\]==", requirements, re.MULTILINE), "yt-dlp's extras"
+    assert re.search(r"^curl_cffi==", requirements, re.MULTILINE), "for YTDLP_IMPERSONATE"
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".venv", "data", "tests", ".git"} <= set(ignored), "the image stays small"
 

@@ -70,6 +70,8 @@ class Hit:
     status: int
     at: float = field(default_factory=time.monotonic)
     cookie: str | None = None
+    user_agent: str | None = None
+    sec_ch_ua: str | None = None  # what browsers (and yt-dlp impersonating one) send
 
 
 @dataclass(frozen=True)
@@ -158,9 +160,17 @@ class _Handler(BaseHTTPRequestHandler):
         range_header = self.headers.get("Range")
 
         def record(status: int) -> None:
-            cookie = self.headers.get("Cookie")
             self.owner._record(
-                Hit(self.command, path, query, range_header, int(status), cookie=cookie)
+                Hit(
+                    self.command,
+                    path,
+                    query,
+                    range_header,
+                    int(status),
+                    cookie=self.headers.get("Cookie"),
+                    user_agent=self.headers.get("User-Agent"),
+                    sec_ch_ua=self.headers.get("Sec-Ch-Ua"),
+                )
             )
 
         delay = float(query.get("delay", "0") or 0)

@@ -16,7 +16,9 @@ Catalog (``yt.catalog``, saved to ``yt.catalog_path``)::
      "playlists": {"<list id>": {"title", "channel", ..., "entries": ["<id>", ...]}},
      "channels": {"@handle": {"channel_id": "UC…", "title", "videos": [...], "shorts": [...]}}}
 
-Entries may also carry ``error_message`` (free text) and ``extract_delay`` (seconds).
+Entries may also carry ``error_message`` (free text), ``extract_delay`` (seconds) and
+``watch_page`` (a URL the extractor fetches first, through the run's proxy, as YoutubeIE
+fetches the watch page: a 429 or a bot-check page there fails the extraction as on YouTube).
 Playlists and channels are described in ``offline_playlists``; their playable videos are
 copies of the 2 s ladder clip. Served layout: ``/media/<id>/<itag>.<ext>``,
 ``/vi/<id>/<name>.jpg``, ``/subs/<id>/{manual,auto_rolling}.<lang>.<ext>``,

@@ -13,10 +13,12 @@ from yt_dlp.networking.exceptions import NoSupportingHandlers, RequestError, Uns
 from yt_dlp.utils import DownloadError, ExtractorError
 
 from app.core.config import Settings
+from app.downloads.engine.options import impersonation_params
 from app.downloads.engine.ranged import MultiConnectionYoutubeDL
 from app.downloads.exceptions import JobCanceled, JobFailure, LeaseLost
 from app.security.addresses import AddressPolicy
 from app.security.egress import EgressProxy
+from app.youtube.routes import Route, routes
 
 # What yt-dlp makes of the guard's 502 and 504 answers, which carry no reason it keeps.
 _GUARD_ANSWERS = (
@@ -25,10 +27,27 @@ _GUARD_ANSWERS = (
     "http error 502",
     "http error 504",
 )
+# What the user can do about YouTube's refusals, in this service's settings and commands:
+# yt-dlp's own advice names command-line flags no user of this service can pass.
+_DOCTOR = "`yds doctor` (or GET /api/v1/admin/doctor) shows which of these is missing."
 BOT_CHECK_MESSAGE = (
-    "YouTube asked to confirm this is not a bot. An admin can upload the cookies of a "
-    "signed-in account (yds cookies upload) or set YTDLP_COOKIES_FILE, or send downloads "
-    "through another address with YTDLP_PROXY."
+    "YouTube asked to confirm this is not a bot. An operator can upload the cookies of a "
+    "signed-in account (`yds cookies upload`, the admin API, or YTDLP_COOKIES_FILE), point "
+    "YTDLP_POT_PROVIDER_URL at a PO-token provider, send downloads through other addresses "
+    "with YTDLP_PROXIES, or present a browser's fingerprint with YTDLP_IMPERSONATE. " + _DOCTOR
+)
+THROTTLED_MESSAGE = (
+    "YouTube answered HTTP 429 (too many requests). The route rests for "
+    "BREAKER_COOLDOWN_SECONDS; an operator can add routes with YTDLP_PROXIES or upload the "
+    "cookies of a signed-in account (`yds cookies upload`). " + _DOCTOR
+)
+GEO_BLOCKED_ADVICE = (
+    "An operator can send downloads through a proxy in another country with YTDLP_PROXIES. "
+    + _DOCTOR
+)
+SIGN_IN_ADVICE = (
+    "An operator can upload the cookies of a signed-in account (`yds cookies upload`, the "
+    "admin API, or YTDLP_COOKIES_FILE)."
 )
 INVALID_COOKIES_MESSAGE = (
     "yt-dlp could not load its cookies, which are not a Netscape cookie file (the line is not "
@@ -37,17 +56,25 @@ INVALID_COOKIES_MESSAGE = (
 
 
 @contextmanager
-def guarded_ydl(params: dict[str, Any], settings: Settings) -> Iterator[yt_dlp.YoutubeDL]:
+def guarded_ydl(
+    params: dict[str, Any], settings: Settings, route: Route | None = None
+) -> Iterator[yt_dlp.YoutubeDL]:
     """A YoutubeDL whose every request, redirects included, passes the egress guard (chained
-    to YTDLP_PROXY when one is set). A refused address fails the run with forbidden_address
-    whatever yt-dlp made of it (an error, or a missing thumbnail); so does a URL the guard
-    cannot carry (file://). A host the guard could not reach fails the run with the guard's
-    reason (dns_failed, connection_refused, ...), not yt-dlp's "Tunnel connection failed"."""
-    upstream = settings.ytdlp_proxy.get_secret_value() or None
-    with EgressProxy(AddressPolicy.from_settings(settings), upstream=upstream) as proxy:
+    to the proxy of `route`, by default the first of YTDLP_PROXIES). A refused address fails
+    the run with forbidden_address whatever yt-dlp made of it (an error, or a missing
+    thumbnail); so does a URL the guard cannot carry (file://). A host the guard could not
+    reach fails the run with the guard's reason (dns_failed, connection_refused, ...), not
+    yt-dlp's "Tunnel connection failed"."""
+    via = route or routes(settings)[0]
+    with EgressProxy(AddressPolicy.from_settings(settings), upstream=via.proxy) as proxy:
         try:
             with MultiConnectionYoutubeDL(
-                {**params, "proxy": proxy.url, "js_runtimes": settings.js_runtimes},
+                {
+                    **impersonation_params(settings),
+                    **params,
+                    "proxy": proxy.url,
+                    "js_runtimes": settings.js_runtimes,
+                },
                 connections=settings.download_connections,
                 per_host=settings.download_connections_per_host,
             ) as ydl:
@@ -105,7 +132,11 @@ _ERROR_TABLE: list[tuple[tuple[str, ...], str, bool]] = [
         "age_restricted",
         False,
     ),
-    (("not available in your country", "geo restrict", "geo-restrict"), "geo_restricted", False),
+    (
+        ("available in your country", "from your location", "geo restrict", "geo-restrict"),
+        "geo_restricted",
+        False,
+    ),
     (
         ("playlist does not exist", "channel does not exist", "does not have a"),
         "playlist_not_found",
@@ -140,9 +171,10 @@ _ERROR_TABLE: list[tuple[tuple[str, ...], str, bool]] = [
 
 
 _BOT_CHECK = ("confirm you're not a bot", "confirm you\u2019re not a bot")
-# yt-dlp's advice names its command-line flags, which a user of this service cannot pass.
-_CLI_HINT = re.compile(r"\.?\s*Use --(?:cookies|username)\b.*$", re.DOTALL)
-_SETTINGS_HINT = ". An operator can set YTDLP_COOKIES_FILE to the cookies of a signed-in account."
+# yt-dlp's advice names its command-line flags ("Use --cookies ...", "with --proxy").
+_CLI_FLAG = re.compile(r"(?<![\w-])--[a-z][\w-]*")
+_SENTENCE_END = re.compile(r"[.!?]\s+")
+_ADVICE = {"throttled": THROTTLED_MESSAGE, "geo_restricted": GEO_BLOCKED_ADVICE}
 
 
 def classify_error(exc: BaseException) -> JobFailure:
@@ -154,11 +186,35 @@ def classify_error(exc: BaseException) -> JobFailure:
         return JobFailure(BOT_CHECK_MESSAGE, code="throttled", retryable=True)
     if "cookies file" in lowered:  # yt-dlp's message quotes the line, a value included
         return JobFailure(INVALID_COOKIES_MESSAGE, code="invalid_cookies", retryable=False)
-    message = _CLI_HINT.sub(_SETTINGS_HINT, message)
     for needles, code, retryable in _ERROR_TABLE:
         if any(needle in lowered for needle in needles):
-            return JobFailure(message, code=code, retryable=retryable)
-    return JobFailure(message or "The download failed.", code="download_failed")
+            return JobFailure(_in_our_words(message, code), code=code, retryable=retryable)
+    return JobFailure(
+        _in_our_words(message, None) or "The download failed.", code="download_failed"
+    )
+
+
+def _in_our_words(message: str, code: str | None) -> str:
+    """yt-dlp's message without its command-line advice, and ours for what can be done."""
+    if code == "throttled":
+        return THROTTLED_MESSAGE
+    # yt-dlp puts a sentence on each line; flag advice trails the reason.
+    message = re.sub(r"(?<![.!?])[ \t]*\n\s*", ". ", message.strip())
+    flag = _CLI_FLAG.search(message)
+    if flag is not None:
+        ends = [found.end() for found in _SENTENCE_END.finditer(message, 0, flag.start())]
+        message = message[: ends[-1]] if ends else ""
+    message = " ".join(message.split()).rstrip(" .:;,")
+    advice = _ADVICE.get(code or "") or _flag_advice(flag.group(0) if flag else "")
+    return f"{message}. {advice}" if advice and message else message or advice
+
+
+def _flag_advice(flag: str) -> str:
+    if flag.startswith(("--cookies", "--username", "--password", "--netrc")):
+        return SIGN_IN_ADVICE
+    if flag.startswith(("--proxy", "--geo")):
+        return GEO_BLOCKED_ADVICE
+    return ""
 
 
 def hook_exception(exc: BaseException) -> BaseException | None:

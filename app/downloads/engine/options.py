@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from yt_dlp.networking.impersonate import ImpersonateTarget
 from yt_dlp.postprocessor import (
     FFmpegExtractAudioPP,
     FFmpegFixupDuplicateMoovPP,
@@ -188,6 +189,13 @@ def _params(
         "logger": YtDlpLogger(logger_),
         "postprocessors": _postprocessors(options),
     }
+
+
+def impersonation_params(settings: Settings) -> dict[str, Any]:
+    """yt-dlp's `impersonate` for YTDLP_IMPERSONATE (validated at start-up), else nothing."""
+    if not settings.ytdlp_impersonate:
+        return {}
+    return {"impersonate": ImpersonateTarget.from_str(settings.ytdlp_impersonate)}
 
 
 def private_cookie_jar(settings: Settings, directory: Path) -> str | None:

@@ -18,6 +18,7 @@ from app.downloads.engine.options import YtDlpLogger
 from app.downloads.exceptions import JobFailure
 from app.downloads.schemas import DateWindow
 from app.downloads.urls import youtube_video_id
+from app.youtube.routes import Route
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ def expand(
     window: DateWindow,
     check_stop: Callable[[], None],
     newest_first: bool = False,
+    route: Route | None = None,
 ) -> Expansion:
     """The selected entries, in list order; `check_stop` is called between entries.
 
@@ -75,7 +77,7 @@ def expand(
     if window.is_set:
         # Flat rows carry only "3 weeks ago"; asked for, yt-dlp turns that into a timestamp.
         params["extractor_args"] = {"youtubetab": {"approximate_date": [""]}}
-    with guarded_ydl(params, settings) as ydl:
+    with guarded_ydl(params, settings, route) as ydl:
         stop_before = window.after if newest_first and not playlist_items else None
         return _select(ydl, url, max_items, window, check_stop, stop_before)
 

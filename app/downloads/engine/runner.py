@@ -35,6 +35,7 @@ from app.transcripts.conversion import EMBED_SUFFIX, write_transcripts
 from app.transcripts.cues import Cue
 from app.transcripts.planning import TranscriptPlan, plan_transcripts
 from app.transcripts.schemas import SubtitleFormat
+from app.youtube.routes import Route
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +85,10 @@ class YtDlpRunner:
         tracker: ProgressTracker,
         check_stop: StopCheck,
         on_metadata: MetadataSink,
+        route: Route | None = None,
     ) -> None:
         self._settings = settings
+        self._route = route
         self._tracker = tracker
         self._check_stop = check_stop
         self._on_metadata = on_metadata
@@ -138,7 +141,7 @@ class YtDlpRunner:
         params["progress_hooks"] = [self._on_progress]
         params["postprocessor_hooks"] = [self._on_postprocess]
         params["cookiefile"] = private_cookie_jar(self._settings, workdir)
-        with guarded_ydl(params, self._settings) as ydl:
+        with guarded_ydl(params, self._settings, self._route) as ydl:
             info = ydl.extract_info(url, download=False)
             self._check_stop()
             self._accept(info, options)

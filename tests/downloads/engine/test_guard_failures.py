@@ -124,5 +124,6 @@ async def test_a_bot_check_names_this_services_settings(
     guarded.youtube.set_entry("botChecked1", {"error": "bot_check"})
     error = (await failed_job(guarded, http, guarded.youtube.video_url("botChecked1")))["error"]
     assert error["code"] == "throttled"
-    assert "YTDLP_COOKIES_FILE" in error["message"] and "YTDLP_PROXY" in error["message"]
+    for named in ("yds cookies upload", "YTDLP_PROXIES", "YTDLP_IMPERSONATE", "yds doctor"):
+        assert named in error["message"]
     assert "--cookies" not in error["message"] and "yt-dlp" not in error["message"]

@@ -35,7 +35,9 @@ ERROR_MESSAGES = {
 UNAVAILABLE_TITLES = {"private": "[Private video]", "removed": "[Deleted video]"}
 CHANNEL_TABS = ("videos", "shorts")  # the tabs the catalog can describe, in YouTube's order
 
-_CONTROL_KEYS = frozenset({"error", "error_message", "extract_delay"})
+_CONTROL_KEYS = frozenset({"error", "error_message", "extract_delay", "watch_page"})
+# What YouTube's watch page says when it takes the request for a bot's.
+BOT_CHECK_PAGE_NEEDLES = ("confirm you're not a bot", "confirm you\u2019re not a bot")
 
 
 def load_catalog() -> dict[str, Any] | None:
@@ -60,6 +62,8 @@ class YoutubeOfflineIE(YoutubeIE, plugin_name="offline"):  # type: ignore[misc,c
             raise ExtractorError(ERROR_MESSAGES["unavailable"], expected=True, video_id=video_id)
         if entry.get("extract_delay"):
             time.sleep(float(entry["extract_delay"]))
+        if entry.get("watch_page"):
+            self._read_watch_page(entry["watch_page"], video_id)
         if entry.get("error") or entry.get("error_message"):
             message = entry.get("error_message") or ERROR_MESSAGES[entry["error"]]
             if "sign in" in message.lower():
@@ -76,6 +80,14 @@ class YoutubeOfflineIE(YoutubeIE, plugin_name="offline"):  # type: ignore[misc,c
             ),
         )  # fmt: skip
         return info
+
+    def _read_watch_page(self, page_url: str, video_id: str) -> None:
+        """Fetch the watch page as YoutubeIE does (through the run's proxy): HTTP 429 fails
+        the extraction as yt-dlp's download does, a bot-check page as YoutubeIE's check."""
+        page = str(self._download_webpage(page_url, video_id, note="Downloading watch page"))
+        if any(needle in page.lower() for needle in BOT_CHECK_PAGE_NEEDLES):
+            message = f"{ERROR_MESSAGES['bot_check']}. {self._youtube_login_hint}"
+            raise ExtractorError(message, expected=True, video_id=video_id)
 
 
 class YoutubeTabOfflineIE(YoutubeTabIE, plugin_name="offline"):  # type: ignore[misc,call-arg]
