@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
 from app.core.database import utcnow
-from app.youtube import cookies, potoken, routes, runtime, updates
+from app.youtube import cookies, potoken, reports, routes, runtime, updates
 from app.youtube.repository import RecentFailure, recent_youtube_failures
 from app.youtube.schemas import CheckStatus, DoctorCheck, DoctorReport, FailureGroup
 
@@ -65,12 +65,17 @@ async def diagnose(
     budget: float = CHECK_TIMEOUT_SECONDS,
 ) -> DoctorReport:
     """Every check concurrently, each bounded by `budget`: the report never hangs."""
+    # What the workers found where they run; the API's own view stands in when none has
+    # reported (one worker is enough for every check that needs its host).
+    seen: list[reports.WorkerReport] = []
+    with anyio.move_on_after(budget / 2):
+        seen = await reports.read_reports(redis)
     probes: dict[str, Probe] = {
-        "js_runtime": lambda: _in_thread(_js_runtime, settings, budget),
-        "yt_dlp": lambda: _in_thread(_ytdlp_age, settings),
+        "js_runtime": lambda: _js_runtime(settings, seen, budget),
+        "yt_dlp": lambda: _in_thread(_ytdlp_age, seen),
         "yt_dlp_update": lambda: _in_thread(_update, settings),
-        "impersonation": lambda: _in_thread(_impersonation, settings),
-        "po_token_provider": lambda: _po_token(settings, budget),
+        "impersonation": lambda: _impersonation(settings, seen),
+        "po_token_provider": lambda: _po_token(settings, seen, budget),
         "cookies": lambda: _in_thread(_cookies, settings),
         "proxies": lambda: _proxies(settings, redis, budget),
         "youtube_pause": lambda: _pause(settings, redis),
@@ -130,8 +135,32 @@ async def _in_thread(function: Callable[..., Finding], *args: Any) -> Finding:
     return await anyio.to_thread.run_sync(lambda: function(*args), abandon_on_cancel=True)
 
 
-def _js_runtime(settings: Settings, budget: float) -> Finding:
-    found = runtime.probe_js_runtime(settings.js_runtimes, timeout=max(budget - 0.5, 0.5))
+async def _js_runtime(
+    settings: Settings, seen: list[reports.WorkerReport], budget: float
+) -> Finding:
+    if not seen:
+        found = await anyio.to_thread.run_sync(
+            lambda: runtime.probe_js_runtime(settings.js_runtimes, timeout=max(budget - 1, 0.5)),
+            abandon_on_cancel=True,
+        )
+        return _in_api(_js_finding(found, settings.ytdlp_js_runtimes))
+    return _on_workers(
+        seen,
+        lambda report: _js_finding(
+            runtime.JsRuntime(
+                name=report.js_runtime,
+                version=report.js_runtime_version,
+                ejs_version=report.ejs_version,
+                expected_ejs_version=report.ejs_expected,
+                solver_runs=report.solver_runs,
+                error=report.js_error,
+            ),
+            tuple(report.js_runtimes),
+        ),
+    )
+
+
+def _js_finding(found: runtime.JsRuntime, wanted: tuple[str, ...]) -> Finding:
     facts = {
         "runtime": found.name,
         "runtime_version": found.version,
@@ -141,9 +170,9 @@ def _js_runtime(settings: Settings, budget: float) -> Finding:
     if found.name is None:
         return Finding(
             CheckStatus.FAIL,
-            f"No usable JavaScript runtime among YTDLP_JS_RUNTIMES "
-            f"({', '.join(settings.ytdlp_js_runtimes)}): yt-dlp cannot solve YouTube's "
-            "challenges, so most formats are missing or downloads fail.",
+            f"No usable JavaScript runtime among YTDLP_JS_RUNTIMES ({', '.join(wanted)}): "
+            "yt-dlp cannot solve YouTube's challenges, so most formats are missing or "
+            "downloads fail.",
             "Install the deno package pinned in requirements.txt into the service's "
             "environment (the Docker image and `make run` do), or point YTDLP_JS_RUNTIMES "
             "at an installed runtime (deno 2.3+, node, bun).",
@@ -176,13 +205,33 @@ def _js_runtime(settings: Settings, budget: float) -> Finding:
     )
 
 
-def _ytdlp_age(settings: Settings) -> Finding:
-    version = runtime.ytdlp_version()
-    age = runtime.release_age_days(version, today=utcnow().date())
-    facts = {"version": version, "age_days": age}
+def _on_workers(
+    seen: list[reports.WorkerReport], judge: Callable[[reports.WorkerReport], Finding]
+) -> Finding:
+    """The worst of the workers' findings, saying how many workers share it."""
+    judged = [(report.worker, judge(report)) for report in seen]
+    _, worst = max(judged, key=lambda item: _SEVERITY[item[1].status])
+    alike = sum(1 for _, found in judged if found.detail == worst.detail)
+    where = "every worker" if alike == len(judged) else f"{alike} of {len(judged)} workers"
+    facts = {**worst.facts, "workers": {worker: found.status for worker, found in judged}}
+    return Finding(worst.status, f"{worst.detail} (on {where})", worst.fix, facts)
+
+
+def _in_api(found: Finding) -> Finding:
+    note = "checked in the API process: no worker has reported"
+    return Finding(found.status, f"{found.detail} ({note})", found.fix, found.facts)
+
+
+def _ytdlp_age(seen: list[reports.WorkerReport]) -> Finding:
+    versions = sorted({report.ytdlp_version for report in seen}) or [runtime.ytdlp_version()]
+    today = utcnow().date()
+    ages = [runtime.release_age_days(version, today=today) for version in versions]
+    age = None if None in ages else max(age for age in ages if age is not None)
+    facts = {"versions": versions, "age_days": age, "reported_by_workers": bool(seen)}
+    running = ", ".join(versions)
     if age is None:
-        return Finding(CheckStatus.WARN, f"yt-dlp {version}: release date unknown.", facts=facts)
-    detail = f"yt-dlp {version}, released {age} days ago."
+        return Finding(CheckStatus.WARN, f"yt-dlp {running}: release date unknown.", facts=facts)
+    detail = f"yt-dlp {running}; the oldest was released {age} days ago."
     if age > STALE_AFTER_DAYS:
         return Finding(
             CheckStatus.WARN,
@@ -228,14 +277,21 @@ def _update(settings: Settings) -> Finding:
     )
 
 
-def _impersonation(settings: Settings) -> Finding:
-    targets = runtime.impersonation_targets()
-    wanted = settings.ytdlp_impersonate
-    facts = {"setting": wanted or None, "available_targets": targets}
+async def _impersonation(settings: Settings, seen: list[reports.WorkerReport]) -> Finding:
+    if not seen:
+        targets = await anyio.to_thread.run_sync(runtime.impersonation_targets)
+        return _in_api(_impersonation_finding(settings.ytdlp_impersonate, targets))
+    return _on_workers(
+        seen,
+        lambda report: _impersonation_finding(report.impersonate, report.impersonation_targets),
+    )
+
+
+def _impersonation_finding(wanted: str, targets: list[str]) -> Finding:
+    facts = {"setting": wanted or None, "available_targets": len(targets)}
     if not targets:
-        status = CheckStatus.FAIL if wanted else CheckStatus.WARN
         return Finding(
-            status,
+            CheckStatus.FAIL if wanted else CheckStatus.WARN,
             "Browser impersonation is unavailable: curl_cffi is not installed.",
             "Install the curl_cffi version pinned in requirements.txt.",
             facts,
@@ -250,26 +306,43 @@ def _impersonation(settings: Settings) -> Finding:
     return Finding(CheckStatus.OK, f"Requests impersonate {wanted}.", facts=facts)
 
 
-async def _po_token(settings: Settings, budget: float) -> Finding:
-    status = await potoken.provider_status(settings, timeout=max(budget - 0.5, 0.5))
+async def _po_token(settings: Settings, seen: list[reports.WorkerReport], budget: float) -> Finding:
+    if not seen:
+        status = await potoken.provider_status(settings, timeout=max(budget - 0.5, 0.5))
+        return _in_api(_po_token_finding(status))
+    return _on_workers(
+        seen,
+        lambda report: _po_token_finding(
+            potoken.ProviderStatus(
+                configured=report.pot_provider_configured,
+                reachable=report.pot_provider_reachable,
+                version=report.pot_provider_version,
+                error=report.pot_provider_error,
+            )
+        ),
+    )
+
+
+def _po_token_finding(status: potoken.ProviderStatus) -> Finding:
     facts = {"configured": status.configured, "version": status.version}
     if not status.configured:
         return Finding(
             CheckStatus.OFF,
             "No PO-token provider is configured.",
             "On cloud addresses YouTube often wants PO tokens: run the provider (docker "
-            "compose and the Terraform worker task do) and set YTDLP_POT_PROVIDER_URL.",
+            "compose and the Terraform worker task do) and set YTDLP_POT_PROVIDER_URL "
+            "on the workers.",
             facts,
         )
     if not status.reachable:
         return Finding(
             CheckStatus.FAIL,
-            f"The PO-token provider does not answer: {status.error}.",
-            "Start the provider, or correct YTDLP_POT_PROVIDER_URL.",
+            f"The PO-token provider does not answer: {status.error}",
+            "Start the provider beside the worker, or correct YTDLP_POT_PROVIDER_URL.",
             facts,
         )
     return Finding(
-        CheckStatus.OK, f"The PO-token provider answers ({status.version}).", facts=facts
+        CheckStatus.OK, f"The PO-token provider answers (version {status.version}).", facts=facts
     )
 
 

@@ -37,7 +37,7 @@ def recent_youtube_failures(session: Session, *, limit: int) -> list[RecentFailu
     failures = [
         RecentFailure(code=code, message=message, at=at)
         for url, code, message, at in rows
-        if _is_youtube(url)
+        if code is not None and _is_youtube(url)
     ]
     return failures[:limit]
 
