@@ -30,6 +30,12 @@ class Environment(enum.StrEnum):
     AWS = "aws"
 
 
+class YtdlpUpdate(enum.StrEnum):
+    OFF = "off"
+    STABLE = "stable"
+    NIGHTLY = "nightly"  # yt-dlp's nightly builds, published to PyPI as pre-releases
+
+
 class StorageBackend(enum.StrEnum):
     AUTO = "auto"
     LOCAL = "local"
@@ -162,6 +168,17 @@ class Settings(BaseSettings):
     webhook_retry_backoff_seconds: float = Field(default=10, ge=0.1)
     webhook_timeout_seconds: float = Field(default=10, gt=0, le=60)
 
+    # yt-dlp updates without a rebuild: the worker installs the newest yt-dlp (and its EJS
+    # package) under YTDLP_UPDATE_DIR at start and every YTDLP_UPDATE_INTERVAL_HOURS, checks
+    # it offline in a child process, and only then makes it the one new processes load.
+    # YTDLP_UPDATE_FIND_LINKS (a directory or page of wheels) replaces the package index;
+    # YTDLP_UPDATE_INDEX_URL names a mirror of it (empty: pip's default, PyPI).
+    ytdlp_update: YtdlpUpdate = YtdlpUpdate.OFF
+    ytdlp_update_interval_hours: float = Field(default=24, ge=0.25, le=24 * 30)
+    ytdlp_update_dir: Path = Path("./data/ytdlp")
+    ytdlp_update_find_links: str = ""
+    ytdlp_update_index_url: SecretStr = SecretStr("")  # a mirror's URL may carry a password
+
     @field_validator("allowed_domains", mode="before")
     @classmethod
     def _split_domains(cls, value: object) -> object:
@@ -254,6 +271,14 @@ class Settings(BaseSettings):
         if parts.scheme != "http" or not parts.hostname or not port:
             # Never echo the value: it may hold the proxy's password.
             raise ValueError("YTDLP_PROXY must be an http://[user:password@]host:port URL")
+        return secret
+
+    @field_validator("ytdlp_update_index_url")
+    @classmethod
+    def _index_url(cls, secret: SecretStr) -> SecretStr:
+        value = secret.get_secret_value()
+        if value and urlsplit(value).scheme not in {"http", "https"}:
+            raise ValueError("YTDLP_UPDATE_INDEX_URL must be an http(s):// URL")
         return secret
 
     @model_validator(mode="after")
