@@ -3,6 +3,7 @@ the figures /metrics adds to the recorded series."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -10,26 +11,48 @@ from importlib import metadata
 
 import anyio
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.api.state import AppState
+from app.core.config import Settings
 from app.downloads.engine import breaker
-from app.health.schemas import BreakerStatus, DependencyCheck, Readiness, Versions
+from app.health.schemas import (
+    BreakerStatus,
+    DependencyCheck,
+    Readiness,
+    Versions,
+    YtdlpUpdateStatus,
+    YtdlpVersions,
+)
 from app.jobs.models import JobStatus
 from app.jobs.repository import count_by_status, count_damaged_files
 from app.metrics.render import render
 from app.storage.base import StorageHandler, build_key
-from app.worker.presence import live_workers
+from app.worker.presence import live_worker_versions, live_workers
+from app.youtube.updates import pinned_version, running_version, update_status
 
 CHECK_TIMEOUT_SECONDS = 3.0
 SERVICE_DISTRIBUTION = "youtube-download-service"
 
 
-def versions() -> Versions:
-    """What this API process runs: read from the installed distributions, so it is what is
-    really loaded, not what a file claims."""
-    return Versions(service=_version_of(SERVICE_DISTRIBUTION), yt_dlp=_version_of("yt-dlp"))
+async def versions(redis: Redis) -> Versions:
+    """What this API process runs (the yt-dlp it has loaded, not what a file claims), and
+    the yt-dlp of each live worker."""
+    return Versions(
+        service=_version_of(SERVICE_DISTRIBUTION),
+        yt_dlp=running_version(),
+        yt_dlp_workers=await _worker_versions(redis),
+    )
+
+
+async def _worker_versions(redis: Redis) -> dict[str, str]:
+    workers: dict[str, str] = {}
+    # Redis being down is the "redis" check's to report: then no worker versions are known.
+    with anyio.move_on_after(CHECK_TIMEOUT_SECONDS), contextlib.suppress(RedisError):
+        workers = await live_worker_versions(redis)
+    return workers
 
 
 def _version_of(distribution: str) -> str:
@@ -58,8 +81,21 @@ async def _timed(check: Check) -> DependencyCheck:
     )
 
 
+async def ytdlp_versions(settings: Settings, redis: Redis) -> YtdlpVersions:
+    """The yt-dlp this API runs, each live worker's, and the state of updates."""
+    return YtdlpVersions(
+        api=running_version(),
+        workers=await _worker_versions(redis),
+        update=YtdlpUpdateStatus.model_validate(update_status(settings), from_attributes=True),
+    )
+
+
 async def check_all(
-    *, sessions: async_sessionmaker[AsyncSession], redis: Redis, storage: StorageHandler
+    *,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    redis: Redis,
+    storage: StorageHandler,
 ) -> Readiness:
     async def database() -> None:
         async with sessions() as session:
@@ -90,9 +126,14 @@ async def check_all(
     }
     results: dict[str, DependencyCheck] = {}
     paused = breaker.BreakerState(open=False, retry_in_seconds=0)
+    ytdlp: YtdlpVersions | None = None
 
     async def run(name: str, check: Check) -> None:
         results[name] = await _timed(check)
+
+    async def read_versions() -> None:
+        nonlocal ytdlp
+        ytdlp = await ytdlp_versions(settings, redis)
 
     async def read_breaker() -> None:
         nonlocal paused
@@ -103,6 +144,8 @@ async def check_all(
         for name, check in checks.items():
             group.start_soon(run, name, check)
         group.start_soon(read_breaker)
+        group.start_soon(read_versions)
+    assert ytdlp is not None
     ok = all(result.ok for result in results.values())
     return Readiness(
         status="ok" if ok else "degraded",
@@ -110,6 +153,7 @@ async def check_all(
         circuit_breakers={
             breaker.NAME: BreakerStatus(open=paused.open, retry_in_seconds=paused.retry_in_seconds)
         },
+        yt_dlp=ytdlp,
     )
 
 
@@ -118,10 +162,16 @@ async def render_metrics(state: AppState, session: AsyncSession, redis: Redis) -
     counts = await session.run_sync(count_by_status)
     damaged = await session.run_sync(count_damaged_files)
     paused = await breaker.state_async(redis)
+    pinned = pinned_version(state.settings)
+    running = {"api": running_version(), **await live_worker_versions(redis)}
     return await render(
         redis,
         queue_depth=counts.get(JobStatus.QUEUED, 0),
         jobs_in_flight=counts.get(JobStatus.PROCESSING, 0),
         breakers_open={breaker.NAME: paused.open},
         damaged_files={state.value: count for state, count in damaged.items()},
+        ytdlp_versions={
+            process: (version, "pinned" if version == pinned else "updated")
+            for process, version in running.items()
+        },
     )

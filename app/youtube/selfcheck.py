@@ -54,7 +54,9 @@ def _download(work_dir: Path) -> bytes:
         "extractor": "generic",
         "extractor_key": "Generic",
         "webpage_url": url,
-        "formats": [{"format_id": "0", "url": url, "ext": "mp4", "vcodec": "h264", "acodec": "aac"}],
+        "formats": [
+            {"format_id": "0", "url": url, "ext": "mp4", "vcodec": "h264", "acodec": "aac"}
+        ],
     }
     options = {
         "outtmpl": str(work_dir / "%(id)s.%(ext)s"),

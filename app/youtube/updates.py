@@ -95,7 +95,9 @@ def _version_in(paths: list[str]) -> str | None:
 def pinned_version(settings: Settings) -> str:
     """The version installed with the service (requirements.txt), whatever is active."""
     update_dir = settings.ytdlp_update_dir.resolve()
-    paths = [entry for entry in sys.path if not Path(entry or ".").resolve().is_relative_to(update_dir)]
+    paths = [
+        entry for entry in sys.path if not Path(entry or ".").resolve().is_relative_to(update_dir)
+    ]
     return _version_in(paths) or "unknown"
 
 
