@@ -1,9 +1,9 @@
 """Which workers are alive, kept in Redis: a key per worker that the worker refreshes.
 
 Celery's `control.ping` needs a broadcast channel, which SQS does not have; a key with a
-TTL answers "is any worker up?" with every broker. The key's value is the yt-dlp version the
-worker runs (workers update it without a rebuild, so they may differ). A worker stopped cleanly removes its key
-at once; a killed one drops out when the TTL runs out.
+TTL answers "is any worker up?" with every broker. A worker stopped cleanly removes its key
+at once; a killed one drops out when the TTL runs out. The key's value is the yt-dlp version
+the worker runs (workers update it without a rebuild, so they may differ).
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ def _download(work_dir: Path) -> bytes:
         "ignoreconfig": True,
     }
     try:
-        with yt_dlp.YoutubeDL(options) as ydl:  # type: ignore[arg-type]
+        with yt_dlp.YoutubeDL(options) as ydl:
             ydl.process_ie_result(info, download=True)
     finally:
         server.shutdown()
@@ -77,11 +77,11 @@ def _download(work_dir: Path) -> bytes:
 def check(candidate: Path, expected_version: str) -> str:
     import yt_dlp
     import yt_dlp.version
-    import yt_dlp_ejs
+    import yt_dlp_ejs  # type: ignore[import-untyped]
 
     _check_origin(yt_dlp, candidate)
     _check_origin(yt_dlp_ejs, candidate)
-    version = yt_dlp.version.__version__
+    version = str(yt_dlp.version.__version__)
     if version != expected_version:
         raise RuntimeError(f"yt-dlp reports version {version}, expected {expected_version}")
     with tempfile.TemporaryDirectory(prefix="yds-selfcheck-") as work_dir:

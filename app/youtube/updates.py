@@ -81,7 +81,7 @@ class _StepFailed(Exception):
 
 def running_version() -> str:
     """The yt-dlp version this process has loaded."""
-    return yt_dlp.version.__version__
+    return str(yt_dlp.version.__version__)
 
 
 def _version_in(paths: list[str]) -> str | None:
