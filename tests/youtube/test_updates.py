@@ -1,0 +1,120 @@
+"""yt-dlp updates without a rebuild: offline, from wheels in a local directory
+(YTDLP_UPDATE_FIND_LINKS) made from the installed yt-dlp with another version."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from app.core.config import Settings, YtdlpUpdate
+from app.youtube.updates import UpdateResult, update_status, update_ytdlp
+from tests.support.ytdlp_wheels import build_ytdlp
+
+PINNED = metadata.version("yt-dlp")
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory of wheels with yt-dlp 2099.1.1 (and the installed EJS package)."""
+    folder = tmp_path_factory.mktemp("wheels")
+    build_ytdlp(folder, "2099.1.1")
+    return folder
+
+
+def settings_for(update_dir: Path, find_links: Path, mode: str = "stable") -> Settings:
+    return Settings(
+        ytdlp_update=YtdlpUpdate(mode),
+        ytdlp_update_dir=update_dir,
+        ytdlp_update_find_links=str(find_links),
+    )
+
+
+def loaded_version(update_dir: Path, mode: str = "stable") -> str:
+    """The yt-dlp a new process of ours loads, as `yt_dlp.version` reports it."""
+    env = {**os.environ, "YTDLP_UPDATE": mode, "YTDLP_UPDATE_DIR": str(update_dir)}
+    code = "import app.core.celery_app, yt_dlp.version; print(yt_dlp.version.__version__)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_a_passing_update_becomes_the_version_new_processes_load(
+    tmp_path: Path, wheels: Path
+) -> None:
+    settings = settings_for(tmp_path / "ytdlp", wheels)
+    attempt = update_ytdlp(settings)
+    assert attempt is not None and attempt.result is UpdateResult.UPDATED, attempt
+    assert (tmp_path / "ytdlp" / "current").read_text().strip() == "2099.1.1"
+    assert loaded_version(tmp_path / "ytdlp") == "2099.1.1"
+    status = update_status(settings)
+    assert (status.mode, status.pinned_version, status.active_version) == (
+        "stable",
+        PINNED,
+        "2099.1.1",
+    )
+    assert status.last_result == "updated" and status.last_attempt_at is not None
+    assert status.last_message == f"yt-dlp {PINNED} -> 2099.1.1"
+    # Nothing newer: nothing changes, and the status says so.
+    again = update_ytdlp(settings)
+    assert again is not None and again.result is UpdateResult.UP_TO_DATE
+    assert update_status(settings).last_result == "up_to_date"
+    assert loaded_version(tmp_path / "ytdlp") == "2099.1.1"
+
+
+def test_an_update_that_fails_its_self_check_is_rolled_back(tmp_path: Path, wheels: Path) -> None:
+    settings = settings_for(tmp_path / "ytdlp", wheels)
+    assert update_ytdlp(settings) is not None
+    broken = tmp_path / "broken-wheels"
+    build_ytdlp(broken, "2099.2.2", broken=True)
+    attempt = update_ytdlp(settings_for(tmp_path / "ytdlp", broken))
+    assert attempt is not None and attempt.result is UpdateResult.FAILED_SELF_CHECK
+    status = update_status(settings)
+    assert status.last_result == "failed_self_check"
+    assert status.last_message is not None
+    assert "2099.2.2 failed its self-check, keeping 2099.1.1" in status.last_message
+    assert "this build is broken" in status.last_message
+    assert (tmp_path / "ytdlp" / "current").read_text().strip() == "2099.1.1"
+    assert not (tmp_path / "ytdlp" / "versions" / "2099.2.2").exists()
+    assert loaded_version(tmp_path / "ytdlp") == "2099.1.1"
+
+
+def test_an_install_that_fails_keeps_the_pinned_version(tmp_path: Path) -> None:
+    empty = tmp_path / "no-wheels"
+    empty.mkdir()
+    settings = settings_for(tmp_path / "ytdlp", empty)
+    attempt = update_ytdlp(settings)
+    assert attempt is not None and attempt.result is UpdateResult.INSTALL_FAILED
+    assert "installing failed" in attempt.message
+    status = update_status(settings)
+    assert (status.active_version, status.last_result) == (PINNED, "install_failed")
+    assert loaded_version(tmp_path / "ytdlp") == PINNED
+
+
+def test_with_updates_off_nothing_is_installed_or_loaded(tmp_path: Path, wheels: Path) -> None:
+    settings = settings_for(tmp_path / "ytdlp", wheels, mode="off")
+    assert update_ytdlp(settings) is None
+    assert not (tmp_path / "ytdlp").exists()
+    status = update_status(settings)
+    assert (status.mode, status.active_version, status.last_result) == ("off", PINNED, None)
+    # An update made while on is not loaded once updates are turned off.
+    assert update_ytdlp(settings_for(tmp_path / "ytdlp", wheels)) is not None
+    assert loaded_version(tmp_path / "ytdlp", mode="off") == PINNED
+    assert update_status(settings).active_version == PINNED
+
+
+def test_a_missing_or_broken_pointer_loads_the_pinned_version(tmp_path: Path, wheels: Path) -> None:
+    update_dir = tmp_path / "ytdlp"
+    assert update_ytdlp(settings_for(update_dir, wheels)) is not None
+    for pointer in ["", "../..", "2099.9.9", "versions", "\udcff"]:
+        (update_dir / "current").write_text(pointer, errors="surrogateescape")
+        assert loaded_version(update_dir) == PINNED, pointer
+    (update_dir / "current").unlink()
+    assert loaded_version(update_dir) == PINNED
