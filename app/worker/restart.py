@@ -39,5 +39,5 @@ def restart_when_idle(stopped: threading.Event, *, reason: str) -> bool:
 
 
 def _exec_again() -> None:
-    # The same command line again, as Celery's own SIGHUP restart does.
-    os.execv(sys.executable, [sys.executable, *sys.argv])  # noqa: S606
+    # The same command line again (orig_argv keeps `-m celery`, which argv loses).
+    os.execv(sys.executable, sys.orig_argv)  # noqa: S606

@@ -1,0 +1,103 @@
+"""A worker started with YTDLP_UPDATE installs a newer yt-dlp, restarts itself once idle,
+and from then on the version it runs shows wherever a user looks: /health/detailed,
+/metrics, a job's details and `yds --version`."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.jobs import fetch_job, submit, watch
+from tests.support.offline_youtube import STANDARD_VIDEO_ID
+from tests.support.stack import Stack, StartStack
+from tests.support.ytdlp_wheels import build_ytdlp
+
+pytestmark = pytest.mark.e2e
+
+PINNED = metadata.version("yt-dlp")
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def updating_stack(start_stack: StartStack, tmp_path_factory: pytest.TempPathFactory) -> Stack:
+    wheels = tmp_path_factory.mktemp("wheels")
+    build_ytdlp(wheels, "2099.1.1")
+    return start_stack(
+        "updating",
+        redis_db=4,
+        YTDLP_UPDATE="stable",
+        YTDLP_UPDATE_DIR=str(tmp_path_factory.mktemp("ytdlp")),
+        YTDLP_UPDATE_FIND_LINKS=str(wheels),
+    )
+
+
+def detailed_once_updated(stack: Stack, within: float = 120) -> dict[str, Any]:
+    """/health/detailed once every worker runs the update."""
+    deadline = time.monotonic() + within
+    while True:
+        body: dict[str, Any] = httpx.get(f"{stack.base_url}/health/detailed", timeout=10).json()
+        workers = body["yt_dlp"]["workers"]
+        if workers and set(workers.values()) == {"2099.1.1"}:
+            return body
+        assert time.monotonic() < deadline, f"{body['yt_dlp']}\n{stack.logs()}"
+        time.sleep(0.2)
+
+
+def test_an_updated_worker_reports_its_new_yt_dlp(updating_stack: Stack) -> None:
+    stack = updating_stack
+    body = detailed_once_updated(stack)
+    worker = f"{socket.gethostname()}:{stack.workers[0].pid}"  # restarted in place
+    assert body["yt_dlp"]["workers"] == {worker: "2099.1.1"}
+    # The API started before the update: it keeps the pinned one until its next start.
+    assert body["yt_dlp"]["api"] == PINNED
+    update = body["yt_dlp"]["update"]
+    assert (update["mode"], update["pinned_version"], update["active_version"]) == (
+        "stable", PINNED, "2099.1.1"
+    )  # fmt: skip
+    assert update["last_result"] == "updated"
+
+    metrics = httpx.get(f"{stack.base_url}/metrics", timeout=10).text
+    assert f'yds_ytdlp_info{{process="api",source="pinned",version="{PINNED}"}} 1.0' in metrics
+    assert (
+        f'yds_ytdlp_info{{process="{worker}",source="updated",version="2099.1.1"}} 1.0' in metrics
+    )
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YDS_")}
+    env.update(YDS_API_URL=stack.base_url, YDS_API_KEY=stack.key(), COLUMNS="120")
+    human = subprocess.run(
+        [sys.executable, "-m", "app.cli", "--version"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert human.returncode == 0, human.stderr
+    assert human.stdout.splitlines()[-2:] == [
+        f"yt-dlp        {PINNED}  (on the server)",
+        "yt-dlp        2099.1.1  (on 1 worker)",
+    ]
+    machine = subprocess.run(
+        [sys.executable, "-m", "app.cli", "--json", "--version"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    shown = json.loads(machine.stdout)
+    assert (shown["yt_dlp"], shown["yt_dlp_workers"]) == (PINNED, {worker: "2099.1.1"})
+
+
+async def test_a_job_records_the_yt_dlp_that_downloaded_it(updating_stack: Stack) -> None:
+    stack = updating_stack
+    detailed_once_updated(stack)
+    key = stack.key()
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as http:
+        job = await submit(http, key, stack.youtube.video_url(STANDARD_VIDEO_ID))
+        watched = await watch(stack.ws_url, job["job_id"], key=key)
+        assert watched.final["status"] == "completed", watched.final
+        details = (await fetch_job(http, key, job["job_id"]))["details"]
+    assert details["ytdlp_version"] == "2099.1.1"
