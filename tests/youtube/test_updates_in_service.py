@@ -4,6 +4,7 @@ and from then on the version it runs shows wherever a user looks: /health/detail
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -17,9 +18,13 @@ from typing import Any
 import httpx
 import pytest
 
+from app.core.config import Settings, YtdlpUpdate
+from app.youtube.updates import update_status
+from tests.support.databases import DatabaseFactory
+from tests.support.faults import stack_client, throttled_copy, wait_for
 from tests.support.jobs import fetch_job, submit, watch
-from tests.support.offline_youtube import STANDARD_VIDEO_ID
-from tests.support.stack import Stack, StartStack
+from tests.support.offline_youtube import STANDARD_VIDEO_ID, OfflineYouTube
+from tests.support.stack import Stack, StartStack, running_stack, start_worker
 from tests.support.ytdlp_wheels import build_ytdlp
 
 pytestmark = pytest.mark.e2e
@@ -101,3 +106,52 @@ async def test_a_job_records_the_yt_dlp_that_downloaded_it(updating_stack: Stack
         assert watched.final["status"] == "completed", watched.final
         details = (await fetch_job(http, key, job["job_id"]))["details"]
     assert details["ytdlp_version"] == "2099.1.1"
+
+
+async def test_a_running_download_finishes_on_the_old_yt_dlp_before_the_worker_restarts(
+    db_factory: DatabaseFactory, offline_youtube: OfflineYouTube, tmp_path: Path
+) -> None:
+    wheels, update_dir = tmp_path / "wheels", tmp_path / "ytdlp"
+    build_ytdlp(wheels, "2099.1.1")
+    (tmp_path / "stack").mkdir()
+    with running_stack(
+        database_url=db_factory.sqlite(),
+        youtube=offline_youtube,
+        base_dir=tmp_path / "stack",
+        redis_db=5,
+        workers=0,
+        YTDLP_UPDATE="stable",
+        YTDLP_UPDATE_DIR=str(update_dir),
+        YTDLP_UPDATE_FIND_LINKS=str(wheels),
+        DOWNLOAD_CONNECTIONS="1",
+    ) as stack:
+        key = stack.key()
+        # About 30 s at this rate: it outlasts the install and self-check by far.
+        slow = throttled_copy(offline_youtube, "updBusy0001", 96 * 1024)
+        settings = Settings(ytdlp_update=YtdlpUpdate.STABLE, ytdlp_update_dir=update_dir)
+        async with stack_client(stack) as http:
+            job_id = (await submit(http, key, slow, include_transcription=False))["job_id"]
+            # Queued before the worker starts: it takes the job as soon as it is ready.
+            stack.workers.append(start_worker(stack.env, stack.log_dir))
+            worker = f"{socket.gethostname()}:{stack.workers[0].pid}"
+            deadline = time.monotonic() + 60
+            while update_status(settings).last_result != "updated":
+                assert time.monotonic() < deadline, stack.logs()
+                await asyncio.sleep(0.2)
+            running = await fetch_job(http, key, job_id)
+            assert running["status"] == "processing", "the download must outlast the update"
+            assert await worker_versions(http) == {worker: PINNED}, "no restart while busy"
+
+            done = await wait_for(http, key, job_id, lambda j: j["status"] != "processing")
+            assert (done["status"], done["attempts"]) == ("completed", 1)
+            assert done["details"]["ytdlp_version"] == PINNED
+            deadline = time.monotonic() + 60
+            while await worker_versions(http) != {worker: "2099.1.1"}:
+                assert time.monotonic() < deadline, stack.logs()
+                await asyncio.sleep(0.2)
+
+
+async def worker_versions(http: httpx.AsyncClient) -> dict[str, str]:
+    body = (await http.get("/health/detailed")).json()
+    workers: dict[str, str] = body["yt_dlp"]["workers"]
+    return workers
