@@ -24,7 +24,7 @@ from tests.support.databases import DatabaseFactory
 from tests.support.faults import stack_client, throttled_copy, wait_for
 from tests.support.jobs import fetch_job, submit, watch
 from tests.support.offline_youtube import STANDARD_VIDEO_ID, OfflineYouTube
-from tests.support.stack import Stack, StartStack, running_stack, start_worker
+from tests.support.stack import Stack, StartStack, running_stack, start_api, start_worker
 from tests.support.ytdlp_wheels import build_ytdlp
 
 pytestmark = pytest.mark.e2e
@@ -94,6 +94,21 @@ def test_an_updated_worker_reports_its_new_yt_dlp(updating_stack: Stack) -> None
     )  # fmt: skip
     shown = json.loads(machine.stdout)
     assert (shown["yt_dlp"], shown["yt_dlp_workers"]) == (PINNED, {worker: "2099.1.1"})
+
+
+def test_an_api_started_after_the_update_runs_it(updating_stack: Stack) -> None:
+    detailed_once_updated(updating_stack)
+    api, base_url = start_api(updating_stack.env, updating_stack.log_dir, name="api-after")
+    try:
+        response = httpx.get(
+            f"{base_url}/api/v1/version", headers={"X-API-Key": updating_stack.key()}, timeout=10
+        )
+        assert response.status_code == 200
+        assert response.json()["yt_dlp"] == "2099.1.1"
+        metrics = httpx.get(f"{base_url}/metrics", timeout=10).text
+        assert 'yds_ytdlp_info{process="api",source="updated",version="2099.1.1"} 1.0' in metrics
+    finally:
+        api.stop()
 
 
 async def test_a_job_records_the_yt_dlp_that_downloaded_it(updating_stack: Stack) -> None:
