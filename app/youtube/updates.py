@@ -215,7 +215,9 @@ def _install(settings: Settings, target: Path) -> None:
 
 def _self_check(candidate: Path, version: str) -> None:
     # The child sees the candidate first and nothing of ours: YTDLP_UPDATE is off there.
-    environment = {**os.environ, "PYTHONPATH": str(candidate.resolve()), "YTDLP_UPDATE": "off"}
+    # Absolute: YTDLP_UPDATE_DIR may be relative to our directory, not to the child's.
+    candidate = candidate.resolve()
+    environment = {**os.environ, "PYTHONPATH": str(candidate), "YTDLP_UPDATE": "off"}
     command = [sys.executable, selfcheck.__file__, str(candidate), version]
     try:
         done = subprocess.run(
