@@ -46,6 +46,8 @@ STAGING_PREFIX = ".incoming-"
 INSTALL_TIMEOUT_SECONDS = 600.0
 SELF_CHECK_TIMEOUT_SECONDS = 120.0
 MESSAGE_LIMIT = 300
+# Set in a worker's environment when it restarts for a yt-dlp version.
+RESTARTED_FOR = "_YDS_RESTARTED_FOR_YTDLP"
 
 
 class UpdateResult(enum.StrEnum):
@@ -125,15 +127,13 @@ def update_status(settings: Settings) -> UpdateStatus:
 
 
 def update_ytdlp(settings: Settings) -> UpdateAttempt | None:
-    """Install the newest yt-dlp for YTDLP_UPDATE and switch to it if it passes its check.
-    None when updates are off or another process is updating the same directory."""
+    """Install the newest yt-dlp for YTDLP_UPDATE and switch to it if it passes its check;
+    None when updates are off. Waits while another process updates the same directory."""
     if settings.ytdlp_update is YtdlpUpdate.OFF:
         return None
     update_dir = settings.ytdlp_update_dir
     (update_dir / VERSIONS_DIR).mkdir(parents=True, exist_ok=True)
-    with _exclusive(update_dir) as acquired:
-        if not acquired:
-            return None
+    with _exclusive(update_dir):
         attempt = _attempt(settings)
         _write_atomically(update_dir / STATUS_FILE, json.dumps(_status_record(attempt)))
     log = logger.warning if attempt.result in _FAILURES else logger.info
@@ -284,17 +284,12 @@ def _read_status(update_dir: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _exclusive(update_dir: Path) -> Iterator[bool]:
-    """Whether this process holds the directory's lock: workers sharing a volume take turns,
-    and one that finds it taken skips this round."""
+def _exclusive(update_dir: Path) -> Iterator[None]:
+    """Workers sharing a volume take turns: the next one finds the update in place."""
     with (update_dir / LOCK_FILE).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
+            yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -321,6 +316,17 @@ class YtdlpUpdater:
     def stop(self) -> None:
         self._stopped.set()
 
+    def _switch_to(self, version: str) -> None:
+        # Kept across the restart (execv keeps the environment): a process that restarted
+        # for this version and still runs another must not restart again and again.
+        if os.environ.get(RESTARTED_FOR) == version:
+            logger.error(
+                "this worker restarted to load yt-dlp %s but runs %s", version, running_version()
+            )
+            return
+        os.environ[RESTARTED_FOR] = version
+        self._on_new_version(version)
+
     def _run(self) -> None:
         interval = self._settings.ytdlp_update_interval_hours * 3600
         while not self._stopped.is_set():
@@ -331,6 +337,6 @@ class YtdlpUpdater:
                 logger.exception("the yt-dlp update failed")
             else:
                 if wanted != running_version():
-                    self._on_new_version(wanted)
+                    self._switch_to(wanted)
             if self._stopped.wait(interval):
                 return

@@ -118,3 +118,21 @@ def test_a_missing_or_broken_pointer_loads_the_pinned_version(tmp_path: Path, wh
         assert loaded_version(update_dir) == PINNED, pointer
     (update_dir / "current").unlink()
     assert loaded_version(update_dir) == PINNED
+
+
+def test_the_version_before_the_active_one_is_kept_and_older_ones_pruned(
+    tmp_path: Path, wheels: Path
+) -> None:
+    update_dir = tmp_path / "ytdlp"
+    assert update_ytdlp(settings_for(update_dir, wheels)) is not None
+    for version in ("2099.3.3", "2099.4.4"):
+        newer = tmp_path / f"wheels-{version}"
+        build_ytdlp(newer, version)
+        attempt = update_ytdlp(settings_for(update_dir, newer))
+        assert attempt is not None and attempt.result is UpdateResult.UPDATED, attempt
+    kept = sorted(p.name for p in (update_dir / "versions").iterdir())
+    assert kept == ["2099.3.3", "2099.4.4"]
+    assert loaded_version(update_dir) == "2099.4.4"
+    # A rollback by hand: name the previous version in `current`.
+    (update_dir / "current").write_text("2099.3.3\n")
+    assert loaded_version(update_dir) == "2099.3.3"
