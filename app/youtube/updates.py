@@ -184,7 +184,8 @@ def _attempt(settings: Settings) -> UpdateAttempt:
 def _pip_command(settings: Settings, target: Path) -> list[str]:
     command = [sys.executable, "-m", "pip", "install", "--target", str(target)]
     command += ["--no-deps", "--only-binary", ":all:", "--no-input", "--disable-pip-version-check"]
-    command += ["--no-cache-dir", "--quiet"]
+    # Few retries: a failed attempt is tried again at the next interval anyway.
+    command += ["--no-cache-dir", "--quiet", "--retries", "2"]
     if settings.ytdlp_update is YtdlpUpdate.NIGHTLY:
         command.append("--pre")
     index_url = settings.ytdlp_update_index_url.get_secret_value()

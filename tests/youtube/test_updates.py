@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from importlib import metadata
@@ -136,3 +137,21 @@ def test_the_version_before_the_active_one_is_kept_and_older_ones_pruned(
     # A rollback by hand: name the previous version in `current`.
     (update_dir / "current").write_text("2099.3.3\n")
     assert loaded_version(update_dir) == "2099.3.3"
+
+
+def test_a_failing_mirror_is_reported_without_its_password(tmp_path: Path) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    port = closed.getsockname()[1]
+    settings = Settings(
+        ytdlp_update=YtdlpUpdate.STABLE,
+        ytdlp_update_dir=tmp_path / "ytdlp",
+        ytdlp_update_index_url=f"http://mirror:hunter2@127.0.0.1:{port}/simple",
+    )
+    try:
+        attempt = update_ytdlp(settings)
+    finally:
+        closed.close()
+    assert attempt is not None and attempt.result is UpdateResult.INSTALL_FAILED, attempt
+    assert "hunter2" not in (tmp_path / "ytdlp" / "status.json").read_text()
+    assert update_status(settings).last_message == attempt.message
