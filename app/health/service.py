@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.api.state import AppState
 from app.core.config import Settings
+from app.core.ytdlp_home import pinned_version
 from app.downloads.engine import breaker
 from app.health.schemas import (
     BreakerStatus,
@@ -31,7 +32,7 @@ from app.jobs.repository import count_by_status, count_damaged_files
 from app.metrics.render import render
 from app.storage.base import StorageHandler, build_key
 from app.worker.presence import live_worker_versions, live_workers
-from app.youtube.updates import pinned_version, running_version, update_status
+from app.youtube.updates import running_version, update_status
 
 CHECK_TIMEOUT_SECONDS = 3.0
 SERVICE_DISTRIBUTION = "youtube-download-service"

@@ -23,7 +23,6 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 
 import yt_dlp.version
@@ -32,8 +31,12 @@ from app.core.config import Settings, YtdlpUpdate
 from app.core.ytdlp_home import (
     CURRENT_POINTER,
     VERSIONS_DIR,
+    active_directory,
+    pinned_version,
     pointed_directory,
     version_directory,
+    version_in,
+    version_key,
 )
 from app.youtube import selfcheck
 
@@ -86,30 +89,11 @@ def running_version() -> str:
     return str(yt_dlp.version.__version__)
 
 
-def _version_in(paths: list[str]) -> str | None:
-    """The version of the first yt-dlp found on `paths`, as yt-dlp itself reports it: its
-    nightlies are published as `<date>.<time>.dev0` but call themselves `<date>.<time>`."""
-    for distribution in metadata.distributions(name="yt-dlp", path=paths):
-        return str(distribution.version).partition(".dev")[0]
-    return None
-
-
-def pinned_version(settings: Settings) -> str:
-    """The version installed with the service (requirements.txt), whatever is active."""
-    update_dir = settings.ytdlp_update_dir.resolve()
-    paths = [
-        entry for entry in sys.path if not Path(entry or ".").resolve().is_relative_to(update_dir)
-    ]
-    return _version_in(paths) or "unknown"
-
-
 def active_version(settings: Settings) -> str:
     """The version a process started now would load."""
-    if settings.ytdlp_update is not YtdlpUpdate.OFF:
-        directory = pointed_directory(settings.ytdlp_update_dir)
-        if directory is not None:
-            return _version_in([str(directory)]) or pinned_version(settings)
-    return pinned_version(settings)
+    directory = active_directory(settings)
+    found = version_in([str(directory)]) if directory is not None else None
+    return found or pinned_version(settings)
 
 
 def update_status(settings: Settings) -> UpdateStatus:
@@ -157,7 +141,7 @@ def _attempt(settings: Settings) -> UpdateAttempt:
             _install(settings, staging)
         except _StepFailed as exc:
             return ended(UpdateResult.INSTALL_FAILED, f"installing failed: {exc}")
-        candidate = _version_in([str(staging)])
+        candidate = version_in([str(staging)])
         if candidate is None:
             return ended(UpdateResult.INSTALL_FAILED, "the installed files hold no yt-dlp")
         if not _is_newer(candidate, current):
@@ -188,23 +172,25 @@ def _pip_command(settings: Settings, target: Path) -> list[str]:
     command += ["--no-cache-dir", "--quiet", "--retries", "2"]
     if settings.ytdlp_update is YtdlpUpdate.NIGHTLY:
         command.append("--pre")
-    index_url = settings.ytdlp_update_index_url.get_secret_value()
     if settings.ytdlp_update_find_links:
         # Only these wheels: no index, and no pip configuration that could add one.
         command += ["--isolated", "--no-index", "--find-links", settings.ytdlp_update_find_links]
-    elif index_url:
-        command += ["--index-url", index_url]
     return [*command, *PACKAGES]
 
 
 def _install(settings: Settings, target: Path) -> None:
     secret = settings.ytdlp_update_index_url.get_secret_value()
+    environment = dict(os.environ)
+    if secret and not settings.ytdlp_update_find_links:
+        # In the environment, not on the command line where `ps` shows its password.
+        environment["PIP_INDEX_URL"] = secret
     try:
         done = subprocess.run(
             _pip_command(settings, target),
             capture_output=True,
             text=True,
             timeout=INSTALL_TIMEOUT_SECONDS,
+            env=environment,
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
@@ -242,12 +228,7 @@ def _last_line(output: str) -> str:
 
 
 def _is_newer(candidate: str, current: str) -> bool:
-    return _version_key(candidate) > _version_key(current)
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    # yt-dlp's versions are dates (2026.10.26), a nightly's a time more (2026.10.27.101530).
-    return tuple(int(part) for part in version.split(".") if part.isdigit())
+    return version_key(candidate) > version_key(current)
 
 
 def _prune(update_dir: Path, *, keep: set[str]) -> None:

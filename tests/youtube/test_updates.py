@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
@@ -155,3 +160,50 @@ def test_a_failing_mirror_is_reported_without_its_password(tmp_path: Path) -> No
     assert attempt is not None and attempt.result is UpdateResult.INSTALL_FAILED, attempt
     assert "hunter2" not in (tmp_path / "ytdlp" / "status.json").read_text()
     assert update_status(settings).last_message == attempt.message
+
+
+def test_an_update_older_than_the_pinned_yt_dlp_is_not_loaded(tmp_path: Path) -> None:
+    """An image rebuilt with a newer yt-dlp than the one its volume was updated to."""
+    wheels, update_dir = tmp_path / "wheels", tmp_path / "ytdlp"
+    build_ytdlp(wheels, "2000.1.1")
+    target = update_dir / "versions" / "2000.1.1"
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--isolated", "--no-index", "--no-deps",
+         "--find-links", str(wheels), "--target", str(target), "--quiet", "yt-dlp", "yt-dlp-ejs"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
+    (update_dir / "current").write_text("2000.1.1\n")
+    assert loaded_version(update_dir) == PINNED
+    assert update_status(settings_for(update_dir, wheels)).active_version == PINNED
+
+
+@pytest.fixture
+def mirror(wheels: Path, tmp_path: Path) -> Iterator[str]:
+    """A package index (PEP 503's simple layout) on loopback serving the wheels."""
+    root = tmp_path / "mirror"
+    for wheel in wheels.glob("*.whl"):
+        project = root / "simple" / wheel.name.split("-")[0].replace("_", "-")
+        project.mkdir(parents=True, exist_ok=True)
+        shutil.copy(wheel, project / wheel.name)
+        (project / "index.html").write_text(f'<a href="{wheel.name}">{wheel.name}</a>\n')
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/simple"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_update_from_a_mirror_that_wants_a_password(tmp_path: Path, mirror: str) -> None:
+    settings = Settings(
+        ytdlp_update=YtdlpUpdate.STABLE,
+        ytdlp_update_dir=tmp_path / "ytdlp",
+        ytdlp_update_index_url=mirror.replace("http://", "http://mirror:hunter2@"),
+    )
+    attempt = update_ytdlp(settings)
+    assert attempt is not None and attempt.result is UpdateResult.UPDATED, attempt
+    assert loaded_version(tmp_path / "ytdlp") == "2099.1.1"
+    assert "hunter2" not in (tmp_path / "ytdlp" / "status.json").read_text()
