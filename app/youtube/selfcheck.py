@@ -5,7 +5,8 @@ candidate breaks stays in the child.
 `python selfcheck.py <candidate directory> <expected version>` imports yt_dlp and
 yt_dlp_ejs, checks they come from the candidate at the expected version, and downloads a
 small file from a server of its own on the loopback interface through yt-dlp's normal
-path (format selection, HTTP downloader, rename), comparing the bytes. It prints the
+path (format selection, HTTP downloader, rename), comparing the bytes, and loads the
+YouTube extractor. It prints the
 version on success; on failure it exits non-zero with the reason as its last line.
 
 It imports nothing of ours: `app` would load the service's settings and yt-dlp with them.
@@ -87,6 +88,8 @@ def check(candidate: Path, expected_version: str) -> str:
     with tempfile.TemporaryDirectory(prefix="yds-selfcheck-") as work_dir:
         if _download(Path(work_dir)) != PAYLOAD:
             raise RuntimeError("the downloaded file differs from what was served")
+    # What the service exists for: the YouTube extractor loads.
+    yt_dlp.YoutubeDL({"quiet": True, "ignoreconfig": True}).get_info_extractor("Youtube")
     return version
 
 

@@ -61,12 +61,23 @@ def with_version(version: str) -> Patch:
     return lambda text: re.sub(r"__version__ = '[^']*'", f"__version__ = '{version}'", text)
 
 
-def build_ytdlp(folder: Path, version: str, *, broken: bool = False) -> None:
-    """yt-dlp at `version` and the installed EJS package beside it. A broken build raises
-    as soon as it is imported."""
-    patches = {"version.py": with_version(version)}
-    if broken:
-        patches["__init__.py"] = lambda text: text + '\nraise ImportError("this build is broken")\n'
+def _reversing_blocks(text: str) -> str:
+    written = "ctx.stream.write(data_block)"
+    assert written in text, "yt-dlp's HTTP downloader changed: update this test fake"
+    return text.replace(written, "ctx.stream.write(data_block[::-1])")
+
+
+# How a build can be broken: it raises when imported, or it downloads wrong bytes.
+BREAKAGES: dict[str, dict[str, Patch]] = {
+    "import": {"__init__.py": lambda text: text + '\nraise ImportError("this build is broken")\n'},
+    "download": {"downloader/http.py": _reversing_blocks},
+}
+
+
+def build_ytdlp(folder: Path, version: str, *, broken: str | None = None) -> None:
+    """yt-dlp at `version` and the installed EJS package beside it, broken as `BREAKAGES`
+    says when `broken` names one."""
+    patches = {"version.py": with_version(version), **BREAKAGES.get(broken or "", {})}
     folder.mkdir(parents=True, exist_ok=True)
     build_wheel(folder, distribution="yt-dlp", package="yt_dlp", version=version, patches=patches)
     ejs = metadata.version("yt-dlp-ejs")

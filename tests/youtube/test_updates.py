@@ -75,18 +75,27 @@ def test_a_passing_update_becomes_the_version_new_processes_load(
     assert loaded_version(tmp_path / "ytdlp") == "2099.1.1"
 
 
-def test_an_update_that_fails_its_self_check_is_rolled_back(tmp_path: Path, wheels: Path) -> None:
+@pytest.mark.parametrize(
+    ("breakage", "reason"),
+    [
+        ("import", "ImportError: this build is broken"),
+        ("download", "RuntimeError: the downloaded file differs from what was served"),
+    ],
+)
+def test_an_update_that_fails_its_self_check_is_rolled_back(
+    tmp_path: Path, wheels: Path, breakage: str, reason: str
+) -> None:
     settings = settings_for(tmp_path / "ytdlp", wheels)
     assert update_ytdlp(settings) is not None
     broken = tmp_path / "broken-wheels"
-    build_ytdlp(broken, "2099.2.2", broken=True)
+    build_ytdlp(broken, "2099.2.2", broken=breakage)
     attempt = update_ytdlp(settings_for(tmp_path / "ytdlp", broken))
     assert attempt is not None and attempt.result is UpdateResult.FAILED_SELF_CHECK
     status = update_status(settings)
     assert status.last_result == "failed_self_check"
     assert status.last_message is not None
     assert "2099.2.2 failed its self-check, keeping 2099.1.1" in status.last_message
-    assert "this build is broken" in status.last_message
+    assert status.last_message.endswith(reason)
     assert (tmp_path / "ytdlp" / "current").read_text().strip() == "2099.1.1"
     assert not (tmp_path / "ytdlp" / "versions" / "2099.2.2").exists()
     assert loaded_version(tmp_path / "ytdlp") == "2099.1.1"
