@@ -99,12 +99,11 @@ def active_version(settings: Settings) -> str:
 def update_status(settings: Settings) -> UpdateStatus:
     """The update mode, the pinned and active versions and the last attempt; no network."""
     recorded = _read_status(settings.ytdlp_update_dir)
-    attempted_at = recorded.get("attempted_at")
     return UpdateStatus(
         mode=settings.ytdlp_update.value,
         pinned_version=pinned_version(settings),
         active_version=active_version(settings),
-        last_attempt_at=datetime.fromisoformat(attempted_at) if attempted_at else None,
+        last_attempt_at=_moment(recorded.get("attempted_at")),
         last_result=recorded.get("result"),
         last_message=recorded.get("message"),
     )
@@ -131,6 +130,7 @@ _FAILURES = {UpdateResult.FAILED_SELF_CHECK, UpdateResult.INSTALL_FAILED}
 def _attempt(settings: Settings) -> UpdateAttempt:
     update_dir = settings.ytdlp_update_dir
     current = active_version(settings)
+    _remove_unfinished(update_dir)
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=update_dir / VERSIONS_DIR))
 
     def ended(result: UpdateResult, message: str, version: str = current) -> UpdateAttempt:
@@ -231,11 +231,17 @@ def _is_newer(candidate: str, current: str) -> bool:
     return version_key(candidate) > version_key(current)
 
 
+def _remove_unfinished(update_dir: Path) -> None:
+    # What an attempt cut short (a killed worker) left behind; we hold the lock.
+    for entry in (update_dir / VERSIONS_DIR).glob(f"{STAGING_PREFIX}*"):
+        shutil.rmtree(entry, ignore_errors=True)
+
+
 def _prune(update_dir: Path, *, keep: set[str]) -> None:
     """Remove every version directory but the active one and the one before it (kept for
     a rollback by hand: write its name into `current`)."""
     for entry in (update_dir / VERSIONS_DIR).iterdir():
-        if entry.name not in keep and not entry.name.startswith(STAGING_PREFIX):
+        if entry.name not in keep:
             shutil.rmtree(entry, ignore_errors=True)
 
 
@@ -263,6 +269,13 @@ def _read_status(update_dir: Path) -> dict[str, str]:
     if not isinstance(recorded, dict):
         return {}
     return {key: str(value) for key, value in recorded.items() if isinstance(value, str)}
+
+
+def _moment(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:  # a status file edited by hand
+        return None
 
 
 @contextlib.contextmanager

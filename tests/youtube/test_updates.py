@@ -147,6 +147,11 @@ def test_the_version_before_the_active_one_is_kept_and_older_ones_pruned(
         assert attempt is not None and attempt.result is UpdateResult.UPDATED, attempt
     kept = sorted(p.name for p in (update_dir / "versions").iterdir())
     assert kept == ["2099.3.3", "2099.4.4"]
+    # What a worker killed mid-install leaves goes at the next attempt.
+    (update_dir / "versions" / ".incoming-killed" / "yt_dlp").mkdir(parents=True)
+    assert update_ytdlp(settings_for(update_dir, tmp_path / "wheels-2099.4.4")) is not None
+    kept = sorted(p.name for p in (update_dir / "versions").iterdir())
+    assert kept == ["2099.3.3", "2099.4.4"]
     assert loaded_version(update_dir) == "2099.4.4"
     # A rollback by hand: name the previous version in `current`.
     (update_dir / "current").write_text("2099.3.3\n")
@@ -169,6 +174,10 @@ def test_a_failing_mirror_is_reported_without_its_password(tmp_path: Path) -> No
     assert attempt is not None and attempt.result is UpdateResult.INSTALL_FAILED, attempt
     assert "hunter2" not in (tmp_path / "ytdlp" / "status.json").read_text()
     assert update_status(settings).last_message == attempt.message
+    # A status file edited by hand is read as far as it makes sense.
+    (tmp_path / "ytdlp" / "status.json").write_text('{"attempted_at": "yesterday", "result": 1}')
+    status = update_status(settings)
+    assert (status.last_attempt_at, status.last_result) == (None, None)
 
 
 def test_an_update_older_than_the_pinned_yt_dlp_is_not_loaded(tmp_path: Path) -> None:
