@@ -168,6 +168,18 @@ def _cmdline(pid: int) -> bytes:
     return b""
 
 
+def _processes_of(database_url: str) -> set[int]:
+    """Live processes started with this DATABASE_URL: the launcher's, and whatever they
+    started, parent or not."""
+    needle = f"DATABASE_URL={database_url}\0".encode()
+    found = set()
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if entry.name.isdigit() and needle in (entry / "environ").read_bytes():
+                found.add(int(entry.name))
+    return {pid for pid in found if alive(pid)}
+
+
 def stop_and_assert_nothing_is_left(launcher: Launcher) -> None:
     processes = descendants(launcher.proc.pid)
     assert len(processes) >= 4, "Redis, the API, the worker, its pool and beat are running"
@@ -268,6 +280,15 @@ def test_with_ytdlp_update_the_worker_switches_to_the_new_yt_dlp(
         launcher.output.wait_for(WORKER_READY, count=2)
         assert celery_children(launcher.proc.pid) == [worker], "restarted in place"
         assert not any("restarting it in" in line for line in launcher.output.lines)
+        # The pool and the embedded beat of before the restart ended with it.
+        ours = descendants(launcher.proc.pid) | {launcher.proc.pid}
+        assert {launcher.proc.pid, worker} <= _processes_of(launcher.database_url)
+        deadline = time.monotonic() + 10
+        while orphans := {
+            pid: _cmdline(pid) for pid in _processes_of(launcher.database_url) if pid not in ours
+        }:
+            assert time.monotonic() < deadline, f"left behind by the restart: {orphans}"
+            time.sleep(0.1)
         assert (tmp_path / "data" / "ytdlp" / "current").read_text().strip() == "2099.1.1"
         key = issue_key(launcher.database_url, "launcher")
         deadline = time.monotonic() + 60
