@@ -4,6 +4,7 @@ the figures /metrics adds to the recorded series."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -32,7 +33,7 @@ from app.jobs.repository import count_by_status, count_damaged_files
 from app.metrics.render import render
 from app.storage.base import StorageHandler, build_key
 from app.worker.presence import live_worker_versions, live_workers
-from app.youtube.updates import running_version, update_status
+from app.youtube.updates import running_version, update_status, update_status_anywhere
 
 CHECK_TIMEOUT_SECONDS = 3.0
 SERVICE_DISTRIBUTION = "youtube-download-service"
@@ -46,6 +47,14 @@ async def versions(redis: Redis) -> Versions:
         yt_dlp=running_version(),
         yt_dlp_workers=await _worker_versions(redis),
     )
+
+
+async def _update_status(settings: Settings, redis: Redis) -> dict[str, object]:
+    # Without Redis, what this process's YTDLP_UPDATE_DIR says.
+    status = update_status(settings)
+    with anyio.move_on_after(CHECK_TIMEOUT_SECONDS), contextlib.suppress(RedisError):
+        status = await update_status_anywhere(settings, redis)
+    return dataclasses.asdict(status)
 
 
 async def _worker_versions(redis: Redis) -> dict[str, str]:
@@ -87,7 +96,7 @@ async def ytdlp_versions(settings: Settings, redis: Redis) -> YtdlpVersions:
     return YtdlpVersions(
         api=running_version(),
         workers=await _worker_versions(redis),
-        update=YtdlpUpdateStatus.model_validate(update_status(settings), from_attributes=True),
+        update=YtdlpUpdateStatus.model_validate(await _update_status(settings, redis)),
     )
 
 

@@ -69,13 +69,12 @@ _updater: YtdlpUpdater | None = None
 def _on_start(**_kwargs: object) -> None:
     global _presence, _updater
     settings = get_settings()
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
     _presence = WorkerPresence(
-        redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5),
-        f"{socket.gethostname()}:{os.getpid()}",
-        ytdlp_version=running_version(),
+        client, f"{socket.gethostname()}:{os.getpid()}", ytdlp_version=running_version()
     )
     _presence.start()
-    _updater = YtdlpUpdater(settings, on_new_version=_restart_for)
+    _updater = YtdlpUpdater(settings, client, on_new_version=_restart_for)
     _updater.start()
     # Runs in the pool's parent: use a context of its own and close it again.
     ctx = worker_context()

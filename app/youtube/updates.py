@@ -10,6 +10,7 @@ is what /health/detailed and the doctor report.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import fcntl
 import json
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import redis
+import redis.asyncio
 import yt_dlp.version
 
 from app.core.config import Settings, YtdlpUpdate
@@ -49,6 +52,8 @@ STAGING_PREFIX = ".incoming-"
 INSTALL_TIMEOUT_SECONDS = 600.0
 SELF_CHECK_TIMEOUT_SECONDS = 120.0
 MESSAGE_LIMIT = 300
+# The last attempt of any worker, for an API that does not share YTDLP_UPDATE_DIR (ECS).
+STATUS_KEY = "yds:ytdlp:update"
 # Set in a worker's environment when it restarts for a yt-dlp version.
 RESTARTED_FOR = "_YDS_RESTARTED_FOR_YTDLP"
 
@@ -107,6 +112,30 @@ def update_status(settings: Settings) -> UpdateStatus:
         last_result=recorded.get("result"),
         last_message=recorded.get("message"),
     )
+
+
+async def update_status_anywhere(settings: Settings, client: redis.asyncio.Redis) -> UpdateStatus:
+    """`update_status()`, its last attempt taken from what a worker published in Redis when
+    this process's YTDLP_UPDATE_DIR has none (a worker on another host)."""
+    status = update_status(settings)
+    if status.last_attempt_at is not None:
+        return status
+    raw = await client.get(STATUS_KEY)
+    recorded = _parse_status(raw.decode() if isinstance(raw, bytes) else raw or "")
+    return dataclasses.replace(
+        status,
+        last_attempt_at=_moment(recorded.get("attempted_at")),
+        last_result=recorded.get("result"),
+        last_message=recorded.get("message"),
+    )
+
+
+def publish_status(client: redis.Redis, attempt: UpdateAttempt) -> None:
+    """Share a worker's attempt with API processes that do not see its directory."""
+    try:
+        client.set(STATUS_KEY, json.dumps(_status_record(attempt)))
+    except redis.RedisError:
+        logger.warning("could not publish the yt-dlp update status", exc_info=True)
 
 
 def update_ytdlp(settings: Settings) -> UpdateAttempt | None:
@@ -263,8 +292,15 @@ def _status_record(attempt: UpdateAttempt) -> dict[str, str]:
 
 def _read_status(update_dir: Path) -> dict[str, str]:
     try:
-        recorded = json.loads((update_dir / STATUS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return _parse_status((update_dir / STATUS_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return {}
+
+
+def _parse_status(text: str) -> dict[str, str]:
+    try:
+        recorded = json.loads(text)
+    except ValueError:
         return {}
     if not isinstance(recorded, dict):
         return {}
@@ -294,8 +330,14 @@ class YtdlpUpdater:
     version new processes load is not this process's, `on_new_version` is called with it
     (the worker restarts itself once idle)."""
 
-    def __init__(self, settings: Settings, on_new_version: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: redis.Redis,
+        on_new_version: Callable[[str], None],
+    ) -> None:
         self._settings = settings
+        self._client = client
         self._on_new_version = on_new_version
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ytdlp-updater", daemon=True)
@@ -326,7 +368,9 @@ class YtdlpUpdater:
         interval = self._settings.ytdlp_update_interval_hours * 3600
         while not self._stopped.is_set():
             try:
-                update_ytdlp(self._settings)
+                attempt = update_ytdlp(self._settings)
+                if attempt is not None:
+                    publish_status(self._client, attempt)
                 wanted = active_version(self._settings)
             except Exception:
                 logger.exception("the yt-dlp update failed")

@@ -170,3 +170,32 @@ async def worker_versions(http: httpx.AsyncClient) -> dict[str, str]:
     body = (await http.get("/health/detailed")).json()
     workers: dict[str, str] = body["yt_dlp"]["workers"]
     return workers
+
+
+def test_an_api_on_another_host_shows_the_workers_last_attempt(
+    db_factory: DatabaseFactory, offline_youtube: OfflineYouTube, tmp_path: Path
+) -> None:
+    """On ECS the API and the workers have directories of their own: the API learns the
+    last attempt from Redis."""
+    build_ytdlp(tmp_path / "wheels", "2099.1.1")
+    (tmp_path / "stack").mkdir()
+    with running_stack(
+        database_url=db_factory.sqlite(),
+        youtube=offline_youtube,
+        base_dir=tmp_path / "stack",
+        redis_db=6,
+        workers=0,
+        YTDLP_UPDATE="stable",
+        YTDLP_UPDATE_DIR=str(tmp_path / "api-ytdlp"),
+        YTDLP_UPDATE_FIND_LINKS=str(tmp_path / "wheels"),
+    ) as stack:
+        worker_env = {**stack.env, "YTDLP_UPDATE_DIR": str(tmp_path / "worker-ytdlp")}
+        stack.workers.append(start_worker(worker_env, stack.log_dir))
+        body = detailed_once_updated(stack)
+        update = body["yt_dlp"]["update"]
+        assert (update["last_result"], update["last_message"]) == (
+            "updated", f"yt-dlp {PINNED} -> 2099.1.1"
+        )  # fmt: skip
+        # What the API itself would load at its next start: its own directory has none.
+        assert update["active_version"] == PINNED
+        assert not (tmp_path / "api-ytdlp").exists()
