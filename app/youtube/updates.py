@@ -304,7 +304,10 @@ def _parse_status(text: str) -> dict[str, str]:
         return {}
     if not isinstance(recorded, dict):
         return {}
-    return {key: str(value) for key, value in recorded.items() if isinstance(value, str)}
+    found = {key: value for key, value in recorded.items() if isinstance(value, str)}
+    if found.get("result") not in set(UpdateResult):
+        found.pop("result", None)  # a file edited by hand: no result rather than a wrong one
+    return found
 
 
 def _moment(text: str | None) -> datetime | None:

@@ -175,7 +175,9 @@ def test_a_failing_mirror_is_reported_without_its_password(tmp_path: Path) -> No
     assert "hunter2" not in (tmp_path / "ytdlp" / "status.json").read_text()
     assert update_status(settings).last_message == attempt.message
     # A status file edited by hand is read as far as it makes sense.
-    (tmp_path / "ytdlp" / "status.json").write_text('{"attempted_at": "yesterday", "result": 1}')
+    (tmp_path / "ytdlp" / "status.json").write_text(
+        '{"attempted_at": "yesterday", "result": "exploded"}'
+    )
     status = update_status(settings)
     assert (status.last_attempt_at, status.last_result) == (None, None)
 
