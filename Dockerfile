@@ -34,12 +34,15 @@ COPY app ./app
 USER 10001
 
 # The last line names a file path, not a secret: the generated key secret lives on /data.
+# /data is writable by the container's user: a yt-dlp update (YTDLP_UPDATE) installs there,
+# since /opt/venv is not; on a volume it outlives the container.
 # hadolint ignore=DL3064
 ENV HOST=0.0.0.0 \
     PORT=8000 \
     DATABASE_URL=sqlite+aiosqlite:////data/app.db \
     DOWNLOAD_BASE_PATH=/data/downloads \
     WORK_DIR=/data/work \
+    YTDLP_UPDATE_DIR=/data/ytdlp \
     API_KEY_SECRET_FILE=/data/api-key-secret
 
 EXPOSE 8000

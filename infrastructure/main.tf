@@ -181,6 +181,7 @@ module "ecs" {
   worker_shutdown_grace_seconds = var.worker_shutdown_grace_seconds
   log_level                     = var.log_level
   cors_origins                  = var.cors_origins
+  ytdlp_update                  = var.ytdlp_update
 
   database_url_secret_arn            = module.secrets.database_url_arn
   redis_url_secret_arn               = module.secrets.redis_url_arn

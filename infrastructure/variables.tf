@@ -369,6 +369,17 @@ variable "log_level" {
   }
 }
 
+variable "ytdlp_update" {
+  description = "YTDLP_UPDATE: off, stable or nightly. Each worker task installs the newest yt-dlp at start and every day, checks it and switches to it once idle (on the task's ephemeral storage); it needs HTTPS to PyPI."
+  type        = string
+  default     = "off"
+
+  validation {
+    condition     = contains(["off", "stable", "nightly"], var.ytdlp_update)
+    error_message = "ytdlp_update must be off, stable or nightly."
+  }
+}
+
 variable "cors_origins" {
   description = "CORS_ORIGINS: browser origins allowed to call the API; empty disables CORS."
   type        = list(string)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shlex
 import time
+from collections import Counter
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -333,13 +334,18 @@ def show_version(api_url: str, api_key: str | None, *, as_json: bool) -> None:
             stderr.print(f"[red]error:[/red] server version unknown: {escape(error.message)} "
                          f"[dim]({escape(error.code)})[/dim]")  # fmt: skip
         raise typer.Exit(int(error.exit_code)) from None
+    workers: dict[str, str] = server.get("yt_dlp_workers") or {}
     found = {"client": client, "server": server["service"], "yt_dlp": server["yt_dlp"],
-             "api_url": api_url}  # fmt: skip
+             "yt_dlp_workers": workers, "api_url": api_url}  # fmt: skip
 
     def human() -> None:
         stdout.print(f"yds (client)  {client}", markup=False)
         stdout.print(f"server        {server['service']}  ({api_url})", markup=False)
         stdout.print(f"yt-dlp        {server['yt_dlp']}  (on the server)", markup=False)
+        # Workers update yt-dlp on their own (YTDLP_UPDATE): one line per version they run.
+        for version, count in sorted(Counter(workers.values()).items()):
+            noun = "worker" if count == 1 else "workers"
+            stdout.print(f"yt-dlp        {version}  (on {count} {noun})", markup=False)
 
     emit(found, as_json, human)
 

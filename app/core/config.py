@@ -36,6 +36,12 @@ class Environment(enum.StrEnum):
     AWS = "aws"
 
 
+class YtdlpUpdate(enum.StrEnum):
+    OFF = "off"
+    STABLE = "stable"
+    NIGHTLY = "nightly"  # yt-dlp's nightly builds, published to PyPI as pre-releases
+
+
 class StorageBackend(enum.StrEnum):
     AUTO = "auto"
     LOCAL = "local"
@@ -184,6 +190,16 @@ class Settings(BaseSettings):
     # empty is off.
     ytdlp_proxies: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     ytdlp_impersonate: str = ""
+    # yt-dlp updates without a rebuild: the worker installs the newest yt-dlp (and its EJS
+    # package) under YTDLP_UPDATE_DIR at start and every YTDLP_UPDATE_INTERVAL_HOURS, checks
+    # it offline in a child process, and only then makes it the one new processes load.
+    # YTDLP_UPDATE_FIND_LINKS (a directory or page of wheels) replaces the package index;
+    # YTDLP_UPDATE_INDEX_URL names a mirror of it (empty: pip's default, PyPI).
+    ytdlp_update: YtdlpUpdate = YtdlpUpdate.OFF
+    ytdlp_update_interval_hours: float = Field(default=24, ge=0.25, le=24 * 30)
+    ytdlp_update_dir: Path = Path("./data/ytdlp")
+    ytdlp_update_find_links: str = ""
+    ytdlp_update_index_url: SecretStr = SecretStr("")  # a mirror's URL may carry a password
 
     @field_validator("allowed_domains", mode="before")
     @classmethod
@@ -351,6 +367,14 @@ class Settings(BaseSettings):
                 "Set YTDLP_PROXIES or YTDLP_PROXY, not both (YTDLP_PROXIES holds a list)"
             )
         return self
+
+    @field_validator("ytdlp_update_index_url")
+    @classmethod
+    def _index_url(cls, secret: SecretStr) -> SecretStr:
+        value = secret.get_secret_value()
+        if value and urlsplit(value).scheme not in {"http", "https"}:
+            raise ValueError("YTDLP_UPDATE_INDEX_URL must be an http(s):// URL")
+        return secret
 
     @model_validator(mode="after")
     def _check_key_secret(self) -> Settings:

@@ -26,26 +26,26 @@ async def liveness() -> Liveness:
     "/api/v1/version",
     response_model=Versions,
     responses=error_responses(*AUTH_ERRORS),
-    summary="The service's and its yt-dlp's versions (any valid key)",
+    summary="The service's version and the yt-dlp of the API and each worker (any valid key)",
     tags=["health"],
 )
-async def version(_key: CurrentKey) -> Versions:
+async def version(_key: CurrentKey, state: State) -> Versions:
     # Behind a key: which yt-dlp a server runs is no business of anonymous scanners.
-    return service.versions()
+    return await service.versions(state.ops_redis)
 
 
 @router.get(
     "/health/detailed",
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "A dependency failed"}},
-    summary="Database, Redis, storage and worker checks (no auth)",
+    summary="Database, Redis, storage and worker checks, and the yt-dlp in use (no auth)",
     tags=["health"],
 )
 async def readiness(state: State, storage: Storage) -> JSONResponse:
     # Its own database engine and Redis pool: what it reports is the dependencies' health,
     # not how busy the request pools are.
     report = await service.check_all(
-        sessions=state.ops_sessions, redis=state.ops_redis, storage=storage, settings=state.settings
+        settings=state.settings, sessions=state.ops_sessions, redis=state.ops_redis, storage=storage
     )
     return JSONResponse(
         report.model_dump(mode="json"), status_code=200 if report.status == "ok" else 503

@@ -3,6 +3,8 @@ the figures /metrics adds to the recorded series."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -10,28 +12,58 @@ from importlib import metadata
 
 import anyio
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.api.state import AppState
 from app.core.config import Settings
-from app.health.schemas import BreakerStatus, DependencyCheck, Readiness, Versions
+from app.core.ytdlp_home import pinned_version
+from app.health.schemas import (
+    BreakerStatus,
+    DependencyCheck,
+    Readiness,
+    Versions,
+    YtdlpUpdateStatus,
+    YtdlpVersions,
+)
 from app.jobs.models import JobStatus
 from app.jobs.repository import count_by_status, count_damaged_files
 from app.metrics.render import render
 from app.storage.base import StorageHandler, build_key
-from app.worker.presence import live_workers
+from app.worker.presence import live_worker_versions, live_workers
 from app.youtube import routes
 from app.youtube.routes import RouteState
+from app.youtube.updates import running_version, update_status, update_status_anywhere
 
 CHECK_TIMEOUT_SECONDS = 3.0
 SERVICE_DISTRIBUTION = "youtube-download-service"
 
 
-def versions() -> Versions:
-    """What this API process runs: read from the installed distributions, so it is what is
-    really loaded, not what a file claims."""
-    return Versions(service=_version_of(SERVICE_DISTRIBUTION), yt_dlp=_version_of("yt-dlp"))
+async def versions(redis: Redis) -> Versions:
+    """What this API process runs (the yt-dlp it has loaded, not what a file claims), and
+    the yt-dlp of each live worker."""
+    return Versions(
+        service=_version_of(SERVICE_DISTRIBUTION),
+        yt_dlp=running_version(),
+        yt_dlp_workers=await _worker_versions(redis),
+    )
+
+
+async def _update_status(settings: Settings, redis: Redis) -> dict[str, object]:
+    # Without Redis, what this process's YTDLP_UPDATE_DIR says.
+    status = update_status(settings)
+    with anyio.move_on_after(CHECK_TIMEOUT_SECONDS), contextlib.suppress(RedisError):
+        status = await update_status_anywhere(settings, redis)
+    return dataclasses.asdict(status)
+
+
+async def _worker_versions(redis: Redis) -> dict[str, str]:
+    workers: dict[str, str] = {}
+    # Redis being down is the "redis" check's to report: then no worker versions are known.
+    with anyio.move_on_after(CHECK_TIMEOUT_SECONDS), contextlib.suppress(RedisError):
+        workers = await live_worker_versions(redis)
+    return workers
 
 
 def _version_of(distribution: str) -> str:
@@ -76,12 +108,21 @@ def breaker_statuses(states: list[RouteState]) -> dict[str, BreakerStatus]:
     return statuses
 
 
+async def ytdlp_versions(settings: Settings, redis: Redis) -> YtdlpVersions:
+    """The yt-dlp this API runs, each live worker's, and the state of updates."""
+    return YtdlpVersions(
+        api=running_version(),
+        workers=await _worker_versions(redis),
+        update=YtdlpUpdateStatus.model_validate(await _update_status(settings, redis)),
+    )
+
+
 async def check_all(
     *,
+    settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
     redis: Redis,
     storage: StorageHandler,
-    settings: Settings,
 ) -> Readiness:
     async def database() -> None:
         async with sessions() as session:
@@ -112,9 +153,14 @@ async def check_all(
     }
     results: dict[str, DependencyCheck] = {}
     states: list[RouteState] = []
+    ytdlp: YtdlpVersions | None = None
 
     async def run(name: str, check: Check) -> None:
         results[name] = await _timed(check)
+
+    async def read_versions() -> None:
+        nonlocal ytdlp
+        ytdlp = await ytdlp_versions(settings, redis)
 
     async def read_breakers() -> None:
         nonlocal states
@@ -125,11 +171,14 @@ async def check_all(
         for name, check in checks.items():
             group.start_soon(run, name, check)
         group.start_soon(read_breakers)
+        group.start_soon(read_versions)
+    assert ytdlp is not None
     ok = all(result.ok for result in results.values())
     return Readiness(
         status="ok" if ok else "degraded",
         checks=dict(sorted(results.items())),
         circuit_breakers=breaker_statuses(states),
+        yt_dlp=ytdlp,
     )
 
 
@@ -138,10 +187,16 @@ async def render_metrics(state: AppState, session: AsyncSession, redis: Redis) -
     counts = await session.run_sync(count_by_status)
     damaged = await session.run_sync(count_damaged_files)
     breakers = breaker_statuses(await routes.route_states_async(redis, state.settings))
+    pinned = pinned_version(state.settings)
+    running = {"api": running_version(), **await live_worker_versions(redis)}
     return await render(
         redis,
         queue_depth=counts.get(JobStatus.QUEUED, 0),
         jobs_in_flight=counts.get(JobStatus.PROCESSING, 0),
         breakers_open={name: status.open for name, status in breakers.items()},
         damaged_files={state.value: count for state, count in damaged.items()},
+        ytdlp_versions={
+            process: (version, "pinned" if version == pinned else "updated")
+            for process, version in running.items()
+        },
     )

@@ -28,6 +28,8 @@ from app.webhooks.notify import sweep_unnotified
 from app.worker.context import WorkerContext, worker_context
 from app.worker.draining import start_draining, stop_draining
 from app.worker.presence import WorkerPresence
+from app.worker.restart import restart_when_idle
+from app.youtube.updates import YtdlpUpdater, running_version
 
 logger = logging.getLogger(__name__)
 
@@ -60,17 +62,20 @@ def _reconcile(ctx: WorkerContext) -> None:
 
 
 _presence: WorkerPresence | None = None
+_updater: YtdlpUpdater | None = None
 
 
 @worker_ready.connect
 def _on_start(**_kwargs: object) -> None:
-    global _presence
+    global _presence, _updater
     settings = get_settings()
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
     _presence = WorkerPresence(
-        redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5),
-        f"{socket.gethostname()}:{os.getpid()}",
+        client, f"{socket.gethostname()}:{os.getpid()}", ytdlp_version=running_version()
     )
     _presence.start()
+    _updater = YtdlpUpdater(settings, client, on_new_version=_restart_for)
+    _updater.start()
     # Runs in the pool's parent: use a context of its own and close it again.
     ctx = worker_context()
     try:
@@ -86,9 +91,17 @@ def _on_start(**_kwargs: object) -> None:
         ctx.dispose()
 
 
+def _restart_for(version: str) -> None:
+    # A new yt-dlp applies to new processes: start again once no download runs.
+    if _updater is not None:
+        restart_when_idle(_updater.stopped, reason=f"yt-dlp {version} replaces {running_version()}")
+
+
 @worker_shutting_down.connect
 def _on_shutdown(**_kwargs: object) -> None:
     # Warm shutdown: tell running jobs to finish within the grace period or hand back.
+    if _updater is not None:
+        _updater.stop()
     if _presence is not None:
         _presence.stop()
     start_draining(get_settings().work_dir)

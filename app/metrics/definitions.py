@@ -46,6 +46,11 @@ JOBS_IN_FLIGHT = Series("yds_jobs_in_flight", "Jobs being processed by workers."
 DAMAGED_FILES = Series(
     "yds_damaged_files", "Stored files found corrupt or missing and not yet re-fetched, by state."
 )
+YTDLP_INFO = Series(
+    "yds_ytdlp_info",
+    "1 for each process by the yt-dlp it runs: process (api or the worker's host:pid), "
+    "version, and source (pinned: installed with the service; updated: YTDLP_UPDATE).",
+)
 
 COUNTERS = (
     JOBS_CREATED, JOBS_COMPLETED, JOBS_FAILED, JOBS_CANCELED, JOBS_DROPPED, JOB_RETRIES,

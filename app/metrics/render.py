@@ -81,8 +81,10 @@ async def render(
     jobs_in_flight: int,
     breakers_open: Mapping[str, bool],
     damaged_files: Mapping[str, int],
+    ytdlp_versions: Mapping[str, tuple[str, str]],
 ) -> bytes:
-    """Every series in Prometheus' text format; the gauges are read by the caller."""
+    """Every series in Prometheus' text format; the gauges are read by the caller.
+    `ytdlp_versions` maps a process to the yt-dlp version it runs and where it came from."""
     families: list[Metric] = []
     for series in m.COUNTERS:
         families.append(_counter(series, await client.hgetall(counter_key(series.name))))
@@ -105,6 +107,12 @@ async def render(
     for state, count in sorted(damaged_files.items()):
         damaged.add_metric([state], float(count))
     families.append(damaged)
+    ytdlp = GaugeMetricFamily(
+        m.YTDLP_INFO.name, m.YTDLP_INFO.help, labels=["process", "version", "source"]
+    )
+    for process, (version, source) in sorted(ytdlp_versions.items()):
+        ytdlp.add_metric([process, version, source], 1.0)
+    families.append(ytdlp)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Families(families))
     return generate_latest(registry)

@@ -404,10 +404,13 @@ def test_version_shows_the_client_the_server_and_its_yt_dlp(cli_stack: Stack, ke
         f"yds (client)  {service}",
         f"server        {service}  ({cli_stack.base_url})",
         f"yt-dlp        {yt_dlp}  (on the server)",
+        f"yt-dlp        {yt_dlp}  (on 1 worker)",
     ]
     machine = as_json(yds(cli_stack, key, "--json", "--version"))
+    worker = f"{socket.gethostname()}:{cli_stack.workers[0].pid}"
     assert machine == {
-        "client": service, "server": service, "yt_dlp": yt_dlp, "api_url": cli_stack.base_url
+        "client": service, "server": service, "yt_dlp": yt_dlp,
+        "yt_dlp_workers": {worker: yt_dlp}, "api_url": cli_stack.base_url,
     }  # fmt: skip
     without_key = yds(cli_stack, None, "--version")
     assert without_key.returncode == 3 and without_key.stdout == f"yds (client)  {service}\n"

@@ -123,6 +123,16 @@ def test_the_worker_has_a_pinned_po_token_provider_on_its_loopback(
     assert "YTDLP_POT_PROVIDER_URL" not in services["api"]["environment"]
 
 
+def test_yt_dlp_updates_go_to_the_volume_every_app_service_shares(compose: dict[str, Any]) -> None:
+    text = dockerfile()
+    assert re.search(r"^\s+YTDLP_UPDATE_DIR=/data/ytdlp \\$", text, re.MULTILINE)
+    assert "chown yds /data" in text, "the container's user can write its updates"
+    for name in APP_SERVICES:
+        service = compose["services"][name]
+        assert service["environment"]["YTDLP_UPDATE_DIR"] == "/data/ytdlp", name
+        assert "app-data:/data" in service["volumes"], f"{name} sees the workers' updates"
+
+
 def _default(value: str) -> str:
     """What compose substitutes for `${NAME:-default}` when NAME is unset."""
     return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(value))

@@ -22,6 +22,7 @@ from tests.support.faults import throttled_copy
 from tests.support.offline_youtube import STANDARD_VIDEO_ID, OfflineYouTube
 from tests.support.services import free_port
 from tests.support.stack import stack_env
+from tests.support.ytdlp_wheels import build_ytdlp
 
 pytestmark = pytest.mark.e2e
 BANNER = "YouTube download service is running at"
@@ -77,6 +78,16 @@ def launcher(
 ) -> Iterator[Launcher]:
     """The launcher at LOG_LEVEL INFO, or at the level a test is parametrized with."""
     log_level: str = getattr(request, "param", "INFO")
+    with running_launcher(offline_youtube, tmp_path, LOG_LEVEL=log_level) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def running_launcher(
+    offline_youtube: OfflineYouTube, tmp_path: Path, **settings: str
+) -> Iterator[Launcher]:
+    """`python -m app.launcher` in `tmp_path` with these settings; stopped, and every
+    process it started gone, afterwards."""
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'app.db'}"
     port = free_port()
     env = stack_env(
@@ -86,7 +97,7 @@ def launcher(
         HOST="127.0.0.1",
         PORT=str(port),
         MAX_CONCURRENT_DOWNLOADS="1",
-        LOG_LEVEL=log_level,
+        **settings,
     )
     env.pop("REDIS_URL", None)  # unset, as on a fresh checkout: a private Redis is started
     env.pop("BROKER_URL", None)
@@ -155,6 +166,18 @@ def _cmdline(pid: int) -> bytes:
     with contextlib.suppress(OSError):
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     return b""
+
+
+def _processes_of(database_url: str) -> set[int]:
+    """Live processes started with this DATABASE_URL: the launcher's, and whatever they
+    started, parent or not."""
+    needle = f"DATABASE_URL={database_url}\0".encode()
+    found = set()
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if entry.name.isdigit() and needle in (entry / "environ").read_bytes():
+                found.add(int(entry.name))
+    return {pid for pid in found if alive(pid)}
 
 
 def stop_and_assert_nothing_is_left(launcher: Launcher) -> None:
@@ -241,3 +264,40 @@ def test_a_killed_worker_is_restarted_and_jobs_still_complete(launcher: Launcher
             time.sleep(0.2)
     assert launcher.proc.poll() is None, "the launcher kept running"
     stop_and_assert_nothing_is_left(launcher)
+
+
+def test_with_ytdlp_update_the_worker_switches_to_the_new_yt_dlp(
+    offline_youtube: OfflineYouTube, tmp_path: Path
+) -> None:
+    """YTDLP_UPDATE under `make run`: the update goes to ./data/ytdlp, the worker restarts
+    in place (the launcher does not take it for a crash) and Ctrl-C still stops it all."""
+    build_ytdlp(tmp_path / "wheels", "2099.1.1")
+    settings = {"YTDLP_UPDATE": "stable", "YTDLP_UPDATE_FIND_LINKS": str(tmp_path / "wheels")}
+    with running_launcher(offline_youtube, tmp_path, **settings) as launcher:
+        launcher.output.wait_for(BANNER)
+        (worker,) = celery_children(launcher.proc.pid)
+        launcher.output.wait_for("yt-dlp update (stable): yt-dlp")
+        launcher.output.wait_for(WORKER_READY, count=2)
+        assert celery_children(launcher.proc.pid) == [worker], "restarted in place"
+        assert not any("restarting it in" in line for line in launcher.output.lines)
+        # The pool and the embedded beat of before the restart ended with it.
+        ours = descendants(launcher.proc.pid) | {launcher.proc.pid}
+        assert {launcher.proc.pid, worker} <= _processes_of(launcher.database_url)
+        deadline = time.monotonic() + 10
+        while orphans := {
+            pid: _cmdline(pid) for pid in _processes_of(launcher.database_url) if pid not in ours
+        }:
+            assert time.monotonic() < deadline, f"left behind by the restart: {orphans}"
+            time.sleep(0.1)
+        assert (tmp_path / "data" / "ytdlp" / "current").read_text().strip() == "2099.1.1"
+        key = issue_key(launcher.database_url, "launcher")
+        deadline = time.monotonic() + 60
+        while True:
+            response = httpx.get(
+                f"{launcher.base_url}/api/v1/version", headers={"X-API-Key": key}, timeout=5
+            )
+            if list(response.json()["yt_dlp_workers"].values()) == ["2099.1.1"]:
+                break
+            assert time.monotonic() < deadline, response.json()
+            time.sleep(0.2)
+        stop_and_assert_nothing_is_left(launcher)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yt_dlp.version
+
 from app.core.config import Settings
 from app.downloads.engine import media
 from app.downloads.engine.guard import guarded_ydl
@@ -340,6 +342,8 @@ def describe(info: dict[str, Any]) -> dict[str, Any]:
             "vcodec": info.get("vcodec"),
             "acodec": info.get("acodec"),
             "live_status": info.get("live_status"),
+            # Workers update yt-dlp without a rebuild (YTDLP_UPDATE): which one fetched this.
+            "ytdlp_version": yt_dlp.version.__version__,
         },
     }
 

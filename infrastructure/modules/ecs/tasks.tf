@@ -23,6 +23,8 @@ locals {
     TRUSTED_PROXIES               = var.vpc_cidr
     CORS_ORIGINS                  = join(",", var.cors_origins)
     BROKER_URL                    = var.use_sqs_broker ? "sqs://" : ""
+    # yt-dlp updates go to the image's /data/ytdlp (YTDLP_UPDATE_DIR), on ephemeral storage.
+    YTDLP_UPDATE = var.ytdlp_update
   }
 
   # Secrets are injected by ECS from Secrets Manager (valueFrom), never as plain values.

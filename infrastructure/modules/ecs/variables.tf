@@ -198,6 +198,12 @@ variable "log_level" {
   type        = string
 }
 
+variable "ytdlp_update" {
+  description = "YTDLP_UPDATE (off, stable or nightly)."
+  type        = string
+  default     = "off"
+}
+
 variable "cors_origins" {
   description = "CORS_ORIGINS; empty disables CORS."
   type        = list(string)
