@@ -29,6 +29,7 @@ from app.worker.context import WorkerContext, worker_context
 from app.worker.draining import start_draining, stop_draining
 from app.worker.presence import WorkerPresence
 from app.worker.restart import restart_when_idle
+from app.youtube.reports import WorkerReporter
 from app.youtube.updates import YtdlpUpdater, running_version
 
 logger = logging.getLogger(__name__)
@@ -63,17 +64,19 @@ def _reconcile(ctx: WorkerContext) -> None:
 
 _presence: WorkerPresence | None = None
 _updater: YtdlpUpdater | None = None
+_reporter: WorkerReporter | None = None
 
 
 @worker_ready.connect
 def _on_start(**_kwargs: object) -> None:
-    global _presence, _updater
+    global _presence, _updater, _reporter
     settings = get_settings()
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
-    _presence = WorkerPresence(
-        client, f"{socket.gethostname()}:{os.getpid()}", ytdlp_version=running_version()
-    )
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    _presence = WorkerPresence(client, worker, ytdlp_version=running_version())
     _presence.start()
+    _reporter = WorkerReporter(settings, client, worker)
+    _reporter.start()
     _updater = YtdlpUpdater(settings, client, on_new_version=_restart_for)
     _updater.start()
     # Runs in the pool's parent: use a context of its own and close it again.
@@ -102,6 +105,8 @@ def _on_shutdown(**_kwargs: object) -> None:
     # Warm shutdown: tell running jobs to finish within the grace period or hand back.
     if _updater is not None:
         _updater.stop()
+    if _reporter is not None:
+        _reporter.stop()
     if _presence is not None:
         _presence.stop()
     start_draining(get_settings().work_dir)

@@ -73,7 +73,7 @@ async def diagnose(
     probes: dict[str, Probe] = {
         "js_runtime": lambda: _js_runtime(settings, seen, budget),
         "yt_dlp": lambda: _in_thread(_ytdlp_age, seen),
-        "yt_dlp_update": lambda: _in_thread(_update, settings),
+        "yt_dlp_update": lambda: _update(settings, redis),
         "impersonation": lambda: _impersonation(settings, seen),
         "po_token_provider": lambda: _po_token(settings, seen, budget),
         "cookies": lambda: _in_thread(_cookies, settings),
@@ -240,11 +240,19 @@ def _ytdlp_age(seen: list[reports.WorkerReport]) -> Finding:
             "or deploy an image with a newer yt-dlp.",
             facts,
         )
+    if len(versions) > 1:
+        return Finding(
+            CheckStatus.WARN,
+            detail + " Workers run different versions.",
+            "A worker restarts on the newest version once it runs no download; one that "
+            "stays behind has YTDLP_UPDATE off or cannot write YTDLP_UPDATE_DIR.",
+            facts,
+        )
     return Finding(CheckStatus.OK, detail, facts=facts)
 
 
-def _update(settings: Settings) -> Finding:
-    status = updates.update_status(settings)
+async def _update(settings: Settings, redis: Redis) -> Finding:
+    status = await updates.update_status_anywhere(settings, redis)
     facts = {
         "mode": status.mode,
         "pinned_version": status.pinned_version,
