@@ -50,14 +50,6 @@ async def versions(redis: Redis) -> Versions:
     )
 
 
-async def _update_status(settings: Settings, redis: Redis) -> dict[str, object]:
-    # Without Redis, what this process's YTDLP_UPDATE_DIR says.
-    status = update_status(settings)
-    with anyio.move_on_after(CHECK_TIMEOUT_SECONDS), contextlib.suppress(RedisError):
-        status = await update_status_anywhere(settings, redis)
-    return dataclasses.asdict(status)
-
-
 async def _worker_versions(redis: Redis) -> dict[str, str]:
     workers: dict[str, str] = {}
     # Redis being down is the "redis" check's to report: then no worker versions are known.
@@ -110,10 +102,16 @@ def breaker_statuses(states: list[RouteState]) -> dict[str, BreakerStatus]:
 
 async def ytdlp_versions(settings: Settings, redis: Redis) -> YtdlpVersions:
     """The yt-dlp this API runs, each live worker's, and the state of updates."""
+    workers: dict[str, str] = {}
+    status = update_status(settings)
+    # Redis being down is the "redis" check's to report: then only what this process sees.
+    with anyio.move_on_after(CHECK_TIMEOUT_SECONDS), contextlib.suppress(RedisError):
+        workers = await live_worker_versions(redis)
+        status = await update_status_anywhere(settings, redis)
     return YtdlpVersions(
         api=running_version(),
-        workers=await _worker_versions(redis),
-        update=YtdlpUpdateStatus.model_validate(await _update_status(settings, redis)),
+        workers=workers,
+        update=YtdlpUpdateStatus.model_validate(dataclasses.asdict(status)),
     )
 
 
