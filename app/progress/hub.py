@@ -45,6 +45,7 @@ IDLE_PING_SECONDS = 10.0
 PING_TIMEOUT_SECONDS = 5.0
 # How often the clock looks at every mailbox (keep-alives, rechecks and send timeouts are
 # this precise): one timer for the process instead of one per stream and send.
+STOP_SECONDS = 5.0  # how long stop() waits for each of its steps
 CLOCK_SECONDS = 0.5
 
 
@@ -243,13 +244,20 @@ class ProgressHub:
         return self.subscribed
 
     async def stop(self) -> None:
+        """Cancel the subscription and the clock, bounded: a Redis connection cancelled in
+        the middle of a read can leave its close waiting, and shutdown must not wait with it
+        (seen once as a 300 s hang on a loaded machine)."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with suppress(asyncio.CancelledError):
-                await task
+        stuck: set[asyncio.Task[None]] = set()
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_SECONDS)
+        if stuck:
+            logger.warning("%d progress task(s) did not stop within %g s", len(stuck), STOP_SECONDS)
         self._end_all(Closing.GOING_AWAY)
-        await self._client.aclose()
+        with suppress(TimeoutError):
+            async with asyncio.timeout(STOP_SECONDS):
+                await self._client.aclose()
 
     @contextmanager
     def watch(self, job_id: uuid.UUID) -> Iterator[Mailbox]:
