@@ -23,7 +23,11 @@ from app.jobs.models import JobStatus
 from app.main import create_app
 from app.youtube import routes
 from app.youtube.doctor import CHECK_TIMEOUT_SECONDS
-from tests.support.factories import KeyFactory, create_job
+from tests.cli.test_client import yds
+from tests.support.databases import DatabaseFactory
+from tests.support.factories import KeyFactory, create_job, create_key
+from tests.support.offline_youtube import OfflineYouTube
+from tests.support.stack import running_stack
 from tests.youtube.cookie_files import IN_A_YEAR, cookie, netscape
 
 DOCTOR = "/api/v1/admin/doctor"
@@ -256,3 +260,34 @@ async def test_only_admins_may_ask(settings: Settings, make_key: KeyFactory) -> 
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "insufficient_scope"
     assert anonymous.status_code == 401
+
+
+def test_yds_doctor_reads_the_workers_reports_and_exits_7_on_a_failure(
+    db_factory: DatabaseFactory, offline_youtube: OfflineYouTube, tmp_path: Path,
+    closed_port: str,
+) -> None:  # fmt: skip
+    # The provider is configured on the worker only, as compose and ECS do; nothing answers.
+    with running_stack(
+        database_url=db_factory.sqlite(), youtube=offline_youtube, base_dir=tmp_path,
+        extra={"YTDLP_POT_PROVIDER_URL": closed_port},
+    ) as stack:  # fmt: skip
+        key = create_key(stack.database_url, "doctor", scopes=["admin"]).secret
+        deadline = time.monotonic() + 60
+        while True:  # the worker's first report comes once it is ready
+            found = yds(stack, key, "doctor", "--json")
+            report = json.loads(found.stdout)
+            if "on every worker" in by_name(report)["js_runtime"]["detail"]:
+                break
+            assert time.monotonic() < deadline, report
+            time.sleep(0.5)
+        human = yds(stack, key, "doctor")
+    provider = by_name(report)["po_token_provider"]
+    assert found.returncode == 7 and human.returncode == 7, human.stderr
+    assert provider["status"] == "fail" and "(on every worker)" in provider["detail"]
+    assert list(provider["facts"]["workers"].values()) == ["fail"]
+    assert "FAIL  po_token_provider" in human.stdout
+    assert "fix: Start the provider beside the worker, or correct YTDLP_POT_PROVIDER_URL." in (
+        human.stdout
+    )
+    assert "ok    js_runtime  deno" in human.stdout
+    assert "Overall: FAIL" in human.stdout
