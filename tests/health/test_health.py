@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,35 +13,16 @@ from app.core.config import Settings
 from app.health.service import CHECK_TIMEOUT_SECONDS
 from app.main import create_app
 from tests.support.databases import DatabaseFactory
+from tests.support.faults import silent_server
 from tests.support.offline_youtube import OfflineYouTube
 from tests.support.stack import running_stack
 
 
 @pytest.fixture
 def black_hole() -> Iterator[str]:
-    """A TCP server that accepts connections and never answers, like a hung Redis."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
-    stop.set()
-    thread.join()
-    for conn in accepted:
-        conn.close()
-    server.close()
+    """A Redis URL whose server accepts connections and never answers, like a hung Redis."""
+    with silent_server() as port:
+        yield f"redis://127.0.0.1:{port}/0"
 
 
 async def test_a_hanging_dependency_fails_fast_with_503(

@@ -26,6 +26,7 @@ from app.youtube.doctor import CHECK_TIMEOUT_SECONDS
 from tests.cli.test_client import yds
 from tests.support.databases import DatabaseFactory
 from tests.support.factories import KeyFactory, create_job, create_key
+from tests.support.faults import silent_server
 from tests.support.offline_youtube import OfflineYouTube
 from tests.support.stack import running_stack
 from tests.youtube.cookie_files import IN_A_YEAR, cookie, netscape
@@ -75,27 +76,9 @@ def closed_port() -> str:
 
 @pytest.fixture
 def black_hole() -> Iterator[str]:
-    """A server that accepts and never answers, like a hung provider."""
-    server = socket.create_server(("127.0.0.1", 0))
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join()
-    for conn in accepted:
-        conn.close()
-    server.close()
+    """A provider that accepts connections and never answers."""
+    with silent_server() as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def cookie_file(directory: Path, *, expires: int) -> Path:
