@@ -222,6 +222,7 @@ class ProgressHub:
         self._watchers: dict[uuid.UUID, set[Mailbox]] = {}
         self._subscribed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     @property
     def subscribed(self) -> bool:
@@ -247,6 +248,7 @@ class ProgressHub:
         """Cancel the subscription and the clock, bounded: a Redis connection cancelled in
         the middle of a read can leave its close waiting, and shutdown must not wait with it
         (seen once as a 300 s hang on a loaded machine)."""
+        self._stopping = True  # ends the loops even if a cancellation is lost (see Periodic)
         for task in self._tasks:
             task.cancel()
         stuck: set[asyncio.Task[None]] = set()
@@ -297,7 +299,7 @@ class ProgressHub:
 
     async def _run(self) -> None:
         delay = RECONNECT_FIRST_SECONDS
-        while True:
+        while not self._stopping:
             try:
                 async with self._client.pubsub() as pubsub:
                     await pubsub.psubscribe(EVENTS_PATTERN)
@@ -324,7 +326,7 @@ class ProgressHub:
     async def _relay(self, pubsub: PubSub) -> None:
         ping_sent: float | None = None
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping:
             waiting = PING_TIMEOUT_SECONDS if ping_sent is not None else IDLE_PING_SECONDS
             message = await pubsub.get_message(timeout=waiting)
             if message is None:
@@ -340,7 +342,7 @@ class ProgressHub:
 
     async def _clock(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping:
             await asyncio.sleep(CLOCK_SECONDS)
             now = loop.time()
             for mailboxes in list(self._watchers.values()):
