@@ -385,8 +385,10 @@ class OfflineYouTube:
             folder = "vi" if filename.endswith(".jpg") else "media"
             _copy(media.path(name), self.site_root / folder / video_id / filename)
         for video_id in (STANDARD_VIDEO_ID, SLOW_VIDEO_ID):
+            # The site's own tracks; real-world files from other projects sit in real/.
             for source in CAPTIONS_DIR.iterdir():
-                _copy(source, self.site_root / "subs" / video_id / source.name)
+                if source.is_file():
+                    _copy(source, self.site_root / "subs" / video_id / source.name)
 
     def _publish_playlist_captions(self) -> None:
         source = CAPTIONS_DIR / "manual.en.vtt"
