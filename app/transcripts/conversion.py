@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from app.transcripts.cues import Cue
+from app.transcripts.layout import RETIMED_SOURCES, laid_out
 from app.transcripts.parsing import CaptionParseError, UnsupportedCaptionFormat, parse_track
 from app.transcripts.planning import CaptionSource, TranscriptPlan
 from app.transcripts.schemas import SubtitleFormat
@@ -42,6 +43,32 @@ class WrittenTranscripts:
     cues: dict[str, list[Cue]] = field(default_factory=dict)  # the clean cues per language
 
 
+def write_track(
+    cues: Sequence[Cue],
+    *,
+    language: str,
+    source: CaptionSource,
+    out_dir: Path,
+    video_id: str,
+    formats: Sequence[SubtitleFormat],
+    embed_dir: Path | None = None,
+) -> list[Cue]:
+    """Lay out clean `cues` of one track and write `<video_id>.<language>.<fmt>` files.
+
+    Speech-recognition tracks (auto, asr) are re-timed from their words; the cue
+    boundaries of manual and translated tracks are kept. With `embed_dir`, an
+    `.embed.srt` copy for embedding goes there. Returns the cues as written.
+    """
+    laid = laid_out(cues, retime=source in RETIMED_SOURCES)
+    for fmt in formats:
+        target = out_dir / f"{video_id}.{language}.{fmt}"
+        target.write_text(WRITERS[fmt](laid), encoding="utf-8")
+    if embed_dir is not None:
+        embed_copy = embed_dir / f"{video_id}.{language}{EMBED_SUFFIX}"
+        embed_copy.write_text(to_srt(laid), encoding="utf-8")
+    return laid
+
+
 def write_transcripts(
     plan: TranscriptPlan,
     *,
@@ -72,15 +99,17 @@ def write_transcripts(
                 {"code": "transcript_unusable", "language": track.language, "message": str(exc)}
             )
             continue
-        for fmt in formats:
-            target = out_dir / f"{video_id}.{track.language}.{fmt}"
-            target.write_text(WRITERS[fmt](cues), encoding="utf-8")
-        if embed:
-            embed_copy = raw_dir / f"{video_id}.{track.language}{EMBED_SUFFIX}"
-            embed_copy.write_text(to_srt(cues), encoding="utf-8")
+        written[track.language] = write_track(
+            cues,
+            language=track.language,
+            source=track.source,
+            out_dir=out_dir,
+            video_id=video_id,
+            formats=formats,
+            embed_dir=raw_dir if embed else None,
+        )
         languages.append(
             {"language": track.language, "source": track.source, "formats": list(formats)}
         )
-        written[track.language] = cues
     summary = {"languages": languages, "unavailable": unavailable, "warnings": warnings}
     return WrittenTranscripts(summary, written)

@@ -33,6 +33,7 @@ class CaptionSource(enum.StrEnum):
     MANUAL = "manual"
     AUTO = "auto"
     TRANSLATED = "translated"
+    ASR = "asr"  # our own speech recognition of the downloaded audio
 
 
 @dataclass(frozen=True)

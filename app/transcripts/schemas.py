@@ -44,7 +44,7 @@ LanguageCode = Annotated[
 
 class TranscriptTrack(BaseModel):
     language: str
-    source: str = Field(description="manual, auto or translated")
+    source: str = Field(description="manual, auto, translated or asr")
     formats: list[str]
 
 
