@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     breaker_cooldown_seconds: int = Field(default=300, ge=1)
     worker_shutdown_grace_seconds: float = Field(default=30, ge=0)
     worker_db_retry_seconds: float = Field(default=60, ge=0)
+    # How speech-recognition captions are re-timed into cues (manual ones keep theirs and
+    # only get their lines wrapped to TRANSCRIPT_MAX_LINE_CHARS).
+    transcript_max_cue_seconds: float = Field(default=7.0, ge=1, le=30)
+    transcript_min_cue_seconds: float = Field(default=0.7, ge=0, le=5)
+    transcript_max_line_chars: int = Field(default=42, ge=16, le=200)
+    transcript_max_lines: int = Field(default=2, ge=1, le=6)
     ytdlp_cookies_file: Path | None = None
     ytdlp_proxy: SecretStr = SecretStr("")  # may carry a password
     # The JavaScript runtimes yt-dlp may use for YouTube's challenges, in yt-dlp's own
@@ -260,6 +266,14 @@ class Settings(BaseSettings):
     def _check_concurrency(self) -> Settings:
         if self.playlist_concurrency > self.max_playlist_concurrency:
             raise ValueError("PLAYLIST_CONCURRENCY must not exceed MAX_PLAYLIST_CONCURRENCY")
+        return self
+
+    @model_validator(mode="after")
+    def _check_cue_limits(self) -> Settings:
+        if self.transcript_min_cue_seconds >= self.transcript_max_cue_seconds:
+            raise ValueError(
+                "TRANSCRIPT_MIN_CUE_SECONDS must be less than TRANSCRIPT_MAX_CUE_SECONDS"
+            )
         return self
 
     @model_validator(mode="after")

@@ -16,6 +16,7 @@ from app.core.urls import HttpUrl
 from app.jobs.models import FileState, JobKind, JobStage, JobStatus, WaitingReason
 from app.jobs.schemas import ChildCounts, FileSummary, JobError
 from app.transcripts.schemas import (
+    DEFAULT_SUBTITLE_FORMATS,
     LANGUAGE_PATTERN,
     LanguageCode,
     SubtitleFormat,
@@ -136,7 +137,14 @@ class JobOptions(BaseModel):
     )
     include_auto_captions: bool = True
     subtitle_formats: list[SubtitleFormat] = Field(
-        default_factory=lambda: list(SubtitleFormat), min_length=1, max_length=3
+        default_factory=lambda: list(DEFAULT_SUBTITLE_FORMATS),
+        min_length=1,
+        max_length=len(SubtitleFormat),
+        description="Transcript files to write per language (json holds word timings).",
+    )
+    drop_sound_labels: bool = Field(
+        default=False,
+        description="Leave sound labels such as [Music] out of the txt and md transcripts.",
     )
     translate_to: LanguageCode | None = None
 

@@ -1,30 +1,25 @@
-"""Worker side: turn the caption tracks yt-dlp fetched into clean SRT, VTT and TXT files."""
+"""Worker side: turn the caption tracks yt-dlp fetched into clean transcript files."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from app.transcripts.cues import Cue
-from app.transcripts.layout import RETIMED_SOURCES, laid_out
+from app.transcripts.layout import DEFAULT_LIMITS, RETIMED_SOURCES, CueLimits, laid_out
 from app.transcripts.parsing import CaptionParseError, UnsupportedCaptionFormat, parse_track
 from app.transcripts.planning import CaptionSource, TranscriptPlan
 from app.transcripts.schemas import SubtitleFormat
-from app.transcripts.writers import to_srt, to_txt, to_vtt
+from app.transcripts.writers import link_base, to_json_text, to_markdown, to_srt, to_txt, to_vtt
 
 logger = logging.getLogger(__name__)
 
-WRITERS: dict[SubtitleFormat, Callable[[Sequence[Cue]], str]] = {
-    SubtitleFormat.SRT: to_srt,
-    SubtitleFormat.VTT: to_vtt,
-    SubtitleFormat.TXT: to_txt,
-}
-# What yt-dlp is asked for, best first: json3 keeps YouTube's events, so rolling
-# auto-captions can be rebuilt without guessing.
-SOURCE_FORMATS = ("json3", "vtt", "srt")
+# What yt-dlp is asked for, best first: json3 and srv3 keep YouTube's events and word
+# timings, so rolling auto-captions can be rebuilt without guessing.
+SOURCE_FORMATS = ("json3", "srv3", "vtt", "srv2", "srv1", "srt")
 YTDLP_SUBTITLE_FORMAT = "/".join(SOURCE_FORMATS) + "/best"
 EMBED_SUFFIX = ".embed.srt"
 
@@ -43,6 +38,35 @@ class WrittenTranscripts:
     cues: dict[str, list[Cue]] = field(default_factory=dict)  # the clean cues per language
 
 
+@dataclass(frozen=True)
+class TrackStyle:
+    """How a job wants its transcripts laid out and written."""
+
+    formats: Sequence[SubtitleFormat]
+    limits: CueLimits = DEFAULT_LIMITS
+    drop_sound_labels: bool = False  # from TXT and Markdown; cues keep them
+    title: str | None = None  # the heading of Markdown
+    page_url: str = ""  # the video's page, for links to a moment of it when not YouTube
+
+
+def render(cues: Sequence[Cue], fmt: SubtitleFormat, *, video_id: str, style: TrackStyle) -> str:
+    """The text of a transcript file in `fmt`, from laid-out cues."""
+    if fmt is SubtitleFormat.SRT:
+        return to_srt(cues)
+    if fmt is SubtitleFormat.VTT:
+        return to_vtt(cues)
+    if fmt is SubtitleFormat.TXT:
+        return to_txt(cues, drop_sound_labels=style.drop_sound_labels)
+    if fmt is SubtitleFormat.JSON:
+        return to_json_text(cues)
+    return to_markdown(
+        cues,
+        link_base(video_id, style.page_url),
+        title=style.title,
+        drop_sound_labels=style.drop_sound_labels,
+    )
+
+
 def write_track(
     cues: Sequence[Cue],
     *,
@@ -50,19 +74,22 @@ def write_track(
     source: CaptionSource,
     out_dir: Path,
     video_id: str,
-    formats: Sequence[SubtitleFormat],
+    formats: Sequence[SubtitleFormat] | None = None,
+    style: TrackStyle | None = None,
     embed_dir: Path | None = None,
 ) -> list[Cue]:
     """Lay out clean `cues` of one track and write `<video_id>.<language>.<fmt>` files.
 
     Speech-recognition tracks (auto, asr) are re-timed from their words; the cue
-    boundaries of manual and translated tracks are kept. With `embed_dir`, an
-    `.embed.srt` copy for embedding goes there. Returns the cues as written.
+    boundaries of manual and translated tracks are kept. `style` (or just `formats`) says
+    what to write. With `embed_dir`, an `.embed.srt` copy for embedding goes there.
+    Returns the cues as written.
     """
-    laid = laid_out(cues, retime=source in RETIMED_SOURCES)
-    for fmt in formats:
+    style = style or TrackStyle(formats=formats or list(SubtitleFormat))
+    laid = laid_out(cues, retime=source in RETIMED_SOURCES, limits=style.limits)
+    for fmt in style.formats:
         target = out_dir / f"{video_id}.{language}.{fmt}"
-        target.write_text(WRITERS[fmt](laid), encoding="utf-8")
+        target.write_text(render(laid, fmt, video_id=video_id, style=style), encoding="utf-8")
     if embed_dir is not None:
         embed_copy = embed_dir / f"{video_id}.{language}{EMBED_SUFFIX}"
         embed_copy.write_text(to_srt(laid), encoding="utf-8")
@@ -75,7 +102,7 @@ def write_transcripts(
     raw_dir: Path,
     out_dir: Path,
     video_id: str,
-    formats: Sequence[SubtitleFormat],
+    style: TrackStyle,
     embed: bool = False,
 ) -> WrittenTranscripts:
     """Write `<video_id>.<lang>.<fmt>` files into `out_dir` (and `.embed.srt` copies into
@@ -105,11 +132,11 @@ def write_transcripts(
             source=track.source,
             out_dir=out_dir,
             video_id=video_id,
-            formats=formats,
+            style=style,
             embed_dir=raw_dir if embed else None,
         )
         languages.append(
-            {"language": track.language, "source": track.source, "formats": list(formats)}
+            {"language": track.language, "source": track.source, "formats": list(style.formats)}
         )
     summary = {"languages": languages, "unavailable": unavailable, "warnings": warnings}
     return WrittenTranscripts(summary, written)

@@ -1,4 +1,5 @@
-"""Read caption tracks as yt-dlp saves them from YouTube (json3, WebVTT, SRT) into clean cues."""
+"""Read caption tracks as yt-dlp saves them from YouTube (json3, srv3/2/1, WebVTT, SRT) into clean
+cues."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import codecs
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,10 +15,11 @@ import pysrt
 import webvtt
 from webvtt.errors import MalformedCaptionError, MalformedFileError
 
-from app.transcripts.cleaning import derolled, normalized
-from app.transcripts.cues import Cue
+from app.transcripts.cleaning import derolled, normalized, spread_words
+from app.transcripts.cues import Cue, Word
+from app.transcripts.timedtext import TimedTextError, legacy_cues, parse_document, srv3_paragraphs
 
-SUPPORTED_EXTENSIONS = frozenset({".json3", ".vtt", ".srt"})
+SUPPORTED_EXTENSIONS = frozenset({".json3", ".srv3", ".srv2", ".srv1", ".vtt", ".srt"})
 # The line terminators of WebVTT (str.splitlines also breaks on U+2028 and others).
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
@@ -31,7 +34,7 @@ class UnsupportedCaptionFormat(ValueError):
 
 
 def parse_track(path: Path, *, auto: bool) -> list[Cue]:
-    """Clean cues of the caption file at `path`, by its extension (.json3, .vtt, .srt).
+    """Clean cues of the caption file at `path`, by its extension.
 
     `auto` marks YouTube's speech-recognition captions, which are de-rolled.
     """
@@ -43,6 +46,10 @@ def parse_track(path: Path, *, auto: bool) -> list[Cue]:
     text = read_caption_text(path)
     if extension == ".json3":
         return parse_json3(text, auto=auto)
+    if extension == ".srv3":
+        return parse_srv3(text, auto=auto)
+    if extension in (".srv2", ".srv1"):
+        return parse_legacy_xml(text)
     if extension == ".vtt":
         return parse_vtt(text, auto=auto)
     return parse_srt(text, auto=auto)
@@ -111,6 +118,39 @@ class _Json3Event:
     start_ms: int
     end_ms: int
     text: str
+    # (start in ms, text) per segment, for speech-recognition events with word offsets
+    segments: tuple[tuple[int, str], ...] = ()
+
+
+def parse_srv3(text: str, *, auto: bool) -> list[Cue]:
+    """Clean cues of YouTube's srv3 XML: read as json3 is, `<s>` spans being its segments."""
+    try:
+        paragraphs = srv3_paragraphs(parse_document(text))
+    except TimedTextError as exc:
+        raise CaptionParseError(str(exc)) from exc
+    events = sorted(
+        (
+            _Json3Event(
+                paragraph.start_ms,
+                paragraph.end_ms,
+                "\n" if paragraph.appended else paragraph.text,
+                () if paragraph.appended else paragraph.spans,
+            )
+            for paragraph in paragraphs
+        ),
+        key=lambda event: event.start_ms,
+    )
+    return _json3_cues(events, auto=auto)
+
+
+def parse_legacy_xml(text: str) -> list[Cue]:
+    """Clean cues of srv2 or srv1 XML. Speech-recognition tracks in these formats hold one
+    line per cue, overlapping the next; clipping the overlaps is all they need."""
+    try:
+        cues = legacy_cues(parse_document(text))
+    except TimedTextError as exc:
+        raise CaptionParseError(str(exc)) from exc
+    return normalized(cues)
 
 
 def parse_json3(text: str, *, auto: bool) -> list[Cue]:
@@ -120,7 +160,10 @@ def parse_json3(text: str, *, auto: bool) -> list[Cue]:
     window outlasts it, so it ends where the window's next event (often a line-break
     append) starts.
     """
-    events = _json3_events(text)
+    return _json3_cues(_json3_events(text), auto=auto)
+
+
+def _json3_cues(events: list[_Json3Event], *, auto: bool) -> list[Cue]:
     cues = (
         _spoken_lines(events)
         if auto
@@ -136,8 +179,25 @@ def _spoken_lines(events: list[_Json3Event]) -> list[Cue]:
             continue
         later = (other.start_ms for other in events[index + 1 :] if other.start_ms > event.start_ms)
         end_ms = min(event.end_ms, next(later, event.end_ms))
-        lines.append(Cue(event.start_ms / 1000, end_ms / 1000, event.text))
+        lines.append(
+            Cue(
+                event.start_ms / 1000,
+                end_ms / 1000,
+                event.text,
+                timed_words(event.segments, end_ms),
+            )
+        )
     return lines
+
+
+def timed_words(segments: Sequence[tuple[int, str]], end_ms: int) -> tuple[Word, ...]:
+    """Words from (start in ms, text) segments of one line ending at `end_ms`: each lasts
+    until the next starts. Segments holding several words share their time by length."""
+    words: list[Word] = []
+    bounds = [*(start for start, _ in segments[1:]), end_ms]
+    for (start, text), until in zip(segments, bounds, strict=True):
+        words.extend(spread_words(text, start / 1000, max(until, start) / 1000, markup=False))
+    return tuple(words)
 
 
 def _json3_events(text: str) -> list[_Json3Event]:
@@ -160,9 +220,17 @@ def _json3_event(event: object, index: int) -> _Json3Event | None:
     segments = event.get("segs")
     if segments is None:
         return None  # window definitions and style changes carry no text
+    if not isinstance(segments, list):
+        raise CaptionParseError(f"json3 event {index} has invalid segs")
     start_ms = _json3_milliseconds(event, "tStartMs", index)
     end_ms = start_ms + _json3_milliseconds(event, "dDurationMs", index)
-    return _Json3Event(start_ms, end_ms, _json3_text(segments, index))
+    texts = _json3_texts(segments, index)
+    offsets = [
+        _json3_milliseconds(segment, "tOffsetMs", index) if isinstance(segment, dict) else 0
+        for segment in segments
+    ]
+    timed = tuple((start_ms + offset, text) for offset, text in zip(offsets, texts, strict=True))
+    return _Json3Event(start_ms, end_ms, "".join(texts), timed)
 
 
 def _json3_milliseconds(event: dict[str, object], key: str, index: int) -> int:
@@ -174,10 +242,8 @@ def _json3_milliseconds(event: dict[str, object], key: str, index: int) -> int:
     return round(value)
 
 
-def _json3_text(segments: object, index: int) -> str:
-    if not isinstance(segments, list):
-        raise CaptionParseError(f"json3 event {index} has invalid segs")
+def _json3_texts(segments: list[object], index: int) -> list[str]:
     texts = [segment.get("utf8", "") if isinstance(segment, dict) else None for segment in segments]
     if not all(isinstance(text, str) for text in texts):
         raise CaptionParseError(f"json3 event {index} has a segment without text")
-    return "".join(str(text) for text in texts)
+    return [str(text) for text in texts]

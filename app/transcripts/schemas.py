@@ -12,22 +12,54 @@ _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}")
 
 
 class SubtitleFormat(enum.StrEnum):
+    """A transcript file a job writes per language."""
+
     SRT = "srt"
     VTT = "vtt"
-    TXT = "txt"
+    TXT = "txt"  # paragraphs to read
+    JSON = "json"  # cues with word timings when known
+    MD = "md"  # Markdown: paragraphs led by timestamp links to the video
+
+
+DEFAULT_SUBTITLE_FORMATS = (
+    SubtitleFormat.SRT,
+    SubtitleFormat.VTT,
+    SubtitleFormat.TXT,
+    SubtitleFormat.JSON,
+)
 
 
 class TranscriptFormat(enum.StrEnum):
+    """What the transcript endpoint serves."""
+
     TXT = "txt"
     SRT = "srt"
     VTT = "vtt"
     JSON = "json"
+    MD = "md"
+    CHUNKS = "chunks"  # pieces for a language model, each with a deep link
+
+
+class WordOut(BaseModel):
+    start: float
+    end: float
+    text: str
 
 
 class CueOut(BaseModel):
     start: float
     end: float
     text: str
+    words: list[WordOut] | None = Field(
+        default=None, description="Word timings, when the track has them."
+    )
+
+
+class ChunkOut(BaseModel):
+    start: float
+    end: float
+    text: str
+    url: str = Field(description="The video at the chunk's start: https://youtu.be/ID?t=S")
 
 
 def check_language(code: str) -> str:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.transcripts.cleaning import clean_text, derolled, normalized, paragraphs
+from app.transcripts.cleaning import clean_text, derolled, normalized
 from app.transcripts.cues import Cue
 
 
@@ -17,7 +17,7 @@ def test_derolled_keeps_each_line_once_from_its_typing_cue() -> None:
 
     lines = normalized(derolled(rolling))
 
-    assert lines == [
+    assert [Cue(cue.start, cue.end, cue.text) for cue in lines] == [
         Cue(0.0, 1.0, "first line"),
         Cue(1.01, 2.0, "second line"),
         Cue(2.01, 3.0, "third line"),
@@ -117,32 +117,3 @@ def test_normalized_keeps_manual_cue_boundaries_and_line_breaks() -> None:
     ]
 
     assert normalized(manual) == manual
-
-
-def test_paragraph_per_pause() -> None:
-    cues = [
-        Cue(0.0, 1.0, "one"),
-        Cue(1.5, 2.0, "two"),
-        Cue(3.0, 4.0, "three"),
-        Cue(4.999, 6.0, "four"),
-    ]
-
-    assert paragraphs(cues) == ["one two", "three four"]
-    assert paragraphs(cues, pause=0.6) == ["one two", "three", "four"]
-    assert paragraphs(cues, pause=0.5) == ["one", "two", "three", "four"]
-    assert paragraphs(cues, pause=5.0) == ["one two three four"]
-
-
-def test_paragraphs_join_lines_and_never_repeat_a_line_in_a_row() -> None:
-    cues = [
-        Cue(0.0, 1.0, "This is\ntwo lines"),
-        Cue(1.0, 2.0, "two lines"),
-        Cue(2.0, 3.0, "then more"),
-        Cue(5.0, 6.0, "then more"),
-    ]
-
-    assert paragraphs(cues) == ["This is two lines then more"]
-
-
-def test_paragraphs_of_nothing() -> None:
-    assert paragraphs([]) == []

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.transcripts.cues import Cue
+from app.transcripts.cues import Cue, Word
 from app.transcripts.parsing import (
     CaptionParseError,
     UnsupportedCaptionFormat,
@@ -133,7 +133,17 @@ def test_youtube_vtt_quirks() -> None:
         "salt<00:00:03.400><c> &amp;</c><00:00:03.800><c> pepper</c>\n"
     )
 
-    assert parse_vtt(vtt, auto=True) == [Cue(1.0, 2.99, "[Music]"), Cue(3.0, 5.0, "salt & pepper")]
+    cues = parse_vtt(vtt, auto=True)
+
+    assert [(cue.start, cue.end, cue.text) for cue in cues] == [
+        (1.0, 2.99, "[Music]"),
+        (3.0, 5.0, "salt & pepper"),
+    ]
+    assert cues[1].words == (
+        Word(3.0, 3.4, "salt"),
+        Word(3.4, 3.8, " &"),
+        Word(3.8, 5.0, " pepper"),
+    ), "the inline timings become words, entities decoded"
 
 
 def test_manual_json3_event_keeps_its_two_lines() -> None:
@@ -155,7 +165,7 @@ def test_manual_json3_event_keeps_its_two_lines() -> None:
 def test_json3_text_may_start_with_a_bom() -> None:
     json3 = '\ufeff{"events": [{"tStartMs": 0, "dDurationMs": 900, "segs": [{"utf8": "hi"}]}]}'
 
-    assert parse_json3(json3, auto=True) == [Cue(0.0, 0.9, "hi")]
+    assert parse_json3(json3, auto=True) == [Cue(0.0, 0.9, "hi", (Word(0.0, 0.9, "hi"),))]
 
 
 def test_srt_track() -> None:

@@ -50,7 +50,9 @@ async def test_transcript_only_stores_transcripts_and_no_media(
     kinds = {f["kind"] for f in job["files"]}
     assert "video" not in kinds and "audio" not in kinds
     subtitles = {(f["language"], f["format"]) for f in job["files"] if f["kind"] == "subtitle"}
-    assert subtitles == {(lang, fmt) for lang in ("en", "de") for fmt in ("srt", "vtt", "txt")}
+    assert subtitles == {
+        (lang, fmt) for lang in ("en", "de") for fmt in ("srt", "vtt", "txt", "json")
+    }, "the default formats"
     assert transcript_stack.youtube.server.hits_for(f"media/{STANDARD_VIDEO_ID}") == []
 
 
@@ -106,7 +108,7 @@ async def test_auto_captions_become_clean_text_and_the_endpoint_serves_every_for
     txt = await http.get(url, params={"lang": "en", "format": "txt"}, headers=headers)
     assert txt.headers["content-type"].startswith("text/plain")
     paragraphs = txt.text.strip().split("\n\n")
-    assert len(paragraphs) == 3, "a paragraph per pause"
+    assert len(paragraphs) == 2, "50 words: a paragraph ends at the long pause"
     assert paragraphs[0].startswith("hello everyone and welcome back to another short video")
     lines = [line for line in txt.text.splitlines() if line]
     assert len(lines) == len(set(lines)) and "<" not in txt.text

@@ -7,7 +7,7 @@ import pytest
 
 from app.transcripts.cues import Cue
 from app.transcripts.parsing import UnsupportedCaptionFormat, parse_srt, parse_track, parse_vtt
-from app.transcripts.writers import read_stored, to_json, to_srt, to_txt, to_vtt
+from app.transcripts.writers import read_stored, to_json, to_json_text, to_srt, to_txt, to_vtt
 
 CAPTIONS = Path(__file__).parent.parent / "fixtures" / "captions"
 EN_PARAGRAPHS = [
@@ -67,15 +67,18 @@ def test_writers_leave_out_blank_lines_that_would_end_a_cue() -> None:
 
 @pytest.mark.parametrize("name", _tracks())
 def test_tracks_survive_srt_and_vtt(tmp_path: Path, name: str) -> None:
-    cues = _track(name)
-    srt, vtt = tmp_path / "out.srt", tmp_path / "out.vtt"
-    srt.write_text(to_srt(cues), encoding="utf-8")
-    vtt.write_text(to_vtt(cues), encoding="utf-8")
+    timed = _track(name)
+    cues = [Cue(cue.start, cue.end, cue.text) for cue in timed]  # SRT and VTT hold no words
+    srt, vtt, stored_json = tmp_path / "out.srt", tmp_path / "out.vtt", tmp_path / "out.json"
+    srt.write_text(to_srt(timed), encoding="utf-8")
+    vtt.write_text(to_vtt(timed), encoding="utf-8")
+    stored_json.write_text(to_json_text(timed), encoding="utf-8")
 
-    assert parse_srt(to_srt(cues)) == cues
-    assert parse_vtt(to_vtt(cues), auto=False) == cues
+    assert parse_srt(to_srt(timed)) == cues
+    assert parse_vtt(to_vtt(timed), auto=False) == cues
     assert parse_track(srt, auto=False) == parse_track(vtt, auto=False) == cues
     assert read_stored(srt) == read_stored(vtt) == cues
+    assert to_json(read_stored(stored_json)) == to_json(timed), "json keeps the words"
 
 
 def test_manual_two_line_cues_survive_the_round_trip() -> None:
@@ -137,13 +140,17 @@ def test_ffmpeg_accepts_the_output(tmp_path: Path, name: str, extension: str) ->
     ]
 
 
-def test_txt_of_the_rolling_track_is_three_paragraphs() -> None:
+def test_txt_of_the_short_rolling_track_breaks_at_the_long_pause() -> None:
     cues = _track("auto_rolling.en.vtt")
     txt = to_txt(cues)
     paragraphs = txt.split("\n\n")
 
     assert txt.endswith("watching\n") and not txt.endswith("\n\n")
-    assert [paragraph.strip() for paragraph in paragraphs] == EN_PARAGRAPHS
+    # 50 words: too few for three paragraphs; the long pause before "finally" ends one.
+    assert [paragraph.strip() for paragraph in paragraphs] == [
+        f"{EN_PARAGRAPHS[0]} {EN_PARAGRAPHS[1]}",
+        EN_PARAGRAPHS[2],
+    ]
     for cue in cues:
         assert txt.count(cue.text) == 1, cue.text
 
@@ -153,9 +160,10 @@ def test_txt_of_the_manual_track_reads_as_prose() -> None:
 
     assert txt.split("\n\n")[0] == (
         "Hello everyone, and welcome back! This is another short video about baking your own "
-        "bread at home. It's easier than you think."
+        "bread at home. It's easier than you think. First, mix the flour with warm water and a "
+        "pinch of salt. Then let the dough rest for about an hour."
     )
-    assert txt.count("\n\n") == 2 and "\n\n\n" not in txt
+    assert txt.count("\n\n") == 1 and "\n\n\n" not in txt
 
 
 def test_txt_of_nothing_is_empty() -> None:

@@ -33,8 +33,9 @@ from app.downloads.exceptions import JobFailure, OutsideDateWindow
 from app.downloads.schemas import DateWindow, JobOptions
 from app.jobs.models import FileKind, JobStage
 from app.storage.digests import FileDigest, GrowingFileDigest, digest_of
-from app.transcripts.conversion import EMBED_SUFFIX, write_transcripts
+from app.transcripts.conversion import EMBED_SUFFIX, TrackStyle, write_transcripts
 from app.transcripts.cues import Cue
+from app.transcripts.layout import cue_limits
 from app.transcripts.planning import TranscriptPlan, plan_transcripts
 from app.transcripts.schemas import SubtitleFormat
 from app.youtube.routes import Route
@@ -125,7 +126,13 @@ class YtDlpRunner:
             raw_dir=workdir / CAPTIONS_DIR,
             out_dir=workdir,
             video_id=info["id"],
-            formats=options.subtitle_formats,
+            style=TrackStyle(
+                formats=options.subtitle_formats,
+                limits=cue_limits(self._settings),
+                drop_sound_labels=options.drop_sound_labels,
+                title=info.get("title"),
+                page_url=info.get("webpage_url") or url,
+            ),
             embed=options.embed_subtitles,
         )
         result = collect_outputs(workdir, info["id"], audio_only=options.audio_only)
