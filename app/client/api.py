@@ -190,8 +190,23 @@ class ApiClient:
         )
         return job
 
-    def transcript(self, job_id: str, *, lang: str | None, fmt: str) -> Any:
-        params = {"format": fmt, **({"lang": lang} if lang else {})}
+    def transcript(
+        self,
+        job_id: str,
+        *,
+        lang: str | None,
+        fmt: str,
+        max_seconds: float | None = None,
+        max_words: int | None = None,
+        drop_sound_labels: bool = False,
+    ) -> Any:
+        given = {
+            "lang": lang,
+            "max_seconds": max_seconds,
+            "max_words": max_words,
+            "drop_sound_labels": "true" if drop_sound_labels else None,
+        }
+        params = {"format": fmt, **{name: value for name, value in given.items() if value}}
         return self.request(
             "GET", f"/api/v1/downloads/{self.resolve(job_id)}/transcript", params=params
         )

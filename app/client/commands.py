@@ -72,7 +72,12 @@ def download(
         str | None, typer.Option("--format", help="Container: mp4, webm or mkv.")
     ] = None,
     subs: Annotated[str | None, typer.Option(help='Subtitle languages: "en,es" or "all".')] = None,
-    sub_formats: Annotated[str | None, typer.Option(help="Any of srt,vtt,txt.")] = None,
+    sub_formats: Annotated[
+        str | None, typer.Option(help="Any of srt,vtt,txt,json,md (default srt,vtt,txt,json).")
+    ] = None,
+    drop_sound_labels: Annotated[
+        bool, typer.Option(help="Leave [Music] and the like out of the txt and md files.")
+    ] = False,
     transcript_only: Annotated[bool, typer.Option(help="Only the transcript.")] = False,
     playlist: Annotated[
         bool, typer.Option("--playlist", help="A watch URL with list=: the whole playlist.")
@@ -100,6 +105,7 @@ def download(
         output_format=output_format,
         subtitle_languages=_split(subs),
         subtitle_formats=_split(sub_formats),
+        drop_sound_labels=drop_sound_labels or None,
         transcript_only=transcript_only or None,
         playlist=playlist or None,
         playlist_items=playlist_items,
@@ -398,17 +404,43 @@ def _print_formats(found: dict[str, Any]) -> None:
 def transcript(
     job_id: Annotated[str, typer.Argument(metavar="JOB", help="A job id or its unique start.")],
     lang: Annotated[str | None, typer.Option(help="Language; the job's first by default.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="txt, srt, vtt or json.")] = "txt",
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="txt (paragraphs), srt, vtt, json (cues with word timings), md (Markdown "
+            "with timestamp links) or chunks (pieces for a language model, with deep links).",
+        ),
+    ] = "txt",
+    max_seconds: Annotated[
+        float | None, typer.Option(help="chunks: longest chunk in seconds (default 60).")
+    ] = None,
+    max_words: Annotated[int | None, typer.Option(help="chunks: most words in a chunk.")] = None,
+    drop_sound_labels: Annotated[
+        bool, typer.Option(help="Leave [Music] and the like out of txt, md and chunks.")
+    ] = False,
     api_url: ApiUrl = DEFAULT_API_URL,
     api_key: ApiKey = None,
     as_json: Json = False,
 ) -> None:
     """Print a job's transcript."""
     with expected_errors(as_json), ApiClient(api_url, api_key) as api:
-        content = api.transcript(job_id, lang=lang, fmt=fmt)
+        content = api.transcript(
+            job_id,
+            lang=lang,
+            fmt=fmt,
+            max_seconds=max_seconds,
+            max_words=max_words,
+            drop_sound_labels=drop_sound_labels,
+        )
     data = {"job_id": job_id, "language": lang, "format": fmt, "content": content}
-    emit(data, as_json, lambda: typer.echo(content if isinstance(content, str) else
-                                           json.dumps(content, indent=2)))  # fmt: skip
+    emit(data, as_json, lambda: typer.echo(_readable(content)))
+
+
+def _readable(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return json.dumps(content, indent=2, ensure_ascii=False)
 
 
 @jobs_app.command("list")

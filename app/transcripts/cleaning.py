@@ -61,16 +61,17 @@ def derolled(cues: Iterable[Cue]) -> list[Cue]:
 
     A rolling cue shows the lines still on screen above the one being typed. A line starts
     when it first appears and ends when that cue ends, clipped to the next line's start.
-    A gap of less than `ROLLING_GAP_MS` keeps the screen; a longer one clears it. The
-    inline word timings of a new line become its words. Text keeps its markup;
-    `normalized` removes it.
+    Leading lines already said (the last lines so far, or those up to the one before the
+    last: a hand-over cue a little out of order) are not new. A gap of less than
+    `ROLLING_GAP_MS` keeps the screen; a longer one clears it. The inline word timings of a
+    new line become its words. Text keeps its markup; `normalized` removes it.
     """
     spoken: list[Cue] = []
-    on_screen: list[str] = []
+    said: list[str] = []  # the last lines said, clean, while the screen is kept
     shown_until = 0
     for cue in sorted(cues, key=lambda cue: cue.start_ms):
         if cue.start_ms - shown_until >= ROLLING_GAP_MS:
-            on_screen = []  # a pause empties the screen
+            said = []  # a pause empties the screen
         shown_until = max(shown_until, cue.end_ms)
         lines = [line for line in cue.lines if clean_text(line)]
         if not lines:
@@ -78,14 +79,29 @@ def derolled(cues: Iterable[Cue]) -> list[Cue]:
             # repeat the line that is still shown above the next one.
             continue
         shown = [clean_text(line) for line in lines]
-        new_lines = lines[_scrolled_up(on_screen, shown) :]
+        old = _already_said(said, shown)
+        new_lines = lines[old:]
         if new_lines:
             words = tuple(
                 word for line in new_lines for word in inline_words(line, cue.start, cue.end)
             )
             spoken.append(Cue(cue.start, cue.end, "\n".join(new_lines), words))
-        on_screen = shown
+        said = [*said, *shown[old:]][-_SCREEN_MEMORY:]
     return _clipped(spoken)
+
+
+# Lines remembered for `_already_said`: a screen of two, and one more for a late hand-over.
+_SCREEN_MEMORY = 4
+
+
+def _already_said(said: Sequence[str], shown: Sequence[str]) -> int:
+    """How many leading lines of `shown` were said last: they equal the lines of `said`
+    that end with its last line, or with the one before it."""
+    for count in range(min(len(said), len(shown)), 0, -1):
+        for end in (len(said), len(said) - 1):
+            if count <= end and list(shown[:count]) == list(said[end - count : end]):
+                return count
+    return 0
 
 
 def inline_words(line: str, start: float, end: float) -> list[Word]:
@@ -124,14 +140,6 @@ def spread_words(raw: str, start: float, end: float, *, markup: bool = True) -> 
         words.append(Word(at, until, (leading if index == 0 else " ") + token))
         at = until
     return words
-
-
-def _scrolled_up(previous: Sequence[str], current: Sequence[str]) -> int:
-    """How many leading lines of `current` are the last lines of `previous`, scrolled up."""
-    for count in range(min(len(previous), len(current)), 0, -1):
-        if list(current[:count]) == list(previous[-count:]):
-            return count
-    return 0
 
 
 def ended(cue: Cue, end: float) -> Cue:

@@ -180,7 +180,7 @@ def _held_long_enough(cues: list[Cue], limits: CueLimits) -> list[Cue]:
     held: list[Cue] = []
     for index, cue in enumerate(cues):
         if held and cue.start < held[-1].end:
-            cue = replace(cue, start=held[-1].end, end=max(cue.end, held[-1].end))
+            cue = _starting(cue, held[-1].end)
         if cue.end - cue.start < limits.min_seconds:
             cue = replace(cue, end=cue.start + limits.min_seconds)
         if index + 1 < len(cues) and cue.end > cues[index + 1].start:
@@ -188,6 +188,14 @@ def _held_long_enough(cues: list[Cue], limits: CueLimits) -> list[Cue]:
             cue = replace(cue, end=max(cues[index + 1].start, cue.start + limits.min_seconds))
         held.append(cue)
     return held
+
+
+def _starting(cue: Cue, start: float) -> Cue:
+    """`cue` shown from `start`, later than it was said: its words no earlier than that."""
+    words = tuple(
+        Word(max(word.start, start), max(word.end, start), word.text) for word in cue.words
+    )
+    return replace(cue, start=start, end=max(cue.end, start), words=words)
 
 
 def wrap(line: str, width: int) -> list[str]:

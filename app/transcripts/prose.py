@@ -33,8 +33,15 @@ MAX_WORDS = 120
 PAUSE_SECONDS = 1.0
 # A track is punctuated when it ends a sentence at least once in this many words.
 _PUNCTUATED_EVERY = 60
-# A sentence: text up to and including its end mark and closing quotes.
-_SENTENCE = re.compile(f"[^{END_MARKS}]*(?:[{END_MARKS}]+[{CLOSERS}]*|$)")
+# Sentences shorter than this may follow themselves ("No. No.").
+_REPEATABLE_WORDS = 3
+# A sentence: text up to its end marks and closing quotes, and the space after it. A
+# full stop ends one only before a space or the end ("0.5" and "bubbles...forever." go on);
+# CJK full stops need no space.
+_SENTENCE = re.compile(
+    f"\\s*.*?(?:[{END_MARKS}]+[{CLOSERS}]*(?=\\s|$)|[\u3002\uff1f\uff01]+[{CLOSERS}]*|$)\\s*",
+    re.DOTALL,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,19 +158,21 @@ def _passage(words: Sequence[Word]) -> Passage:
 
 
 def _without_repeated_sentences(passages: Sequence[Passage]) -> list[Passage]:
-    """Passages without a sentence that repeats the one just before it."""
+    """Passages without a sentence of three words or more that repeats the one before it."""
     kept: list[Passage] = []
     previous = ""
     for passage in passages:
-        sentences = []
+        pieces = []
         for match in _SENTENCE.finditer(passage.text):
-            sentence = match.group().strip()
-            if not sentence:
+            sentence = match.group()
+            said = sentence.strip().casefold()
+            if not said:
                 continue
-            if sentence.casefold() != previous.casefold():
-                sentences.append(sentence)
-            previous = sentence
-        text = joined(Word(0, 0, " " + sentence) for sentence in sentences)
+            # "No. No." is said; a repeated longer sentence is a caption shown twice.
+            if said != previous or len(said.split()) < _REPEATABLE_WORDS:
+                pieces.append(sentence)
+            previous = said
+        text = "".join(pieces).strip()
         if text:
             kept.append(Passage(passage.start, passage.end, text))
     return kept

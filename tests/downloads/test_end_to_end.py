@@ -66,11 +66,12 @@ async def assert_full_download(stack: Stack, http: httpx.AsyncClient, tmp_path: 
         ("subtitle", "en", "srt"),
         ("subtitle", "en", "vtt"),
         ("subtitle", "en", "txt"),
+        ("subtitle", "en", "json"),
         ("thumbnail", None, "jpg"),
         ("metadata", None, "json"),
     }
     assert done["transcripts"]["languages"] == [
-        {"language": "en", "source": "manual", "formats": ["srt", "vtt", "txt"]}
+        {"language": "en", "source": "manual", "formats": ["srt", "vtt", "txt", "json"]}
     ]
     assert len(done["details"]["format_ids"]) == 2, "video-only and audio-only formats are merged"
 
