@@ -131,6 +131,45 @@ async def test_auto_captions_become_clean_text_and_the_endpoint_serves_every_for
     assert bad.status_code == 422
 
 
+async def test_the_default_request_serves_words_markdown_and_chunks(
+    transcript_stack: Stack, http: httpx.AsyncClient
+) -> None:
+    key = transcript_stack.key()
+    headers = {"X-API-Key": key}
+    job = await finished_job(
+        transcript_stack, http, key, transcript_stack.youtube.video_url(SLOW_VIDEO_ID),
+        transcript_only=True,
+    )  # fmt: skip
+    url = f"/api/v1/downloads/{job['job_id']}/transcript"
+
+    cues = (await http.get(url, params={"format": "json"}, headers=headers)).json()
+    assert all(cue["words"] for cue in cues), "auto-captions carry word timings"
+    for cue in cues:
+        assert " ".join(word["text"] for word in cue["words"]) == cue["text"].replace("\n", " ")
+        assert cue["start"] <= cue["words"][0]["start"] <= cue["words"][-1]["end"] <= cue["end"]
+        assert 0.7 <= round(cue["end"] - cue["start"], 3) <= 7
+        assert all(len(line) <= 42 for line in cue["text"].split("\n"))
+
+    markdown = await http.get(url, params={"format": "md"}, headers=headers)
+    assert markdown.headers["content-type"].startswith("text/markdown")
+    assert markdown.text.startswith(
+        f"# {job['metadata']['title']}\n\n[00:00](https://youtu.be/{SLOW_VIDEO_ID}?t=0) hello"
+    )
+
+    chunks = await http.get(url, params={"format": "chunks", "max_words": 20}, headers=headers)
+    pieces = chunks.json()
+    assert len(pieces) >= 3 and all(len(piece["text"].split()) <= 20 for piece in pieces)
+    assert pieces[1]["url"] == f"https://youtu.be/{SLOW_VIDEO_ID}?t={int(pieces[1]['start'])}"
+    txt = (await http.get(url, headers=headers)).text
+    assert " ".join(piece["text"] for piece in pieces).split() == txt.split()
+
+    wrong = await http.get(url, params={"format": "txt", "max_words": 20}, headers=headers)
+    assert wrong.status_code == 422
+    assert wrong.json()["error"]["code"] == "invalid_transcript_options"
+    tiny = await http.get(url, params={"format": "chunks", "max_words": 1}, headers=headers)
+    assert tiny.status_code == 422
+
+
 async def test_subtitle_requests_are_spaced_out(
     transcript_stack: Stack, http: httpx.AsyncClient
 ) -> None:
