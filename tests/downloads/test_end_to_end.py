@@ -93,7 +93,7 @@ async def assert_full_download(stack: Stack, http: httpx.AsyncClient, tmp_path: 
             )
     assert stack.stored_names(job["job_id"]) == {
         f"{STANDARD_VIDEO_ID}.{suffix}"
-        for suffix in ("mp4", "en.srt", "en.vtt", "en.txt", "jpg", "info.json")
+        for suffix in ("mp4", "en.srt", "en.vtt", "en.txt", "en.json", "jpg", "info.json")
     }
     if stack.s3 is not None:
         await assert_s3_objects(stack, done)
