@@ -161,7 +161,7 @@ def normalized(cues: Iterable[Cue], *, markup: bool = True) -> list[Cue]:
 
     Tags, entities and extra whitespace go (see `clean_text`); empty and zero-length cues
     are dropped; cues are sorted by start and put on the millisecond grid; cues starting
-    together are combined; an end overlapping the next start is clipped to it; consecutive
+    together are combined; an end overlapping the next start is clipped to it; touching
     cues with the same text are merged. Other cue boundaries and line breaks are kept.
     Apply it once, to text as found in caption files.
     """
@@ -206,20 +206,15 @@ def _combined_by_start(cues: Iterable[Cue]) -> list[Cue]:
     return combined
 
 
-# The same text again within this gap is one cue shown twice, not something said twice.
-_REPEAT_GAP_MS = 1000
-
-
 def _without_overlaps(cues: Iterable[Cue]) -> list[Cue]:
-    """Merge repeats and clip overlaps; starts must already be strictly increasing."""
+    """Merge repeats and clip overlaps; starts must already be strictly increasing.
+
+    The same text again in a cue that touches or overlaps the last is that cue shown
+    twice; after a gap, however short, it is said again ("17 17", a chorus)."""
     timeline: list[Cue] = []
     for cue in cues:
         last = timeline[-1] if timeline else None
-        if (
-            last is not None
-            and last.text == cue.text
-            and cue.start_ms - last.end_ms < _REPEAT_GAP_MS
-        ):
+        if last is not None and last.text == cue.text and cue.start_ms <= last.end_ms:
             timeline[-1] = replace(last, end=max(last.end, cue.end))
         elif last is not None and last.end_ms > cue.start_ms:
             timeline[-1:] = [ended(last, cue.start), cue]

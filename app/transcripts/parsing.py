@@ -9,6 +9,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 
 import pysrt
@@ -134,7 +135,9 @@ def parse_srv3(text: str, *, auto: bool) -> list[Cue]:
                 paragraph.start_ms,
                 paragraph.end_ms,
                 "\n" if paragraph.appended else paragraph.text,
-                () if paragraph.appended else paragraph.spans,
+                ()
+                if paragraph.appended
+                else paragraph.spans or ((paragraph.start_ms, paragraph.text),),
             )
             for paragraph in paragraphs
         ),
@@ -194,6 +197,11 @@ def timed_words(segments: Sequence[tuple[int, str]], end_ms: int) -> tuple[Word,
     """Words from (start in ms, text) segments of one line ending at `end_ms`: each lasts
     until the next starts. Segments holding several words share their time by length."""
     words: list[Word] = []
+    if not segments:
+        return ()
+    # A segment without an offset (seen in real tracks) continues the one before it.
+    starts = list(accumulate((start for start, _ in segments), max))
+    segments = [(start, text) for start, (_, text) in zip(starts, segments, strict=True)]
     bounds = [*(start for start, _ in segments[1:]), end_ms]
     for (start, text), until in zip(segments, bounds, strict=True):
         words.extend(spread_words(text, start / 1000, max(until, start) / 1000, markup=False))

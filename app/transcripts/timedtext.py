@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import xml.etree.ElementTree as ElementTree
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app.transcripts.cues import Cue
 
@@ -47,28 +47,48 @@ def parse_document(text: str) -> ElementTree.Element:
 
 
 def srv3_paragraphs(root: ElementTree.Element) -> list[Paragraph]:
-    """The `<p>` elements of an srv3 document, in document order."""
+    """The `<p>` elements of an srv3 document, in document order.
+
+    A styled track fades text out as a run of short `<p>` repeating it in the same place
+    with another pen; such a run is one paragraph.
+    """
     if root.tag != "timedtext":
         raise TimedTextError(f"not srv3 captions: the root element is <{root.tag}>")
     body = root.find("body")
     container = body if body is not None else root
-    paragraphs = []
+    paragraphs: list[Paragraph] = []
+    last_in_place: dict[str, int] = {}  # position (wp) -> index of its latest paragraph
     for index, element in enumerate(container.iter("p")):
         start_ms = _milliseconds(element, "t", index)
         spans = tuple(
             (start_ms + _milliseconds(span, "t", index), _text_of(span))
             for span in element.iter("s")
         )
-        paragraphs.append(
-            Paragraph(
-                start_ms,
-                start_ms + _milliseconds(element, "d", index),
-                _text_of(element),
-                spans,
-                element.get("a") == "1",
-            )
+        paragraph = Paragraph(
+            start_ms,
+            start_ms + _milliseconds(element, "d", index),
+            _text_of(element),
+            spans,
+            element.get("a") == "1",
         )
+        place = element.get("wp", "")
+        earlier = last_in_place.get(place)
+        if earlier is not None and _continues(paragraphs[earlier], paragraph):
+            paragraphs[earlier] = replace(paragraphs[earlier], end_ms=paragraph.end_ms)
+            continue
+        last_in_place[place] = len(paragraphs)
+        paragraphs.append(paragraph)
     return paragraphs
+
+
+def _continues(earlier: Paragraph, later: Paragraph) -> bool:
+    """Whether `later` shows the same text right where and when `earlier` ends."""
+    return (
+        not earlier.appended
+        and earlier.text == later.text
+        and earlier.start_ms < later.start_ms <= earlier.end_ms + 1
+        and not later.spans[1:]
+    )
 
 
 def legacy_cues(root: ElementTree.Element) -> list[Cue]:
