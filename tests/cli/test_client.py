@@ -175,6 +175,15 @@ def test_every_command_speaks_json(cli_stack: Stack, key: str, tmp_path: Path) -
     assert UNIQUE_TRANSCRIPT_WORD in text["content"]
     cues = as_json(yds(cli_stack, key, "transcript", job_id, "--format", "json", "--json"))
     assert cues["content"][0]["start"] >= 0
+    chunks = as_json(yds(cli_stack, key, "transcript", job_id, "--format", "chunks",
+                         "--max-words", "10", "--json"))["content"]  # fmt: skip
+    assert len(chunks) > 1 and all(len(chunk["text"].split()) <= 10 for chunk in chunks)
+    assert chunks[0]["url"].startswith(f"https://youtu.be/{UNIQUE_WORD_VIDEO_ID}?t=")
+    markdown = yds(cli_stack, key, "transcript", job_id, "--format", "md")
+    assert (
+        markdown.returncode == 0
+        and f"(https://youtu.be/{UNIQUE_WORD_VIDEO_ID}?t=" in markdown.stdout
+    )
     listed = as_json(yds(cli_stack, key, "jobs", "list", "--json"))
     assert {job_id, failed["job_id"]} <= {j["job_id"] for j in listed}
     only_failed = as_json(yds(cli_stack, key, "jobs", "list", "--status", "failed", "--json"))
