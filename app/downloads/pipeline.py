@@ -46,7 +46,6 @@ from app.storage.base import (
 )
 from app.transcripts.cues import Cue
 from app.worker.context import WorkerContext, run_db
-from app.worker.dispatch import enqueue_transcription
 from app.youtube import routes
 
 logger = logging.getLogger(__name__)
@@ -336,7 +335,7 @@ class _Outcome:
         if not handed:
             return False
         self.stored.clear()  # recorded: the job's files now, whatever the recognition does
-        enqueue_transcription(self.claimed.id)
+        self.ctx.enqueue_transcription(self.claimed.id, 0)
         event = events.status_event(self.claimed.id, JobStatus.PROCESSING, fields["progress"],
                                     parent_id=self.claimed.parent_id)  # fmt: skip
         events.publish(

@@ -13,7 +13,6 @@ from app.downloads.repository import StuckJob, lease_expired
 from app.jobs.models import JobStage, JobStatus
 from app.jobs.schemas import JobError
 from app.worker.context import WorkerContext, run_db
-from app.worker.dispatch import enqueue_transcription
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +90,6 @@ def _recover_transcription(
         transcription.complete_without_recognition(ctx, job.id, expected=expired, reason=reason)
     elif run_db(ctx, repository.requeue_transcription, job.id,
                 lease_seconds=settings.job_lease_seconds):  # fmt: skip
-        enqueue_transcription(job.id)
+        ctx.enqueue_transcription(job.id, 0)
         logger.info("re-sent the speech recognition of job %s (attempt %d)", job.id, job.attempts)
     return 1

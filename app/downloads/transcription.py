@@ -55,7 +55,6 @@ from app.transcripts.recognition import (
     RecognizerConfig,
 )
 from app.worker.context import WorkerContext, run_db
-from app.worker.dispatch import enqueue_transcription
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +196,7 @@ def run_transcription(ctx: WorkerContext, job_id: uuid.UUID) -> None:
         logger.warning("job %s: lease lost during speech recognition; stopping", job_id)
     except HandBack:
         if run_db(ctx, repository.release_transcription, job_id, worker_id=worker_id):
-            enqueue_transcription(job_id)
+            ctx.enqueue_transcription(job_id, 0)
             logger.info("job %s: speech recognition handed back for another worker", job_id)
     except JobCanceled:
         run_db(ctx, end_job, worker_effects(ctx), job_id, status=JobStatus.CANCELED,
