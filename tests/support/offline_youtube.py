@@ -384,7 +384,7 @@ class OfflineYouTube:
             video_id,
             title=title or f"Spoken clip {video_id} (offline fixture)",
             upload_date="20240601",
-            duration=round(media.duration),
+            duration=sound.duration,
             formats=[
                 _audio_format("140", self._url(f"media/{video_id}/140.m4a"), sound),
                 _video_format("18", self._url(f"media/{video_id}/18.mp4"), media, progressive=True),

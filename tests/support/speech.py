@@ -62,9 +62,10 @@ def spoken_clip(
     speech = speak(text, directory / "speech.wav", voice=voice)
     inputs = ["-stream_loop", str(repeat - 1), "-i", str(speech)]
     video, audio = directory / "18.mp4", directory / "140.m4a"
+    seconds = f"{duration_of(speech) * repeat:.3f}"  # the picture ends with the speech
     subprocess.run(
-        [*_FFMPEG, *inputs, "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=5",
-         "-shortest", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+        [*_FFMPEG, *inputs, "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
+         "-t", seconds, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
          "-c:a", "aac", "-b:a", "64k", "-ac", "1", "-ar", "22050", str(video)],
         check=True, capture_output=True,
     )  # fmt: skip
@@ -74,6 +75,15 @@ def spoken_clip(
         check=True, capture_output=True,
     )  # fmt: skip
     return SpokenClip(video=video, audio=audio, script=" ".join([text] * repeat))
+
+
+def duration_of(path: Path) -> float:
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+         str(path)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return float(probe.stdout.strip())
 
 
 def words(text: str) -> list[str]:
