@@ -16,7 +16,13 @@ from tests.support.jobs import fetch_job, submit, watch
 from tests.support.offline_playlists import manual_en_subtitles, write_captions
 from tests.support.offline_youtube import CAPTIONS_DIR, LADDER_VIDEO_ID, OfflineYouTube
 from tests.support.speech import SCRIPT, spoken_clip, tiny_model, word_error_rate
-from tests.support.stack import TRANSCRIPTION_QUEUES, Stack, StartStack, start_worker
+from tests.support.stack import (
+    TRANSCRIPTION_QUEUES,
+    ManagedProcess,
+    Stack,
+    StartStack,
+    start_worker,
+)
 
 pytestmark = pytest.mark.e2e
 SPOKEN_ID = "spokenVid01"
@@ -195,6 +201,53 @@ async def test_a_long_recognition_does_not_delay_another_download_and_can_be_can
     assert canceled.status_code == 202, canceled.text
     watched = await watch(asr_stack.ws_url, recognising["job_id"], key=key, within=60)
     assert watched.final["status"] == "canceled"
+
+
+@pytest.fixture(scope="module")
+def reconciled_stack(start_stack: StartStack, spoken_site: OfflineYouTube) -> Stack:
+    """A stack whose beat reconciles every second, with short leases."""
+    stack = start_stack(
+        "asr-reconciled",
+        redis_db=2,
+        beat=True,
+        ASR_ENABLED="true",
+        ASR_MODEL=str(tiny_model()),
+        ASR_CPU_THREADS="2",
+        JOB_LEASE_SECONDS="10",
+        RECONCILE_INTERVAL_SECONDS="1",
+    )
+    stack.workers.append(start_asr_worker(stack, "asr-worker-1"))
+    return stack
+
+
+def start_asr_worker(stack: Stack, name: str) -> ManagedProcess:
+    return start_worker(
+        stack.env, stack.log_dir, name=name, queues=TRANSCRIPTION_QUEUES, concurrency=1
+    )
+
+
+async def test_a_recognition_whose_worker_is_killed_is_taken_up_again_and_completes(
+    reconciled_stack: Stack,
+) -> None:
+    stack = reconciled_stack
+    key = stack.key()
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as http:
+        job = await submit(http, key, stack.youtube.video_url(LONG_SPOKEN_ID), transcript_only=True)
+        await watch(
+            stack.ws_url,
+            job["job_id"],
+            key=key,
+            within=120,
+            until=lambda e: e.get("stage") == "transcribing" and e["type"] == "progress",
+        )
+        stack.workers[-1].kill()  # kill -9 mid-recognition, pool and all
+        stack.workers.append(start_asr_worker(stack, "asr-worker-2"))
+
+        done = await finished(stack, http, key, job["job_id"])
+    assert done["attempts"] == 2, "the lost run counts as an attempt"
+    assert [t["source"] for t in done["transcripts"]["languages"]] == ["asr"]
+    assert done["transcripts"]["warnings"] == []
+    assert any(f["kind"] == "subtitle" and f["language"] == "en" for f in done["files"])
 
 
 def test_the_spoken_fixtures_are_served_without_captions(spoken_site: OfflineYouTube) -> None:
