@@ -93,7 +93,11 @@ _OPTION_RULES: list[dict[str, Any]] = [
     # transcribe (missing or always) needs include_transcription
     {
         "anyOf": [
-            {"properties": {"transcribe": {"enum": [TranscribeMode.NEVER.value, None]}}},
+            {
+                "properties": {
+                    "transcribe": {"anyOf": [{"enum": [TranscribeMode.NEVER.value]}, _NULL]}
+                }
+            },
             _unset_or("include_transcription", True),
         ]
     },
