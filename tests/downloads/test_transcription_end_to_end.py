@@ -250,6 +250,25 @@ async def test_a_recognition_whose_worker_is_killed_is_taken_up_again_and_comple
     assert any(f["kind"] == "subtitle" and f["language"] == "en" for f in done["files"])
 
 
+async def test_a_broken_model_completes_the_job_with_its_media_and_a_warning(
+    start_stack: StartStack, spoken_site: OfflineYouTube, tmp_path: Path
+) -> None:
+    stack = start_stack(
+        "asr-broken-model", redis_db=3, ASR_ENABLED="true", ASR_MODEL=str(tmp_path / "gone")
+    )
+    stack.workers.append(start_asr_worker(stack, "asr-worker-broken"))
+    key = stack.key()
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as http:
+        job = await submit(http, key, stack.youtube.video_url(SPOKEN_ID), quality="worst")
+        done = await finished(stack, http, key, job["job_id"])
+
+    assert done["error"] is None
+    assert "video" in {f["kind"] for f in done["files"]}, "the media is kept"
+    assert done["transcripts"]["languages"] == [] and done["transcripts"]["unavailable"] == ["en"]
+    [warning] = done["transcripts"]["warnings"]
+    assert warning["code"] == "asr_failed" and "not a model directory" in warning["message"]
+
+
 def test_the_spoken_fixtures_are_served_without_captions(spoken_site: OfflineYouTube) -> None:
     entry = spoken_site.catalog["videos"][SPOKEN_ID]
     assert entry["subtitles"] == {} and entry["automatic_captions"] == {}
