@@ -167,12 +167,13 @@ class YtDlpRunner:
             if self._settings.asr_enabled and options.transcribe is TranscribeMode.NEVER:
                 _note_not_recognised(summary, options)
             return
-        if not media:
+        problem = _cannot_recognise(self._settings, media)
+        if problem is not None:
             summary["warnings"].append(
                 {
                     "code": "asr_failed",
                     "language": language_hint(options) or "",
-                    "message": "No audio was fetched for speech recognition.",
+                    "message": f"Speech recognition failed: {problem}.",
                 }
             )
             return
@@ -196,13 +197,17 @@ class YtDlpRunner:
             self._accept(info, options)
             plan = plan_transcripts(info, options)
             ydl.params.update(subtitle_params(plan))
-            self._audio_for_recognition = audio_needed(options, plan)
+            self._audio_for_recognition = self._settings.asr_enabled and audio_needed(options, plan)
             if self._audio_for_recognition:
                 self._tracker.leave_room(RECOGNITION_SHARE)
                 if not options.downloads_media:
                     # Only the audio, for recognition; it is not kept as a job file.
                     ydl.params["skip_download"] = False
                     ydl.format_selector = ydl.build_format_selector(RECOGNITION_AUDIO_FORMAT)
+                    # The extraction's selection (a video and an audio to merge) must not
+                    # outlive the new one: yt-dlp would download and merge it.
+                    for stale in ("requested_formats", "requested_downloads"):
+                        info.pop(stale, None)
             self._tracker.set_stage(JobStage.DOWNLOADING)
             processed = ydl.process_ie_result(info, download=True)
         return processed, plan
@@ -349,6 +354,16 @@ class YtDlpRunner:
             self._postprocessors_done.add(name)
             done = min(len(self._postprocessors_done), self._postprocessing_steps - 1)
             self._tracker.advance(done / self._postprocessing_steps)
+
+
+def _cannot_recognise(settings: Settings, media: list[DownloadedFile]) -> str | None:
+    """Why a wanted recognition cannot be handed over, if it cannot."""
+    if not settings.asr_enabled:
+        # A server whose operator turned ASR off may run no transcription worker at all.
+        return "speech recognition is not enabled on this server (ASR_ENABLED)"
+    if not media:
+        return "no audio was fetched for it"
+    return None
 
 
 def _note_not_recognised(summary: dict[str, Any], options: JobOptions) -> None:
