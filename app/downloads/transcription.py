@@ -295,8 +295,11 @@ def _complete(
         summary["languages"].append(
             {"language": track.language, "source": CaptionSource.ASR, "formats": track.formats}
         )
-        spoken = {track.language, track.recognised.language}
-        summary["unavailable"] = [lang for lang in summary["unavailable"] if lang not in spoken]
+        # An asked "pt-BR" is answered by a recognised "pt" track.
+        spoken = track.recognised.language
+        summary["unavailable"] = [
+            lang for lang in summary["unavailable"] if lang.split("-")[0].lower() != spoken
+        ]
 
     captions = handoff.captions if handoff is not None else {}
     ending = run_db(
