@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from functools import partial
 
 from redis.exceptions import RedisError
+from sqlalchemy import and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -34,7 +35,7 @@ from app.downloads.exceptions import (
     TooManyUrls,
 )
 from app.downloads.families import Family
-from app.downloads.repository import lease_expired
+from app.downloads.repository import lease_expired, transcribing
 from app.downloads.schemas import BatchOut, BatchRequest, DownloadRequest, JobOptions
 from app.jobs.exceptions import JobNotFound
 from app.jobs.models import Job, JobFile, JobStatus
@@ -279,13 +280,17 @@ async def cancel_or_delete(session: AsyncSession, *, job: Job, state: AppState) 
             expected=Job.status == JobStatus.QUEUED,
         )
     ) or await session.run_sync(
-        # Processing under a worker that died: nobody else will end it.
+        # Processing under a worker that died, or waiting for a speech-recognition worker:
+        # nobody else would end it now.
         partial(
             end_job,
             effects=effects,
             job_id=job.id,
             status=JobStatus.CANCELED,
-            expected=lease_expired(state.settings.job_lease_seconds),
+            expected=or_(
+                lease_expired(state.settings.job_lease_seconds),
+                and_(transcribing(), Job.worker_id.is_(None)),
+            ),
             fields={"error_code": None, "error_message": None},
         )
     )

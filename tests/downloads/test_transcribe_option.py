@@ -1,14 +1,20 @@
 """The `transcribe` option in-process: decided at submission (the server's default when
-unset), refused with a stable code while the server has no speech recognition."""
+unset), refused with a stable code while the server has no speech recognition; and the
+cancel of a job waiting for, or in, its recognition."""
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from app.core.config import Settings
+from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
+from app.jobs.models import Job, JobStage, JobStatus
 from tests.support.factories import KeyFactory
 
 WATCH_URL = "https://www.youtube.com/watch?v=aqz-KE-bpKQ"
@@ -82,3 +88,44 @@ async def test_recognition_without_transcripts_or_an_unknown_mode_is_invalid(
     assert contradictory.status_code == unknown.status_code == 422
     assert "include_transcription" in contradictory.text
     assert unknown.json()["error"]["code"] == "validation_error"
+
+
+def set_fields(database_url: str, job_id: str, **fields: Any) -> None:
+    engine = create_sync_engine(database_url)
+    try:
+        with session_scope(sync_sessionmaker(engine)) as session:
+            session.execute(update(Job).where(Job.id == uuid.UUID(job_id)).values(**fields))
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("settings", [ASR_ON], indirect=True)
+async def test_a_job_waiting_for_recognition_is_canceled_at_once_a_running_one_is_asked(
+    client: httpx.AsyncClient, make_key: KeyFactory, settings: Settings
+) -> None:
+    key = make_key()
+    headers = {"X-API-Key": key}
+    waiting = (await create(client, key)).json()["job_id"]
+    running = (await create(client, key)).json()["job_id"]
+    now = dt.datetime.now(dt.UTC)
+    for job_id, worker in ((waiting, None), (running, "host:1:abc")):
+        set_fields(
+            settings.database_url,
+            job_id,
+            status=JobStatus.PROCESSING,
+            stage=JobStage.TRANSCRIBING,
+            worker_id=worker,
+            heartbeat_at=now,
+        )
+
+    canceled = await client.delete(f"/api/v1/downloads/{waiting}", headers=headers)
+    asked = await client.delete(f"/api/v1/downloads/{running}", headers=headers)
+
+    assert canceled.status_code == asked.status_code == 202
+    assert canceled.json()["status"] == "canceled"
+    body = asked.json()
+    assert (body["status"], body["stage"], body["cancel_requested"]) == (
+        "processing",
+        "transcribing",
+        True,
+    ), "its worker stops at its next heartbeat"

@@ -3,6 +3,7 @@ words follow the script, with timings, and what cannot be recognised is one erro
 
 from __future__ import annotations
 
+import subprocess
 from itertools import pairwise
 from pathlib import Path
 
@@ -65,6 +66,21 @@ def test_the_recognised_track_is_written_like_any_other(
     assert srt.startswith("1\n00:00:0")
     txt = (tmp_path / "spoken.en.txt").read_text().lower()
     assert "good morning" in txt and "nice day" in txt
+
+
+def test_with_voice_activity_detection_the_silence_is_skipped(tmp_path: Path) -> None:
+    speech = speak(SCRIPT, tmp_path / "speech.wav")
+    padded = tmp_path / "padded.wav"
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(speech),
+         "-af", "adelay=8s:all=1,apad=pad_dur=8", str(padded)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    with_vad = Recognizer(RecognizerConfig(model=str(tiny_model()), cpu_threads=2, vad=True))
+    result = with_vad.recognize(padded, language="en")
+    text = " ".join(cue.text for cue in result.cues)
+    assert word_error_rate(SCRIPT, text) <= 0.3, text
+    assert result.cues[0].start >= 7.0, "the words keep their time in the padded audio"
 
 
 def test_a_stop_request_abandons_the_recognition(recognizer: Recognizer, tmp_path: Path) -> None:
