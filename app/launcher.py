@@ -1,9 +1,11 @@
 """`make run`: the whole service on the embedded default, in one terminal.
 
 Starts a private Redis (unless REDIS_URL is configured), applies migrations, then runs the
-API (uvicorn) and one Celery worker with beat. The banner comes once the API answers and the
-worker is ready; a worker that dies is restarted with backoff; Ctrl-C stops all of it,
-every process of every process group included.
+API (uvicorn) and one Celery worker with beat, plus, with ASR_ENABLED, a second worker that
+consumes only the transcription queue (a long recognition never holds a download slot).
+The banner comes once the API answers and the worker is ready; a worker that dies is
+restarted with backoff; Ctrl-C stops all of it, every process of every process group
+included.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import httpx
 import redis
 
 from alembic import command
+from app.core.celery_app import TRANSCRIPTION_QUEUE
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.core.migrations import alembic_config
@@ -157,11 +160,15 @@ def _relay(stream: IO[bytes], ready: threading.Event) -> None:
 
 
 class Worker:
-    """The Celery worker (with the beat scheduler), restarted with backoff when it dies."""
+    """A Celery worker (the main one with the beat scheduler), restarted with backoff when
+    it dies."""
 
-    def __init__(self, settings: Settings, env: dict[str, str]) -> None:
+    def __init__(
+        self, settings: Settings, env: dict[str, str], command: list[str] | None = None
+    ) -> None:
         self._settings = settings
         self._env = env
+        self._command = command or _worker_command(settings)
         self._failures = 0
         self._started_at = 0.0
         self._restart_at: float | None = None
@@ -171,7 +178,7 @@ class Worker:
     def _start(self) -> subprocess.Popen[bytes]:
         self._started_at = time.monotonic()
         proc = subprocess.Popen(
-            _worker_command(self._settings),
+            self._command,
             env=self._env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -230,6 +237,27 @@ def _worker_command(settings: Settings) -> list[str]:
         "downloads,maintenance",
         "-c",
         str(settings.max_concurrent_downloads),
+        "-l",
+        settings.log_level,
+    ]
+
+
+def _transcription_worker_command(settings: Settings) -> list[str]:
+    """A worker of its own for speech recognition: the transcription queue only, with
+    ASR_CONCURRENCY processes, named apart from the main worker."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "app.core.celery_app",
+        "worker",
+        "-Q",
+        TRANSCRIPTION_QUEUE,
+        "-c",
+        str(settings.asr_concurrency),
+        "-n",
+        "transcription@%h",
         "-l",
         settings.log_level,
     ]
@@ -295,6 +323,9 @@ def main() -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     worker = Worker(settings, env)
+    workers = [worker]
+    if settings.asr_enabled:
+        workers.append(Worker(settings, env, _transcription_worker_command(settings)))
     api = subprocess.Popen([sys.executable, "-m", "app.serve"], env=env, start_new_session=True)
     health_url = f"http://{_reachable(settings.host)}:{settings.port}/health"
     announced, exit_code = False, 0
@@ -303,7 +334,8 @@ def main() -> int:
             logger.error("the API exited (code %s); stopping", api.returncode)
             exit_code = 1
             break
-        worker.check()
+        for each in workers:
+            each.check()
         if not announced and worker.is_ready() and _answers(health_url):
             with _OUTPUT:
                 sys.stdout.write(_banner(settings) + "\n")
@@ -311,7 +343,10 @@ def main() -> int:
             announced = True
         time.sleep(0.5)
     logger.info("stopping")
-    _stop([api, worker.proc], settings.worker_shutdown_grace_seconds + STOP_MARGIN_SECONDS)
+    _stop(
+        [api, *(each.proc for each in workers)],
+        settings.worker_shutdown_grace_seconds + STOP_MARGIN_SECONDS,
+    )
     _stop(services)
     return exit_code
 

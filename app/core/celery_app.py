@@ -10,10 +10,14 @@ from app.core.logging import configure_logging
 
 DOWNLOADS_QUEUE = "downloads"
 MAINTENANCE_QUEUE = "maintenance"
+# Speech recognition: its own queue and workers (ASR_CONCURRENCY), so a long recognition
+# never holds a download slot.
+TRANSCRIPTION_QUEUE = "transcription"
 # Task names: the contract between whoever sends a message (`app.worker.dispatch`, beat)
 # and the task shell that runs it (each domain's `tasks.py`).
 RUN_DOWNLOAD_TASK = "downloads.run"
 SETTLE_PARENT_TASK = "downloads.settle_parent"
+TRANSCRIBE_TASK = "transcription.run"
 DELIVER_WEBHOOK_TASK = "webhooks.deliver"
 RECONCILE_TASK = "maintenance.reconcile"
 HOUSEKEEPING_TASK = "maintenance.housekeeping"
@@ -69,7 +73,7 @@ def create_celery(settings: Settings) -> Celery:
         broker=settings.effective_broker_url,
         include=["app.downloads.tasks", "app.webhooks.tasks", "app.maintenance.tasks"],
     )
-    hard_limit = settings.download_timeout + HARD_LIMIT_MARGIN_SECONDS
+    hard_limit = max(settings.download_timeout, settings.asr_timeout) + HARD_LIMIT_MARGIN_SECONDS
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
@@ -82,7 +86,10 @@ def create_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_transport_options=_transport_options(settings, hard_limit),
         task_default_queue=DOWNLOADS_QUEUE,
-        task_routes={"maintenance.*": {"queue": MAINTENANCE_QUEUE}},
+        task_routes={
+            "maintenance.*": {"queue": MAINTENANCE_QUEUE},
+            "transcription.*": {"queue": TRANSCRIPTION_QUEUE},
+        },
         beat_schedule=_beat_schedule(settings),
         timezone="UTC",
     )

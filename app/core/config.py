@@ -27,6 +27,11 @@ YOUTUBE_HOSTS = (
 )
 
 
+# CTranslate2's compute types (ASR_COMPUTE_TYPE).
+ASR_COMPUTE_TYPES = (
+    "default", "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16",
+    "float16", "bfloat16", "float32",
+)  # fmt: skip
 # The JavaScript runtimes yt-dlp knows (YTDLP_JS_RUNTIMES).
 JS_RUNTIMES = ("deno", "node", "bun", "quickjs")
 
@@ -46,6 +51,20 @@ class StorageBackend(enum.StrEnum):
     AUTO = "auto"
     LOCAL = "local"
     S3 = "s3"
+
+
+class TranscribeMode(enum.StrEnum):
+    """When a download gets a transcript by speech recognition (ASR) of its audio."""
+
+    NEVER = "never"
+    MISSING = "missing"  # only when the video's captions gave no transcript in the asked language
+    ALWAYS = "always"  # beside the captions, too
+
+
+class AsrDevice(enum.StrEnum):
+    CPU = "cpu"
+    CUDA = "cuda"
+    AUTO = "auto"
 
 
 class Settings(BaseSettings):
@@ -207,6 +226,22 @@ class Settings(BaseSettings):
     ytdlp_update_find_links: str = ""
     ytdlp_update_index_url: SecretStr = SecretStr("")  # a mirror's URL may carry a password
 
+    # Speech recognition (faster-whisper) of a download's audio, on its own Celery queue
+    # (`transcription`, ASR_CONCURRENCY at once). ASR_MODEL is a model directory (a
+    # CTranslate2 conversion of Whisper) or a model name; a name is looked up in the local
+    # Hugging Face cache only, unless ASR_MODEL_DOWNLOAD allows fetching it from the hub.
+    asr_enabled: bool = False
+    asr_default_transcribe: TranscribeMode = TranscribeMode.MISSING
+    asr_model: str = ""
+    asr_model_download: bool = False
+    asr_device: AsrDevice = AsrDevice.CPU
+    asr_compute_type: str = "int8"
+    asr_cpu_threads: int = Field(default=0, ge=0, le=256)
+    asr_beam_size: int = Field(default=5, ge=1, le=20)
+    asr_vad: bool = False
+    asr_concurrency: int = Field(default=1, ge=1, le=64)
+    asr_timeout: int = Field(default=3600, ge=30, description="Seconds a recognition may run.")
+
     @field_validator("allowed_domains", mode="before")
     @classmethod
     def _split_domains(cls, value: object) -> object:
@@ -266,6 +301,22 @@ class Settings(BaseSettings):
     def _check_concurrency(self) -> Settings:
         if self.playlist_concurrency > self.max_playlist_concurrency:
             raise ValueError("PLAYLIST_CONCURRENCY must not exceed MAX_PLAYLIST_CONCURRENCY")
+        return self
+
+    @field_validator("asr_compute_type")
+    @classmethod
+    def _known_compute_type(cls, value: str) -> str:
+        if value not in ASR_COMPUTE_TYPES:
+            raise ValueError(f"ASR_COMPUTE_TYPE must be one of {', '.join(ASR_COMPUTE_TYPES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_asr(self) -> Settings:
+        if self.asr_enabled and not self.asr_model.strip():
+            raise ValueError(
+                "ASR_ENABLED needs ASR_MODEL: a Whisper model directory for CTranslate2, or a "
+                "model name (with ASR_MODEL_DOWNLOAD=true to fetch it from the hub)"
+            )
         return self
 
     @model_validator(mode="after")

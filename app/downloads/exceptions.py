@@ -61,6 +61,15 @@ class InvalidOptions(AppError):
     message = "These options do not apply to this URL."
 
 
+class AsrDisabled(AppError):
+    status_code = 422
+    code = "asr_disabled"
+    message = (
+        "Speech recognition is not enabled on this server (ASR_ENABLED); "
+        'ask for transcribe "never" or leave it unset.'
+    )
+
+
 class TooManyUrls(AppError):
     status_code = 422
     code = "too_many_urls"

@@ -185,6 +185,11 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
             tracker.set_stage(JobStage.UPLOADING)
             files = _store_all(ctx.storage, claimed, result, outcome.stored, tracker, keeper)
             keeper.check()
+        if result.recognition:
+            if not outcome.hand_over(files, details=result.details):
+                raise LeaseLost()
+            logger.info("job %s: %d files stored; speech recognition follows", job_id, len(files))
+            return
         done = outcome.finish(
             JobStatus.COMPLETED, files=files, details=result.details, transcripts=result.transcripts
         )
@@ -318,6 +323,26 @@ class _Outcome:
         if not routes.all_resting(states):
             return ROUTE_SWITCH_SECONDS
         return max(delay, routes.earliest_wake(states))
+
+    def hand_over(self, files: list[JobFile], *, details: dict[str, Any]) -> bool:
+        """The media is stored: record it and send the job to the transcription queue,
+        still processing (False when this worker no longer holds it)."""
+        figures = self.tracker.db_fields()
+        fields = {name: figures[name] for name in ("progress", "downloaded_bytes", "total_bytes")}
+        handed = run_db(self.ctx, repository.hand_over_for_transcription, self.claimed.id,
+                        worker_id=self.worker_id, files=files,
+                        fields={**fields, "details": details})  # fmt: skip
+        if not handed:
+            return False
+        self.stored.clear()  # recorded: the job's files now, whatever the recognition does
+        self.ctx.enqueue_transcription(self.claimed.id, 0)
+        event = events.status_event(self.claimed.id, JobStatus.PROCESSING, fields["progress"],
+                                    parent_id=self.claimed.parent_id)  # fmt: skip
+        events.publish(
+            self.ctx.redis,
+            event.model_copy(update={"type": "stage", "stage": JobStage.TRANSCRIBING}),
+        )
+        return True
 
     def finish(
         self,

@@ -6,11 +6,11 @@ import datetime as dt
 import logging
 
 from app.core.database import session_scope, utcnow
-from app.downloads import repository
+from app.downloads import repository, transcription
 from app.downloads.endings import end_job, worker_lost
 from app.downloads.families import settle_all, worker_effects
 from app.downloads.repository import StuckJob, lease_expired
-from app.jobs.models import JobStatus
+from app.jobs.models import JobStage, JobStatus
 from app.jobs.schemas import JobError
 from app.worker.context import WorkerContext, run_db
 
@@ -37,6 +37,9 @@ def reconcile(ctx: WorkerContext, *, queued_in_broker: set[str] | None) -> int:
         )
     acted = 0
     for job in stuck:
+        if job.stage is JobStage.TRANSCRIBING:
+            acted += _recover_transcription(ctx, job, queued_in_broker)
+            continue
         if job.status is JobStatus.QUEUED and str(job.id) in (queued_in_broker or ()):
             continue
         acted += 1
@@ -69,3 +72,24 @@ def _end_abandoned(
         error=error,
         fields={} if error else {"error_code": None, "error_message": None},
     )
+
+
+def _recover_transcription(
+    ctx: WorkerContext, job: StuckJob, queued_in_broker: set[str] | None
+) -> int:
+    """A job whose media is stored is never failed nor lost: its recognition is sent again,
+    or, once its workers were lost MAX_ATTEMPTS times, it completes without it."""
+    settings = ctx.settings
+    if not job.claimed and str(job.id) in (queued_in_broker or ()):
+        return 0  # waiting its turn behind other recognitions
+    expired = lease_expired(settings.job_lease_seconds)
+    if job.cancel_requested:
+        _end_abandoned(ctx, job, JobStatus.CANCELED)
+    elif job.attempts >= settings.max_attempts:
+        reason = f"its recognition worker was lost {job.attempts} times"
+        transcription.complete_without_recognition(ctx, job.id, expected=expired, reason=reason)
+    elif run_db(ctx, repository.requeue_transcription, job.id,
+                lease_seconds=settings.job_lease_seconds):  # fmt: skip
+        ctx.enqueue_transcription(job.id, 0)
+        logger.info("re-sent the speech recognition of job %s (attempt %d)", job.id, job.attempts)
+    return 1

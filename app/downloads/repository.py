@@ -72,6 +72,23 @@ class StuckJob:
     attempts: int
     cancel_requested: bool
     last_error: JobError | None = None
+    stage: JobStage | None = None
+    claimed: bool = False  # a worker holds (held) it; else it waits for one (transcribing)
+
+
+@dataclass(frozen=True)
+class ClaimedTranscription:
+    """A job whose media is stored, taken by a speech-recognition worker."""
+
+    id: uuid.UUID
+    attempts: int
+    progress: float
+    started_at: dt.datetime
+    video_id: str
+    options: dict[str, Any]
+    parent_id: uuid.UUID | None
+    downloaded_bytes: int
+    stored_bytes: int
 
 
 _INSERT_JOB = insert(Job)
@@ -168,6 +185,8 @@ def claim_job(
         job_id,
         claimable,
         Job.cancel_requested.is_(False),
+        # A job handed to speech recognition has its media stored: never downloaded again.
+        or_(Job.stage.is_(None), Job.stage != JobStage.TRANSCRIBING),
         status=JobStatus.PROCESSING,
         stage=JobStage.EXTRACTING,
         worker_id=worker_id,
@@ -291,6 +310,8 @@ def find_stuck_jobs(
             Job.cancel_requested,
             Job.error_code,
             Job.error_message,
+            Job.stage,
+            Job.worker_id,
         )
         .where(
             or_(
@@ -308,6 +329,8 @@ def find_stuck_jobs(
             row.attempts,
             row.cancel_requested,
             JobError.of(row.error_code, row.error_message),
+            stage=row.stage,
+            claimed=row.worker_id is not None,
         )
         for row in rows
     ]
@@ -446,3 +469,104 @@ def put_off(
 
 def get_url(session: Session, job_id: uuid.UUID) -> str | None:
     return session.scalar(select(Job.url).where(Job.id == job_id))
+
+
+def transcribing() -> ColumnElement[bool]:
+    return and_(Job.status == JobStatus.PROCESSING, Job.stage == JobStage.TRANSCRIBING)
+
+
+def hand_over_for_transcription(
+    session: Session,
+    job_id: uuid.UUID,
+    *,
+    worker_id: str,
+    files: Sequence[JobFile],
+    fields: dict[str, Any],
+) -> bool:
+    """The download's end when speech recognition follows: its files are recorded now (the
+    media is safe whatever happens to the recognition) and the job waits, still
+    processing, for a transcription worker. Its attempts count that worker's runs."""
+    now = utcnow()
+    if not compare_and_set(
+        session,
+        job_id,
+        held_by(worker_id),
+        stage=JobStage.TRANSCRIBING,
+        worker_id=None,
+        heartbeat_at=now,
+        dispatched_at=now,
+        attempts=0,
+        speed=None,
+        eta=None,
+        **fields,
+    ):
+        return False
+    for stored in files:
+        stored.job_id, stored.created_at = job_id, now
+    if files:
+        keys = [stored.storage_key for stored in files]
+        session.execute(
+            delete(JobFile).where(JobFile.job_id == job_id, JobFile.storage_key.in_(keys))
+        )
+    session.add_all(files)
+    return True
+
+
+def claim_transcription(
+    session: Session, job_id: uuid.UUID, *, worker_id: str, lease_seconds: int
+) -> ClaimedTranscription | None:
+    """Compare-and-set: take a job waiting for recognition (handed over, or whose
+    recognition worker died). None when taken, ended or not transcribing."""
+    waiting = or_(Job.worker_id.is_(None), Job.heartbeat_at < _stale(lease_seconds))
+    if not compare_and_set(
+        session,
+        job_id,
+        transcribing(),
+        waiting,
+        worker_id=worker_id,
+        heartbeat_at=utcnow(),
+        attempts=Job.attempts + 1,
+    ):
+        return None
+    job = session.get_one(Job, job_id, populate_existing=True)
+    return ClaimedTranscription(
+        id=job.id,
+        attempts=job.attempts,
+        progress=job.progress,
+        started_at=job.started_at or utcnow(),
+        video_id=job.video_id or "video",
+        options=job.options,
+        parent_id=job.parent_id,
+        downloaded_bytes=job.downloaded_bytes or 0,
+        stored_bytes=sum(f.size for f in job.files),
+    )
+
+
+def release_transcription(session: Session, job_id: uuid.UUID, *, worker_id: str) -> bool:
+    """Give a recognition back for another worker (this one shuts down); not an attempt."""
+    return compare_and_set(
+        session,
+        job_id,
+        held_by(worker_id),
+        worker_id=None,
+        heartbeat_at=utcnow(),
+        dispatched_at=utcnow(),
+        attempts=Job.attempts - 1,
+    )
+
+
+def requeue_transcription(session: Session, job_id: uuid.UUID, *, lease_seconds: int) -> bool:
+    """A recognition whose message or worker was lost waits for a new message."""
+    stale = and_(transcribing(), Job.heartbeat_at < _stale(lease_seconds))
+    return compare_and_set(
+        session, job_id, stale, worker_id=None, heartbeat_at=utcnow(), dispatched_at=utcnow()
+    )
+
+
+def transcript_details(session: Session, job_id: uuid.UUID) -> dict[str, Any]:
+    """The job's details (where its transcript summary is)."""
+    return dict(session.scalar(select(Job.details).where(Job.id == job_id)) or {})
+
+
+def _stale(lease_seconds: int) -> dt.datetime:
+    return utcnow() - dt.timedelta(seconds=lease_seconds)

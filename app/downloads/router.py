@@ -15,6 +15,7 @@ from app.auth.exceptions import InsufficientScope, QuotaExceeded
 from app.core.errors import ErrorResponse, error_responses
 from app.downloads import files, service
 from app.downloads.exceptions import (
+    AsrDisabled,
     FileCorrupt,
     FileNotFound,
     InsufficientStorage,
@@ -67,6 +68,7 @@ def _json(body: JobOut, *, status_code: int) -> Response:
         UnsupportedUrl,
         ForbiddenAddressError,
         InvalidOptions,
+        AsrDisabled,
         QuotaExceeded,
         InsufficientStorage,
         *AUTH_ERRORS,
@@ -205,7 +207,7 @@ router.add_api_route(
         422: {
             "model": BatchOut | ErrorResponse,
             "description": "no_valid_urls (every URL was rejected; the batch body), "
-            "too_many_urls, validation_error",
+            "too_many_urls, asr_disabled, validation_error",
         },
         **error_responses(
             ForbiddenAddressError,

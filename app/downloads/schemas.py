@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from yt_dlp.utils import PlaylistEntries
 
+from app.core.config import TranscribeMode
 from app.core.urls import HttpUrl
 from app.jobs.models import FileState, JobKind, JobStage, JobStatus, WaitingReason
 from app.jobs.schemas import ChildCounts, FileSummary, JobError
@@ -90,6 +91,17 @@ _OPTION_RULES: list[dict[str, Any]] = [
     {"anyOf": [_unset_or("transcript_only", False), _unset_or("audio_only", False)]},
     # transcript_only needs include_transcription
     {"anyOf": [_unset_or("transcript_only", False), _unset_or("include_transcription", True)]},
+    # transcribe (missing or always) needs include_transcription
+    {
+        "anyOf": [
+            {
+                "properties": {
+                    "transcribe": {"anyOf": [{"enum": [TranscribeMode.NEVER.value]}, _NULL]}
+                }
+            },
+            _unset_or("include_transcription", True),
+        ]
+    },
     # embed_subtitles needs a video download
     {
         "anyOf": [
@@ -147,6 +159,12 @@ class JobOptions(BaseModel):
         description="Leave sound labels such as [Music] out of the txt and md transcripts.",
     )
     translate_to: LanguageCode | None = None
+    transcribe: TranscribeMode | None = Field(
+        default=None,
+        description="Speech recognition of the audio (when the server has it, ASR_ENABLED): "
+        "never; missing, only when the captions give no transcript in the asked language; "
+        "always, beside the captions too. Unset: the server's ASR_DEFAULT_TRANSCRIBE.",
+    )
 
     @field_validator("subtitle_languages", mode="before")
     @classmethod
@@ -178,6 +196,8 @@ class JobOptions(BaseModel):
             problems.append("transcript_only and audio_only exclude each other")
         if self.transcript_only and not self.include_transcription:
             problems.append("transcript_only needs include_transcription")
+        if self.recognizes_speech and not self.include_transcription:
+            problems.append("transcribe (missing or always) needs include_transcription")
         if self.embed_subtitles and (self.audio_only or self.transcript_only):
             problems.append("embed_subtitles needs a video download")
         if problems:
@@ -195,6 +215,11 @@ class JobOptions(BaseModel):
     @property
     def downloads_media(self) -> bool:
         return not self.transcript_only
+
+    @property
+    def recognizes_speech(self) -> bool:
+        """Whether the job may run speech recognition (its mode resolved at submission)."""
+        return self.transcribe in (TranscribeMode.MISSING, TranscribeMode.ALWAYS)
 
 
 def _check_playlist_items(value: str) -> str:

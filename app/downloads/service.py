@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from functools import partial
 
 from redis.exceptions import RedisError
+from sqlalchemy import and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -22,19 +23,20 @@ from app.core.celery_app import (
     RUN_DOWNLOAD_TASK,
     SETTLE_PARENT_TASK,
 )
-from app.core.config import Settings, StorageBackend
+from app.core.config import Settings, StorageBackend, TranscribeMode
 from app.core.database import AfterCommit, after_commit
 from app.downloads import batches, families, repository, urls
 from app.downloads.endings import JobEffects, end_job
 from app.downloads.exceptions import (
+    AsrDisabled,
     InsufficientStorage,
     InvalidOptions,
     JobNotRetryable,
     TooManyUrls,
 )
 from app.downloads.families import Family
-from app.downloads.repository import lease_expired
-from app.downloads.schemas import BatchOut, BatchRequest, DownloadRequest
+from app.downloads.repository import lease_expired, transcribing
+from app.downloads.schemas import BatchOut, BatchRequest, DownloadRequest, JobOptions
 from app.jobs.exceptions import JobNotFound
 from app.jobs.models import Job, JobFile, JobStatus
 from app.jobs.repository import get_job
@@ -84,6 +86,7 @@ async def create_job(
             "skip_existing apply to playlist and channel URLs only."
         )
     _check_dates(request)
+    options = with_transcribe_mode(request.job_options(), settings)
     await check_address(request.url, settings)
     webhook_url = await _webhook_url(request.webhook_url, api_key, settings)
     _check_free_disk(state)
@@ -97,7 +100,7 @@ async def create_job(
             api_key_id=api_key.id,
             url=target.url,
             kind=target.kind,
-            options=request.job_options().model_dump(mode="json"),
+            options=options.model_dump(mode="json"),
             collection=collection if target.kind.is_parent else None,
             webhook_url=webhook_url,
         )
@@ -119,6 +122,7 @@ async def create_batch(
             "(BATCH_MAX_URLS)."
         )
     _check_dates(request)
+    options = with_transcribe_mode(request.job_options(), settings)
     accepted, rejected = await batches.sort_batch(request, settings)
     if not accepted:
         return BatchOut(batch_id=None, accepted=[], rejected=rejected)
@@ -129,7 +133,7 @@ async def create_batch(
         partial(
             batches.insert_batch,
             api_key_id=api_key.id,
-            options=request.job_options().model_dump(mode="json"),
+            options=options.model_dump(mode="json"),
             collection=families.effective_collection(request.collection_options(), settings),
             webhook_url=webhook_url,
             children=[child for _, child in accepted],
@@ -161,6 +165,19 @@ def _send_settle(state: AppState, parent_id: uuid.UUID) -> AfterCommit:
     return partial(
         state.task_sender.send, SETTLE_PARENT_TASK, [str(parent_id)], queue=MAINTENANCE_QUEUE
     )
+
+
+def with_transcribe_mode(options: JobOptions, settings: Settings) -> JobOptions:
+    """The options with `transcribe` decided now (the server's default when unset), so a
+    job keeps the mode it was accepted with; raises AsrDisabled when recognition is asked
+    for and the server has none."""
+    if options.recognizes_speech and not settings.asr_enabled:
+        raise AsrDisabled()
+    mode = options.transcribe
+    if mode is None:
+        enabled = settings.asr_enabled and options.include_transcription
+        mode = settings.asr_default_transcribe if enabled else TranscribeMode.NEVER
+    return options.model_copy(update={"transcribe": mode})
 
 
 def _check_dates(request: DownloadRequest | BatchRequest) -> None:
@@ -263,13 +280,17 @@ async def cancel_or_delete(session: AsyncSession, *, job: Job, state: AppState) 
             expected=Job.status == JobStatus.QUEUED,
         )
     ) or await session.run_sync(
-        # Processing under a worker that died: nobody else will end it.
+        # Processing under a worker that died, or waiting for a speech-recognition worker:
+        # nobody else would end it now.
         partial(
             end_job,
             effects=effects,
             job_id=job.id,
             status=JobStatus.CANCELED,
-            expected=lease_expired(state.settings.job_lease_seconds),
+            expected=or_(
+                lease_expired(state.settings.job_lease_seconds),
+                and_(transcribing(), Job.worker_id.is_(None)),
+            ),
             fields={"error_code": None, "error_message": None},
         )
     )

@@ -38,6 +38,9 @@ class JobStage(enum.StrEnum):
     DOWNLOADING = "downloading"
     POSTPROCESSING = "postprocessing"
     UPLOADING = "uploading"
+    # Speech recognition of the stored media, on the transcription queue (VARCHAR(16) as
+    # every stage, with no CHECK constraint: no migration needed).
+    TRANSCRIBING = "transcribing"
 
 
 class WaitingReason(enum.StrEnum):

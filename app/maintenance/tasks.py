@@ -20,6 +20,7 @@ from app.core.celery_app import (
     MAINTENANCE_QUEUE,
     RECONCILE_TASK,
     SCRUB_TASK,
+    TRANSCRIPTION_QUEUE,
     celery_app,
 )
 from app.core.config import get_settings
@@ -58,8 +59,12 @@ def scrub() -> None:
 
 
 def _reconcile(ctx: WorkerContext) -> None:
-    queued = pending_task_ids(ctx.settings.effective_broker_url, DOWNLOADS_QUEUE)
-    reconciler.reconcile(ctx, queued_in_broker=queued)
+    broker = ctx.settings.effective_broker_url
+    queued = pending_task_ids(broker, DOWNLOADS_QUEUE)
+    waiting = pending_task_ids(broker, TRANSCRIPTION_QUEUE)
+    # Task id = job id in both queues (a job waiting for recognition is in the second).
+    in_broker = None if queued is None or waiting is None else queued | waiting
+    reconciler.reconcile(ctx, queued_in_broker=in_broker)
 
 
 _presence: WorkerPresence | None = None

@@ -21,7 +21,7 @@ from app.core.database import create_sync_engine, session_scope, sync_sessionmak
 from app.core.db_retry import with_db_retry
 from app.storage.base import StorageHandler
 from app.storage.factory import get_storage_handler
-from app.worker.dispatch import enqueue_download
+from app.worker.dispatch import enqueue_download, enqueue_transcription
 from app.worker.draining import is_draining
 
 T = TypeVar("T")
@@ -45,6 +45,8 @@ class WorkerContext:
     enqueue: Callable[[uuid.UUID, float], None] = _no_enqueue
     # True once this worker was asked to shut down (SIGTERM).
     draining: Callable[[], bool] = _never
+    # Sends a job whose media is stored to the speech-recognition queue.
+    enqueue_transcription: Callable[[uuid.UUID, float], None] = _no_enqueue
 
     @property
     def worker_id(self) -> str:
@@ -78,6 +80,7 @@ def worker_context() -> WorkerContext:
         storage=get_storage_handler(settings),
         enqueue=enqueue_download,
         draining=lambda: is_draining(settings.work_dir),
+        enqueue_transcription=enqueue_transcription,
     )
 
 

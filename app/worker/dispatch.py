@@ -11,6 +11,8 @@ from app.core.celery_app import (
     MAINTENANCE_QUEUE,
     RUN_DOWNLOAD_TASK,
     SETTLE_PARENT_TASK,
+    TRANSCRIBE_TASK,
+    TRANSCRIPTION_QUEUE,
     celery_app,
 )
 
@@ -22,6 +24,18 @@ def enqueue_download(job_id: uuid.UUID, countdown: float = 0) -> None:
         args=[str(job_id)],
         task_id=str(job_id),
         queue=DOWNLOADS_QUEUE,
+        countdown=countdown or None,
+    )
+
+
+def enqueue_transcription(job_id: uuid.UUID, countdown: float = 0) -> None:
+    """Send a job whose media is stored to the speech-recognition workers (task id = job
+    id, as its download's: the reconciler reads both queues)."""
+    celery_app.send_task(
+        TRANSCRIBE_TASK,
+        args=[str(job_id)],
+        task_id=str(job_id),
+        queue=TRANSCRIPTION_QUEUE,
         countdown=countdown or None,
     )
 

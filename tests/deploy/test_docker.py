@@ -66,7 +66,7 @@ def test_the_image_is_multi_stage_slim_non_root_and_checks_health() -> None:
 
 def test_compose_has_every_service_with_health_and_order(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == set(APP_SERVICES) | set(INFRA_SERVICES)
+    assert set(services) == set(APP_SERVICES) | set(INFRA_SERVICES) | {"worker-asr"}
     for name in ("postgres", "redis", "minio", "worker"):
         assert services[name]["healthcheck"]["test"], name
     for name in ("api", "worker", "beat"):
@@ -131,6 +131,23 @@ def test_yt_dlp_updates_go_to_the_volume_every_app_service_shares(compose: dict[
         service = compose["services"][name]
         assert service["environment"]["YTDLP_UPDATE_DIR"] == "/data/ytdlp", name
         assert "app-data:/data" in service["volumes"], f"{name} sees the workers' updates"
+
+
+def test_the_speech_recognition_worker_is_opt_in_and_consumes_only_its_queue(
+    compose: dict[str, Any],
+) -> None:
+    service = compose["services"]["worker-asr"]
+    assert service["profiles"] == ["asr"], "started only with --profile asr"
+    command = [_default(part) for part in service["command"]]
+    assert command[command.index("-Q") + 1] == "transcription"
+    assert command[command.index("-c") + 1] == "1", "ASR_CONCURRENCY, 1 by default"
+    assert command[command.index("-n") + 1].startswith("transcription@"), "its own node name"
+    assert "app-data:/data" in service["volumes"], "it reads the audio the worker left"
+    assert (
+        service["environment"]["WORK_DIR"]
+        == compose["services"]["worker"]["environment"]["WORK_DIR"]
+    )
+    assert "transcription" not in compose["services"]["worker"]["command"][-1].split(",")
 
 
 def _default(value: str) -> str:

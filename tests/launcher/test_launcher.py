@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from tests.support.factories import issue_key
 from tests.support.faults import throttled_copy
 from tests.support.offline_youtube import STANDARD_VIDEO_ID, OfflineYouTube
 from tests.support.services import free_port
+from tests.support.speech import spoken_clip, tiny_model
 from tests.support.stack import stack_env
 from tests.support.ytdlp_wheels import build_ytdlp
 
@@ -264,6 +266,35 @@ def test_a_killed_worker_is_restarted_and_jobs_still_complete(launcher: Launcher
             time.sleep(0.2)
     assert launcher.proc.poll() is None, "the launcher kept running"
     stop_and_assert_nothing_is_left(launcher)
+
+
+def test_with_asr_enabled_a_transcription_worker_runs_beside_the_worker(
+    offline_youtube: OfflineYouTube, tmp_path: Path
+) -> None:
+    clip = spoken_clip(tmp_path / "clip")
+    offline_youtube.add_video_from_files("launcherSp1", progressive=clip.video, audio=clip.audio)
+    settings = {"ASR_ENABLED": "true", "ASR_MODEL": str(tiny_model()), "ASR_CPU_THREADS": "1"}
+    (tmp_path / "run").mkdir()
+    with running_launcher(offline_youtube, tmp_path / "run", **settings) as launcher:
+        launcher.output.wait_for(BANNER)
+        launcher.output.wait_for(f"transcription@{socket.gethostname()} ready.")
+        workers = {pid: _cmdline(pid).split(b"\0") for pid in celery_children(launcher.proc.pid)}
+        queues = sorted(args[args.index(b"-Q") + 1] for args in workers.values())
+        assert queues == [b"downloads,maintenance", b"transcription"], workers
+
+        key = issue_key(launcher.database_url, "launcher")
+        with httpx.Client(base_url=launcher.base_url, headers={"X-API-Key": key}) as http:
+            body = {"url": offline_youtube.video_url("launcherSp1"), "transcript_only": True}
+            response = http.post("/api/v1/downloads", json=body)
+            assert response.status_code == 202, response.text
+            job_id = response.json()["job_id"]
+            deadline = time.monotonic() + 180
+            while (job := http.get(f"/api/v1/downloads/{job_id}").json())["status"] != "completed":
+                assert job["status"] not in ("failed", "canceled"), job
+                assert time.monotonic() < deadline, job
+                time.sleep(0.2)
+        assert [t["source"] for t in job["transcripts"]["languages"]] == ["asr"]
+        stop_and_assert_nothing_is_left(launcher)
 
 
 def test_with_ytdlp_update_the_worker_switches_to_the_new_yt_dlp(

@@ -247,6 +247,11 @@ def _probe(root: Path, name: str) -> MediaFile:
     )
 
 
+def probe_media(root: Path, name: str) -> MediaFile:
+    """ffprobe facts about `root / name`, in the fixtures' terms (for files tests make)."""
+    return _probe(root, name)
+
+
 def _generate(root: Path) -> None:
     started = time.monotonic()
     jobs = _jobs()

@@ -46,6 +46,7 @@ from .media import (
     MediaFile,
     MediaSet,
     ensure_media,
+    probe_media,
 )
 from .media_server import MediaServer
 from .offline_playlists import (
@@ -366,6 +367,30 @@ class OfflineYouTube:
         videos: list[str] = channel["videos"]
         videos.insert(newest_first_index(videos, upload_date, self.catalog["videos"]), video_id)
         self.save_catalog()
+
+    def add_video_from_files(
+        self, video_id: str, *, progressive: Path, audio: Path, title: str = ""
+    ) -> None:
+        """A new video without captions that plays these files (served under its id):
+        `progressive` as itag 18 (video and audio), `audio` as itag 140, and saves."""
+        folder = self.site_root / "media" / video_id
+        folder.mkdir(parents=True, exist_ok=True)
+        _copy(progressive, folder / "18.mp4")
+        _copy(audio, folder / "140.m4a")
+        media = probe_media(self.site_root / "media", f"{video_id}/18.mp4")
+        sound = probe_media(self.site_root / "media", f"{video_id}/140.m4a")
+        entry = playable_copy(
+            self._playable_template,
+            video_id,
+            title=title or f"Spoken clip {video_id} (offline fixture)",
+            upload_date="20240601",
+            duration=sound.duration,
+            formats=[
+                _audio_format("140", self._url(f"media/{video_id}/140.m4a"), sound),
+                _video_format("18", self._url(f"media/{video_id}/18.mp4"), media, progressive=True),
+            ],
+        )
+        self.set_entry(video_id, entry)
 
     def _ensure_playable(self, video_id: str, upload_date: str, **fields: Any) -> None:
         if video_id in self.catalog["videos"]:

@@ -92,8 +92,17 @@ class ManagedProcess:
         self.stop(signal.SIGKILL)
 
 
+WORKER_QUEUES = "downloads,maintenance"
+# What a speech-recognition worker consumes (`make run` starts one with ASR_ENABLED).
+TRANSCRIPTION_QUEUES = "transcription"
+
+
 def worker_command(
-    *, name: str, concurrency: int = 2, beat_schedule: Path | None = None
+    *,
+    name: str,
+    concurrency: int = 2,
+    beat_schedule: Path | None = None,
+    queues: str = WORKER_QUEUES,
 ) -> list[str]:
     command = [
         sys.executable,
@@ -103,7 +112,7 @@ def worker_command(
         "app.core.celery_app",
         "worker",
         "-Q",
-        "downloads,maintenance",
+        queues,
         "-c",
         str(concurrency),
         "-n",
@@ -130,9 +139,12 @@ def start_worker(
     name: str = "worker",
     concurrency: int = 2,
     beat: bool = False,
+    queues: str = WORKER_QUEUES,
 ) -> ManagedProcess:
     schedule = log_dir / f"{name}-beat-schedule" if beat else None
-    command = worker_command(name=name, concurrency=concurrency, beat_schedule=schedule)
+    command = worker_command(
+        name=name, concurrency=concurrency, beat_schedule=schedule, queues=queues
+    )
     worker = ManagedProcess(name, command, env, log_dir)
     worker.wait_for_log(" ready.")
     return worker

@@ -71,11 +71,19 @@ class ProgressTracker:
         self.progress = floor
         self.speed: float | None = None
         self.eta: int | None = None
+        # Below 1 when a later step (speech recognition) owns the rest of the bar.
+        self._scale = 1.0
 
     def expect(self, sizes: dict[str, int | None]) -> None:
         """Declare the parts (format ids) the download consists of, with sizes when known."""
         with self._lock:
             self._parts = {part_id: _Part(total=size) for part_id, size in sizes.items()}
+
+    def leave_room(self, share: float) -> None:
+        """Keep the last `share` of the bar for work after this run (speech recognition):
+        the stages' bands are compressed into what is left."""
+        with self._lock:
+            self._scale = 1.0 - max(0.0, min(share, 1.0))
 
     def set_stage(self, stage: JobStage) -> None:
         """Move forward to `stage` (a request to go back is ignored) and publish at once."""
@@ -144,7 +152,7 @@ class ProgressTracker:
     # -- helpers; callers hold the lock --------------------------------------------------
 
     def _raise_to(self, value: float) -> None:
-        self.progress = max(self.progress, min(value, 100.0))
+        self.progress = max(self.progress, min(value * self._scale, 100.0))
 
     def _download_fraction(self) -> float:
         """Bytes done over bytes expected, across every format: a large video and a small

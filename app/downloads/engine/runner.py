@@ -15,7 +15,7 @@ from typing import Any
 
 import yt_dlp.version
 
-from app.core.config import Settings
+from app.core.config import Settings, TranscribeMode
 from app.downloads.engine import media
 from app.downloads.engine.guard import guarded_ydl
 from app.downloads.engine.options import (
@@ -29,6 +29,14 @@ from app.downloads.engine.options import (
 )
 from app.downloads.engine.pacing import paced_reads
 from app.downloads.engine.progress import ProgressTracker
+from app.downloads.engine.speech import (
+    Handoff,
+    audio_needed,
+    keep_audio,
+    language_hint,
+    recognition_wanted,
+    write_handoff,
+)
 from app.downloads.exceptions import JobFailure, OutsideDateWindow
 from app.downloads.schemas import DateWindow, JobOptions
 from app.jobs.models import FileKind, JobStage
@@ -51,6 +59,10 @@ _INTERMEDIATE = re.compile(r"\.f[\w-]+\.\w+$")  # unmerged "id.f137.mp4" parts
 # The protocols whose downloader (yt-dlp's HttpFD) writes each file from its start to its
 # end in order, the one kind of writer a GrowingFileDigest can follow.
 SEQUENTIAL_PROTOCOLS = frozenset({"http", "https"})
+# The share of the progress bar speech recognition gets after the download, when expected.
+RECOGNITION_SHARE = 0.5
+# yt-dlp's format for the audio a transcript-only job fetches for recognition.
+RECOGNITION_AUDIO_FORMAT = "ba/b"
 # How long the digest of a downloaded file may take to catch up once the download ended.
 DIGEST_CATCH_UP_SECONDS = 300.0
 StopCheck = Callable[[], None]
@@ -72,6 +84,8 @@ class DownloadResult:
     files: list[DownloadedFile] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     transcripts: dict[str, list[Cue]] = field(default_factory=dict)  # clean cues per language
+    # Speech recognition follows (its audio and hand-off are in the work directory's asr/).
+    recognition: bool = False
 
     @property
     def media(self) -> list[DownloadedFile]:
@@ -104,6 +118,8 @@ class YtDlpRunner:
         self._written: dict[str, int] = {}
         # Whether the file yt-dlp downloads is the one kept (decided once the format is).
         self._follow_writes = False
+        # Whether speech recognition is expected once the captions are known.
+        self._audio_for_recognition = False
 
     def run(
         self, url: str, options: JobOptions, workdir: Path, window: DateWindow | None = None
@@ -140,8 +156,40 @@ class YtDlpRunner:
         result.transcripts = transcripts.cues
         if options.downloads_media:
             self._finish_media(result, info, options, workdir)
+        self._prepare_recognition(result, options, workdir)
         self._tracker.advance(1.0)
         return result
+
+    def _prepare_recognition(
+        self, result: DownloadResult, options: JobOptions, workdir: Path
+    ) -> None:
+        """Leave the audio and the hand-off for the transcription task when recognition is
+        wanted; a transcript-only job's audio never becomes a job file."""
+        summary = result.details["transcripts"]
+        wanted = recognition_wanted(options, summary)
+        media = result.media
+        if not options.downloads_media:
+            result.files = [f for f in result.files if f not in media]
+        if not wanted:
+            if self._settings.asr_enabled and options.transcribe is TranscribeMode.NEVER:
+                _note_not_recognised(summary, options)
+            return
+        problem = _cannot_recognise(self._settings, media)
+        if problem is not None:
+            summary["warnings"].append(
+                {
+                    "code": "asr_failed",
+                    "language": language_hint(options) or "",
+                    "message": f"Speech recognition failed: {problem}.",
+                }
+            )
+            return
+        audio = keep_audio(media[0].path, workdir, move=not options.downloads_media)
+        write_handoff(
+            workdir,
+            Handoff(audio=audio, language=language_hint(options), captions=result.transcripts),
+        )
+        result.recognition = True
 
     def _download(
         self, url: str, options: JobOptions, workdir: Path
@@ -156,6 +204,17 @@ class YtDlpRunner:
             self._accept(info, options)
             plan = plan_transcripts(info, options)
             ydl.params.update(subtitle_params(plan))
+            self._audio_for_recognition = self._settings.asr_enabled and audio_needed(options, plan)
+            if self._audio_for_recognition:
+                self._tracker.leave_room(RECOGNITION_SHARE)
+                if not options.downloads_media:
+                    # Only the audio, for recognition; it is not kept as a job file.
+                    ydl.params["skip_download"] = False
+                    ydl.format_selector = ydl.build_format_selector(RECOGNITION_AUDIO_FORMAT)
+                    # The extraction's selection (a video and an audio to merge) must not
+                    # outlive the new one: yt-dlp would download and merge it.
+                    for stale in ("requested_formats", "requested_downloads"):
+                        info.pop(stale, None)
             self._tracker.set_stage(JobStage.DOWNLOADING)
             processed = ydl.process_ie_result(info, download=True)
         return processed, plan
@@ -302,6 +361,32 @@ class YtDlpRunner:
             self._postprocessors_done.add(name)
             done = min(len(self._postprocessors_done), self._postprocessing_steps - 1)
             self._tracker.advance(done / self._postprocessing_steps)
+
+
+def _cannot_recognise(settings: Settings, media: list[DownloadedFile]) -> str | None:
+    """Why a wanted recognition cannot be handed over, if it cannot."""
+    if not settings.asr_enabled:
+        # A server whose operator turned ASR off may run no transcription worker at all.
+        return "speech recognition is not enabled on this server (ASR_ENABLED)"
+    if not media:
+        return "no audio was fetched for it"
+    return None
+
+
+def _note_not_recognised(summary: dict[str, Any], options: JobOptions) -> None:
+    """Say why an asked language has no transcript when recognition was turned off."""
+    written = {str(track["language"]) for track in summary.get("languages", [])}
+    for language in summary.get("unavailable", []):
+        if language in written:
+            continue
+        summary["warnings"].append(
+            {
+                "code": "asr_not_requested",
+                "language": language,
+                "message": f"The video has no captions in {language!r}, and speech "
+                'recognition was not asked for (transcribe: "never").',
+            }
+        )
 
 
 def expected_size(fmt: dict[str, Any], duration: float | None) -> int | None:
