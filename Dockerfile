@@ -24,8 +24,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ffmpeg ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 10001 yds \
-    && mkdir -p /data \
-    && chown yds /data
+    && mkdir -p /data /tmp/work \
+    && chown yds /data /tmp/work
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /srv/yds
 COPY alembic.ini ./

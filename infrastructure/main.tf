@@ -20,9 +20,10 @@ locals {
   bucket_name = coalesce(var.s3_bucket_name, "${local.name}-files-${data.aws_caller_identity.current.account_id}")
   # S3 expires whole days; rounding up never removes a file before the app would.
   expiration_days = var.file_retention_hours == 0 ? 0 : ceil(var.file_retention_hours / 24)
-  # The app sets the broker's visibility timeout to DOWNLOAD_TIMEOUT + 120 (Celery's hard
-  # limit) + 600, capped at SQS's 12 hours; the queues are created with the same value.
-  sqs_visibility_timeout = min(var.download_timeout + 720, 43200)
+  # The app sets the broker's visibility timeout to the longest task (DOWNLOAD_TIMEOUT or
+  # ASR_TIMEOUT) + 120 (Celery's hard limit) + 600, capped at SQS's 12 hours; the queues are
+  # created with the same value.
+  sqs_visibility_timeout = min(max(var.download_timeout, var.asr_timeout) + 720, 43200)
 
   # What the workers scale on and the queue alarm watches: SQS's count of waiting messages,
   # or (Redis broker) the operator-published yds_queue_depth, or nothing (CPU scaling).
@@ -203,6 +204,11 @@ module "ecs" {
   worker_use_fargate_spot      = var.worker_use_fargate_spot
   pot_provider_enabled         = var.pot_provider_enabled
   pot_provider_image           = var.pot_provider_image
+  asr_enabled                  = var.asr_enabled
+  asr_model                    = var.asr_model
+  asr_concurrency              = var.asr_concurrency
+  asr_compute_type             = var.asr_compute_type
+  asr_timeout                  = var.asr_timeout
 }
 
 module "monitoring" {

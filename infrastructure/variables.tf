@@ -449,6 +449,41 @@ variable "pot_provider_image" {
   default     = "brainicism/bgutil-ytdlp-pot-provider:2.0.2"
 }
 
+variable "asr_enabled" {
+  description = "Speech recognition for videos without captions: a transcription worker beside each worker task (ASR_ENABLED)."
+  type        = bool
+  default     = false
+}
+
+variable "asr_model" {
+  description = "ASR_MODEL: the path of a Whisper model converted for CTranslate2 inside the image (build an image with the model under /models); required with asr_enabled."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = !var.asr_enabled || var.asr_model != ""
+    error_message = "asr_enabled needs asr_model: the path of the model inside the image."
+  }
+}
+
+variable "asr_concurrency" {
+  description = "Recognitions one transcription worker runs at once (ASR_CONCURRENCY)."
+  type        = number
+  default     = 1
+}
+
+variable "asr_compute_type" {
+  description = "CTranslate2's compute type on the CPU (ASR_COMPUTE_TYPE)."
+  type        = string
+  default     = "int8"
+}
+
+variable "asr_timeout" {
+  description = "Seconds a recognition may run before the job completes with its media and asr_failed (ASR_TIMEOUT)."
+  type        = number
+  default     = 3600
+}
+
 variable "worker_cpu" {
   description = "CPU units of a worker task."
   type        = number

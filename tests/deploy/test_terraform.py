@@ -26,7 +26,12 @@ from pydantic import SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from app.core.celery_app import DOWNLOADS_QUEUE, MAINTENANCE_QUEUE, create_celery
+from app.core.celery_app import (
+    DOWNLOADS_QUEUE,
+    MAINTENANCE_QUEUE,
+    TRANSCRIPTION_QUEUE,
+    create_celery,
+)
 from app.core.config import Settings
 from tests.support.services import require_tool
 
@@ -510,6 +515,34 @@ def test_workers_run_the_po_token_provider_as_a_sidecar_that_can_be_turned_off()
     assert re.fullmatch(r"brainicism/bgutil-ytdlp-pot-provider:\d+\.\d+\.\d+", image)
 
 
+def test_speech_recognition_runs_as_a_transcription_worker_beside_each_worker() -> None:
+    ecs = load_module(ECS)
+    found = ecs.named("locals")
+    containers = found["transcription_containers"]
+    assert containers.startswith("${var.asr_enabled ? [merge(local.container_base, {")
+    assert 'name = "transcription"' in containers and "essential = false" in containers
+    assert '"-Q", "transcription", "-c", tostring(var.asr_concurrency)' in containers
+    assert "mountPoints = local.work_mount" in containers
+    assert found["work_mount"] == (
+        '${var.asr_enabled ? [{sourceVolume = "work", containerPath = '
+        "local.environment.WORK_DIR}] : []}"
+    )
+    worker = ecs.resource("aws_ecs_task_definition", "worker")
+    definitions = worker["container_definitions"]
+    assert "local.transcription_containers" in definitions
+    assert "mountPoints = local.work_mount" in definitions, "the download worker shares WORK_DIR"
+    assert worker["dynamic"][0]["volume"]["for_each"] == "${var.asr_enabled ? [1] : []}"
+    environment = found["environment"]
+    assert environment["ASR_ENABLED"] == "${tostring(var.asr_enabled)}", "the API checks it too"
+    assert environment["ASR_MODEL"] == "${var.asr_model}"
+    variables = ecs.named("variable")
+    assert variables["asr_enabled"]["default"] is False
+    root = load_module(INFRA).named("variable")
+    assert "var.asr_model" in root["asr_model"]["validation"][0]["condition"]
+    queues = load_module(INFRA / "modules" / "sqs").named("locals")["queue_names"]
+    assert "transcription" in queues, "the transcription queue exists on SQS"
+
+
 def test_bucket_aborts_incomplete_multipart_uploads() -> None:
     s3 = load_module(INFRA / "modules" / "s3")
     lifecycle = s3.resource("aws_s3_bucket_lifecycle_configuration", "this")
@@ -545,17 +578,26 @@ def test_database_is_encrypted_and_private() -> None:
 def test_sqs_queues_match_the_celery_app() -> None:
     sqs = load_module(INFRA / "modules" / "sqs")
     names = set(re.findall(r'"(\w+)"', sqs.named("locals")["queue_names"]))
-    assert names == {DOWNLOADS_QUEUE, MAINTENANCE_QUEUE}
+    assert names == {DOWNLOADS_QUEUE, MAINTENANCE_QUEUE, TRANSCRIPTION_QUEUE}
 
 
-@pytest.mark.parametrize("download_timeout", [30, 3600, 42480])
-def test_sqs_visibility_timeout_covers_the_longest_task(download_timeout: int) -> None:
+@pytest.mark.parametrize(
+    ("download_timeout", "asr_timeout"), [(30, 3600), (3600, 3600), (42480, 60), (600, 7200)]
+)
+def test_sqs_visibility_timeout_covers_the_longest_task(
+    download_timeout: int, asr_timeout: int
+) -> None:
     formula = load_module(INFRA).named("locals")["sqs_visibility_timeout"]
-    match = re.fullmatch(r"\$\{min\(var\.download_timeout \+ (\d+), (\d+)\)\}", formula)
+    match = re.fullmatch(
+        r"\$\{min\(max\(var\.download_timeout, var\.asr_timeout\) \+ (\d+), (\d+)\)\}", formula
+    )
     assert match, f"update this test for the new formula {formula}"
     margin, cap = map(int, match.groups())
-    queue_timeout = min(download_timeout + margin, cap)
-    settings = _OnlyGivenSettings(broker_url="sqs://", download_timeout=download_timeout)
+    longest = max(download_timeout, asr_timeout)
+    queue_timeout = min(longest + margin, cap)
+    settings = _OnlyGivenSettings(
+        broker_url="sqs://", download_timeout=download_timeout, asr_timeout=asr_timeout
+    )
     options = create_celery(settings).conf.broker_transport_options
-    assert queue_timeout > download_timeout + 120
+    assert queue_timeout > min(longest + 120, cap)
     assert queue_timeout >= options["visibility_timeout"]

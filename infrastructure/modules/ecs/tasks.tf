@@ -25,6 +25,12 @@ locals {
     BROKER_URL                    = var.use_sqs_broker ? "sqs://" : ""
     # yt-dlp updates go to the image's /data/ytdlp (YTDLP_UPDATE_DIR), on ephemeral storage.
     YTDLP_UPDATE = var.ytdlp_update
+    # Speech recognition: the API refuses transcribe requests while it is off.
+    ASR_ENABLED      = tostring(var.asr_enabled)
+    ASR_MODEL        = var.asr_model
+    ASR_CONCURRENCY  = tostring(var.asr_concurrency)
+    ASR_COMPUTE_TYPE = var.asr_compute_type
+    ASR_TIMEOUT      = tostring(var.asr_timeout)
   }
 
   # Secrets are injected by ECS from Secrets Manager (valueFrom), never as plain values.
@@ -74,6 +80,20 @@ locals {
     local.container_base.environment,
     var.pot_provider_enabled ? [{ name = "YTDLP_POT_PROVIDER_URL", value = "http://127.0.0.1:${local.pot_provider_port}" }] : [],
   )
+
+  # The transcription worker: its own queue and concurrency, so a long recognition never
+  # holds a download slot. It reads the audio a download leaves in WORK_DIR, so it runs in
+  # the worker task and both mount the task's "work" volume there. Not essential: if it
+  # dies, downloads go on and waiting jobs complete with their media and asr_failed.
+  work_mount = var.asr_enabled ? [{ sourceVolume = "work", containerPath = local.environment.WORK_DIR }] : []
+  transcription_containers = var.asr_enabled ? [merge(local.container_base, {
+    name             = "transcription"
+    essential        = false
+    command          = ["celery", "-A", "app.core.celery_app", "worker", "-Q", "transcription", "-c", tostring(var.asr_concurrency), "-n", "transcription@%h"]
+    environment      = local.worker_environment
+    mountPoints      = local.work_mount
+    logConfiguration = local.log_configuration["worker"]
+  })] : []
 
   log_configuration = {
     for role in local.roles : role => {
@@ -140,6 +160,7 @@ resource "aws_ecs_task_definition" "worker" {
     name             = "worker"
     command          = ["celery", "-A", "app.core.celery_app", "worker", "-Q", "downloads,maintenance"]
     environment      = local.worker_environment
+    mountPoints      = local.work_mount
     logConfiguration = local.log_configuration["worker"]
     # Celery's remote control needs broadcast, which SQS does not offer; on SQS a stuck
     # worker is caught by the job leases instead.
@@ -150,7 +171,14 @@ resource "aws_ecs_task_definition" "worker" {
       retries     = 3
       startPeriod = 120
     }
-  })], local.pot_provider_containers))
+  })], local.pot_provider_containers, local.transcription_containers))
+
+  dynamic "volume" {
+    for_each = var.asr_enabled ? [1] : []
+    content {
+      name = "work"
+    }
+  }
 }
 
 # Beat only sends two periodic messages; if it dies, ECS starts another (there is no

@@ -1,7 +1,7 @@
 locals {
   # Celery (kombu's SQS transport, no queue_name_prefix) uses the app's queue names as-is,
   # so the queues must be called exactly this.
-  queue_names = toset(["downloads", "maintenance"])
+  queue_names = toset(["downloads", "maintenance", "transcription"])
 }
 
 resource "aws_sqs_queue" "dead_letter" {
