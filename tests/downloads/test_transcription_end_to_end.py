@@ -102,7 +102,7 @@ async def test_a_video_without_captions_gets_a_recognised_transcript(
     assert progress == sorted(progress) and progress[-1] == 100
     done = await fetch_job(http, key, job["job_id"])
     assert done["transcripts"]["languages"] == [
-        {"language": "en", "source": "asr", "formats": ["srt", "vtt", "txt"]}
+        {"language": "en", "source": "asr", "formats": ["srt", "vtt", "txt", "json"]}
     ]
     assert done["transcripts"]["unavailable"] == [] and done["transcripts"]["warnings"] == []
     assert {f["kind"] for f in done["files"]} >= {"video", "subtitle"}
@@ -112,6 +112,8 @@ async def test_a_video_without_captions_gets_a_recognised_transcript(
     assert word_error_rate(SCRIPT, text) <= 0.3, text
     assert all(a["start"] <= b["start"] for a, b in pairwise(cues))
     assert all(cue["end"] > cue["start"] for cue in cues)
+    assert all(cue["words"] for cue in cues), "recognised words keep their timings"
+    assert all(0.7 <= round(cue["end"] - cue["start"], 3) <= 7 for cue in cues), "re-timed"
     srt = await transcript(http, key, job["job_id"], lang="en", format="srt")
     assert srt.status_code == 200 and srt.text.startswith("1\n00:00:0")
 
