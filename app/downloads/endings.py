@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from app.core.database import after_commit, utcnow
 from app.jobs import events
 from app.jobs.models import Job, JobFile, JobStatus
-from app.jobs.repository import compare_and_set
+from app.jobs.repository import add_files, compare_and_set
 from app.jobs.schemas import JobError
 from app.library.indexing import index_job, remove_entries
 from app.metrics import definitions as m
@@ -105,17 +105,7 @@ def end_job(
         values |= {"error_code": error.code, "error_message": error.message}
     if not compare_and_set(session, job_id, expected, **values):
         return None
-    now = utcnow()
-    for stored in files:
-        stored.job_id, stored.created_at = job_id, now
-    if files:
-        # A file stored again under a key the job lists (a retry of a damaged file)
-        # replaces that row.
-        keys = [stored.storage_key for stored in files]
-        session.execute(
-            delete(JobFile).where(JobFile.job_id == job_id, JobFile.storage_key.in_(keys))
-        )
-    session.add_all(files)
+    add_files(session, job_id, files)
     if status is JobStatus.COMPLETED:
         index_job(session, job_id, transcripts or {})
     elif status is JobStatus.EXPIRED:

@@ -8,15 +8,11 @@ import datetime as dt
 import logging
 import random
 import shutil
-import threading
-import time
 import uuid
 from functools import partial
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from app.core.database import session_scope, utcnow
+from app.core.database import utcnow
 from app.core.disk import lowest_free_gb
 from app.downloads import repository
 from app.downloads.endings import RunFigures, end_job, record_retry, worker_lost
@@ -31,6 +27,7 @@ from app.downloads.exceptions import (
 )
 from app.downloads.expansion import drop_outside_window, expand_parent
 from app.downloads.families import worker_effects
+from app.downloads.leases import Lease
 from app.downloads.repository import ClaimedJob, held_by
 from app.downloads.schemas import DateWindow, JobOptions
 from app.downloads.urls import youtube_video_id
@@ -50,82 +47,38 @@ from app.youtube import routes
 
 logger = logging.getLogger(__name__)
 
-TICK_SECONDS = 0.5
 DISK_WAIT_SECONDS = 60
-DB_WRITE_SECONDS = 2.0
 # After a bot check or HTTP 429 the job tries the next route this soon (a retry all the same).
 ROUTE_SWITCH_SECONDS = 1.0
 
 
-class LeaseKeeper:
-    """Background thread: renews the lease, writes progress every ~2 s or on a stage change,
-    and notices a cancel request or a lost lease for the download thread to act on."""
+class LeaseKeeper(Lease):
+    """The lease of a download: progress from its tracker, written every ~2 s or on a stage
+    change; past DOWNLOAD_TIMEOUT the job fails with `timeout`."""
 
     def __init__(
         self, ctx: WorkerContext, job_id: uuid.UUID, tracker: ProgressTracker, worker_id: str
     ) -> None:
-        self._ctx = ctx
-        self._job_id = job_id
+        super().__init__(ctx, job_id, worker_id, timeout=ctx.settings.download_timeout)
         self._tracker = tracker
-        self._worker_id = worker_id
-        self._deadline = time.monotonic() + ctx.settings.download_timeout
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"lease-{job_id}", daemon=True)
         self._written_stage = -1
-        self._written_at = float("-inf")
-        self.cancel_requested = False
-        self.lost = False
-        self._hand_back_at: float | None = None
+        self._writing_stage = -1
 
-    def __enter__(self) -> LeaseKeeper:
-        self._thread.start()
-        return self
+    def timed_out(self) -> Exception:
+        return JobFailure(
+            f"The job ran past DOWNLOAD_TIMEOUT ({self._ctx.settings.download_timeout} s).",
+            code="timeout",
+        )
 
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
+    def write_due(self) -> bool:
+        return self._tracker.stage_version != self._written_stage
 
-    def check(self) -> None:
-        """Raise in the download thread when the job must stop (called from yt-dlp hooks)."""
-        if self.lost:
-            raise LeaseLost()
-        if self.cancel_requested:
-            raise JobCanceled()
-        if self._hand_back_at is not None and time.monotonic() > self._hand_back_at:
-            raise HandBack()
-        if time.monotonic() > self._deadline:
-            raise JobFailure(
-                f"The job ran past DOWNLOAD_TIMEOUT ({self._ctx.settings.download_timeout} s).",
-                code="timeout",
-            )
+    def progress_fields(self) -> dict[str, Any]:
+        self._writing_stage = self._tracker.stage_version
+        return self._tracker.db_fields()
 
-    def _loop(self) -> None:
-        while not self._stop.wait(TICK_SECONDS):
-            now = time.monotonic()
-            if self._hand_back_at is None and self._ctx.draining():
-                # The worker is shutting down: finish within the grace period, or hand back.
-                self._hand_back_at = now + self._ctx.settings.worker_shutdown_grace_seconds
-            stage_changed = self._tracker.stage_version != self._written_stage
-            if stage_changed or now - self._written_at >= DB_WRITE_SECONDS:
-                self._write(now)
-
-    def _write(self, now: float) -> None:
-        stage_version = self._tracker.stage_version
-        try:
-            with session_scope(self._ctx.sessions) as session:
-                state = repository.renew_lease(
-                    session,
-                    self._job_id,
-                    worker_id=self._worker_id,
-                    progress=self._tracker.db_fields(),
-                )
-        except SQLAlchemyError as exc:
-            # The download goes on; the lease only expires after JOB_LEASE_SECONDS.
-            logger.warning("could not renew the lease of job %s: %s", self._job_id, exc)
-            return
-        self._written_stage, self._written_at = stage_version, now
-        self.lost = not state.owned
-        self.cancel_requested = state.cancel_requested
+    def written(self) -> None:
+        self._written_stage = self._writing_stage
 
 
 def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:

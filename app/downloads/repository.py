@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from app.core.database import UTCDateTime, utcnow
 from app.jobs.models import FileState, Job, JobFile, JobKind, JobStage, JobStatus, WaitingReason
-from app.jobs.repository import compare_and_set
+from app.jobs.repository import add_files, compare_and_set
 from app.jobs.schemas import JobError
 from app.library.indexing import remove_entries
 from app.webhooks.models import WebhookDelivery
@@ -501,14 +501,7 @@ def hand_over_for_transcription(
         **fields,
     ):
         return False
-    for stored in files:
-        stored.job_id, stored.created_at = job_id, now
-    if files:
-        keys = [stored.storage_key for stored in files]
-        session.execute(
-            delete(JobFile).where(JobFile.job_id == job_id, JobFile.storage_key.in_(keys))
-        )
-    session.add_all(files)
+    add_files(session, job_id, files)
     return True
 
 

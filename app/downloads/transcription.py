@@ -15,21 +15,19 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import ColumnElement, and_
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.core.database import session_scope, utcnow
+from app.core.database import utcnow
 from app.downloads import repository
 from app.downloads.endings import Ending, JobEffects, RunFigures, end_job
 from app.downloads.engine.speech import (
@@ -40,6 +38,7 @@ from app.downloads.engine.speech import (
 )
 from app.downloads.exceptions import HandBack, JobCanceled, LeaseLost
 from app.downloads.families import worker_effects
+from app.downloads.leases import Lease
 from app.downloads.repository import ClaimedTranscription, held_by, transcribing
 from app.downloads.schemas import JobOptions
 from app.jobs import events
@@ -58,8 +57,6 @@ from app.worker.context import WorkerContext, run_db
 
 logger = logging.getLogger(__name__)
 
-TICK_SECONDS = 0.5
-DB_WRITE_SECONDS = 2.0
 PUBLISH_INTERVAL_SECONDS = 0.5
 ASR_FAILED = "asr_failed"
 
@@ -82,34 +79,20 @@ def _recognizer(config: RecognizerConfig) -> Recognizer:
     return Recognizer(config)
 
 
-class _RecognitionLease:
-    """Background thread: renews the lease with the recognition's progress, and notices a
-    cancel request, a lost lease, the deadline or the worker's shutdown."""
+class _RecognitionLease(Lease):
+    """The lease of a recognition: writes and publishes the recognition's share of the bar;
+    past ASR_TIMEOUT the recognition stops (the job completes with its media)."""
 
     def __init__(self, ctx: WorkerContext, claimed: ClaimedTranscription, worker_id: str) -> None:
-        self._ctx = ctx
+        super().__init__(ctx, claimed.id, worker_id, timeout=ctx.settings.asr_timeout)
         self._claimed = claimed
-        self._worker_id = worker_id
         self._start = claimed.progress
         self.progress = claimed.progress
-        self._deadline = time.monotonic() + ctx.settings.asr_timeout
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"asr-{claimed.id}", daemon=True)
-        self._written_at = float("-inf")
         self._published_at = float("-inf")
-        self._hand_back_at: float | None = None
-        self.cancel_requested = False
-        self.lost = False
-        self.timed_out = False
 
-    def __enter__(self) -> _RecognitionLease:
+    def __enter__(self) -> Self:
         self._publish("stage")
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
+        return super().__enter__()
 
     def advance(self, fraction: float) -> None:
         """The share of the audio recognised: the rest of the bar after the download."""
@@ -118,19 +101,13 @@ class _RecognitionLease:
         if now - self._published_at >= PUBLISH_INTERVAL_SECONDS:
             self._publish("progress")
 
-    def check(self) -> None:
-        """Raise in the recognising thread when it must stop (called after each segment)."""
-        if self.lost:
-            raise LeaseLost()
-        if self.cancel_requested:
-            raise JobCanceled()
-        if self._hand_back_at is not None and time.monotonic() > self._hand_back_at:
-            raise HandBack()
-        if time.monotonic() > self._deadline:
-            self.timed_out = True
-            raise RecognitionError(
-                f"the recognition ran past ASR_TIMEOUT ({self._ctx.settings.asr_timeout} s)"
-            )
+    def timed_out(self) -> Exception:
+        return RecognitionError(
+            f"the recognition ran past ASR_TIMEOUT ({self._ctx.settings.asr_timeout} s)"
+        )
+
+    def progress_fields(self) -> dict[str, Any]:
+        return {"progress": round(self.progress, 1)}
 
     def _publish(self, kind: str) -> None:
         self._published_at = time.monotonic()
@@ -147,30 +124,6 @@ class _RecognitionLease:
             )
         except Exception as exc:  # Redis down: watchers miss an event, the job goes on
             logger.warning("could not publish the progress of job %s: %s", self._claimed.id, exc)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(TICK_SECONDS):
-            now = time.monotonic()
-            if self._hand_back_at is None and self._ctx.draining():
-                self._hand_back_at = now + self._ctx.settings.worker_shutdown_grace_seconds
-            if now - self._written_at >= DB_WRITE_SECONDS:
-                self._write(now)
-
-    def _write(self, now: float) -> None:
-        try:
-            with session_scope(self._ctx.sessions) as session:
-                state = repository.renew_lease(
-                    session,
-                    self._claimed.id,
-                    worker_id=self._worker_id,
-                    progress={"progress": round(self.progress, 1)},
-                )
-        except SQLAlchemyError as exc:
-            logger.warning("could not renew the lease of job %s: %s", self._claimed.id, exc)
-            return
-        self._written_at = now
-        self.lost = not state.owned
-        self.cancel_requested = state.cancel_requested
 
 
 def run_transcription(ctx: WorkerContext, job_id: uuid.UUID) -> None:

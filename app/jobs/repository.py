@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.core.database import changed_rows, utcnow
@@ -40,6 +41,20 @@ def compare_and_set(
     processes racing for the same change see exactly one of them win.
     """
     return update_jobs(session, Job.id == job_id, *expected, **values) == 1
+
+
+def add_files(session: Session, job_id: uuid.UUID, files: Sequence[JobFile]) -> None:
+    """Record `files` as the job's; one stored again under a key the job lists (a retry of
+    a damaged file) replaces that row."""
+    now = utcnow()
+    for stored in files:
+        stored.job_id, stored.created_at = job_id, now
+    if files:
+        keys = [stored.storage_key for stored in files]
+        session.execute(
+            delete(JobFile).where(JobFile.job_id == job_id, JobFile.storage_key.in_(keys))
+        )
+    session.add_all(files)
 
 
 def get_job(session: Session, job_id: uuid.UUID) -> Job | None:
