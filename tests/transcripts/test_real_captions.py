@@ -448,3 +448,16 @@ def test_the_wall_of_text_is_gone() -> None:
 )
 def test_substation_escapes_and_font_tags(raw: str, clean: str) -> None:
     assert clean_text(raw) == clean
+
+
+def test_sound_labels_are_cues_of_their_own_and_can_leave_the_prose() -> None:
+    track = laid_out(
+        parse_track(REAL / "street_interview_auto_asr.de.json3", auto=True), retime=True
+    )
+    labelled = [cue.text for cue in track if "[" in cue.text]
+
+    assert labelled and all(is_sound_label(text) for text in labelled), "a label is a cue alone"
+    assert "[gelächter]" in to_txt(track)
+    plain = to_txt(track, drop_sound_labels=True)
+    assert not re.search(r"\[[^\]]*\]", plain)
+    assert plain.split() == [word for word in to_txt(track).split() if not is_sound_label(word)]
