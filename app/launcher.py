@@ -222,45 +222,29 @@ class Worker:
         self._restart_at = time.monotonic() + delay
 
 
-def _worker_command(settings: Settings) -> list[str]:
+def _celery_worker(settings: Settings, *options: str) -> list[str]:
+    """A Celery worker of the app at the configured log level, with `options`."""
     return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "app.core.celery_app",
-        "worker",
-        "-B",
-        "--schedule",
-        str(DATA_DIR / "celerybeat-schedule"),
-        "-Q",
-        "downloads,maintenance",
-        "-c",
-        str(settings.max_concurrent_downloads),
-        "-l",
-        settings.log_level,
-    ]
+        sys.executable, "-m", "celery", "-A", "app.core.celery_app", "worker",
+        *options, "-l", settings.log_level,
+    ]  # fmt: skip
+
+
+def _worker_command(settings: Settings) -> list[str]:
+    schedule = str(DATA_DIR / "celerybeat-schedule")
+    concurrency = str(settings.max_concurrent_downloads)
+    return _celery_worker(
+        settings, "-B", "--schedule", schedule, "-Q", "downloads,maintenance", "-c", concurrency
+    )
 
 
 def _transcription_worker_command(settings: Settings) -> list[str]:
     """A worker of its own for speech recognition: the transcription queue only, with
     ASR_CONCURRENCY processes, named apart from the main worker."""
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "app.core.celery_app",
-        "worker",
-        "-Q",
-        TRANSCRIPTION_QUEUE,
-        "-c",
-        str(settings.asr_concurrency),
-        "-n",
-        "transcription@%h",
-        "-l",
-        settings.log_level,
-    ]
+    concurrency = str(settings.asr_concurrency)
+    return _celery_worker(
+        settings, "-Q", TRANSCRIPTION_QUEUE, "-c", concurrency, "-n", "transcription@%h"
+    )
 
 
 def _reachable(host: str) -> str:

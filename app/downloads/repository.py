@@ -85,6 +85,8 @@ class ClaimedTranscription:
     progress: float
     started_at: dt.datetime
     video_id: str
+    title: str | None
+    url: str
     options: dict[str, Any]
     parent_id: uuid.UUID | None
     downloaded_bytes: int
@@ -528,6 +530,8 @@ def claim_transcription(
         progress=job.progress,
         started_at=job.started_at or utcnow(),
         video_id=job.video_id or "video",
+        title=job.title,
+        url=job.url,
         options=job.options,
         parent_id=job.parent_id,
         downloaded_bytes=job.downloaded_bytes or 0,

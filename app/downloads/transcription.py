@@ -30,6 +30,7 @@ from app.core.config import Settings
 from app.core.database import utcnow
 from app.downloads import repository
 from app.downloads.endings import Ending, JobEffects, RunFigures, end_job
+from app.downloads.engine.options import track_style
 from app.downloads.engine.speech import (
     ASR_DIR,
     Handoff,
@@ -204,7 +205,7 @@ def _recognise(
         source=CaptionSource.ASR,
         out_dir=out_dir,
         video_id=claimed.video_id,
-        formats=options.subtitle_formats,
+        style=track_style(options, ctx.settings, title=claimed.title, page_url=claimed.url),
     )
     files = [
         _store(ctx, claimed.id, out_dir / f"{claimed.video_id}.{language}.{fmt}", language)

@@ -28,7 +28,8 @@ from app.downloads.exceptions import JobFailure
 from app.downloads.schemas import AudioFormat, JobOptions, OutputFormat, Quality
 from app.jobs.models import JobStage
 from app.storage.base import StorageUnavailable
-from app.transcripts.conversion import YTDLP_SUBTITLE_FORMAT
+from app.transcripts.conversion import YTDLP_SUBTITLE_FORMAT, TrackStyle
+from app.transcripts.layout import cue_limits
 from app.transcripts.planning import CaptionSource, TranscriptPlan
 from app.youtube.cookies import CookieFileError, cookies_for_ytdlp
 from app.youtube.potoken import with_provider
@@ -220,6 +221,20 @@ def private_cookie_jar(settings: Settings, directory: Path) -> str | None:
     copy.touch(mode=0o600)
     copy.write_bytes(text)
     return str(copy)
+
+
+def track_style(
+    options: JobOptions, settings: Settings, *, title: str | None, page_url: str
+) -> TrackStyle:
+    """How a job's transcripts are laid out and written: caption tracks and recognised
+    ones alike."""
+    return TrackStyle(
+        formats=options.subtitle_formats,
+        limits=cue_limits(settings),
+        drop_sound_labels=options.drop_sound_labels,
+        title=title,
+        page_url=page_url,
+    )
 
 
 def subtitle_params(plan: TranscriptPlan) -> dict[str, Any]:

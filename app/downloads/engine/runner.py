@@ -26,6 +26,7 @@ from app.downloads.engine.options import (
     private_cookie_jar,
     rewrites_media,
     subtitle_params,
+    track_style,
 )
 from app.downloads.engine.pacing import paced_reads
 from app.downloads.engine.progress import ProgressTracker
@@ -41,9 +42,8 @@ from app.downloads.exceptions import JobFailure, OutsideDateWindow
 from app.downloads.schemas import DateWindow, JobOptions
 from app.jobs.models import FileKind, JobStage
 from app.storage.digests import FileDigest, GrowingFileDigest, digest_of
-from app.transcripts.conversion import EMBED_SUFFIX, TrackStyle, write_transcripts
+from app.transcripts.conversion import EMBED_SUFFIX, write_transcripts
 from app.transcripts.cues import Cue
-from app.transcripts.layout import cue_limits
 from app.transcripts.planning import TranscriptPlan, plan_transcripts
 from app.transcripts.schemas import SubtitleFormat
 from app.youtube.routes import Route
@@ -142,10 +142,9 @@ class YtDlpRunner:
             raw_dir=workdir / CAPTIONS_DIR,
             out_dir=workdir,
             video_id=info["id"],
-            style=TrackStyle(
-                formats=options.subtitle_formats,
-                limits=cue_limits(self._settings),
-                drop_sound_labels=options.drop_sound_labels,
+            style=track_style(
+                options,
+                self._settings,
                 title=info.get("title"),
                 page_url=info.get("webpage_url") or url,
             ),
