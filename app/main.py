@@ -27,6 +27,7 @@ from app.api.usage import UsageBuffer
 from app.auth import service as auth_service
 from app.auth.keys import load_server_secret
 from app.auth.router import router as admin_router
+from app.auth.router import session_router
 from app.core.broker import RedisTaskSender, is_redis_url
 from app.core.config import Settings, get_settings
 from app.core.database import api_sessionmaker, create_api_engine
@@ -44,6 +45,7 @@ from app.progress.router import router as progress_router
 from app.storage.factory import get_storage_handler
 from app.transcripts.router import router as transcripts_router
 from app.videos.router import router as videos_router
+from app.web.router import install as install_web
 from app.webhooks.router import router as webhooks_router
 from app.youtube.cookies import MAX_COOKIE_FILE_BYTES
 from app.youtube.router import COOKIES_PATH
@@ -234,9 +236,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         videos_router,
         library_router,
         admin_router,
+        session_router,
         webhooks_router,
         youtube_router,
     ):
         app.include_router(router)
+    install_web(app)
     app.openapi = _openapi_with_key(app, settings.api_key_header)  # type: ignore[method-assign]
     return app

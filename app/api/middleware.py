@@ -143,7 +143,6 @@ BASE_HEADERS: Headers = [
 # The interactive docs load Swagger UI from a CDN; everything else is data, not a page.
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
-DOCS_PATHS = ("/api/docs", "/api/openapi.json")
 
 
 class SecurityHeadersMiddleware(HttpMiddleware):
@@ -151,12 +150,17 @@ class SecurityHeadersMiddleware(HttpMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         extra = list(BASE_HEADERS)
-        if not scope["path"].startswith(DOCS_PATHS):
-            extra.append(API_CSP)
         # uvicorn sets the scheme from X-Forwarded-Proto for trusted proxies (--proxy-headers).
         if scope.get("scheme") == "https":
             extra.append(HSTS)
-        await self.app(scope, receive, on_response_start(send, lambda m: add_headers(m, extra)))
+
+        def secure(message: Message) -> None:
+            # A page that brings its own policy (the web UI, the docs) keeps it; every other
+            # response is data and may load nothing.
+            own = any(name.lower() == API_CSP[0] for name, _ in message.get("headers", []))
+            add_headers(message, extra if own else [*extra, API_CSP])
+
+        await self.app(scope, receive, on_response_start(send, secure))
 
 
 class RateLimitHeadersMiddleware(HttpMiddleware):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -11,8 +12,14 @@ from starlette.requests import HTTPConnection
 from app.api.dependencies import DbSession
 from app.api.ratelimit import client_ip, note_limit
 from app.api.state import AppState, app_state
-from app.auth import keys, service
-from app.auth.exceptions import InsufficientScope, MissingApiKey, RateLimited
+from app.auth import keys, repository, service, sessions
+from app.auth.exceptions import (
+    CsrfFailed,
+    InsufficientScope,
+    MissingApiKey,
+    RateLimited,
+    SessionExpired,
+)
 from app.auth.models import ApiKey, Scope
 from app.core.config import Settings
 from app.core.database import after_commit
@@ -73,6 +80,68 @@ def forget_keys_after_commit(session: AsyncSession, state: AppState) -> None:
     after_commit(session, forget)
 
 
+KeyLoader = Callable[[uuid.UUID], Awaitable[ApiKey]]
+
+
+def loader(session: AsyncSession) -> KeyLoader:
+    """Loads a browser session's key by its id (raising why it no longer opens the door)."""
+
+    async def load(key_id: uuid.UUID) -> ApiKey:
+        found: ApiKey = await session.run_sync(_load_by_id, key_id)
+        return found
+
+    return load
+
+
+def _load_by_id(session: Session, key_id: uuid.UUID) -> ApiKey:
+    api_key = repository.by_id(session, key_id)
+    if api_key is None:
+        raise SessionExpired()
+    service.still_valid(api_key)
+    session.expunge(api_key)
+    return api_key
+
+
+def session_ttl(settings: Settings) -> int:
+    return max(60, int(settings.ui_session_hours * 3600))
+
+
+async def authenticate_connection(
+    connection: HTTPConnection, settings: Settings, find: KeyFinder, load: KeyLoader
+) -> ApiKey:
+    """The caller's key: by the API key header (or, on a WebSocket, the query parameter),
+    else by the web UI's session cookie, whose unsafe requests must carry the CSRF token."""
+    secret = connection.headers.get(settings.api_key_header)
+    if secret is None and connection.scope["type"] == "websocket":
+        secret = connection.query_params.get("api_key")
+    token = connection.cookies.get(sessions.COOKIE_NAME)
+    if secret or not token:
+        return await authenticate(connection, settings, secret, find)
+    await _limit(connection, _address_limit(connection, settings))
+    state = app_state(connection)
+    browser = await sessions.find_session(state.redis, token, ttl_seconds=session_ttl(settings))
+    if browser is None:
+        raise SessionExpired()
+    method = connection.scope.get("method", "GET")
+    if method not in sessions.SAFE_METHODS and not sessions.csrf_matches(
+        browser, connection.headers.get(sessions.CSRF_HEADER)
+    ):
+        raise CsrfFailed()
+    api_key = await load(browser.api_key_id)
+    await _limit(connection, _key_limit(api_key, settings))
+    connection.scope.setdefault("state", {})[BROWSER_SESSION] = browser
+    state.key_usage.record(api_key.id)
+    return api_key
+
+
+# Where a request authenticated by the session cookie keeps its session (request.state).
+BROWSER_SESSION = "browser_session"
+
+
+def _address_limit(connection: HTTPConnection, settings: Settings) -> tuple[str, int]:
+    return (f"ip:{connection_ip(connection, settings)}", settings.rate_limit_per_ip_per_minute)
+
+
 async def authenticate(
     connection: HTTPConnection, settings: Settings, secret: str | None, find: KeyFinder
 ) -> ApiKey:
@@ -80,7 +149,7 @@ async def authenticate(
     # The address limit comes first so that guessing keys is throttled as well; a key found
     # in the cache is counted in the same round trip.
     state = app_state(connection)
-    address = (f"ip:{connection_ip(connection, settings)}", settings.rate_limit_per_ip_per_minute)
+    address = _address_limit(connection, settings)
     known = _cached_key(state, secret) if secret else None
     if known is None:
         await _limit(connection, address)
@@ -112,8 +181,9 @@ def require_scope(api_key: ApiKey, scope: Scope) -> None:
 async def require_key(request: Request, session: DbSession) -> ApiKey:
     # The settings come from the state, not a dependency: each one is solved per request.
     state = app_state(request)
-    secret = request.headers.get(state.settings.api_key_header)
-    return await authenticate(request, state.settings, secret, finder(session, state))
+    return await authenticate_connection(
+        request, state.settings, finder(session, state), loader(session)
+    )
 
 
 CurrentKey = Annotated[ApiKey, Depends(require_key, scope="function")]

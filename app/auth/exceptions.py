@@ -57,4 +57,25 @@ class QuotaExceeded(AppError):
     message = "The key's job quota is used up."
 
 
-AUTH_ERRORS = (MissingApiKey, InvalidApiKey, ApiKeyRevoked, ApiKeyExpired, RateLimited)
+class SessionExpired(AppError):
+    status_code = 401
+    code = "session_expired"
+    message = "The sign-in session has ended; sign in again with your API key."
+
+
+class CsrfFailed(AppError):
+    status_code = 403
+    code = "csrf_failed"
+    message = "A request signed in by cookie must repeat the session's X-CSRF-Token header."
+
+
+# What any authenticated request can answer (by header, or by a browser session's cookie).
+AUTH_ERRORS = (
+    MissingApiKey,
+    InvalidApiKey,
+    ApiKeyRevoked,
+    ApiKeyExpired,
+    SessionExpired,
+    CsrfFailed,
+    RateLimited,
+)

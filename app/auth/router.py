@@ -2,13 +2,29 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from app.api.dependencies import AppSettings, DbSession, RedisClient, State
-from app.auth import service
-from app.auth.dependencies import AdminKey, forget_keys_after_commit
+from app.auth import service, sessions
+from app.auth.dependencies import (
+    BROWSER_SESSION,
+    AdminKey,
+    CurrentKey,
+    authenticate,
+    finder,
+    forget_keys_after_commit,
+    session_ttl,
+)
 from app.auth.exceptions import AUTH_ERRORS, ApiKeyNotFound, ExpiryNotInFuture, InsufficientScope
-from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyUpdate
+from app.auth.models import ApiKey
+from app.auth.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    ApiKeyUpdate,
+    SessionCreate,
+    SessionOut,
+)
 from app.auth.usage import pending_usage
 from app.core.errors import error_responses
 from app.security.exceptions import ForbiddenAddressError
@@ -104,3 +120,67 @@ async def revoke_api_key(
     await session.run_sync(service.revoke_key, key_id)
     forget_keys_after_commit(session, state)
     return Response(status_code=204)
+
+
+session_router = APIRouter(prefix="/api/v1/session", tags=["session"])
+
+
+def _session_out(api_key: ApiKey, csrf_token: str | None) -> SessionOut:
+    return SessionOut(
+        name=api_key.name,
+        key_prefix=api_key.key_prefix,
+        scopes=list(api_key.scopes),
+        csrf_token=csrf_token,
+        expires_at=api_key.expires_at,
+    )
+
+
+@session_router.post("", response_model=SessionOut, responses=error_responses(*AUTH_ERRORS))
+async def sign_in(
+    body: SessionCreate,
+    request: Request,
+    response: Response,
+    state: State,
+    session: DbSession,
+    settings: AppSettings,
+) -> SessionOut:
+    """Exchange an API key for a browser session: an HttpOnly, SameSite=Strict cookie that
+    lasts until the browser closes or UI_SESSION_HOURS pass without a request. Requests it
+    authenticates that change something must send the returned `csrf_token` as
+    `X-CSRF-Token`. The key is not stored, and never appears in a URL or a log."""
+    api_key = await authenticate(request, settings, body.api_key, finder(session, state))
+    opened = await sessions.open_session(state.redis, api_key.id, ttl_seconds=session_ttl(settings))
+    response.set_cookie(
+        sessions.COOKIE_NAME,
+        opened.token,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return _session_out(api_key, opened.csrf_token)
+
+
+@session_router.get("", response_model=SessionOut, responses=error_responses(*AUTH_ERRORS))
+async def current_session(request: Request, response: Response, api_key: CurrentKey) -> SessionOut:
+    """Who the cookie (or the API key header) signs in, with the session's CSRF token."""
+    response.headers["Cache-Control"] = "no-store"
+    browser = request.scope.get("state", {}).get(BROWSER_SESSION)
+    return _session_out(api_key, browser.csrf_token if browser else None)
+
+
+@session_router.delete("", status_code=204)
+async def sign_out(request: Request, redis: RedisClient) -> Response:
+    """Sign out: the session ends on the server and the cookie is cleared (also when the
+    session had already ended)."""
+    await sessions.close_session(redis, request.cookies.get(sessions.COOKIE_NAME, ""))
+    response = Response(status_code=204)
+    response.delete_cookie(
+        sessions.COOKIE_NAME,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response

@@ -70,3 +70,22 @@ class ApiKeyUpdate(BaseModel):
 
 class ApiKeyCreated(ApiKeyOut):
     key: str = Field(description="The key itself. It is shown only this once.")
+
+
+class SessionCreate(BaseModel):
+    """The key a browser signs in with; it is checked, never stored (only its session)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: str = Field(min_length=1, max_length=200)
+
+
+class SessionOut(BaseModel):
+    """Who is signed in, and the token the page repeats in X-CSRF-Token on every request
+    that changes something (None when the request came with the API key header)."""
+
+    name: str
+    key_prefix: str
+    scopes: list[str]
+    csrf_token: str | None
+    expires_at: dt.datetime | None

@@ -168,6 +168,9 @@ class Settings(BaseSettings):
     # How long an API process reuses a key it looked up: a key revoked or changed through
     # another process (or the CLI) keeps working there for at most this long; 0 disables.
     api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # A web UI session (the HttpOnly cookie a key is exchanged for) ends after this long
+    # without a request; sign-out, or revoking the key, ends it at once.
+    ui_session_hours: float = Field(default=12, gt=0, le=24 * 30)
 
     rate_limit_per_minute: int = Field(default=120, ge=1)
     rate_limit_per_ip_per_minute: int = Field(default=600, ge=1)

@@ -15,7 +15,7 @@ from starlette.requests import HTTPConnection
 from app.api.dependencies import State
 from app.api.protocol import EXPRESS
 from app.api.state import AppState, app_state
-from app.auth.dependencies import authenticate, finder, require_scope
+from app.auth.dependencies import authenticate_connection, finder, loader, require_scope
 from app.auth.exceptions import AUTH_ERRORS as KEY_ERRORS
 from app.auth.exceptions import InsufficientScope
 from app.auth.models import ApiKey, Scope
@@ -71,7 +71,6 @@ def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
 
 async def _authorize(websocket: WebSocket, state: AppState) -> ApiKey | None:
     settings = state.settings
-    secret = websocket.headers.get(settings.api_key_header) or websocket.query_params.get("api_key")
     loads = hub_of(websocket).loads
 
     async def find(secret: str) -> ApiKey:
@@ -82,8 +81,12 @@ async def _authorize(websocket: WebSocket, state: AppState) -> ApiKey | None:
 
         return await loads.load(("key", secret), lookup)
 
+    async def load(key_id: uuid.UUID) -> ApiKey:
+        async with state.sessions() as session:
+            return await loader(session)(key_id)
+
     try:
-        api_key = await authenticate(websocket, settings, secret, find)
+        api_key = await authenticate_connection(websocket, settings, find, load)
         require_scope(api_key, Scope.DOWNLOADS_READ)
     except AppError as error:
         # 401 -> 4401, 403 -> 4403, 429 -> 4429: the HTTP status inside WebSocket's range.
