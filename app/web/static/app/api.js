@@ -60,8 +60,9 @@ export async function request(method, path, { body, query, signal, raw = false }
     let code = "http_" + response.status;
     let message = response.statusText || "Request failed";
     let details = [];
+    let data = null;
     try {
-      const data = await response.json();
+      data = await response.json();
       if (data && data.error) {
         code = data.error.code || code;
         message = data.error.message || message;
@@ -71,6 +72,7 @@ export async function request(method, path, { body, query, signal, raw = false }
       /* not JSON */
     }
     const error = new ApiError(response.status, code, message, details);
+    error.body = data; // the whole answer, e.g. a batch's rejected URLs beside its error
     if (response.status === 401 && !path.endsWith("/session")) onSignedOut(error);
     throw error;
   }
