@@ -28,6 +28,42 @@ const WAITING = {
 const KINDS = { playlist: "Playlist", channel: "Channel", batch: "Batch" };
 const YOUTUBE_ID = /^[A-Za-z0-9_-]{11}$/;
 
+// The highest figure shown of each running job, kept for the tab's life: the database's
+// figure (what a reload lists) trails the live events by a moment, and a bar that was at
+// 20% must not step back to 17% when the page is reloaded or the socket reconnects.
+const SHOWN_KEY = "yds.shown-progress";
+
+function runOf(job) {
+  return `${job.attempts || 0}:${job.retries || 0}`;
+}
+
+function shownProgress() {
+  try {
+    return JSON.parse(sessionStorage.getItem(SHOWN_KEY) || "{}");
+  } catch {
+    return {};
+  }
+}
+
+/** The figure to show for `job`: never below what this tab showed of the same run. */
+function steadyProgress(job) {
+  const shown = shownProgress();
+  const seen = shown[job.job_id];
+  if (job.status !== "processing") {
+    if (seen) {
+      delete shown[job.job_id];
+      sessionStorage.setItem(SHOWN_KEY, JSON.stringify(shown));
+    }
+    return job.progress;
+  }
+  const progress = seen && seen.run === runOf(job) ? Math.max(seen.progress, job.progress || 0) : job.progress || 0;
+  if (!seen || seen.progress !== progress || seen.run !== runOf(job)) {
+    shown[job.job_id] = { run: runOf(job), progress };
+    sessionStorage.setItem(SHOWN_KEY, JSON.stringify(shown));
+  }
+  return progress;
+}
+
 function titleOf(job) {
   return (job.metadata && job.metadata.title) || job.url;
 }
@@ -181,7 +217,7 @@ function jobCard(initial, { ctx, announce, onRemoved }) {
     const channel = job.metadata && job.metadata.channel_name;
     kind.textContent = [KINDS[job.kind], channel].filter(Boolean).join(" · ");
     progress.label(`Progress of ${title}`);
-    progress.show(job);
+    progress.show({ ...job, progress: steadyProgress(job) });
     waiting.textContent =
       job.status === "queued" && job.waiting_reason ? WAITING[job.waiting_reason] || job.waiting_reason : "";
     waiting.hidden = !waiting.textContent;

@@ -1,0 +1,136 @@
+"""The queue page in a real browser against a real API and worker: attacker-controlled
+titles stay text, a reload in the middle of a download picks the bar up where it was, and
+the page is accessible at a phone's and a desktop's size."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+from playwright.sync_api import Dialog, Page, expect
+
+from tests.support.browser import assert_accessible, save_screenshots
+from tests.support.faults import throttled_copy
+from tests.support.offline_youtube import STANDARD_VIDEO_ID
+
+if TYPE_CHECKING:
+    from tests.support.fixtures.browser import NewPage
+    from tests.support.stack import Stack
+
+pytestmark = pytest.mark.e2e
+HOSTILE_ID = "uiHostile01"
+HOSTILE_TITLE = '<script>alert(1)</script><img src=x onerror="alert(2)"> & friends'
+RELOAD_ID = "uiReloadBr1"
+RATE = 64 * 1024  # slow enough to reload in the middle of the download
+JOB_TIMEOUT_MS = 120_000
+
+
+def signed_in(new_page: NewPage, stack: Stack, key: str) -> Page:
+    page = new_page(stack.base_url)
+    page.goto("/signin")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    return page
+
+
+def submit(stack: Stack, key: str, url: str) -> dict[str, Any]:
+    response = httpx.post(
+        f"{stack.base_url}/api/v1/downloads",
+        json={"url": url},
+        headers={"X-API-Key": key},
+        timeout=30,
+    )
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_a_hostile_title_is_shown_as_text_and_runs_nothing(
+    new_page: NewPage, stack: Stack
+) -> None:
+    entry = copy.deepcopy(stack.youtube.catalog["videos"][STANDARD_VIDEO_ID])
+    stack.youtube.set_entry(HOSTILE_ID, {**entry, "id": HOSTILE_ID, "title": HOSTILE_TITLE})
+    key = stack.key("hostile")
+    submit(stack, key, stack.youtube.video_url(HOSTILE_ID))
+    page = signed_in(new_page, stack, key)
+    dialogs: list[str] = []
+
+    def seen(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", seen)
+    card = page.locator("li.job").first
+    expect(card.get_by_role("heading")).to_have_text(HOSTILE_TITLE, timeout=JOB_TIMEOUT_MS)
+    expect(card.locator(".badge")).to_have_text("completed", timeout=JOB_TIMEOUT_MS)
+    expect(card.get_by_role("heading")).to_have_text(HOSTILE_TITLE)
+    assert page.locator("main script, main img[src='x']").count() == 0
+    page.reload()
+    expect(card.get_by_role("heading")).to_have_text(HOSTILE_TITLE)
+    assert dialogs == []
+
+
+def test_a_reload_mid_download_keeps_the_bar_where_it_was(
+    new_page: NewPage, stack: Stack
+) -> None:
+    key = stack.key("reload")
+    submit(stack, key, throttled_copy(stack.youtube, RELOAD_ID, rate=RATE))
+    page = signed_in(new_page, stack, key)
+    bar = page.locator("li.job").first.get_by_role("progressbar")
+    page.wait_for_function(
+        """() => {
+            const bar = document.querySelector("li.job progress");
+            return bar && bar.value >= 20 && bar.value < 60;
+        }""",
+        polling=50,
+        timeout=JOB_TIMEOUT_MS,
+    )
+    before = float(bar.get_attribute("value") or 0)
+    # Record every value the bar shows from the first paint after the reload.
+    page.add_init_script(
+        """window.seenValues = [];
+        new MutationObserver(() => {
+            const bar = document.querySelector("li.job progress");
+            if (bar) window.seenValues.push(bar.value);
+        }).observe(document, {subtree: true, childList: true, attributes: true,
+                              attributeFilter: ["value"]});"""
+    )
+    page.reload()
+    card = page.locator("li.job").first
+    expect(card.locator(".badge")).to_have_text("completed", timeout=JOB_TIMEOUT_MS)
+    expect(card.locator(".figure")).to_have_text("100%")
+    seen: list[float] = page.evaluate("window.seenValues")
+    shown = [value for value in seen if value > 0]
+    assert shown, seen
+    assert seen[-1] == 100
+    # The bar comes back at (or past) where it was, never from 0.
+    first = next(iter(v for v in seen if v != 0))
+    assert first >= before - 1, (before, seen[:20])
+    assert min(seen[seen.index(first) :]) >= before - 1, (before, seen)
+
+
+def test_the_queue_looks_right_and_is_accessible(new_page: NewPage, stack: Stack) -> None:
+    key = stack.key("looks")
+    submit(stack, key, stack.youtube.video_url(STANDARD_VIDEO_ID))
+    page = signed_in(new_page, stack, key)
+    expect(page.locator("li.job .badge").first).to_have_text("completed", timeout=JOB_TIMEOUT_MS)
+    save_screenshots(page, "queue")
+    assert_accessible(page, "queue")
+
+
+def test_the_status_filter_is_kept_in_the_url(new_page: NewPage, stack: Stack) -> None:
+    key = stack.key("filter")
+    submit(stack, key, stack.youtube.video_url(STANDARD_VIDEO_ID))
+    page = signed_in(new_page, stack, key)
+    expect(page.locator("li.job .badge").first).to_have_text("completed", timeout=JOB_TIMEOUT_MS)
+    page.get_by_label("Status").select_option("failed")
+    expect(page).to_have_url(re.compile(r"/\?status=failed$"))
+    expect(page.get_by_text("No failed jobs.")).to_be_visible()
+    page.reload()
+    expect(page.get_by_label("Status")).to_have_value("failed")
+    page.get_by_label("Status").select_option("completed")
+    expect(page.locator("li.job")).to_have_count(1)
