@@ -25,14 +25,14 @@ ERRORS = error_responses(
     *AUTH_ERRORS,
 )
 UrlQuery = Annotated[HttpUrl, Query(description="A YouTube video URL.")]
+InfoUrlQuery = Annotated[HttpUrl, Query(description="A YouTube video, playlist or channel URL.")]
 
 
 @router.get("/info", response_model=VideoInfo, responses=ERRORS, summary="Video metadata")
 async def get_info(
-    url: UrlQuery, _key: ReadKey, settings: AppSettings, redis: RedisClient
+    url: InfoUrlQuery, _key: ReadKey, settings: AppSettings, redis: RedisClient
 ) -> VideoInfo:
-    raw = await service.extract_cached(url, settings=settings, redis_client=redis)
-    return service.video_info(raw)
+    return await service.info(url, settings=settings, redis_client=redis)
 
 
 @router.get(

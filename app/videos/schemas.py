@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class Thumbnail(BaseModel):
@@ -26,6 +26,11 @@ class VideoInfo(BaseModel):
     is_live: bool
     live_status: str | None
     is_playlist: bool
+    entry_count: int | None = Field(
+        default=None,
+        description="A playlist or channel: its entries, up to MAX_PLAYLIST_ITEMS (video_id is "
+        "the list's id, duration the entries' total when all are known).",
+    )
 
 
 class MediaFormat(BaseModel):

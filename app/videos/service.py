@@ -8,8 +8,10 @@ import hashlib
 import json
 import logging
 import tempfile
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import redis
@@ -25,9 +27,11 @@ from app.downloads.engine.options import (
     format_sort,
     private_cookie_jar,
 )
+from app.downloads.engine.playlists import expand
 from app.downloads.exceptions import JobFailure
-from app.downloads.schemas import JobOptions, Quality
-from app.downloads.urls import check_submittable
+from app.downloads.schemas import DateWindow, JobOptions, Quality
+from app.downloads.urls import check_submittable, classify
+from app.jobs.models import JobKind
 from app.security.service import check_address
 from app.transcripts.planning import caption_languages
 from app.videos.exceptions import LookupTimedOut, VideoLookupFailed
@@ -38,6 +42,7 @@ from app.youtube.routes import Route, choose_async, rest_async
 logger = logging.getLogger(__name__)
 
 EXTRACT_TIMEOUT_SECONDS = 60.0
+_T = TypeVar("_T")
 _QUIET = {"quiet": True, "noprogress": True, "cachedir": False, "noplaylist": True}
 
 
@@ -71,11 +76,29 @@ async def extract_cached(url: str, *, settings: Settings, redis_client: Redis) -
     if cached:
         result: dict[str, Any] = json.loads(cached)
         return result
+    raw = await _looked_up(_extract, url, settings=settings, redis_client=redis_client)
+    if settings.info_cache_seconds:
+        try:
+            await redis_client.set(key, json.dumps(raw), ex=settings.info_cache_seconds)
+        except redis.RedisError as exc:
+            logger.warning("could not cache video info: %s", exc)
+    return raw
+
+
+async def _looked_up(
+    lookup: Callable[[str, Settings, Route], _T],
+    url: str,
+    *,
+    settings: Settings,
+    redis_client: Redis,
+) -> _T:
+    """`lookup(url, settings, route)` in a thread, through a route that is not resting;
+    a bot check or HTTP 429 rests that route, as a job's would."""
     route = await choose_async(redis_client, settings)
     try:
         with anyio.fail_after(EXTRACT_TIMEOUT_SECONDS):
-            raw = await anyio.to_thread.run_sync(
-                _extract, url, settings, route, abandon_on_cancel=True
+            return await anyio.to_thread.run_sync(
+                lookup, url, settings, route, abandon_on_cancel=True
             )
     except TimeoutError as exc:
         raise LookupTimedOut() from exc
@@ -85,12 +108,71 @@ async def extract_cached(url: str, *, settings: Settings, redis_client: Redis) -
             cooldown = settings.breaker_cooldown_seconds
             await rest_async(redis_client, route, cooldown_seconds=cooldown, reason=failed.message)
         raise
+
+
+async def info(url: str, *, settings: Settings, redis_client: Redis) -> VideoInfo:
+    """A video's metadata, or a playlist's or channel's title and entry count."""
+    target = classify(url, settings.allowed_domains)
+    if not target.kind.is_parent:
+        return video_info(await extract_cached(url, settings=settings, redis_client=redis_client))
+    await check_address(target.url, settings)
+    key = "yds:info:list:" + hashlib.sha256(target.url.encode()).hexdigest()
+    try:
+        cached = await redis_client.get(key)
+    except redis.RedisError:
+        cached = None
+    if cached:
+        return VideoInfo.model_validate_json(cached)
+    channel = target.kind is JobKind.CHANNEL
+    found = await _looked_up(
+        partial(_list_info, newest_first=channel),
+        target.url,
+        settings=settings,
+        redis_client=redis_client,
+    )
     if settings.info_cache_seconds:
         try:
-            await redis_client.set(key, json.dumps(raw), ex=settings.info_cache_seconds)
+            await redis_client.set(key, found.model_dump_json(), ex=settings.info_cache_seconds)
         except redis.RedisError as exc:
-            logger.warning("could not cache video info: %s", exc)
-    return raw
+            logger.warning("could not cache playlist info: %s", exc)
+    return found
+
+
+def _list_info(url: str, settings: Settings, route: Route, *, newest_first: bool) -> VideoInfo:
+    """The flat extraction a parent job starts with (one request per page of entries),
+    up to MAX_PLAYLIST_ITEMS entries."""
+    try:
+        expansion = expand(
+            url,
+            settings=settings,
+            playlist_items=None,
+            max_items=settings.max_playlist_items,
+            window=DateWindow(),
+            check_stop=lambda: None,
+            newest_first=newest_first,
+            route=route,
+        )
+    except JobFailure as failure:
+        raise VideoLookupFailed(failure) from failure
+    durations = [entry.duration for entry in expansion.entries]
+    known = all(d is not None for d in durations)
+    return VideoInfo(
+        video_id=expansion.playlist_id or "",
+        title=expansion.title,
+        duration=sum(d for d in durations if d is not None) if durations and known else None,
+        channel_name=expansion.channel,
+        channel_id=None,
+        upload_date=None,
+        webpage_url=url,
+        thumbnails=[],
+        subtitle_languages=[],
+        automatic_caption_languages=[],
+        translation_languages=[],
+        is_live=False,
+        live_status=None,
+        is_playlist=True,
+        entry_count=len(expansion.entries),
+    )
 
 
 def video_info(raw: dict[str, Any]) -> VideoInfo:
