@@ -49,9 +49,7 @@ def submit(stack: Stack, key: str, url: str) -> dict[str, Any]:
     return body
 
 
-def test_a_hostile_title_is_shown_as_text_and_runs_nothing(
-    new_page: NewPage, stack: Stack
-) -> None:
+def test_a_hostile_title_is_shown_as_text_and_runs_nothing(new_page: NewPage, stack: Stack) -> None:
     entry = copy.deepcopy(stack.youtube.catalog["videos"][STANDARD_VIDEO_ID])
     stack.youtube.set_entry(HOSTILE_ID, {**entry, "id": HOSTILE_ID, "title": HOSTILE_TITLE})
     key = stack.key("hostile")
@@ -74,9 +72,7 @@ def test_a_hostile_title_is_shown_as_text_and_runs_nothing(
     assert dialogs == []
 
 
-def test_a_reload_mid_download_keeps_the_bar_where_it_was(
-    new_page: NewPage, stack: Stack
-) -> None:
+def test_a_reload_mid_download_keeps_the_bar_where_it_was(new_page: NewPage, stack: Stack) -> None:
     key = stack.key("reload")
     submit(stack, key, throttled_copy(stack.youtube, RELOAD_ID, rate=RATE))
     page = signed_in(new_page, stack, key)

@@ -78,13 +78,12 @@ def test_the_standard_video_completes_from_the_form(new_page: NewPage, stack: St
     expect(card.get_by_role("heading")).not_to_have_text(re.compile("^https://"))
 
 
-def test_a_playlist_becomes_a_family_with_each_entry_state(
-    new_page: NewPage, stack: Stack
-) -> None:
+def test_a_playlist_becomes_a_family_with_each_entry_state(new_page: NewPage, stack: Stack) -> None:
     page = signed_in(new_page, stack)
     page.goto("/submit")
     page.get_by_label("YouTube URL").fill(stack.youtube.playlist_url(PLAYLIST_ID))
-    expect(page.locator(".preview")).to_contain_text("playlist")
+    expect(page.locator(".preview-title")).to_have_text(re.compile("^Offline fixture playlist"))
+    expect(page.locator(".preview")).to_contain_text("12 entries")
     expect(page.get_by_label("Entries", exact=True)).to_be_visible()
     page.get_by_role("button", name="Download", exact=True).click()
 
@@ -92,7 +91,8 @@ def test_a_playlist_becomes_a_family_with_each_entry_state(
     expect(card.locator(".counts")).to_have_text(
         "12 entries: 10 completed, 2 failed", timeout=JOB_TIMEOUT_MS
     )
-    expect(card.locator(".job-meta .badge")).to_have_text("completed")
+    # The parent ends once a worker settles it, after its last entry.
+    expect(card.locator(".job-meta .badge")).to_have_text("completed", timeout=JOB_TIMEOUT_MS)
     card.get_by_role("button", name="Show entries").click()
     entries = card.locator("li.entry")
     expect(entries).to_have_count(12)
@@ -113,9 +113,7 @@ def test_the_apis_validation_messages_show_beside_their_fields(
     page.get_by_label("YouTube URL").fill(stack.youtube.playlist_url(PLAYLIST_ID))
     page.get_by_label("Entries", exact=True).fill("1-x")
     page.get_by_role("button", name="Download", exact=True).click()
-    expect(page.locator("#playlist_items-error")).to_contain_text(
-        "not a playlist_items selection"
-    )
+    expect(page.locator("#playlist_items-error")).to_contain_text("not a playlist_items selection")
     expect(page.get_by_label("Entries", exact=True)).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("Entries", exact=True)).to_have_value("1-x")  # nothing lost
 
