@@ -140,23 +140,27 @@ BASE_HEADERS: Headers = [
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
-# The interactive docs load Swagger UI from a CDN; everything else is data, not a page.
+# API responses are data, not pages; a page (the docs, the web UI) sets its own policy.
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
-DOCS_PATHS = ("/api/docs", "/api/openapi.json")
 
 
 class SecurityHeadersMiddleware(HttpMiddleware):
-    """Headers that make browsers treat API responses safely."""
+    """Headers that make browsers treat API responses safely. A response that carries its
+    own Content-Security-Policy keeps it; every other one gets API_CSP."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         extra = list(BASE_HEADERS)
-        if not scope["path"].startswith(DOCS_PATHS):
-            extra.append(API_CSP)
         # uvicorn sets the scheme from X-Forwarded-Proto for trusted proxies (--proxy-headers).
         if scope.get("scheme") == "https":
             extra.append(HSTS)
-        await self.app(scope, receive, on_response_start(send, lambda m: add_headers(m, extra)))
+
+        def add_security(message: Message) -> None:
+            present = {name.lower() for name, _ in message.get("headers", [])}
+            policy = [] if API_CSP[0] in present else [API_CSP]
+            add_headers(message, [*extra, *policy])
+
+        await self.app(scope, receive, on_response_start(send, add_security))
 
 
 class RateLimitHeadersMiddleware(HttpMiddleware):

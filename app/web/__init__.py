@@ -1,0 +1,1 @@
+"""The web UI and the API docs pages, served by the API itself."""
