@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from playwright.sync_api import Dialog, Page, expect
+from playwright.sync_api import Dialog, Page, WebSocketRoute, expect
 
 from tests.support.browser import assert_accessible, save_screenshots
 from tests.support.faults import throttled_copy
-from tests.support.offline_youtube import STANDARD_VIDEO_ID
+from tests.support.offline_youtube import PLAYLIST_ID, PRIVATE_VIDEO_ID, STANDARD_VIDEO_ID
 
 if TYPE_CHECKING:
     from tests.support.fixtures.browser import NewPage
@@ -24,12 +24,22 @@ pytestmark = pytest.mark.e2e
 HOSTILE_ID = "uiHostile01"
 HOSTILE_TITLE = '<script>alert(1)</script><img src=x onerror="alert(2)"> & friends'
 RELOAD_ID = "uiReloadBr1"
+ACTIONS_ID = "uiActions01"
+DROPPED_ID = "uiDropped01"
 RATE = 64 * 1024  # slow enough to reload in the middle of the download
 JOB_TIMEOUT_MS = 120_000
 
 
-def signed_in(new_page: NewPage, stack: Stack, key: str) -> Page:
-    page = new_page(stack.base_url)
+RECORD_VALUES = """window.seenValues = [];
+new MutationObserver(() => {
+    const bar = document.querySelector("li.job progress");
+    if (bar) window.seenValues.push(bar.value);
+}).observe(document, {subtree: true, childList: true, attributes: true,
+                      attributeFilter: ["value"]});"""
+
+
+def signed_in(new_page: NewPage, stack: Stack, key: str, page: Page | None = None) -> Page:
+    page = page or new_page(stack.base_url)
     page.goto("/signin")
     page.get_by_label("API key").fill(key)
     page.get_by_role("button", name="Sign in").click()
@@ -87,14 +97,7 @@ def test_a_reload_mid_download_keeps_the_bar_where_it_was(new_page: NewPage, sta
     )
     before = float(bar.get_attribute("value") or 0)
     # Record every value the bar shows from the first paint after the reload.
-    page.add_init_script(
-        """window.seenValues = [];
-        new MutationObserver(() => {
-            const bar = document.querySelector("li.job progress");
-            if (bar) window.seenValues.push(bar.value);
-        }).observe(document, {subtree: true, childList: true, attributes: true,
-                              attributeFilter: ["value"]});"""
-    )
+    page.add_init_script(RECORD_VALUES)
     page.reload()
     card = page.locator("li.job").first
     expect(card.locator(".badge")).to_have_text("completed", timeout=JOB_TIMEOUT_MS)
@@ -111,9 +114,19 @@ def test_a_reload_mid_download_keeps_the_bar_where_it_was(new_page: NewPage, sta
 
 def test_the_queue_looks_right_and_is_accessible(new_page: NewPage, stack: Stack) -> None:
     key = stack.key("looks")
+    submit(stack, key, stack.youtube.playlist_url(PLAYLIST_ID))
+    submit(stack, key, stack.youtube.video_url(PRIVATE_VIDEO_ID))
     submit(stack, key, stack.youtube.video_url(STANDARD_VIDEO_ID))
     page = signed_in(new_page, stack, key)
-    expect(page.locator("li.job .badge").first).to_have_text("completed", timeout=JOB_TIMEOUT_MS)
+    cards = page.locator("li.job")
+    expect(cards).to_have_count(3)
+    expect(cards.nth(0).locator(".badge")).to_have_text("completed", timeout=JOB_TIMEOUT_MS)
+    expect(cards.nth(1).locator(".badge")).to_have_text("failed", timeout=JOB_TIMEOUT_MS)
+    expect(cards.nth(1).locator(".job-error")).to_contain_text("Private video")
+    family = cards.nth(2)
+    expect(family.locator(".job-meta .badge")).to_have_text("completed", timeout=JOB_TIMEOUT_MS)
+    family.get_by_role("button", name="Show entries").click()
+    expect(family.locator("li.entry")).to_have_count(12)
     save_screenshots(page, "queue")
     assert_accessible(page, "queue")
 
@@ -130,3 +143,74 @@ def test_the_status_filter_is_kept_in_the_url(new_page: NewPage, stack: Stack) -
     expect(page.get_by_label("Status")).to_have_value("failed")
     page.get_by_label("Status").select_option("completed")
     expect(page.locator("li.job")).to_have_count(1)
+
+
+def test_cancel_retry_and_delete_from_the_queue(new_page: NewPage, stack: Stack) -> None:
+    key = stack.key("actions")
+    job_id = submit(stack, key, throttled_copy(stack.youtube, ACTIONS_ID, rate=RATE))["job_id"]
+    page = signed_in(new_page, stack, key)
+    card = page.locator("li.job").first
+    expect(card.locator(".badge")).to_have_text("processing", timeout=JOB_TIMEOUT_MS)
+
+    card.get_by_role("button", name="Cancel").click()
+    expect(card.locator(".badge")).to_have_text("canceled", timeout=JOB_TIMEOUT_MS)
+    card.get_by_role("button", name="Retry").click()
+    expect(card.locator(".badge")).not_to_have_text("canceled")
+    card.get_by_role("button", name="Cancel").click()
+    expect(card.locator(".badge")).to_have_text("canceled", timeout=JOB_TIMEOUT_MS)
+
+    card.get_by_role("button", name="Delete").click()
+    card.get_by_role("button", name=re.compile("^Delete .* for good$")).click()
+    expect(page.locator("li.job")).to_have_count(0)
+    expect(page.get_by_text("Nothing here yet.")).to_be_visible()
+    gone = httpx.get(
+        f"{stack.base_url}/api/v1/downloads/{job_id}", headers={"X-API-Key": key}, timeout=30
+    )
+    assert gone.status_code == 404
+
+
+def test_an_action_that_fails_says_why_in_the_apis_words(new_page: NewPage, stack: Stack) -> None:
+    key = stack.key("gone")
+    job_id = submit(stack, key, stack.youtube.video_url(STANDARD_VIDEO_ID))["job_id"]
+    page = signed_in(new_page, stack, key)
+    card = page.locator("li.job").first
+    expect(card.locator(".badge")).to_have_text("completed", timeout=JOB_TIMEOUT_MS)
+    # Deleted elsewhere (another tab, the CLI) while this page shows it.
+    deleted = httpx.delete(
+        f"{stack.base_url}/api/v1/downloads/{job_id}", headers={"X-API-Key": key}, timeout=30
+    )
+    assert deleted.status_code == 204
+    card.get_by_role("button", name="Delete").click()
+    card.get_by_role("button", name=re.compile("for good$")).click()
+    expect(card.get_by_role("alert")).to_have_text("No such job.")
+
+
+def test_a_dropped_socket_resumes_where_it_was(new_page: NewPage, stack: Stack) -> None:
+    key = stack.key("dropped")
+    submit(stack, key, throttled_copy(stack.youtube, DROPPED_ID, rate=RATE))
+    page = new_page(stack.base_url)
+    opened: list[WebSocketRoute] = []
+
+    def through(socket: WebSocketRoute) -> None:
+        socket.connect_to_server()  # passes every message both ways
+        opened.append(socket)
+
+    page.route_web_socket(re.compile(r"/ws/progress/"), through)
+    page.add_init_script(RECORD_VALUES)
+    signed_in(new_page, stack, key, page)
+    page.wait_for_function(
+        "() => (document.querySelector('li.job progress') || {}).value >= 20",
+        polling=50,
+        timeout=JOB_TIMEOUT_MS,
+    )
+    before = len(page.evaluate("window.seenValues"))
+    opened[-1].close(code=1006, reason="dropped")  # as a network drop looks to the page
+
+    card = page.locator("li.job").first
+    expect(card.locator(".badge")).to_have_text("completed", timeout=JOB_TIMEOUT_MS)
+    expect(card.locator(".figure")).to_have_text("100%")
+    assert len(opened) >= 2, "the page opened the socket again"
+    assert re.search(r"[?&]after=\d+", opened[-1].url), opened[-1].url
+    seen: list[float] = page.evaluate("window.seenValues")
+    assert len(seen) > before, "the bar moved after the drop"
+    assert seen == sorted(seen), "never back"

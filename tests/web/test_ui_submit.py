@@ -142,3 +142,18 @@ def test_the_submit_page_looks_right_and_is_accessible(new_page: NewPage, stack:
     assert href.startswith("javascript:") and f'"{stack.base_url}/submit?url="' in href
     save_screenshots(page, "submit")
     assert_accessible(page, "submit")
+
+
+def test_several_urls_go_as_a_batch_and_the_refused_ones_stay(
+    new_page: NewPage, stack: Stack
+) -> None:
+    page = signed_in(new_page, stack)
+    good = stack.youtube.video_url(STANDARD_VIDEO_ID)
+    bad = "https://example.com/clip"
+    submit_url(page, f"{good}\n{bad}")
+    result = page.locator(".batch-result")
+    expect(result.get_by_role("heading")).to_have_text("1 queued, 1 refused")
+    expect(result.locator("li")).to_contain_text("'example.com' is not supported")
+    expect(page.get_by_label("YouTube URL")).to_have_value(bad)  # left to fix
+    result.get_by_role("link", name="See the queue").click()
+    expect(page.locator("li.job .kind")).to_have_text("Batch")

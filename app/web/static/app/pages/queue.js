@@ -115,7 +115,7 @@ function progressView(label) {
         if (state.eta !== null && state.eta !== undefined) parts.push(eta(state.eta));
       }
       line.textContent = parts.join(" · ");
-      node.hidden = ["canceled", "expired"].includes(state.status) && !value;
+      node.hidden = ["failed", "canceled", "expired"].includes(state.status) && !value;
     },
   };
 }
@@ -172,7 +172,7 @@ function jobCard(initial, { ctx, announce, onRemoved }) {
   const kind = h("span", { class: "kind muted" });
   const progress = progressView("");
   const waiting = h("p", { class: "waiting muted" });
-  const error = h("p", { class: "error" });
+  const error = h("p", { class: "error job-error" });
   const counts = h("p", { class: "counts" });
   const entriesList = h("ol", { class: "entries", id: `entries-${job.job_id}`, hidden: true });
   const toggle = h("button", {
