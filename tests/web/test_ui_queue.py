@@ -129,6 +129,9 @@ def test_the_queue_looks_right_and_is_accessible(new_page: NewPage, stack: Stack
     expect(family.locator("li.entry")).to_have_count(12)
     save_screenshots(page, "queue")
     assert_accessible(page, "queue")
+    page.emulate_media(color_scheme="dark")
+    save_screenshots(page, "queue-dark")
+    assert_accessible(page, "queue-dark")
 
 
 def test_the_status_filter_is_kept_in_the_url(new_page: NewPage, stack: Stack) -> None:

@@ -123,6 +123,15 @@ def test_the_apis_validation_messages_show_beside_their_fields(
     expect(page.get_by_label("YouTube URL")).to_have_value("https://example.com/watch?v=abc")
     expect(page).to_have_url(re.compile(r"/submit$"))
 
+    # A rule across fields has no one field to stand beside: the form says it.
+    page.get_by_label("YouTube URL").fill(stack.youtube.video_url(STANDARD_VIDEO_ID))
+    page.get_by_label("Audio only").check()
+    page.get_by_label("Transcript only").check()
+    page.get_by_role("button", name="Download", exact=True).click()
+    expect(page.locator(".form-error")).to_contain_text(
+        "transcript_only and audio_only exclude each other"
+    )
+
 
 def test_a_share_lands_on_the_form_with_the_url(new_page: NewPage, stack: Stack) -> None:
     page = signed_in(new_page, stack)
@@ -142,6 +151,31 @@ def test_the_submit_page_looks_right_and_is_accessible(new_page: NewPage, stack:
     assert href.startswith("javascript:") and f'"{stack.base_url}/submit?url="' in href
     save_screenshots(page, "submit")
     assert_accessible(page, "submit")
+    page.emulate_media(color_scheme="dark")
+    save_screenshots(page, "submit-dark")
+    assert_accessible(page, "submit-dark")
+
+
+def test_only_the_changed_options_are_sent(new_page: NewPage, stack: Stack) -> None:
+    page = signed_in(new_page, stack)
+    page.goto("/submit")
+    url = stack.youtube.video_url(STANDARD_VIDEO_ID)
+    page.get_by_label("YouTube URL").fill(url)
+    page.get_by_label("Audio only").check()
+    page.get_by_label("Audio format").select_option("mp3")
+    page.get_by_label("Transcript languages").fill("en, de")
+    page.get_by_label("md", exact=True).check()
+    with page.expect_request("**/api/v1/downloads") as sent:
+        page.get_by_role("button", name="Download", exact=True).click()
+    assert sent.value.post_data_json == {
+        "url": url,
+        "audio_only": True,
+        "audio_format": "mp3",
+        "subtitle_languages": ["en", "de"],
+        "subtitle_formats": ["srt", "vtt", "txt", "json", "md"],
+    }
+    card = page.locator("li.job").first
+    expect(card.locator(".badge")).to_have_text("completed", timeout=JOB_TIMEOUT_MS)
 
 
 def test_several_urls_go_as_a_batch_and_the_refused_ones_stay(
