@@ -217,3 +217,13 @@ def test_a_dropped_socket_resumes_where_it_was(new_page: NewPage, stack: Stack) 
     seen: list[float] = page.evaluate("window.seenValues")
     assert len(seen) > before, "the bar moved after the drop"
     assert seen == sorted(seen), "never back"
+
+
+def test_jobs_queued_elsewhere_show_when_the_tab_is_back(new_page: NewPage, stack: Stack) -> None:
+    key = stack.key("elsewhere")
+    page = signed_in(new_page, stack, key)
+    expect(page.get_by_text("Nothing here yet.")).to_be_visible()
+    submit(stack, key, stack.youtube.video_url(STANDARD_VIDEO_ID))  # e.g. from the CLI
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    expect(page.locator("li.job")).to_have_count(1)
+    expect(page.locator("li.job .badge")).to_have_text("completed", timeout=JOB_TIMEOUT_MS)

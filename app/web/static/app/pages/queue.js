@@ -10,6 +10,7 @@ import { isTerminal, watchJob } from "../live.js";
 
 const PAGE_SIZE = 20;
 const ENTRY_PAGE_SIZE = 100;
+const ENTRY_REFRESH_MS = 2000;
 const STATUSES = ["queued", "processing", "completed", "failed", "canceled", "expired"];
 const STAGES = {
   extracting: "Reading the video page",
@@ -363,9 +364,14 @@ function jobCard(initial, { ctx, announce, onRemoved }) {
     if (message.type === "stage" || message.type === "status") scheduleEntries();
   }
 
+  // Entries are read again (titles, new entries) at most every few seconds however busy
+  // the family's stream is; their figures move with the events meanwhile.
   function scheduleEntries() {
-    clearTimeout(refreshTimer);
-    refreshTimer = setTimeout(() => loadEntries().catch(() => {}), 1000);
+    if (refreshTimer) return;
+    refreshTimer = setTimeout(() => {
+      refreshTimer = null;
+      loadEntries().catch(() => {});
+    }, ENTRY_REFRESH_MS);
   }
 
   async function loadEntries() {
@@ -508,6 +514,20 @@ export async function render(root, ctx) {
     }
     throw failure;
   }
+  // Back in the tab: jobs queued meanwhile (another tab, the CLI, a share) are listed.
+  async function catchUp() {
+    if (document.visibilityState !== "visible" || offset) return;
+    try {
+      const latest = await get("/api/v1/downloads", { query: { status, limit: 1 }, signal: ctx.signal });
+      if (latest.total !== page.total || (latest.items[0] && latest.items[0].job_id !== (page.items[0] || {}).job_id)) {
+        ctx.navigate(queryPath(status, offset), { replaceState: true });
+      }
+    } catch {
+      /* the next visit tries again */
+    }
+  }
+  document.addEventListener("visibilitychange", catchUp, { signal: ctx.signal });
+
   if (!page.items.length) {
     replace(
       body,
@@ -538,5 +558,6 @@ export async function render(root, ctx) {
     list.append(card.node);
   }
   replace(body, list, pager(status, offset, page));
+
   return () => cards.forEach((card) => card.close());
 }
