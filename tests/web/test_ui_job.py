@@ -1,0 +1,223 @@
+"""The job page in a real browser against a real stack: the downloaded video plays, its
+transcript follows it (a clicked cue seeks the player and becomes the current one), the
+transcript search marks words and counts cues, the transcript downloads serve the text,
+`?t=` starts the player at a moment, and a hostile title shows as plain text."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+from playwright.sync_api import Dialog, Page, expect
+
+from tests.support.browser import assert_accessible, save_screenshots
+from tests.support.jobs import watch
+from tests.support.offline_playlists import playable_copy
+from tests.support.offline_youtube import STANDARD_VIDEO_ID
+
+if TYPE_CHECKING:
+    from tests.support.fixtures.browser import NewPage
+    from tests.support.offline_youtube import OfflineYouTube
+    from tests.support.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+XSS_VIDEO_ID = "xssTitleJob1"
+XSS_TITLE = "<script>alert(1)</script> & <img src=x onerror=alert(2)>"
+SEEK_TOLERANCE = 0.5
+
+
+def add_hostile_video(youtube: OfflineYouTube, video_id: str, title: str) -> None:
+    """A new playable video (the standard clip's media) whose title is markup."""
+    if video_id not in youtube.catalog["videos"]:
+        template = youtube.catalog["videos"][STANDARD_VIDEO_ID]
+        youtube.set_entry(
+            video_id, playable_copy(template, video_id, title=title, upload_date="20240102")
+        )
+
+
+def completed_job(stack: Stack, key: str, video_id: str, **options: Any) -> dict[str, Any]:
+    """Submit a download through the API and wait (over its WebSocket) for it to complete."""
+    headers = {"X-API-Key": key}
+    with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+        url = stack.youtube.video_url(video_id)
+        created = http.post("/api/v1/downloads", json={"url": url, **options}, headers=headers)
+        assert created.status_code == 202, created.text
+        job_id = created.json()["job_id"]
+        watched = asyncio.run(watch(stack.ws_url, job_id, key=key, within=120))
+        assert watched.final["status"] == "completed", watched.final
+        job = http.get(f"/api/v1/downloads/{job_id}", headers=headers)
+        assert job.status_code == 200, job.text
+        body: dict[str, Any] = job.json()
+        return body
+
+
+def transcript_cues(stack: Stack, key: str, job_id: str) -> list[dict[str, Any]]:
+    response = httpx.get(
+        f"{stack.base_url}/api/v1/downloads/{job_id}/transcript",
+        params={"format": "json"},
+        headers={"X-API-Key": key},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    cues: list[dict[str, Any]] = response.json()
+    return cues
+
+
+def signed_in_page(new_page: NewPage, stack: Stack, key: str, path: str) -> Page:
+    """A page signed in through the sign-in form, which then goes on to `path`."""
+    page = new_page(stack.base_url)
+    page.goto(f"/signin?next={path}")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_have_count(0)
+    return page
+
+
+def current_time(page: Page) -> float:
+    value: float = page.evaluate("document.querySelector('video').currentTime")
+    return value
+
+
+@pytest.fixture(scope="module")
+def key(stack: Stack) -> str:
+    return stack.key("job-page")
+
+
+@pytest.fixture(scope="module")
+def standard(stack: Stack, key: str) -> dict[str, Any]:
+    return completed_job(stack, key, STANDARD_VIDEO_ID)
+
+
+@pytest.fixture
+def job_page(new_page: NewPage, stack: Stack, key: str, standard: dict[str, Any]) -> Iterator[Page]:
+    page = signed_in_page(new_page, stack, key, f"/jobs/{standard['job_id']}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(standard["metadata"]["title"])
+    yield page
+    assert page.blocked_requests == []  # type: ignore[attr-defined]
+
+
+def test_the_video_plays_and_a_clicked_cue_seeks_it_and_becomes_current(
+    job_page: Page, stack: Stack, key: str, standard: dict[str, Any]
+) -> None:
+    page = job_page
+    video = page.locator("video")
+    expect(video).to_be_visible()
+    page.evaluate("() => { const v = document.querySelector('video'); v.muted = true; v.play(); }")
+    page.wait_for_function("document.querySelector('video').currentTime > 0.5")
+
+    cues = transcript_cues(stack, key, standard["job_id"])
+    target = next(cue for cue in cues if "golden" in cue["text"])
+    button = page.get_by_role("button", name="golden")
+    button.click()
+
+    page.wait_for_function(
+        "([start, tolerance]) => Math.abs(document.querySelector('video').currentTime - start)"
+        " <= tolerance",
+        arg=[target["start"], SEEK_TOLERANCE],
+    )
+    expect(button).to_have_attribute("aria-current", "true")
+    expect(page.locator(".cue-item.current")).to_have_count(1)
+    expect(page.locator(".cue-item.current")).to_contain_text("golden")
+
+    # The player keeps going; the highlight follows it to the last cue.
+    last = page.get_by_role("button", name="Thanks for watching")
+    expect(last).to_have_attribute("aria-current", "true", timeout=15_000)
+    expect(button).not_to_have_attribute("aria-current", "true")
+
+
+def test_the_page_shows_the_metadata_and_the_files(
+    job_page: Page, standard: dict[str, Any]
+) -> None:
+    page = job_page
+    summary = page.locator(".job-summary")
+    expect(summary).to_contain_text("completed")
+    expect(summary).to_contain_text(standard["metadata"]["channel_name"])
+    expect(summary.get_by_role("link", name=standard["url"])).to_have_attribute(
+        "href", standard["url"]
+    )
+    files = page.locator(".files-table tbody tr")
+    expect(files).to_have_count(len(standard["files"]))
+    video_file = next(f for f in standard["files"] if f["kind"] == "video")
+    link = page.get_by_role("link", name=f"Download {standard['metadata']['title']}.mp4")
+    expect(link).to_have_attribute("href", video_file["url"])
+    status = page.evaluate(
+        "async (url) => (await fetch(url, {headers: {Range: 'bytes=0-99'}})).status",
+        video_file["url"],
+    )
+    assert status == 206
+    save_screenshots(page, "job-page")
+    assert_accessible(page, "job-page")
+
+
+def test_transcript_search_marks_the_word_and_counts_the_cues(job_page: Page) -> None:
+    page = job_page
+    search = page.get_by_label("Search the transcript")
+    expect(page.locator(".cue-count")).to_have_text("7 cues")
+
+    search.fill("bread")
+
+    expect(page.locator(".cues mark")).to_have_text(["bread"])
+    expect(page.locator(".cue-count")).to_have_text("1 cue matches “bread”")
+    expect(page.locator(".cue-item:visible")).to_have_count(1)
+
+    search.fill("the")
+    expect(page.locator(".cue-count")).to_have_text("4 cues match “the”")
+
+    search.fill("")
+    expect(page.locator(".cue-item:visible")).to_have_count(7)
+    expect(page.locator(".cues mark")).to_have_count(0)
+
+
+def test_the_transcript_downloads_serve_text_srt_and_vtt(
+    job_page: Page, standard: dict[str, Any]
+) -> None:
+    page = job_page
+    expected = {"TXT": "Thanks for watching!", "SRT": "00:00:15,800 --> ", "VTT": "WEBVTT"}
+    for label, needle in expected.items():
+        link = page.get_by_role("link", name=f"Download the transcript as {label}")
+        expect(link).to_have_attribute("download", f"{standard['metadata']['title']}.en.{label.lower()}")
+        href = link.get_attribute("href")
+        assert href is not None and f"format={label.lower()}" in href
+        fetched = page.evaluate(
+            "async (href) => { const r = await fetch(href); return [r.status, await r.text()]; }",
+            href,
+        )
+        assert fetched[0] == 200 and needle in fetched[1], fetched
+
+
+def test_a_moment_in_the_address_starts_the_player_there(
+    new_page: NewPage, stack: Stack, key: str, standard: dict[str, Any]
+) -> None:
+    page = signed_in_page(new_page, stack, key, f"/jobs/{standard['job_id']}?t=8.6")
+
+    page.wait_for_function(
+        "() => { const v = document.querySelector('video');"
+        " return v && v.readyState >= 1 && Math.abs(v.currentTime - 8.6) < 0.5; }"
+    )
+    expect(page.locator(".cue-item.current")).to_contain_text("First, mix the flour")
+
+
+def test_a_hostile_title_shows_as_text_and_runs_nothing(
+    new_page: NewPage, stack: Stack, key: str, offline_youtube: OfflineYouTube
+) -> None:
+    add_hostile_video(offline_youtube, XSS_VIDEO_ID, XSS_TITLE)
+    job = completed_job(stack, key, XSS_VIDEO_ID, transcript_only=False)
+    dialogs: list[Dialog] = []
+    page = new_page(stack.base_url)
+    page.on("dialog", dialogs.append)
+    page.goto(f"/signin?next=/jobs/{job['job_id']}")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text(XSS_TITLE)
+    # The file names keep what a file system takes of the title.
+    expect(page.locator(".files-table")).to_contain_text(
+        "script alert(1) script & img src=x onerror=alert(2).mp4"
+    )
+    assert page.locator("main script, main img[src='x']").count() == 0
+    assert page.title() == f"{XSS_TITLE} · yds"
+    assert dialogs == []
