@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.e2e
 
-XSS_LIBRARY_VIDEO_ID = "xssTitleLib1"
+XSS_LIBRARY_VIDEO_ID = "xssTitleLb1"
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_a_hostile_title_is_listed_as_text(
     completed_job(stack, key, XSS_LIBRARY_VIDEO_ID)
     dialogs: list[Dialog] = []
     page: Page = new_page(stack.base_url)
-    page.on("dialog", dialogs.append)
+    page.on("dialog", lambda dialog: dialogs.append(dialog))
     page.goto("/signin?next=/library%3Fq%3Donerror")
     page.get_by_label("API key").fill(key)
     page.get_by_role("button", name="Sign in").click()
