@@ -19,7 +19,12 @@ from playwright.sync_api import Dialog, Page, expect
 from tests.support.browser import assert_accessible, save_screenshots
 from tests.support.jobs import watch
 from tests.support.offline_playlists import playable_copy
-from tests.support.offline_youtube import STANDARD_VIDEO_ID
+from tests.support.offline_youtube import (
+    PLAYLIST_VIDEO_IDS,
+    PRIVATE_VIDEO_ID,
+    SLOW_VIDEO_ID,
+    STANDARD_VIDEO_ID,
+)
 
 if TYPE_CHECKING:
     from tests.support.fixtures.browser import NewPage
@@ -31,6 +36,7 @@ pytestmark = pytest.mark.e2e
 XSS_VIDEO_ID = "xssTitleJb1"
 XSS_TITLE = "<script>alert(1)</script> & <img src=x onerror=alert(2)>"
 SEEK_TOLERANCE = 0.5
+FAMILY_LIST_ID = "PLjobPageFamilyFixturePlaylist1234"
 
 
 def add_hostile_video(youtube: OfflineYouTube, video_id: str, title: str) -> None:
@@ -42,23 +48,26 @@ def add_hostile_video(youtube: OfflineYouTube, video_id: str, title: str) -> Non
         )
 
 
-def completed_job(stack: Stack, key: str, video_id: str, **options: Any) -> dict[str, Any]:
-    """Submit a download through the API and wait (over its WebSocket) for it to complete."""
+def finished_job(stack: Stack, key: str, url: str, **options: Any) -> dict[str, Any]:
+    """Submit a download through the API and wait (over its WebSocket) for it to end."""
     headers = {"X-API-Key": key}
     with httpx.Client(base_url=stack.base_url, timeout=30) as http:
-        url = stack.youtube.video_url(video_id)
         created = http.post("/api/v1/downloads", json={"url": url, **options}, headers=headers)
         assert created.status_code == 202, created.text
         job_id = created.json()["job_id"]
         # In a thread of its own: Playwright's sync API keeps an event loop in this one.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            following = pool.submit(asyncio.run, watch(stack.ws_url, job_id, key=key, within=120))
-            watched = following.result()
-        assert watched.final["status"] == "completed", watched.final
+            pool.submit(asyncio.run, watch(stack.ws_url, job_id, key=key, within=120)).result()
         job = http.get(f"/api/v1/downloads/{job_id}", headers=headers)
         assert job.status_code == 200, job.text
         body: dict[str, Any] = job.json()
         return body
+
+
+def completed_job(stack: Stack, key: str, video_id: str, **options: Any) -> dict[str, Any]:
+    job = finished_job(stack, key, stack.youtube.video_url(video_id), **options)
+    assert job["status"] == "completed", job
+    return job
 
 
 def transcript_cues(stack: Stack, key: str, job_id: str) -> list[dict[str, Any]]:
@@ -192,7 +201,9 @@ def test_the_transcript_downloads_serve_text_srt_and_vtt(
     expected = {"TXT": "Thanks for watching!", "SRT": "00:00:15,800 --> ", "VTT": "WEBVTT"}
     for label, needle in expected.items():
         link = page.get_by_role("link", name=f"Download the transcript as {label}")
-        expect(link).to_have_attribute("download", re.compile(rf"^Big Buck Bunny .*\.en\.{label.lower()}$"))
+        expect(link).to_have_attribute(
+            "download", re.compile(rf"^Big Buck Bunny .*\.en\.{label.lower()}$")
+        )
         href = link.get_attribute("href")
         assert href is not None and f"format={label.lower()}" in href
         fetched = page.evaluate(
@@ -234,3 +245,61 @@ def test_a_hostile_title_shows_as_text_and_runs_nothing(
     assert page.locator("main script, main img[src='x']").count() == 0
     assert page.title() == f"{XSS_TITLE} · yds"
     assert dialogs == []
+
+
+def test_a_playlist_lists_its_entries_and_a_failed_entry_says_why(
+    new_page: NewPage, stack: Stack, key: str, offline_youtube: OfflineYouTube
+) -> None:
+    offline_youtube.add_playlist(FAMILY_LIST_ID, [PLAYLIST_VIDEO_IDS[2], PRIVATE_VIDEO_ID])
+    parent = finished_job(stack, key, offline_youtube.playlist_url(FAMILY_LIST_ID))
+    headers = {"X-API-Key": key}
+    entries = httpx.get(
+        f"{stack.base_url}/api/v1/downloads",
+        params={"parent_id": parent["job_id"]},
+        headers=headers,
+    ).json()["items"]
+    failed = next(entry for entry in entries if entry["status"] == "failed")
+    page = signed_in_page(new_page, stack, key, f"/jobs/{parent['job_id']}")
+
+    listed = page.locator(".entries .entry")
+    expect(listed).to_have_count(2)
+    expect(listed.locator(".badge")).to_have_text(["completed", "failed"])
+    expect(page.locator(".job-summary")).to_contain_text("2 (1 completed, 1 failed)")
+    save_screenshots(page, "job-page-playlist")
+    assert_accessible(page, "job-page-playlist")
+
+    listed.nth(1).get_by_role("link").click()
+
+    expect(page).to_have_url(f"{stack.base_url}/jobs/{failed['job_id']}")
+    expect(page.get_by_role("alert")).to_contain_text(failed["error"]["code"])
+    expect(page.get_by_role("alert")).to_contain_text(failed["error"]["message"])
+    expect(page.get_by_role("button", name="Retry")).to_be_visible()
+    page.get_by_role("link", name="Part of a collection").click()
+    expect(page).to_have_url(f"{stack.base_url}/jobs/{parent['job_id']}")
+
+
+def test_a_running_job_is_followed_live_and_can_be_canceled_and_retried(
+    new_page: NewPage, stack: Stack, key: str
+) -> None:
+    headers = {"X-API-Key": key}
+    created = httpx.post(
+        f"{stack.base_url}/api/v1/downloads",
+        json={"url": stack.youtube.video_url(SLOW_VIDEO_ID)},
+        headers=headers,
+    )
+    assert created.status_code == 202, created.text
+    job_id = created.json()["job_id"]
+    page = signed_in_page(new_page, stack, key, f"/jobs/{job_id}")
+    status = page.locator(".job-status .badge")
+
+    expect(page.get_by_role("progressbar", name="Progress")).to_be_visible(timeout=30_000)
+    expect(status).to_have_text("processing")
+    page.get_by_role("button", name="Cancel").click()
+
+    expect(status).to_have_text("canceled", timeout=30_000)
+    expect(page.get_by_role("button", name="Cancel")).to_have_count(0)
+    page.get_by_role("button", name="Retry").click()
+
+    expect(status).to_have_text(re.compile("queued|processing"))
+    page.get_by_role("button", name="Cancel").click()
+    expect(status).to_have_text("canceled", timeout=30_000)

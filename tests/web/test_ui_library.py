@@ -49,9 +49,7 @@ def test_a_word_of_a_transcript_finds_the_video_and_opens_it_at_that_moment(
     page.get_by_role("button", name="Search").click()
 
     expect(page).to_have_url(f"{stack.base_url}/library?q={UNIQUE_TRANSCRIPT_WORD}")
-    expect(page.get_by_role("status").filter(has_text="match")).to_have_text(
-        "1 download matches."
-    )
+    expect(page.get_by_role("status").filter(has_text="match")).to_have_text("1 download matches.")
     expect(page.locator(".hit-snippet mark")).to_have_text([UNIQUE_TRANSCRIPT_WORD])
     save_screenshots(page, "library")
     assert_accessible(page, "library")
