@@ -134,11 +134,13 @@ def test_the_video_plays_and_a_clicked_cue_seeks_it_and_becomes_current(
         " <= tolerance",
         arg=[target["start"], SEEK_TOLERANCE],
     )
+    page.evaluate("() => document.querySelector('video').pause()")  # hold that moment
     expect(button).to_have_attribute("aria-current", "true")
     expect(page.locator(".cue-item.current")).to_have_count(1)
     expect(page.locator(".cue-item.current")).to_contain_text("golden")
 
-    # The player keeps going; the highlight follows it to the last cue.
+    # Playing on, the highlight follows the player to the last cue.
+    page.evaluate("() => document.querySelector('video').play()")
     last = page.get_by_role("button", name="Thanks for watching")
     expect(last).to_have_attribute("aria-current", "true", timeout=15_000)
     expect(button).not_to_have_attribute("aria-current", "true")

@@ -42,10 +42,12 @@ class JobPage {
     this.media = h("section", { class: "job-media", hidden: true, "aria-label": "Player and transcript" });
     this.files = h("section", { class: "card job-files", hidden: true, "aria-labelledby": "job-files-h" });
     this.entries = h("section", { class: "card job-entries", hidden: true, "aria-labelledby": "job-entries-h" });
+    // Status changes are announced here: the summary itself is rebuilt at every refresh.
+    this.announcer = h("p", { class: "visually-hidden", role: "status", "aria-live": "polite" });
   }
 
   async start() {
-    replace(this.root, this.heading, this.summary, this.media, this.files, this.entries);
+    replace(this.root, this.heading, this.announcer, this.summary, this.media, this.files, this.entries);
     let job;
     try {
       job = await get(this.api, { signal: this.ctx.signal });
@@ -69,12 +71,13 @@ class JobPage {
   }
 
   async show(job) {
+    if (this.job && this.job.status !== job.status) replace(this.announcer, `Status: ${job.status}`);
     this.job = job;
     const title = jobTitle(job);
     replace(this.heading, title);
     this.ctx.setTitle(title);
-    this.showSummary(job);
-    this.showFiles(job);
+    keepFocus(this.summary, () => this.showSummary(job));
+    keepFocus(this.files, () => this.showFiles(job));
     if (job.kind !== "video") await this.showEntries();
     if (!this.mediaShown && job.kind === "video" && job.status === "completed") {
       this.mediaShown = true;
@@ -174,13 +177,21 @@ class JobPage {
       job.status === "canceled" ||
       (job.status === "completed" && (job.damaged_files > 0 || (job.children && job.children.failed > 0)));
     if (retryable) {
-      buttons.push(h("button", { type: "button", class: "button primary", onclick: () => this.retry() }, "Retry"));
+      buttons.push(
+        h("button", { type: "button", class: "button primary", dataset: { focusKey: "retry" }, onclick: () => this.retry() }, "Retry"),
+      );
     }
     if (!TERMINAL.has(job.status)) {
       buttons.push(
         h(
           "button",
-          { type: "button", class: "button danger", disabled: job.cancel_requested, onclick: () => this.cancel() },
+          {
+            type: "button",
+            class: "button danger",
+            disabled: job.cancel_requested,
+            dataset: { focusKey: "cancel" },
+            onclick: () => this.cancel(),
+          },
           job.cancel_requested ? "Canceling…" : "Cancel",
         ),
       );
@@ -287,7 +298,13 @@ class JobPage {
                     ? h("span", { class: "muted" }, "Damaged")
                     : h(
                         "a",
-                        { href: file.url, download: fileName(title, file), class: "button small", "aria-label": `Download ${fileName(title, file)}` },
+                        {
+                          href: file.url,
+                          download: fileName(title, file),
+                          class: "button small",
+                          dataset: { focusKey: file.id },
+                          "aria-label": `Download ${fileName(title, file)}`,
+                        },
                         "Download",
                       ),
                 ),
@@ -356,6 +373,10 @@ class JobPage {
       return;
     }
     this.entries.hidden = false;
+    keepFocus(this.entries, () => this.showEntryPage(page));
+  }
+
+  showEntryPage(page) {
     const first = page.total ? page.offset + 1 : 0;
     const last = page.offset + page.items.length;
     replace(
@@ -372,7 +393,7 @@ class JobPage {
             "li",
             { class: "entry" },
             h("span", { class: "entry-position" }, entry.position ? `${entry.position}.` : ""),
-            h("a", { href: `/jobs/${entry.job_id}`, class: "entry-title" }, jobTitle(entry)),
+            h("a", { href: `/jobs/${entry.job_id}`, class: "entry-title", dataset: { focusKey: entry.job_id } }, jobTitle(entry)),
             h("span", { class: `badge ${entry.status}` }, entry.status),
             entry.status === "processing" ? h("span", { class: "muted" }, percent(entry.progress)) : null,
             entry.error ? h("span", { class: "entry-error error" }, entry.error.message) : null,
@@ -385,12 +406,24 @@ class JobPage {
             { class: "actions" },
             h(
               "button",
-              { type: "button", class: "button small", disabled: page.offset === 0, onclick: () => this.entriesPage(-ENTRIES_PAGE) },
+              {
+                type: "button",
+                class: "button small",
+                disabled: page.offset === 0,
+                dataset: { focusKey: "previous" },
+                onclick: () => this.entriesPage(-ENTRIES_PAGE),
+              },
               "Previous",
             ),
             h(
               "button",
-              { type: "button", class: "button small", disabled: last >= page.total, onclick: () => this.entriesPage(ENTRIES_PAGE) },
+              {
+                type: "button",
+                class: "button small",
+                disabled: last >= page.total,
+                dataset: { focusKey: "next" },
+                onclick: () => this.entriesPage(ENTRIES_PAGE),
+              },
               "Next",
             ),
           )
@@ -603,7 +636,17 @@ function statusLine(job) {
   if (job.stage && job.status === "processing") parts.push(" ", job.stage);
   if (job.waiting_reason) parts.push(" ", h("span", { class: "muted" }, `(${job.waiting_reason.replaceAll("_", " ")})`));
   if (job.cancel_requested && !TERMINAL.has(job.status)) parts.push(" ", h("span", { class: "muted" }, "cancel requested"));
-  return h("span", { class: "job-status", "aria-live": "polite" }, parts);
+  return h("span", { class: "job-status" }, parts);
+}
+
+/** Rebuild part of the page without losing the keyboard focus inside it (by data-focus-key). */
+function keepFocus(container, rebuild) {
+  const active = document.activeElement;
+  const key = active && container.contains(active) ? active.dataset.focusKey : undefined;
+  rebuild();
+  if (key === undefined) return;
+  const again = container.querySelector(`[data-focus-key="${CSS.escape(key)}"]`);
+  if (again && !again.disabled) again.focus();
 }
 
 function childCounts(counts) {
