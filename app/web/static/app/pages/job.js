@@ -41,7 +41,11 @@ class JobPage {
     this.summary = h("section", { class: "card job-summary", "aria-labelledby": "job-summary-h" });
     this.media = h("section", { class: "job-media", hidden: true, "aria-label": "Player and transcript" });
     this.files = h("section", { class: "card job-files", hidden: true, "aria-labelledby": "job-files-h" });
-    this.entries = h("section", { class: "card job-entries", hidden: true, "aria-labelledby": "job-entries-h" });
+    this.entries = h("section", {
+      class: "card job-entries",
+      hidden: true,
+      "aria-labelledby": "job-entries-h",
+    });
     // Status changes are announced here: the summary itself is rebuilt at every refresh.
     this.announcer = h("p", { class: "visually-hidden", role: "status", "aria-live": "polite" });
   }
@@ -134,7 +138,11 @@ class JobPage {
             job.position ? ` (entry ${job.position})` : "",
           )
         : null,
-      h("dl", { class: "job-facts" }, rows.map(([name, value]) => [h("dt", {}, name), h("dd", {}, value)])),
+      h(
+        "dl",
+        { class: "job-facts" },
+        rows.map(([name, value]) => [h("dt", {}, name), h("dd", {}, value)]),
+      ),
       this.progressBar(job),
       job.error
         ? h(
@@ -178,7 +186,16 @@ class JobPage {
       (job.status === "completed" && (job.damaged_files > 0 || (job.children && job.children.failed > 0)));
     if (retryable) {
       buttons.push(
-        h("button", { type: "button", class: "button primary", dataset: { focusKey: "retry" }, onclick: () => this.retry() }, "Retry"),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "button primary",
+            dataset: { focusKey: "retry" },
+            onclick: () => this.retry(),
+          },
+          "Retry",
+        ),
       );
     }
     if (!TERMINAL.has(job.status)) {
@@ -200,7 +217,11 @@ class JobPage {
         "div",
         { class: "job-confirm", hidden: true, role: "group", "aria-label": "Confirm deletion" },
         h("span", {}, "Delete this job and its files?"),
-        h("button", { type: "button", class: "button danger small", onclick: () => this.remove() }, "Delete for good"),
+        h(
+          "button",
+          { type: "button", class: "button danger small", onclick: () => this.remove() },
+          "Delete for good",
+        ),
         h(
           "button",
           {
@@ -280,7 +301,18 @@ class JobPage {
         h(
           "table",
           { class: "files-table" },
-          h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Kind"), h("th", { scope: "col" }, "Size"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Download")))),
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              h("th", { scope: "col" }, "Name"),
+              h("th", { scope: "col" }, "Kind"),
+              h("th", { scope: "col" }, "Size"),
+              h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Download")),
+            ),
+          ),
           h(
             "tbody",
             {},
@@ -289,7 +321,12 @@ class JobPage {
                 "tr",
                 {},
                 h("td", { class: "file-name" }, fileName(title, file)),
-                h("td", {}, file.kind, file.state && file.state !== "ok" ? h("span", { class: "badge bad" }, file.state) : null),
+                h(
+                  "td",
+                  {},
+                  file.kind,
+                  file.state && file.state !== "ok" ? h("span", { class: "badge bad" }, file.state) : null,
+                ),
                 h("td", { class: "file-size" }, bytes(file.size)),
                 h(
                   "td",
@@ -342,7 +379,16 @@ class JobPage {
     if (!player && !hasTranscript) return;
     this.media.hidden = false;
     const side = h("div", { class: "transcript-pane card" });
-    replace(this.media, h("div", { class: "player-pane" }, player || h("p", { class: "muted card" }, "No playable media was kept for this job (transcript only).")), side);
+    replace(
+      this.media,
+      h(
+        "div",
+        { class: "player-pane" },
+        player ||
+          h("p", { class: "muted card" }, "No playable media was kept for this job (transcript only)."),
+      ),
+      side,
+    );
     if (hasTranscript) {
       this.transcript = new Transcript(side, {
         api: this.api,
@@ -369,7 +415,11 @@ class JobPage {
     } catch (error) {
       if (error.name === "AbortError") throw error;
       this.entries.hidden = false;
-      replace(this.entries, h("h2", { id: "job-entries-h" }, "Entries"), h("p", { class: "error", role: "alert" }, error.message));
+      replace(
+        this.entries,
+        h("h2", { id: "job-entries-h" }, "Entries"),
+        h("p", { class: "error", role: "alert" }, error.message),
+      );
       return;
     }
     this.entries.hidden = false;
@@ -393,7 +443,11 @@ class JobPage {
             "li",
             { class: "entry" },
             h("span", { class: "entry-position" }, entry.position ? `${entry.position}.` : ""),
-            h("a", { href: `/jobs/${entry.job_id}`, class: "entry-title", dataset: { focusKey: entry.job_id } }, jobTitle(entry)),
+            h(
+              "a",
+              { href: `/jobs/${entry.job_id}`, class: "entry-title", dataset: { focusKey: entry.job_id } },
+              jobTitle(entry),
+            ),
             h("span", { class: `badge ${entry.status}` }, entry.status),
             entry.status === "processing" ? h("span", { class: "muted" }, percent(entry.progress)) : null,
             entry.error ? h("span", { class: "entry-error error" }, entry.error.message) : null,
@@ -454,7 +508,11 @@ class Transcript {
     this.lastManualScroll = 0;
     this.list = h("ol", { class: "cues", "aria-label": "Transcript cues" });
     const markScrolled = () => (this.lastManualScroll = Date.now());
-    this.scroller = h("div", { class: "cue-scroller", onwheel: markScrolled, ontouchmove: markScrolled }, this.list);
+    this.scroller = h(
+      "div",
+      { class: "cue-scroller", onwheel: markScrolled, ontouchmove: markScrolled },
+      this.list,
+    );
     this.count = h("p", { class: "cue-count muted", role: "status", "aria-live": "polite" });
     this.search = h("input", {
       type: "search",
@@ -521,13 +579,21 @@ class Transcript {
         { class: "cue-item" },
         h(
           "button",
-          { type: "button", class: "cue", dataset: { index, start: cue.start }, onclick: () => this.seek(index) },
+          {
+            type: "button",
+            class: "cue",
+            dataset: { index, start: cue.start },
+            onclick: () => this.seek(index),
+          },
           h("span", { class: "cue-time" }, clock(cue.start)),
           h("span", { class: "cue-text" }, cue.text),
         ),
       ),
     );
-    replace(this.list, this.items.length ? this.items : h("li", { class: "muted" }, "The transcript is empty."));
+    replace(
+      this.list,
+      this.items.length ? this.items : h("li", { class: "muted" }, "The transcript is empty."),
+    );
     this.showDownloads();
     this.filter();
     const startAt = Number(this.ctx.query.get("t"));
@@ -634,8 +700,10 @@ function jobTitle(job) {
 function statusLine(job) {
   const parts = [h("span", { class: `badge ${job.status}` }, job.status)];
   if (job.stage && job.status === "processing") parts.push(" ", job.stage);
-  if (job.waiting_reason) parts.push(" ", h("span", { class: "muted" }, `(${job.waiting_reason.replaceAll("_", " ")})`));
-  if (job.cancel_requested && !TERMINAL.has(job.status)) parts.push(" ", h("span", { class: "muted" }, "cancel requested"));
+  if (job.waiting_reason)
+    parts.push(" ", h("span", { class: "muted" }, `(${job.waiting_reason.replaceAll("_", " ")})`));
+  if (job.cancel_requested && !TERMINAL.has(job.status))
+    parts.push(" ", h("span", { class: "muted" }, "cancel requested"));
   return h("span", { class: "job-status" }, parts);
 }
 
@@ -664,7 +732,13 @@ function uploadDate(value) {
 function baseName(title) {
   // What a file system takes, as the API names its own downloads.
   const cleaned = String(title).replace(/[\u0000-\u001f\u007f/\\:*?"<>|]+/gu, " ");
-  return cleaned.split(/\s+/u).join(" ").replace(/^[ .]+|[ .]+$/gu, "").slice(0, 150) || "download";
+  return (
+    cleaned
+      .split(/\s+/u)
+      .join(" ")
+      .replace(/^[ .]+|[ .]+$/gu, "")
+      .slice(0, 150) || "download"
+  );
 }
 
 function fileName(title, file) {
@@ -681,4 +755,3 @@ function mediaFile(job) {
     null
   );
 }
-

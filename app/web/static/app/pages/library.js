@@ -40,12 +40,24 @@ export async function render(root, ctx) {
       input,
       h("button", { type: "submit", class: "button primary" }, "Search"),
     ),
-    h("p", { class: "help", id: "library-q-help" }, "Every word must appear; case is ignored. Words match whole: “bake” does not find “baking”."),
+    h(
+      "p",
+      { class: "help", id: "library-q-help" },
+      "Every word must appear; case is ignored. Words match whole: “bake” does not find “baking”.",
+    ),
     fieldError,
   );
   replace(root, h("h1", {}, "Library"), form, results);
   if (!q) {
-    replace(results, h("h2", { id: "library-results-h", class: "visually-hidden" }, "Results"), h("p", { class: "muted" }, "Search your completed downloads: a word from a title, a channel, or anything said in a video."));
+    replace(
+      results,
+      h("h2", { id: "library-results-h", class: "visually-hidden" }, "Results"),
+      h(
+        "p",
+        { class: "muted" },
+        "Search your completed downloads: a word from a title, a channel, or anything said in a video.",
+      ),
+    );
     input.focus();
     return;
   }
@@ -78,8 +90,16 @@ function showResults(box, page, q, terms) {
   replace(
     box,
     heading,
-    h("p", { class: "muted", role: "status" }, page.total === 1 ? "1 download matches." : `${first}–${last} of ${page.total} downloads match.`),
-    h("ol", { class: "hits", start: first }, page.items.map((item) => hit(item, terms))),
+    h(
+      "p",
+      { class: "muted", role: "status" },
+      page.total === 1 ? "1 download matches." : `${first}–${last} of ${page.total} downloads match.`,
+    ),
+    h(
+      "ol",
+      { class: "hits", start: first },
+      page.items.map((item) => hit(item, terms)),
+    ),
     pager(page, q),
   );
 }
@@ -130,9 +150,18 @@ function jobLink(jobId, match) {
 function pager(page, q) {
   if (page.total <= page.limit) return null;
   const link = (offset, label, rel) =>
-    h("a", { href: `/library?q=${encodeURIComponent(q)}${offset ? `&offset=${offset}` : ""}`, class: "button small", rel }, label);
+    h(
+      "a",
+      {
+        href: `/library?q=${encodeURIComponent(q)}${offset ? `&offset=${offset}` : ""}`,
+        class: "button small",
+        rel,
+      },
+      label,
+    );
   const previous = page.offset > 0 ? link(Math.max(0, page.offset - page.limit), "Previous", "prev") : null;
-  const next = page.offset + page.items.length < page.total ? link(page.offset + page.limit, "Next", "next") : null;
+  const next =
+    page.offset + page.items.length < page.total ? link(page.offset + page.limit, "Next", "next") : null;
   return h("nav", { class: "actions pager", "aria-label": "Result pages" }, previous, next);
 }
 
