@@ -305,3 +305,17 @@ def test_a_running_job_is_followed_live_and_can_be_canceled_and_retried(
     expect(status).to_have_text(re.compile("queued|processing"))
     page.get_by_role("button", name="Cancel").click()
     expect(status).to_have_text("canceled", timeout=30_000)
+
+
+def test_an_audio_download_gets_an_audio_player_beside_its_transcript(
+    new_page: NewPage, stack: Stack, key: str
+) -> None:
+    job = completed_job(stack, key, STANDARD_VIDEO_ID, audio_only=True)
+    page = signed_in_page(new_page, stack, key, f"/jobs/{job['job_id']}")
+
+    expect(page.locator("audio")).to_be_visible()
+    expect(page.locator("video")).to_have_count(0)
+    page.get_by_role("button", name="Then let the dough rest").click()
+    page.wait_for_function(
+        "() => Math.abs(document.querySelector('audio').currentTime - 11.8) <= 0.5"
+    )
