@@ -85,11 +85,15 @@ def transcript_cues(stack: Stack, key: str, job_id: str) -> list[dict[str, Any]]
 def signed_in_page(new_page: NewPage, stack: Stack, key: str, path: str) -> Page:
     """A page signed in through the sign-in form, which then goes on to `path`."""
     page = new_page(stack.base_url)
+    sign_in(page, key, path)
+    return page
+
+
+def sign_in(page: Page, key: str, path: str) -> None:
     page.goto(f"/signin?next={path}")
     page.get_by_label("API key").fill(key)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Sign in")).to_have_count(0)
-    return page
 
 
 def current_time(page: Page) -> float:
@@ -235,9 +239,7 @@ def test_a_hostile_title_shows_as_text_and_runs_nothing(
     dialogs: list[Dialog] = []
     page = new_page(stack.base_url)
     page.on("dialog", lambda dialog: dialogs.append(dialog))
-    page.goto(f"/signin?next=/jobs/{job['job_id']}")
-    page.get_by_label("API key").fill(key)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, key, f"/jobs/{job['job_id']}")
 
     expect(page.get_by_role("heading", level=1)).to_have_text(XSS_TITLE)
     # The file names keep what a file system takes of the title.
@@ -291,11 +293,21 @@ def test_a_running_job_is_followed_live_and_can_be_canceled_and_retried(
     )
     assert created.status_code == 202, created.text
     job_id = created.json()["job_id"]
-    page = signed_in_page(new_page, stack, key, f"/jobs/{job_id}")
+    page = new_page(stack.base_url)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    sign_in(page, key, f"/jobs/{job_id}")
     status = page.locator(".job-status .badge")
 
     expect(page.get_by_role("progressbar", name="Progress")).to_be_visible(timeout=30_000)
     expect(status).to_have_text("processing")
+    # The bar moves with the download's progress events, without reloading the page.
+    page.wait_for_function(
+        "() => { const bar = document.querySelector('.job-progress progress');"
+        " return bar && bar.value > 0; }",
+        timeout=30_000,
+    )
+    assert f"{stack.base_url}/api/v1/downloads/{job_id}/events" in requested
     page.get_by_role("button", name="Cancel").click()
 
     expect(status).to_have_text("canceled", timeout=30_000)

@@ -12,7 +12,13 @@ from playwright.sync_api import Dialog, Page, expect
 
 from tests.support.browser import assert_accessible, save_screenshots
 from tests.support.offline_youtube import UNIQUE_TRANSCRIPT_WORD, UNIQUE_WORD_VIDEO_ID
-from tests.web.test_ui_job import XSS_TITLE, add_hostile_video, completed_job, signed_in_page
+from tests.web.test_ui_job import (
+    XSS_TITLE,
+    add_hostile_video,
+    completed_job,
+    sign_in,
+    signed_in_page,
+)
 
 if TYPE_CHECKING:
     from tests.support.fixtures.browser import NewPage
@@ -102,9 +108,7 @@ def test_a_hostile_title_is_listed_as_text(
     dialogs: list[Dialog] = []
     page: Page = new_page(stack.base_url)
     page.on("dialog", lambda dialog: dialogs.append(dialog))
-    page.goto("/signin?next=/library%3Fq%3Donerror")
-    page.get_by_label("API key").fill(key)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, key, "/library%3Fq%3Donerror")
 
     title = page.locator(".hit-title")
     expect(title).to_have_text(XSS_TITLE)

@@ -8,7 +8,21 @@ import { h, highlighted, replace, toast } from "../dom.js";
 import { bytes, clock, percent, when } from "../format.js";
 
 const TERMINAL = new Set(["completed", "failed", "canceled", "expired"]);
+// Without the event stream (no EventSource, or it was refused), the job is re-read this often.
 const POLL_MS = 2000;
+// A playlist's stream carries every entry's events: its entry list is re-read at most this often.
+const ENTRIES_REFRESH_MS = 1000;
+// Fields of a stream event that describe the job itself (README, Progress streams).
+const EVENT_FIELDS = [
+  "status",
+  "stage",
+  "progress",
+  "downloaded_bytes",
+  "total_bytes",
+  "speed",
+  "eta",
+  "error",
+];
 const ENTRIES_PAGE = 50;
 // After the user scrolls the transcript, leave it where they put it for this long.
 const MANUAL_SCROLL_MS = 5000;
@@ -70,7 +84,9 @@ class JobPage {
 
   stop() {
     clearTimeout(this.timer);
+    clearTimeout(this.entriesTimer);
     this.timer = null;
+    this.closeStream();
     if (this.transcript) this.transcript.stop();
   }
 
@@ -90,22 +106,99 @@ class JobPage {
     this.schedule();
   }
 
+  /** Follow an unfinished job: its event stream when the browser can, else re-reading it. */
   schedule() {
     clearTimeout(this.timer);
-    if (this.ctx.signal.aborted || TERMINAL.has(this.job.status)) return;
+    if (this.ctx.signal.aborted || TERMINAL.has(this.job.status)) {
+      this.closeStream();
+      return;
+    }
+    if (this.stream) return;
+    if (!this.streamFailed && typeof EventSource === "function") {
+      this.openStream();
+      return;
+    }
     this.timer = setTimeout(() => this.refresh(), POLL_MS);
   }
 
-  async refresh() {
+  openStream() {
+    // Server-sent events: the cookie authenticates them, and EventSource reconnects by
+    // itself with Last-Event-ID after a drop (the server replays what was missed).
+    const stream = new EventSource(`${this.api}/events`);
+    this.stream = stream;
+    stream.addEventListener("message", (event) => this.onEvent(event));
+    stream.addEventListener("error", () => {
+      if (stream.readyState !== EventSource.CLOSED || this.stream !== stream) return;
+      this.stream = null;
+      this.streamFailed = true; // refused or gone: re-read the job instead
+      if (!this.ctx.signal.aborted) this.refresh();
+    });
+  }
+
+  closeStream() {
+    if (this.stream) this.stream.close();
+    this.stream = null;
+  }
+
+  onEvent(event) {
+    let message;
     try {
-      await this.show(await get(this.api, { signal: this.ctx.signal }));
+      message = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (message.type === "snapshot") {
+      this.show(message.job).catch(() => {});
+      return;
+    }
+    if (message.job_id !== this.jobId) {
+      this.refreshEntriesSoon(); // an entry's event, on its parent's stream
+      return;
+    }
+    if (message.type === "aggregate") {
+      if (message.children) this.job = { ...this.job, children: message.children };
+      keepFocus(this.summary, () => this.showSummary(this.job));
+      this.refreshEntriesSoon();
+      return;
+    }
+    if (message.type !== "progress" || message.status !== this.job.status) {
+      // A stage or status change: the job's metadata and files may have changed too.
+      if (TERMINAL.has(message.status)) this.closeStream();
+      this.refresh();
+      return;
+    }
+    const job = { ...this.job };
+    for (const name of EVENT_FIELDS) if (name in message) job[name] = message[name];
+    this.job = job;
+    keepFocus(this.summary, () => this.showSummary(job));
+  }
+
+  refreshEntriesSoon() {
+    if (this.entriesTimer || this.job.kind === "video") return;
+    this.entriesTimer = setTimeout(async () => {
+      try {
+        await this.showEntries();
+      } catch {
+        /* left: the page is gone */
+      } finally {
+        this.entriesTimer = null;
+      }
+    }, ENTRIES_REFRESH_MS);
+  }
+
+  async refresh() {
+    this.reads = (this.reads || 0) + 1;
+    const ticket = this.reads;
+    try {
+      const job = await get(this.api, { signal: this.ctx.signal });
+      if (ticket === this.reads) await this.show(job); // else a later read is on its way
     } catch (error) {
       if (error.name === "AbortError" || this.ctx.signal.aborted) return;
       if (error.status === 404) {
         replace(this.summary, h("p", { class: "error", role: "alert" }, error.message));
         return;
       }
-      this.schedule(); // a network blip: keep trying
+      if (!this.stream) this.timer = setTimeout(() => this.refresh(), POLL_MS); // a blip: retry
     }
   }
 
