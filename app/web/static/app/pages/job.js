@@ -65,7 +65,8 @@ class JobPage {
   }
 
   async start() {
-    replace(this.root, this.heading, this.announcer, this.summary, this.media, this.files, this.entries);
+    // The player first: on a phone it is what the page is opened for.
+    replace(this.root, this.heading, this.announcer, this.media, this.summary, this.files, this.entries);
     let job;
     try {
       job = await get(this.api, { signal: this.ctx.signal });
