@@ -118,16 +118,20 @@ function keysSection(ctx) {
           key.name,
           own ? h("span", { class: "help own-key" }, " (you)") : null,
         ),
-        h("td", {}, h("code", {}, key.key_prefix)),
-        h("td", {}, h("ul", { class: "scopes" }, key.scopes.map((s) => h("li", {}, h("span", { class: "badge" }, s))))),
-        h("td", {}, when(key.created_at)),
-        h("td", {}, key.last_used_at ? when(key.last_used_at) : "Never"),
-        h("td", { class: "figure" }, number.format(key.usage_count)),
-        h("td", {}, limitsText(key)),
-        h("td", {}, key.expires_at ? when(key.expires_at) : "Never"),
+        h("td", { dataset: { label: "Prefix" } }, h("code", {}, key.key_prefix)),
         h(
           "td",
-          {},
+          { dataset: { label: "Scopes" } },
+          h("ul", { class: "scopes" }, key.scopes.map((s) => h("li", {}, h("span", { class: "badge" }, s)))),
+        ),
+        h("td", { dataset: { label: "Created" } }, when(key.created_at)),
+        h("td", { dataset: { label: "Last used" } }, key.last_used_at ? when(key.last_used_at) : "Never"),
+        h("td", { class: "figure", dataset: { label: "Requests" } }, number.format(key.usage_count)),
+        h("td", { dataset: { label: "Limits" } }, limitsText(key)),
+        h("td", { dataset: { label: "Expires" } }, key.expires_at ? when(key.expires_at) : "Never"),
+        h(
+          "td",
+          { dataset: { label: "State" } },
           h("span", { class: `badge ${state.badge}` }, state.label),
           key.revoked_at ? h("span", { class: "help block" }, when(key.revoked_at)) : null,
         ),
@@ -444,6 +448,8 @@ function healthSection(ctx) {
 }
 
 function healthView(report) {
+  // The error column only when some check has one (it is empty on a healthy service).
+  const anyError = Object.values(report.checks).some((check) => check.error);
   const rows = Object.entries(report.checks).map(([name, check]) =>
     h(
       "tr",
@@ -451,7 +457,7 @@ function healthView(report) {
       h("th", { scope: "row" }, name),
       h("td", {}, h("span", { class: `badge ${check.ok ? "ok" : "bad"}` }, check.ok ? "OK" : "Failing")),
       h("td", { class: "figure" }, `${Number(check.latency_ms).toFixed(1)} ms`),
-      h("td", {}, check.error || ""),
+      anyError ? h("td", { class: "health-error" }, check.error || "") : null,
     ),
   );
   const parts = [
@@ -468,7 +474,9 @@ function healthView(report) {
           h(
             "tr",
             {},
-            ["Dependency", "State", "Latency", "Error"].map((text) => h("th", { scope: "col" }, text)),
+            ["Dependency", "State", "Latency", anyError ? "Error" : null]
+              .filter(Boolean)
+              .map((text) => h("th", { scope: "col" }, text)),
           ),
         ),
         h("tbody", {}, rows),
