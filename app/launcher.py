@@ -271,6 +271,7 @@ def _banner(settings: Settings) -> str:
         [
             "",
             f"  YouTube download service is running at {base}",
+            f"  Web UI:    {base}/  (sign in with an API key)",
             f"  API docs:  {base}/api/docs",
             f"  {key_hint}",
             "      make api-key NAME=me",

@@ -214,7 +214,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
-            # Keys travel in a header, never in cookies: no credentials, so "*" stays safe.
+            # No credentials: other origins send keys in the header, never the UI's session
+            # cookie (SameSite=Strict besides), so "*" stays safe.
             allow_credentials=False,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=[settings.api_key_header, "Content-Type", "X-Request-ID"],

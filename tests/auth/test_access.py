@@ -19,7 +19,9 @@ from tests.support.factories import create_key
 
 PUBLIC = {"/health", "/health/detailed", "/metrics", "/api/docs", "/api/openapi.json"}
 # Routes any valid key may call, whatever its scopes.
-ANY_KEY = {"/api/v1/version"}
+ANY_KEY = {"/api/v1/version", "/api/v1/session"}
+# Signing in takes the key in its body, and signing out needs none (tests/auth/test_sessions.py).
+SESSION_CHANGES = {("post", "/api/v1/session"), ("delete", "/api/v1/session")}
 URL = "https://www.youtube.com/watch?v=aqz-KE-bpKQ"
 READ, WRITE, ADMIN = "downloads:read", "downloads:write", "admin"
 
@@ -32,6 +34,8 @@ def routes(app: FastAPI) -> list[tuple[str, str, str | None]]:
         if path in PUBLIC:
             continue
         for method in operations:
+            if (method, path) in SESSION_CHANGES:
+                continue
             scope: str | None
             if path in ANY_KEY:
                 scope = None

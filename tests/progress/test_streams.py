@@ -16,6 +16,7 @@ import httpx
 import pytest
 import redis
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from app.jobs import events
 from app.jobs.models import JobStage
@@ -224,3 +225,33 @@ async def test_a_client_that_stops_reading_is_closed_with_4408_while_others_get_
         assert bursts_last <= set(seqs), "each burst's latest state reached every fast client"
         assert seqs[-1] == start + total + 1
         assert follower.events[-1]["status"] == "completed" and follower.close_code == 1000
+
+
+async def test_the_web_uis_session_cookie_opens_a_socket_only_from_its_own_origin(
+    idle_stack: Stack, http: httpx.AsyncClient, publisher: redis.Redis
+) -> None:
+    """The browser sends the UI's HttpOnly cookie with the socket's handshake: no key in the
+    URL. Another site's page cannot ride on it (Origin), and without it the socket is 4401."""
+    key = idle_stack.key()
+    job_id = await queued_job(http, key)
+    signed_in = await http.post("/api/v1/session", json={"api_key": key})
+    assert signed_in.status_code == 200, signed_in.text
+    cookie = f"yds_session={signed_in.cookies['yds_session']}"
+    own = {"Cookie": cookie, "Origin": idle_stack.base_url}
+
+    async with connect(socket_url(idle_stack, job_id), additional_headers=own) as socket:
+        snapshot = json.loads(await socket.recv())
+        completed(publisher, job_id)
+        last = json.loads(await socket.recv())
+        with pytest.raises(ConnectionClosed):
+            await socket.recv()
+    assert snapshot["type"] == "snapshot" and snapshot["job"]["job_id"] == job_id
+    assert last["status"] == "completed" and socket.close_code == 1000
+
+    foreign = {"Cookie": cookie, "Origin": "https://evil.example"}
+    nobody = {"Origin": idle_stack.base_url}
+    for headers, code in ((foreign, 4403), (nobody, 4401)):
+        async with connect(socket_url(idle_stack, job_id), additional_headers=headers) as socket:
+            with pytest.raises(ConnectionClosed):
+                await socket.recv()
+        assert socket.close_code == code, headers
