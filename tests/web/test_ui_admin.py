@@ -45,9 +45,8 @@ def test_keys_are_listed_with_their_details(
     stack: Stack, new_page: NewPage, admin_secret: str
 ) -> None:
     listed = create_key(stack.database_url, "Listed <img src=x> key", scopes=["downloads:read"])
-    assert httpx.get(
-        f"{stack.base_url}/api/v1/stats", headers={"X-API-Key": listed.secret}
-    ).status_code == 200
+    used = httpx.get(f"{stack.base_url}/api/v1/stats", headers={"X-API-Key": listed.secret})
+    assert used.status_code == 200
     page = admin_page(stack, new_page, admin_secret)
 
     row = page.locator("table.keys-table tbody tr", has_text="Listed <img src=x> key")
@@ -206,12 +205,13 @@ def test_health_shows_each_dependency_and_refreshes(
         expect(row.locator("td.figure")).to_contain_text(" ms")
     expect(page.get_by_text(report["yt_dlp"]["api"], exact=True)).to_be_visible()
 
-    checked = page.locator(".health-overall .help")
-    first = checked.text_content()
-    page.get_by_role("region", name="Health").get_by_role("button", name="Refresh").click()
+    refresh = page.get_by_role("region", name="Health").get_by_role("button", name="Refresh")
+    with page.expect_response(lambda r: r.url.endswith("/health/detailed")) as asked:
+        refresh.click()
+    assert asked.value.status == 200
+    expect(refresh).to_be_enabled()
     expect(page.locator(".health-overall")).to_contain_text("checked")
     expect(table.locator("tbody tr")).to_have_count(len(report["checks"]))
-    assert first is not None
 
 
 def test_health_shows_a_failing_dependency_in_the_services_words(
