@@ -14,6 +14,10 @@ COPY requirements.txt /tmp/requirements.txt
 # uses for YouTube's challenges (the deno wheel puts the binary in /opt/venv/bin), and
 # curl_cffi, whose wheel bundles the browser-like libcurl YTDLP_IMPERSONATE uses.
 RUN pip install -r /tmp/requirements.txt
+# The docs pages' Swagger UI and ReDoc, from the npm registry, checked against the lock's
+# sha512 (app/web/vendor.py needs only the standard library).
+COPY app/web/vendor.py app/web/vendor.json /tmp/web-vendor/
+RUN python /tmp/web-vendor/vendor.py --lock /tmp/web-vendor/vendor.json --dest /opt/web-vendor
 
 FROM python:3.11-slim AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -31,6 +35,7 @@ WORKDIR /srv/yds
 COPY alembic.ini ./
 COPY alembic ./alembic
 COPY app ./app
+COPY --from=build /opt/web-vendor ./app/web/static/vendor
 USER 10001
 
 # The last line names a file path, not a secret: the generated key secret lives on /data.

@@ -16,13 +16,15 @@ OPENAPI_CLIENT_VENV := .venv-openapi-client
 OPENAPI_CLIENT_STAMP := $(OPENAPI_CLIENT_VENV)/.installed
 OPENAPI_CLIENT_VERSION := 0.29.1
 PYTEST_ARGS ?=
+# Swagger UI, ReDoc and axe-core from the npm registry, pinned in app/web/vendor.json
+WEB_ASSETS_STAMP := app/web/static/vendor/.vendor-stamp
 
-.PHONY: run test bench lint typecheck api-key migrate ffmpeg tmux espeak redis-binary python-check clean
+.PHONY: run test bench lint typecheck api-key migrate ffmpeg tmux espeak chromium web-assets redis-binary python-check clean
 
-run: $(RUNTIME_STAMP) ffmpeg redis-binary  ## Start API, worker, beat and a private Redis on SQLite
+run: $(RUNTIME_STAMP) ffmpeg redis-binary web-assets  ## Start API, worker, beat and a private Redis on SQLite
 	$(PY) -m app.launcher
 
-test: $(DEV_STAMP) $(CHECKOV_STAMP) $(OPENAPI_CLIENT_STAMP) ffmpeg tmux espeak lint typecheck  ## Lint, type-check and run the whole test suite
+test: $(DEV_STAMP) $(CHECKOV_STAMP) $(OPENAPI_CLIENT_STAMP) ffmpeg tmux espeak chromium web-assets lint typecheck  ## Lint, type-check and run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(DEV_STAMP) redis-binary ffmpeg espeak  ## Speed and memory benchmarks (the README's figures)
@@ -110,6 +112,15 @@ ffmpeg:  ## ffmpeg and ffprobe from the system's packages when missing
 
 tmux:  ## tmux, for the test that draws progress bars in a real terminal
 	$(call system_package,tmux,tmux)
+
+chromium:  ## Chromium and its driver, for the tests that open the web pages in a browser
+	$(call system_package,chromium chromedriver,chromium chromium-driver)
+
+web-assets: $(WEB_ASSETS_STAMP)  ## Swagger UI, ReDoc and axe-core, fetched and checked against app/web/vendor.json
+
+$(WEB_ASSETS_STAMP): app/web/vendor.json app/web/vendor.py | $(RUNTIME_STAMP)
+	$(PY) -m app.web.vendor
+	touch $@
 
 espeak:  ## espeak-ng, the speech synthesizer the speech-recognition tests and benchmark speak with
 	$(call system_package,espeak-ng,espeak-ng)

@@ -45,6 +45,7 @@ from app.progress.router import router as progress_router
 from app.storage.factory import get_storage_handler
 from app.transcripts.router import router as transcripts_router
 from app.videos.router import router as videos_router
+from app.web.docs import router as docs_router
 from app.web.router import install as install_web
 from app.webhooks.router import router as webhooks_router
 from app.youtube.cookies import MAX_COOKIE_FILE_BYTES
@@ -195,7 +196,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="YouTube Download Service",
         version="0.1.0",
         description="Download YouTube videos and their transcripts; watch progress live.",
-        docs_url="/api/docs",
+        # app.web.docs serves /api/docs and /api/redoc from vendored files, not a CDN
+        docs_url=None,
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=_lifespan(settings),
@@ -242,6 +244,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         youtube_router,
     ):
         app.include_router(router)
+    app.include_router(docs_router)
     install_web(app)
     app.openapi = _openapi_with_key(app, settings.api_key_header)  # type: ignore[method-assign]
     return app

@@ -13,4 +13,5 @@ pytest_plugins = [
     "tests.support.fixtures.youtube",
     "tests.support.fixtures.s3",
     "tests.support.fixtures.stacks",
+    "tests.support.fixtures.browser",
 ]

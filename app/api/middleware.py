@@ -140,13 +140,14 @@ BASE_HEADERS: Headers = [
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
-# The interactive docs load Swagger UI from a CDN; everything else is data, not a page.
+# API responses are data, not pages; a page (the docs, the web UI) sets its own policy.
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 
 
 class SecurityHeadersMiddleware(HttpMiddleware):
-    """Headers that make browsers treat API responses safely."""
+    """Headers that make browsers treat API responses safely. A response that carries its
+    own Content-Security-Policy keeps it; every other one gets API_CSP."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         extra = list(BASE_HEADERS)

@@ -9,6 +9,7 @@ import pytest
 
 from app.core.config import Settings
 from app.main import create_app
+from app.web.docs import DOCS_CSP
 from tests.support.factories import KeyFactory
 
 
@@ -31,8 +32,16 @@ async def test_security_headers_on_every_response(client: httpx.AsyncClient) -> 
         assert "strict-transport-security" not in response.headers, "plain HTTP"
     https = await client.get("https://test/health")
     assert "max-age" in https.headers["strict-transport-security"]
+    schema = await client.get("/api/openapi.json")
+    assert "default-src 'none'" in schema.headers["content-security-policy"]
+
+
+async def test_a_response_keeps_its_own_content_security_policy(
+    client: httpx.AsyncClient,
+) -> None:
     docs = await client.get("/api/docs")
-    assert "content-security-policy" not in docs.headers, "Swagger UI loads from its CDN"
+    assert docs.headers.get_list("content-security-policy") == [DOCS_CSP]
+    assert docs.headers["x-frame-options"] == "DENY", "the other headers still come"
 
 
 async def test_cors_allows_configured_origins_only(
