@@ -169,3 +169,21 @@ def test_async_fixtures_and_the_browser_share_a_test(
     page = new_page()
     page.set_content("<main><h1>Offline</h1></main>")
     expect(page.get_by_role("heading", name="Offline")).to_be_visible()
+
+
+def test_an_offline_page_records_what_it_could_not_reach(new_page: NewPage) -> None:
+    page = new_page()
+    page.set_content("<main><h1>Offline</h1></main>")
+    outcome = page.evaluate(
+        """async () => {
+            const socket = new WebSocket("wss://cdn.example.invalid/socket");
+            const closed = new Promise((resolve) => socket.addEventListener("close", resolve));
+            try { await fetch("https://cdn.example.invalid/lib.js"); return "fetched"; }
+            catch { await closed; return "refused"; }
+        }"""
+    )
+    assert outcome == "refused"
+    assert sorted(page.blocked_requests) == [  # type: ignore[attr-defined]
+        "https://cdn.example.invalid/lib.js",
+        "wss://cdn.example.invalid/socket",
+    ]

@@ -132,6 +132,8 @@ function interceptLinks(event) {
   if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
   const link = event.target.closest("a[href]");
   if (!link || link.target || link.hasAttribute("download")) return;
+  // In-page anchors (the skip link) are the browser's: it scrolls and moves the focus.
+  if (link.getAttribute("href").startsWith("#")) return;
   const url = new URL(link.href);
   if (url.origin !== location.origin || !match(url.pathname)) return;
   event.preventDefault();
