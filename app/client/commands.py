@@ -375,7 +375,12 @@ def _print_info(found: dict[str, Any]) -> None:
     stdout.print(f"[bold]{escape(str(found.get('title')))}[/bold]")
     stdout.print(f"channel   {found.get('channel_name') or '-'}", markup=False)
     stdout.print(f"duration  {seconds(found.get('duration'))}")
-    stdout.print(f"uploaded  {found.get('upload_date') or '-'}")
+    if found.get("is_playlist"):
+        stdout.print(
+            f"entries   {found.get('entry_count') if found.get('entry_count') is not None else '-'}"
+        )
+    else:
+        stdout.print(f"uploaded  {found.get('upload_date') or '-'}")
     for name in ("manual_captions", "automatic_captions", "translations"):
         values = found.get(name) or []
         if values:
