@@ -22,6 +22,7 @@ from app.auth.models import ApiKey
 from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.downloads import pipeline
+from app.downloads.families import settle_parent
 from app.jobs.models import Job, JobKind, JobStatus
 from app.storage.local import LocalStorageHandler
 from app.subscriptions import checks
@@ -450,5 +451,33 @@ async def test_keep_last_expires_the_older_downloads_and_they_are_not_fetched_ag
     expired = next(child for child in children(ctx, check_id) if child.video_id == older)
     assert expired.files == []
     assert (await state(client, key, subscription_id))["counts"]["downloaded"] == 2
+    _, queued = expand(ctx, subscription_id)
+    assert queued == []
+
+
+async def test_a_check_retried_by_hand_updates_the_archive(
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    ctx: WorkerContext,
+    enqueued: Enqueued,
+    channel: Channel,
+) -> None:
+    flaky = channel.upload("20250101")
+    channel.site.update_entry(flaky, error="private")
+    key = make_key()
+    subscription_id = await subscribe(client, key, channel.url, backfill=1)
+    check_id, _ = expand(ctx, subscription_id)
+    assert run_family(ctx, enqueued, check_id).status is JobStatus.FAILED
+    assert (await state(client, key, subscription_id))["counts"]["failed"] == 1
+
+    del channel.site.catalog["videos"][flaky]["error"]
+    channel.site.save_catalog()
+    retried = await client.post(f"/api/v1/downloads/{check_id}/retry", headers=headers(key))
+    assert retried.status_code == 202, retried.text
+    settle_parent(ctx, check_id)
+    assert run_family(ctx, enqueued, check_id).status is JobStatus.COMPLETED
+    body = await state(client, key, subscription_id)
+    assert body["counts"] == {"seen": 1, "downloaded": 1, "failed": 0, "pending": 0}
+    assert body["last_error"] is None
     _, queued = expand(ctx, subscription_id)
     assert queued == []
