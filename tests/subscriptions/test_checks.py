@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from app.subscriptions import checks
 from app.subscriptions.models import EntryStatus, Subscription, SubscriptionVideo
 from app.worker.context import WorkerContext, run_db
 from app.youtube import routes
+from tests.support.effects import EffectsProbe
 from tests.support.factories import KeyFactory
 from tests.support.offline_youtube import OfflineYouTube
 
@@ -281,10 +283,11 @@ async def test_a_failed_entry_is_tried_again_up_to_the_limit(
     assert queued == []
 
 
-async def test_the_children_carry_the_keys_webhook(
+async def test_each_new_video_announces_its_end_by_webhook_and_metrics_count(
     client: httpx.AsyncClient,
     make_key: KeyFactory,
     ctx: WorkerContext,
+    enqueued: Enqueued,
     channel: Channel,
 ) -> None:
     channel.upload("20250101")
@@ -297,9 +300,18 @@ async def test_the_children_carry_the_keys_webhook(
         session.execute(
             update(ApiKey).where(ApiKey.id == owner).values(webhook_url="https://hooks.test/x")
         )
-    check_id, _ = expand(ctx, subscription_id)
-    assert [child.webhook_url for child in children(ctx, check_id)] == ["https://hooks.test/x"]
-    assert job(ctx, check_id).webhook_url is None
+    probe = EffectsProbe(ctx.settings.redis_url)
+    try:
+        check_id, _ = expand(ctx, subscription_id)
+        assert run_family(ctx, enqueued, check_id).status is JobStatus.COMPLETED
+        observed = probe.observe()
+    finally:
+        probe.close()
+    (child,) = children(ctx, check_id)
+    assert child.webhook_url == "https://hooks.test/x"
+    assert observed.webhooks == Counter({child.id: 1})  # the check itself has none
+    assert observed.metrics["yds_subscription_new_videos{}"] == 1
+    assert observed.metrics['yds_subscription_checks{"status":"completed"}'] == 1
 
 
 def _make_due(ctx: WorkerContext, subscription_id: str, *, paused: bool) -> None:
