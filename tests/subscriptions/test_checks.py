@@ -493,3 +493,27 @@ async def test_a_check_retried_by_hand_updates_the_archive(
     assert body["last_error"] is None
     _, queued = expand(ctx, subscription_id)
     assert queued == []
+
+
+async def test_a_playlist_backfills_its_last_entries_then_takes_only_added_ones(
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    ctx: WorkerContext,
+    enqueued: Enqueued,
+    youtube_in_process: OfflineYouTube,
+) -> None:
+    tag = uuid.uuid4().hex
+    list_id = f"PLsubs{tag[:28]}"
+    entries = [f"p{tag[:6]}{n:04d}" for n in range(1, 4)]
+    youtube_in_process.add_playlist(list_id, entries)
+    key = make_key()
+    subscription_id = await subscribe(
+        client, key, youtube_in_process.playlist_url(list_id), backfill=1
+    )
+    check_id, queued = expand(ctx, subscription_id)
+    assert queued == [entries[-1]]
+    assert run_family(ctx, enqueued, check_id).status is JobStatus.COMPLETED
+    added = f"p{tag[:6]}0009"
+    youtube_in_process.add_playlist_entry(list_id, added)
+    _, queued = expand(ctx, subscription_id)
+    assert queued == [added]
