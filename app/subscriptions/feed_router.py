@@ -8,7 +8,6 @@ import uuid
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -32,7 +31,8 @@ from app.subscriptions.exceptions import (
     LinkExpired,
     SubscriptionNotFound,
 )
-from app.subscriptions.models import FeedMedia, Subscription
+from app.subscriptions.models import Subscription
+from app.subscriptions.schemas import FeedCreated, FeedRequest
 
 router = APIRouter(tags=["feeds"])
 FEEDS = "/feeds"
@@ -46,21 +46,6 @@ FILE_ERRORS = (
     InvalidRange,
     RangeNotSatisfiable,
 )
-
-
-class FeedRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    media: FeedMedia = Field(
-        default=FeedMedia.AUDIO,
-        description="The files the feed lists: the audio files, or the video files, of the "
-        "subscription's downloads.",
-    )
-
-
-class FeedLink(BaseModel):
-    url: str = Field(description="The feed's URL: shown only in this answer.")
-    media: FeedMedia
 
 
 async def _owned(
@@ -95,7 +80,7 @@ def _linker(request: Request, state: AppState) -> feeds.FileLinker:
 @router.post(
     f"{SUBSCRIPTIONS}/{{subscription_id}}/feed",
     status_code=201,
-    response_model=FeedLink,
+    response_model=FeedCreated,
     responses=error_responses(SubscriptionNotFound, *AUTH_ERRORS),
     summary="Publish the subscription's podcast feed under a new URL (the old one stops working)",
 )
@@ -105,10 +90,10 @@ async def enable_feed(
     request: Request,
     session: DbSession,
     api_key: WriteKey,
-) -> FeedLink:
+) -> FeedCreated:
     subscription = await _owned(session, subscription_id, api_key)
     token = feeds.enable(subscription, media=body.media)
-    return FeedLink(url=str(request.url_for("get_feed", token=token)), media=body.media)
+    return FeedCreated(url=str(request.url_for("get_feed", token=token)), media=body.media)
 
 
 @router.delete(
