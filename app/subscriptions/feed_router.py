@@ -4,6 +4,7 @@ revoke a subscription's feed."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from fastapi import APIRouter, Request, Response
@@ -127,11 +128,20 @@ async def get_feed(token: str, request: Request, session: DbSession, state: Stat
         jobs,
         link=_linker(request, state),
         self_url=str(request.url.replace(query="")),
-        now=utcnow(),
     )
-    # Never cached by a proxy: its links expire, and the URL itself is a secret.
-    headers = {"cache-control": "private, no-store", "referrer-policy": "no-referrer"}
+    # Not kept by shared caches (its URL is a secret, its links expire); podcast apps poll
+    # with If-None-Match, answered 304 while the document is unchanged.
+    headers = {
+        "cache-control": "private, no-cache",
+        "etag": f'"{hashlib.sha256(body).hexdigest()[:32]}"',
+        "referrer-policy": "no-referrer",
+    }
+    if request.headers.get("if-none-match") == headers["etag"]:
+        return Response(status_code=304, headers=headers)
     return Response(body, media_type=feeds.FEED_MEDIA_TYPE, headers=headers)
+
+
+router.add_api_route(f"{FEEDS}/{{token}}.xml", get_feed, methods=["HEAD"], include_in_schema=False)
 
 
 @router.get(

@@ -175,8 +175,8 @@ def _item(channel_element: ET.Element, episode: Episode) -> None:
         _add(item, "podcast:transcript", **attributes)
 
 
-def render(channel: Channel, episodes: Iterable[Episode], *, now: dt.datetime) -> bytes:
-    """The feed document, UTF-8 with an XML declaration."""
+def render(channel: Channel, episodes: Iterable[Episode], *, updated: dt.datetime) -> bytes:
+    """The feed document, UTF-8 with an XML declaration; `updated` is its lastBuildDate."""
     rss = ET.Element(
         "rss",
         {
@@ -193,7 +193,7 @@ def render(channel: Channel, episodes: Iterable[Episode], *, now: dt.datetime) -
     _add(element, "atom:link", href=channel.self_url, rel="self", type="application/rss+xml")
     _add(element, "language", channel.language or "en")
     _add(element, "generator", GENERATOR)
-    _add(element, "lastBuildDate", format_datetime(now.astimezone(dt.UTC), usegmt=True))
+    _add(element, "lastBuildDate", format_datetime(updated.astimezone(dt.UTC), usegmt=True))
     _add(element, "itunes:author", channel.author or channel.title)
     _add(element, "itunes:summary", channel.description)
     _add(element, "itunes:explicit", "false")
@@ -279,7 +279,6 @@ def document(
     *,
     link: FileLinker,
     self_url: str,
-    now: dt.datetime,
 ) -> bytes:
     """The feed of the subscription, its files linked through `link`."""
     medium = FeedMedia(subscription.feed_media)
@@ -290,4 +289,9 @@ def document(
     )
     image = next((episode.image_url for episode in episodes if episode.image_url), None)
     channel = channel_of(subscription, jobs, self_url=self_url, image_url=image)
-    return render(channel, episodes, now=now)
+    # The last change, not the time of this fetch: the same rows give the same document.
+    updated = max(
+        (job.completed_at for job in jobs if job.completed_at is not None),
+        default=subscription.created_at,
+    )
+    return render(channel, episodes, updated=updated)
