@@ -22,6 +22,8 @@ from email.utils import format_datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.models import ApiKey
+from app.core.database import utcnow
 from app.downloads.presenter import media_type
 from app.jobs.models import FileKind, Job, JobFile, JobStatus
 from app.subscriptions import links
@@ -224,14 +226,21 @@ def revoke(subscription: Subscription) -> None:
 
 
 async def find(session: AsyncSession, token: str) -> Subscription:
-    """The subscription whose feed has this token; FeedNotFound for any other token."""
+    """The subscription whose feed has this token; FeedNotFound for any other token, and
+    once the key that owns the subscription is revoked or expired."""
     if not token or len(token) > _MAX_TOKEN_LENGTH:
         raise FeedNotFound()
-    subscription = await session.scalar(
-        select(Subscription).where(Subscription.feed_token_digest == links.feed_token_digest(token))
-    )
-    if subscription is None:
+    found = (
+        await session.execute(
+            select(Subscription, ApiKey)
+            .join(ApiKey, ApiKey.id == Subscription.api_key_id)
+            .where(Subscription.feed_token_digest == links.feed_token_digest(token))
+        )
+    ).one_or_none()
+    # A feed lives no longer than the key that published it.
+    if found is None or found.ApiKey.revoked_at is not None or found.ApiKey.is_expired(utcnow()):
         raise FeedNotFound()
+    subscription: Subscription = found.Subscription
     return subscription
 
 

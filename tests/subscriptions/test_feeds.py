@@ -15,8 +15,10 @@ from pathlib import Path
 import feedparser
 import httpx
 import pytest
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.auth.models import ApiKey
 from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.jobs.models import FileKind, JobFile, JobStatus
@@ -259,6 +261,26 @@ async def test_another_key_cannot_enable_or_revoke_the_feed(
     assert (await client.get(feed_url)).status_code == 200, "the owner's feed still works"
     keyless = await client.post(f"/api/v1/subscriptions/{followed}/feed", json={})
     assert keyless.status_code == 401
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_feed_ends_with_the_key_that_published_it(
+    client: httpx.AsyncClient, library: Library
+) -> None:
+    owner = create_key(library.settings.database_url, "owner")
+    followed = library.subscription(owner.api_key.id)
+    feed_url = (await enable(client, owner.secret, followed)).json()["url"]
+    assert (await client.get(feed_url)).status_code == 200
+
+    with session_scope(library.sessions) as session:
+        session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == owner.api_key.id)
+            .values(revoked_at=dt.datetime.now(dt.UTC))
+        )
+
+    gone = await client.get(feed_url)
+    assert gone.status_code == 404 and error_code(gone) == "feed_not_found"
 
 
 def test_hostile_titles_are_escaped_and_read_back_as_they_were() -> None:
