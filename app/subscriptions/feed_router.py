@@ -110,7 +110,6 @@ async def get_feed(token: str, request: Request, session: DbSession, state: Stat
     headers = {
         "cache-control": "private, no-cache",
         "etag": f'"{hashlib.sha256(body).hexdigest()[:32]}"',
-        "referrer-policy": "no-referrer",
     }
     if request.headers.get("if-none-match") == headers["etag"]:
         return Response(status_code=304, headers=headers)
