@@ -29,6 +29,7 @@ from app.auth.models import ApiKey
 from app.core.config import Settings
 from app.core.database import after_commit, utcnow
 from app.downloads import repository as downloads_repository
+from app.downloads import retention
 from app.downloads.endings import ENDING_HOOKS, JobEffects
 from app.downloads.engine.playlists import Entry
 from app.downloads.expansion import ENTRY_SELECTORS, Selection
@@ -135,6 +136,12 @@ def start_due_checks(ctx: WorkerContext) -> int:
         start = run_db(ctx, start_check, subscription_id, settings=ctx.settings, send=send)
         started += bool(start and start.started)
     return started
+
+
+def keep_last(ctx: WorkerContext) -> int:
+    """Retention's `keep_last` per subscription: the files of its older downloads expire."""
+    beyond = run_db(ctx, repository.beyond_keep_last)
+    return retention.expire_jobs(ctx, beyond) if beyond else 0
 
 
 def _send_later(ctx: WorkerContext, delay: float, job_id: uuid.UUID) -> None:

@@ -252,14 +252,24 @@ def end_check(
     return subscription_id
 
 
-def downloaded_jobs_newest_first(session: Session, subscription_id: uuid.UUID) -> list[uuid.UUID]:
-    rows = session.scalars(
-        select(SubscriptionVideo.job_id)
-        .where(
-            SubscriptionVideo.subscription_id == subscription_id,
-            SubscriptionVideo.status == EntryStatus.DOWNLOADED,
-            SubscriptionVideo.job_id.is_not(None),
+def beyond_keep_last(session: Session) -> list[uuid.UUID]:
+    """The completed downloads of subscriptions with `keep_last` older than their newest
+    `keep_last` (by upload date, then when they were downloaded)."""
+    kept = session.execute(
+        select(Subscription.id, Subscription.keep_last).where(Subscription.keep_last.is_not(None))
+    ).all()
+    beyond: list[uuid.UUID] = []
+    for subscription_id, keep_last in kept:
+        rows = session.scalars(
+            select(SubscriptionVideo.job_id)
+            .join(Job, Job.id == SubscriptionVideo.job_id)
+            .where(
+                SubscriptionVideo.subscription_id == subscription_id,
+                SubscriptionVideo.status == EntryStatus.DOWNLOADED,
+                Job.status == JobStatus.COMPLETED,
+            )
+            .order_by(SubscriptionVideo.upload_date.desc(), SubscriptionVideo.downloaded_at.desc())
+            .offset(keep_last)
         )
-        .order_by(SubscriptionVideo.upload_date.desc(), SubscriptionVideo.downloaded_at.desc())
-    )
-    return [job_id for job_id in rows if job_id is not None]
+        beyond += [job_id for job_id in rows if job_id is not None]
+    return beyond

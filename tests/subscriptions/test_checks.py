@@ -429,3 +429,26 @@ async def test_the_archive_outlives_the_downloads(
         assert entry is not None and entry.status is EntryStatus.DOWNLOADED
     _, queued = expand(ctx, subscription_id)
     assert queued == []
+
+
+async def test_keep_last_expires_the_older_downloads_and_they_are_not_fetched_again(
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    ctx: WorkerContext,
+    enqueued: Enqueued,
+    channel: Channel,
+) -> None:
+    older, newer = channel.upload("20250101"), channel.upload("20250201")
+    key = make_key()
+    subscription_id = await subscribe(client, key, channel.url, backfill=2, keep_last=1)
+    check_id, _ = expand(ctx, subscription_id)
+    assert run_family(ctx, enqueued, check_id).status is JobStatus.COMPLETED
+    assert checks.keep_last(ctx) == 1
+    assert checks.keep_last(ctx) == 0
+    statuses = {child.video_id: child.status for child in children(ctx, check_id)}
+    assert statuses == {newer: JobStatus.COMPLETED, older: JobStatus.EXPIRED}
+    expired = next(child for child in children(ctx, check_id) if child.video_id == older)
+    assert expired.files == []
+    assert (await state(client, key, subscription_id))["counts"]["downloaded"] == 2
+    _, queued = expand(ctx, subscription_id)
+    assert queued == []
