@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
@@ -262,6 +262,50 @@ class ApiClient:
     def remove_cookies(self) -> None:
         self.request("DELETE", "/api/v1/admin/cookies")
 
+    # Subscriptions
+
+    def subscriptions(self) -> Iterator[dict[str, Any]]:
+        """The key's subscriptions, page by page."""
+        params: dict[str, Any] = {"limit": PAGE_SIZE, "offset": 0}
+        while True:
+            page = self.request("GET", "/api/v1/subscriptions", params=params)
+            yield from page["items"]
+            params["offset"] += len(page["items"])
+            if not page["items"] or params["offset"] >= page["total"]:
+                return
+
+    def subscription(self, subscription_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.request("GET", _subscription_path(subscription_id))
+        return found
+
+    def subscribe(self, body: dict[str, Any]) -> dict[str, Any]:
+        created: dict[str, Any] = self.request("POST", "/api/v1/subscriptions", json=body)
+        return created
+
+    def update_subscription(self, subscription_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        updated: dict[str, Any] = self.request(
+            "PATCH", _subscription_path(subscription_id), json=body
+        )
+        return updated
+
+    def unsubscribe(self, subscription_id: str) -> None:
+        self.request("DELETE", _subscription_path(subscription_id))
+
+    def check_subscription(self, subscription_id: str) -> dict[str, Any]:
+        started: dict[str, Any] = self.request(
+            "POST", f"{_subscription_path(subscription_id)}/check"
+        )
+        return started
+
+    def enable_feed(self, subscription_id: str, media: str) -> dict[str, Any]:
+        feed: dict[str, Any] = self.request(
+            "POST", f"{_subscription_path(subscription_id)}/feed", json={"media": media}
+        )
+        return feed
+
+    def revoke_feed(self, subscription_id: str) -> None:
+        self.request("DELETE", f"{_subscription_path(subscription_id)}/feed")
+
     # Files
 
     def save_file(self, stored: dict[str, Any], directory: Path, fallback_name: str) -> SavedFile:
@@ -357,6 +401,11 @@ def _job_id(value: str) -> str:
         raise ClientError(
             "bad_job_id", f"{value!r} is not a job id (a UUID).", ExitCode.USAGE
         ) from None
+
+
+def _subscription_path(subscription_id: str) -> str:
+    # The id goes into the path as one segment, whatever was typed.
+    return f"/api/v1/subscriptions/{quote(subscription_id.strip(), safe='')}"
 
 
 def _same_origin(url: str, api_url: str) -> bool:
