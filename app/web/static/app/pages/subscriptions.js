@@ -13,6 +13,7 @@ const LOOKUP_DELAY_MS = 500;
 const REFRESH_MS = 3000; // while a check runs, its card is read again this often
 const PAGE_LIMIT = 100;
 const DEFAULT_INTERVAL = 60;
+const TERMINAL = new Set(["completed", "failed", "canceled", "expired"]);
 const QUALITIES = ["best", "worst", "2160p", "1440p", "1080p", "720p", "480p", "360p"];
 const DEFAULT_LANGUAGES = ["en"];
 // Where a validation error's `loc` points: the control that shows it.
@@ -406,13 +407,27 @@ function subscriptionCard(ctx, first, { onRemoved, announce }) {
     draw(await get(path(), { signal: ctx.signal }));
   }
 
+  // The check's own job says when it ends (the subscription's `checking` may not be set
+  // yet when the request returns): the card follows it, then reads the counts once more.
+  let watched = null;
   async function checkNow() {
     const started = await post(`${path()}/check`, undefined, { signal: ctx.signal });
+    const jobState = h("span", { class: "badge queued check-state" }, "queued");
     const link = h("a", { href: `/jobs/${started.job_id}` }, "View the check job");
     replace(
       notice,
-      h("p", { class: "sub-check" }, started.started ? "Check started. " : "A check is already running. ", link),
+      h("p", { class: "sub-check" }, started.started ? "Check started: " : "A check is already running: ", link, " ", jobState),
     );
+    watched = { jobId: started.job_id, badge: jobState, done: false };
+    await follow();
+  }
+
+  async function follow() {
+    if (!watched || watched.done) return;
+    const job = await get(`/api/v1/downloads/${encodeURIComponent(watched.jobId)}`, { signal: ctx.signal });
+    watched.badge.className = `badge ${job.status} check-state`;
+    watched.badge.textContent = job.status;
+    watched.done = TERMINAL.has(job.status);
     await refresh();
   }
 
@@ -499,10 +514,10 @@ function subscriptionCard(ctx, first, { onRemoved, announce }) {
   return {
     card,
     draw,
-    get checking() {
-      return Boolean(sub.checking);
+    get busy() {
+      return Boolean(sub.checking) || Boolean(watched && !watched.done);
     },
-    refresh,
+    update: () => (watched && !watched.done ? follow() : refresh()),
   };
 }
 
@@ -568,7 +583,7 @@ export async function render(root, ctx) {
   const timer = setInterval(() => {
     if (document.hidden) return;
     for (const entry of cards.values()) {
-      if (entry.checking) entry.refresh().catch(() => {});
+      if (entry.busy) entry.update().catch(() => {});
     }
   }, REFRESH_MS);
   return () => {
