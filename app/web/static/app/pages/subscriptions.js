@@ -234,6 +234,12 @@ function addForm(ctx, onCreated) {
       url.control.focus();
       return;
     }
+    const patterns = [include, exclude].filter((f) => f.control.value);
+    if (failure.code === "invalid_pattern" && !(failure.details || []).length && patterns.length === 1) {
+      mark(patterns[0], failure.message); // only one pattern was given: it is the one
+      patterns[0].control.focus();
+      return;
+    }
     let first = null;
     const placed = new Set();
     for (const detail of failure.details || []) {
@@ -257,14 +263,17 @@ function addForm(ctx, onCreated) {
   function schedulePreview() {
     const value = url.control.value.trim();
     if (value === lookedUp) return;
+    stopPreview();
+    if (!/^https?:\/\/\S+$/i.test(value)) return;
+    lookupTimer = setTimeout(() => showPreview(value), LOOKUP_DELAY_MS);
+  }
+
+  // A preview of another URL is never left showing, nor one arriving after the form is sent.
+  function stopPreview() {
     clearTimeout(lookupTimer);
     if (lookup) lookup.abort();
     lookedUp = "";
-    if (!/^https?:\/\/\S+$/i.test(value)) {
-      replace(preview);
-      return;
-    }
-    lookupTimer = setTimeout(() => showPreview(value), LOOKUP_DELAY_MS);
+    replace(preview);
   }
 
   async function showPreview(value) {
@@ -299,8 +308,7 @@ function addForm(ctx, onCreated) {
     try {
       const created = await post("/api/v1/subscriptions", body(), { signal: ctx.signal });
       form.reset();
-      lookedUp = "";
-      replace(preview);
+      stopPreview();
       toast(`Subscribed to “${nameOf(created)}”.`, "ok");
       await onCreated(created);
     } catch (failure) {
@@ -312,10 +320,7 @@ function addForm(ctx, onCreated) {
   });
   return {
     form,
-    cleanup: () => {
-      clearTimeout(lookupTimer);
-      if (lookup) lookup.abort();
-    },
+    cleanup: stopPreview,
   };
 }
 
@@ -548,7 +553,7 @@ export async function render(root, ctx) {
   }
 
   function showEmpty() {
-    summary.textContent = cards.size ? "" : "No subscriptions yet: add a channel or a playlist above.";
+    summary.textContent = cards.size ? "" : "No subscriptions yet: add a channel or a playlist below.";
   }
 
   async function load() {
@@ -567,8 +572,8 @@ export async function render(root, ctx) {
   root.append(
     h("h1", {}, "Subscriptions"),
     h("p", { class: "muted" }, "Follow a channel or a playlist: each check downloads only the videos it has not seen yet."),
-    form,
     h("section", { class: "subs-list", "aria-labelledby": "subs-list-title" }, h("h2", { id: "subs-list-title" }, "Your subscriptions"), summary, list),
+    form,
     status,
   );
   try {
