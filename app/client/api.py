@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -274,8 +274,41 @@ class ApiClient:
             if not page["items"] or params["offset"] >= page["total"]:
                 return
 
+    def resolve_subscription(self, subscription_id: str) -> str:
+        """A subscription's full id from the id or a unique start of it (as for jobs)."""
+        try:
+            return str(uuid.UUID(subscription_id))
+        except ValueError:
+            pass
+        prefix = subscription_id.strip().lower()
+        if not _PREFIX.fullmatch(prefix) or len(prefix.replace("-", "")) < MIN_PREFIX_LENGTH:
+            raise ClientError(
+                "bad_subscription_id",
+                f"{subscription_id!r} is not a subscription id or its first "
+                f"{MIN_PREFIX_LENGTH} characters.",
+                ExitCode.USAGE,
+            )
+        matches = [s["id"] for s in self.subscriptions() if s["id"].startswith(prefix)]
+        if not matches:
+            raise ClientError(
+                "subscription_not_found",
+                f"No subscription of yours starts with {subscription_id!r}.",
+                ExitCode.USAGE,
+            )
+        if len(matches) > 1:
+            raise ClientError(
+                "ambiguous_subscription_id",
+                f"{subscription_id!r} matches {len(matches)} subscriptions; give more characters.",
+                ExitCode.AMBIGUOUS,
+            )
+        match: str = matches[0]
+        return match
+
+    def _subscription_path(self, subscription_id: str) -> str:
+        return f"/api/v1/subscriptions/{self.resolve_subscription(subscription_id)}"
+
     def subscription(self, subscription_id: str) -> dict[str, Any]:
-        found: dict[str, Any] = self.request("GET", _subscription_path(subscription_id))
+        found: dict[str, Any] = self.request("GET", self._subscription_path(subscription_id))
         return found
 
     def subscribe(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -284,27 +317,27 @@ class ApiClient:
 
     def update_subscription(self, subscription_id: str, body: dict[str, Any]) -> dict[str, Any]:
         updated: dict[str, Any] = self.request(
-            "PATCH", _subscription_path(subscription_id), json=body
+            "PATCH", self._subscription_path(subscription_id), json=body
         )
         return updated
 
     def unsubscribe(self, subscription_id: str) -> None:
-        self.request("DELETE", _subscription_path(subscription_id))
+        self.request("DELETE", self._subscription_path(subscription_id))
 
     def check_subscription(self, subscription_id: str) -> dict[str, Any]:
         started: dict[str, Any] = self.request(
-            "POST", f"{_subscription_path(subscription_id)}/check"
+            "POST", f"{self._subscription_path(subscription_id)}/check"
         )
         return started
 
     def enable_feed(self, subscription_id: str, media: str) -> dict[str, Any]:
         feed: dict[str, Any] = self.request(
-            "POST", f"{_subscription_path(subscription_id)}/feed", json={"media": media}
+            "POST", f"{self._subscription_path(subscription_id)}/feed", json={"media": media}
         )
         return feed
 
     def revoke_feed(self, subscription_id: str) -> None:
-        self.request("DELETE", f"{_subscription_path(subscription_id)}/feed")
+        self.request("DELETE", f"{self._subscription_path(subscription_id)}/feed")
 
     # Files
 
@@ -401,11 +434,6 @@ def _job_id(value: str) -> str:
         raise ClientError(
             "bad_job_id", f"{value!r} is not a job id (a UUID).", ExitCode.USAGE
         ) from None
-
-
-def _subscription_path(subscription_id: str) -> str:
-    # The id goes into the path as one segment, whatever was typed.
-    return f"/api/v1/subscriptions/{quote(subscription_id.strip(), safe='')}"
 
 
 def _same_origin(url: str, api_url: str) -> bool:

@@ -24,7 +24,9 @@ feed_app = typer.Typer(
 )
 subscriptions_app.add_typer(feed_app, name="feed")
 
-SubscriptionId = Annotated[str, typer.Argument(metavar="SUBSCRIPTION", help="A subscription id.")]
+SubscriptionId = Annotated[
+    str, typer.Argument(metavar="SUBSCRIPTION", help="A subscription id or its unique start.")
+]
 
 
 @subscriptions_app.command("add")
@@ -202,9 +204,10 @@ def remove(
 ) -> None:
     """Unsubscribe; what it downloaded stays in your jobs."""
     with expected_errors(as_json), ApiClient(api_url, api_key) as api:
-        api.unsubscribe(subscription_id)
-    emit({"removed": subscription_id}, as_json,
-         lambda: stdout.print(f"removed  {subscription_id}", markup=False))  # fmt: skip
+        resolved = api.resolve_subscription(subscription_id)
+        api.unsubscribe(resolved)
+    emit({"removed": resolved}, as_json,
+         lambda: stdout.print(f"removed  {resolved}", markup=False))  # fmt: skip
 
 
 @feed_app.command("enable")
@@ -238,9 +241,10 @@ def feed_revoke(
 ) -> None:
     """Turn the feed off: its URL answers 404 from now on."""
     with expected_errors(as_json), ApiClient(api_url, api_key) as api:
-        api.revoke_feed(subscription_id)
-    emit({"revoked": subscription_id}, as_json,
-         lambda: stdout.print(f"feed revoked  {subscription_id}", markup=False))  # fmt: skip
+        resolved = api.resolve_subscription(subscription_id)
+        api.revoke_feed(resolved)
+    emit({"revoked": resolved}, as_json,
+         lambda: stdout.print(f"feed revoked  {resolved}", markup=False))  # fmt: skip
 
 
 def _given(**values: Any) -> dict[str, Any]:

@@ -73,12 +73,12 @@ def test_a_channel_is_followed_from_add_to_remove(stack: Stack, channel_url: str
     assert "Talks [live]" in human.stdout and "2 downloaded" in human.stdout
     assert "every       120 min" in human.stdout
 
-    assert ok_json(yds(stack, key, "pause", sub_id, "--json"))["paused"] is True
+    assert ok_json(yds(stack, key, "pause", sub_id[:8], "--json"))["paused"] is True  # a start
     listed = yds(stack, key, "list")
     assert listed.returncode == 0 and "paused" in listed.stdout, listed.stdout
     assert ok_json(yds(stack, key, "resume", sub_id, "--json"))["paused"] is False
 
-    removed = yds(stack, key, "remove", sub_id)
+    removed = yds(stack, key, "remove", sub_id[:8])
     assert removed.returncode == 0 and f"removed  {sub_id}" in removed.stdout
     gone = yds(stack, key, "show", sub_id, "--json")
     assert gone.returncode == 2
