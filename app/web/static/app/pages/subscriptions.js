@@ -105,6 +105,31 @@ function kindText(sub) {
   return sub.tab ? `${kind} (${sub.tab})` : kind;
 }
 
+/** What it downloads and which uploads it takes, in a line each (empty: the defaults). */
+function optionsText(sub) {
+  const options = sub.options || {};
+  const parts = [];
+  if (options.audio_only) parts.push("audio only");
+  if (options.quality && options.quality !== "best") parts.push(options.quality);
+  const languages = options.subtitle_languages;
+  if (languages) parts.push(`transcripts: ${Array.isArray(languages) ? languages.join(", ") || "none" : languages}`);
+  if (sub.keep_last) parts.push(`keeps the newest ${sub.keep_last}`);
+  return parts.join(" · ");
+}
+
+function filtersText(filters = {}) {
+  const parts = [];
+  if (filters.uploaded_after) parts.push(`uploaded after ${filters.uploaded_after}`);
+  if (filters.include_shorts) parts.push("with shorts");
+  if (filters.include_live) parts.push("with live streams");
+  if (filters.title_include) parts.push(`title matches ${filters.title_include}`);
+  if (filters.title_exclude) parts.push(`title does not match ${filters.title_exclude}`);
+  if (filters.min_duration != null) parts.push(`at least ${filters.min_duration} s`);
+  if (filters.max_duration != null) parts.push(`at most ${filters.max_duration} s`);
+  if (filters.max_per_check != null) parts.push(`at most ${filters.max_per_check} a check`);
+  return parts.join(" · ");
+}
+
 function fact(term, ...value) {
   return [h("dt", {}, term), h("dd", {}, ...value)];
 }
@@ -161,7 +186,7 @@ function addForm(ctx, onCreated) {
   const interval = field("check_interval_minutes", "Check every (minutes)", number({ min: "1", value: String(DEFAULT_INTERVAL) }));
   const backfill = field("backfill", "Existing uploads to download", number({ min: "0", value: "0" }),
     "0: only what is uploaded from now on. N: also the N latest uploads.");
-  const keepLast = field("keep_last", "Keep files of the last (videos)", number({ min: "1" }), "Empty: keep them as long as any download.");
+  const keepLast = field("keep_last", "Keep the files of the newest", number({ min: "1" }), "A number of videos; empty: they expire like any download's.");
   const all = [url, name, quality, audioOnly, languages, after, shorts, live, include, exclude, minDuration, maxDuration, perCheck, interval, backfill, keepLast];
   const byName = Object.fromEntries(all.map((f) => [f.name, f]));
 
@@ -356,6 +381,8 @@ function subscriptionCard(ctx, first, { onRemoved, announce }) {
         fact("Every", plural(sub.check_interval_minutes, "minute", "minutes")),
         fact("Videos", h("span", { class: "sub-counts" }, countsText(sub.counts))),
         fact("Feed", feed.enabled ? `On (${feed.media})` : "Off"),
+        optionsText(sub) ? fact("Downloads", optionsText(sub)) : [],
+        filtersText(sub.filters) ? fact("Filters", filtersText(sub.filters)) : [],
         sub.last_check_job_id ? fact("Last check job", h("a", { href: `/jobs/${sub.last_check_job_id}` }, "View the job")) : [],
         error ? fact("Last error", h("span", { class: "error sub-error" }, error.message)) : [],
       ),
