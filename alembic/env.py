@@ -12,6 +12,7 @@ from app.core.database import Base, create_sync_engine
 from app.jobs import models as _job_models  # noqa: F401
 from app.library import models as _library_models  # noqa: F401
 from app.library.models import is_search_object
+from app.subscriptions import models as _subscription_models  # noqa: F401
 from app.webhooks import models as _webhook_models  # noqa: F401
 
 config = context.config

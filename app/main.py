@@ -43,6 +43,7 @@ from app.metrics.api import ApiMetrics
 from app.progress.hub import ProgressHub, install_hub
 from app.progress.router import router as progress_router
 from app.storage.factory import get_storage_handler
+from app.subscriptions.router import router as subscriptions_router
 from app.transcripts.router import router as transcripts_router
 from app.videos.router import router as videos_router
 from app.web.docs import router as docs_router
@@ -238,6 +239,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         transcripts_router,
         videos_router,
         library_router,
+        subscriptions_router,
         admin_router,
         session_router,
         webhooks_router,

@@ -200,6 +200,11 @@ class Settings(BaseSettings):
     max_playlist_concurrency: int = Field(default=10, ge=1)
     batch_max_urls: int = Field(default=100, ge=1, le=1000)
 
+    # Subscriptions: followed channels and playlists checked on a schedule, and their feeds.
+    subscription_min_interval_minutes: int = Field(default=15, ge=1, le=7 * 24 * 60)
+    subscription_max_attempts: int = Field(default=3, ge=1, le=20)
+    feed_link_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=90 * 24 * 3600)
+
     # Webhooks: a signed POST when a job ends, retried with exponential backoff.
     webhook_max_attempts: int = Field(default=6, ge=1, le=20)
     webhook_retry_backoff_seconds: float = Field(default=10, ge=0.1)

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from app.core.database import after_commit, utcnow
 from app.jobs import events
-from app.jobs.models import Job, JobFile, JobStatus
+from app.jobs.models import Job, JobFile, JobKind, JobStatus
 from app.jobs.repository import add_files, compare_and_set
 from app.jobs.schemas import JobError
 from app.library.indexing import index_job, remove_entries
@@ -42,6 +42,12 @@ from app.transcripts.cues import Cue
 from app.webhooks.notify import notify_job_ended
 
 logger = logging.getLogger(__name__)
+
+
+EndingHook = Callable[[Session, "JobEffects", uuid.UUID, JobStatus], None]
+# What must change with the end of a job of these kinds, in the same transaction (a
+# subscription's check: its archive and state); registered by the package owning the kind.
+ENDING_HOOKS: dict[JobKind, EndingHook] = {}
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,7 @@ class Ending:
     has_webhook: bool
     settles_parent: bool
     run: RunFigures | None
+    kind: JobKind = JobKind.VIDEO
 
 
 def end_job(
@@ -112,6 +119,9 @@ def end_job(
         remove_entries(session, [job_id])
         session.execute(delete(JobFile).where(JobFile.job_id == job_id))
     ending = _ending(session, job_id, status, run=run, settles_parent=settles_parent)
+    hook = ENDING_HOOKS.get(ending.kind)
+    if hook is not None:
+        hook(session, effects, job_id, status)
     if status is not JobStatus.EXPIRED:
         after_commit(session, lambda: announce(effects, ending))
     return ending
@@ -143,6 +153,7 @@ def _ending(
             Job.total_bytes,
             Job.parent_id,
             Job.webhook_url,
+            Job.kind,
         ).where(Job.id == job_id)
     ).one()
     return Ending(
@@ -156,6 +167,7 @@ def _ending(
         has_webhook=row.webhook_url is not None,
         settles_parent=settles_parent,
         run=run,
+        kind=row.kind,
     )
 
 

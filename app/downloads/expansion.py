@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -28,6 +29,22 @@ logger = logging.getLogger(__name__)
 _CHUNK = 500
 
 
+@dataclass(frozen=True)
+class Selection:
+    """What an entry selector keeps of a listing: the entries to become children, notes
+    for the parent's skipped list, and what to write in the expansion's own transaction."""
+
+    entries: list[Entry]
+    skipped: list[dict[str, Any]]
+    record: Callable[[Session, Sequence[NewChild]], None] | None = None
+
+
+EntrySelector = Callable[[WorkerContext, ClaimedJob, list[Entry]], Selection]
+# Parents of these kinds choose their children themselves (a subscription's check keeps only
+# what it has not seen); registered by the package that owns the kind, at import.
+ENTRY_SELECTORS: dict[JobKind, EntrySelector] = {}
+
+
 def expand_parent(
     ctx: WorkerContext,
     claimed: ClaimedJob,
@@ -46,7 +63,7 @@ def expand_parent(
         max_items=collection.get("max_items") or ctx.settings.max_playlist_items,
         window=window,
         check_stop=check_stop,
-        newest_first=claimed.kind is JobKind.CHANNEL,
+        newest_first=claimed.kind is JobKind.CHANNEL or bool(collection.get("newest_first")),
         route=route,
     )
     skipped = [_skipped(entry, "outside_date_range") for entry in expansion.outside_dates]
@@ -65,6 +82,12 @@ def expand_parent(
             if entry.video_id in existing
         ]
         entries = [entry for entry in entries if entry.video_id not in existing]
+    selector = ENTRY_SELECTORS.get(claimed.kind)
+    also: Callable[[Session, Sequence[NewChild]], None] | None = None
+    if selector is not None:
+        selection = selector(ctx, claimed, entries)
+        entries, also = selection.entries, selection.record
+        skipped += selection.skipped
     check_stop()
     children = [
         NewChild(
@@ -89,6 +112,7 @@ def expand_parent(
         worker_id=worker_id,
         children=children,
         fields=fields,
+        also=also,
     )
     if recorded:
         logger.info(
@@ -137,9 +161,11 @@ def record_expansion(
     worker_id: str,
     children: Sequence[NewChild],
     fields: dict[str, Any],
+    also: Callable[[Session, Sequence[NewChild]], None] | None = None,
 ) -> bool:
     """Insert the children and release the parent's lease in one transaction: from here on
-    the parent is expanded and settles as its children end."""
+    the parent is expanded and settles as its children end. `also` writes what must be
+    true with them (a subscription's archive)."""
     released = compare_and_set(
         session,
         parent_id,
@@ -154,6 +180,8 @@ def record_expansion(
         return False
     parent = session.execute(select(Job.api_key_id, Job.options).where(Job.id == parent_id)).one()
     add_children(session, parent_id, parent.api_key_id, parent.options, children)
+    if also is not None:
+        also(session, children)
     return True
 
 

@@ -301,7 +301,7 @@ def settle(
     if not compare_and_set(session, parent_id, EXPANDED):
         return None
     parent = session.execute(
-        select(Job.collection, Job.cancel_requested, Job.details, Job.parent_id).where(
+        select(Job.kind, Job.collection, Job.cancel_requested, Job.details, Job.parent_id).where(
             Job.id == parent_id
         )
     ).one()
@@ -319,7 +319,12 @@ def settle(
         progress = _progress_event(parent_id, tally.progress, parent.parent_id)
         after_commit(session, partial(events.publish, effects.redis, progress))
         return Settlement(parent_id, dispatched, canceled, tally.progress)
-    status, error = _outcome(tally, skipped_count(parent.details), parent.cancel_requested)
+    status, error = _outcome(
+        tally,
+        skipped_count(parent.details),
+        parent.cancel_requested,
+        nothing_new_is_fine=parent.kind is JobKind.SUBSCRIPTION_CHECK,
+    )
     end_job(
         session,
         effects,
@@ -350,11 +355,14 @@ def _progress_event(
 
 
 def _outcome(
-    tally: ChildTally, skipped: int, cancel_requested: bool
+    tally: ChildTally, skipped: int, cancel_requested: bool, *, nothing_new_is_fine: bool = False
 ) -> tuple[JobStatus, JobError | None]:
+    """`nothing_new_is_fine`: a subscription's check that found no new upload did its job."""
     if cancel_requested:
         return JobStatus.CANCELED, None
-    if tally.count(JobStatus.COMPLETED, JobStatus.EXPIRED) or (skipped and not tally.total):
+    if tally.count(JobStatus.COMPLETED, JobStatus.EXPIRED) or (
+        not tally.total and (skipped or nothing_new_is_fine)
+    ):
         return JobStatus.COMPLETED, None
     if not tally.total:
         return JobStatus.FAILED, JobError(

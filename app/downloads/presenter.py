@@ -8,6 +8,7 @@ from starlette.requests import HTTPConnection
 
 from app.downloads.families import Family
 from app.downloads.schemas import (
+    COLLECTION_FIELDS,
     CollectionOptions,
     JobFileOut,
     JobOptions,
@@ -94,7 +95,10 @@ def present_job(
             JobFileOut.of(stored, url=file_url(stored), state=stored.state) for stored in job.files
         ],
         damaged_files=sum(stored.state.is_damaged for stored in job.files),
-        collection=CollectionOptions.model_validate(job.collection)
+        # Only the options a client can set: a subscription's check keeps more there.
+        collection=CollectionOptions.model_validate(
+            {k: v for k, v in job.collection.items() if k in COLLECTION_FIELDS}
+        )
         if job.kind.is_parent and job.collection
         else None,
         children=family.counts if family is not None else None,

@@ -58,6 +58,8 @@ class JobKind(enum.StrEnum):
     PLAYLIST = "playlist"  # a parent: expanded into one child job per entry
     CHANNEL = "channel"
     BATCH = "batch"  # a parent whose children are the accepted URLs of a batch request
+    # A parent: one check of a subscription, whose children are the uploads it had not seen.
+    SUBSCRIPTION_CHECK = "subscription_check"
 
     @property
     def is_parent(self) -> bool:
@@ -84,12 +86,12 @@ class FileState(enum.StrEnum):
         return self is not FileState.OK
 
 
-def _enum_column(enum_type: type[enum.StrEnum]) -> SAEnum:
+def _enum_column(enum_type: type[enum.StrEnum], length: int = 16) -> SAEnum:
     """Store an enum as its lowercase value in a VARCHAR, identically on every backend."""
     return SAEnum(
         enum_type,
         native_enum=False,
-        length=16,
+        length=length,
         values_callable=lambda members: [member.value for member in members],
     )
 
@@ -113,7 +115,7 @@ class Job(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     api_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
     url: Mapped[str] = mapped_column(Text)
-    kind: Mapped[JobKind] = mapped_column(_enum_column(JobKind), default=JobKind.VIDEO)
+    kind: Mapped[JobKind] = mapped_column(_enum_column(JobKind, 32), default=JobKind.VIDEO)
     parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     position: Mapped[int | None] = mapped_column(Integer)  # the entry's place in its playlist
     webhook_url: Mapped[str | None] = mapped_column(Text)

@@ -51,9 +51,15 @@ YTDLP_INFO = Series(
     "1 for each process by the yt-dlp it runs: process (api or the worker's host:pid), "
     "version, and source (pinned: installed with the service; updated: YTDLP_UPDATE).",
 )
+SUBSCRIPTION_CHECKS = Series(
+    "yds_subscription_checks", "Subscription checks that ended, by status (completed, failed)."
+)
+SUBSCRIPTION_NEW_VIDEOS = Series(
+    "yds_subscription_new_videos", "New uploads a subscription's check queued for download."
+)
 
 COUNTERS = (
     JOBS_CREATED, JOBS_COMPLETED, JOBS_FAILED, JOBS_CANCELED, JOBS_DROPPED, JOB_RETRIES,
-    DOWNLOADED_BYTES, STORED_BYTES, HTTP_REQUESTS,
+    DOWNLOADED_BYTES, STORED_BYTES, HTTP_REQUESTS, SUBSCRIPTION_CHECKS, SUBSCRIPTION_NEW_VIDEOS,
 )  # fmt: skip
 HISTOGRAMS = (JOB_DURATION, HTTP_DURATION)

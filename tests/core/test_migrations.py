@@ -12,7 +12,15 @@ from app.core.database import create_sync_engine
 from app.core.migrations import alembic_config, head_revision
 from tests.support.databases import DatabaseFactory, downgrade, migrate
 
-TABLES = {"api_keys", "jobs", "job_files", "webhook_deliveries", "library_entries"}
+TABLES = {
+    "api_keys",
+    "jobs",
+    "job_files",
+    "webhook_deliveries",
+    "library_entries",
+    "subscriptions",
+    "subscription_videos",
+}
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

@@ -35,6 +35,10 @@ class Entry:
     url: str
     title: str | None
     duration: float | None = None
+    # What the flat row says besides, for a subscription's filters.
+    short: bool = False  # listed under /shorts/
+    live_status: str | None = None
+    timestamp: float | None = None  # approximate, when the listing asked for dates
 
 
 @dataclass(frozen=True)
@@ -162,9 +166,20 @@ def _entry(position: int, raw: dict[str, Any] | None) -> Entry | None:
         url = f"https://www.youtube.com/watch?v={video_id}"
     if not video_id or not url.startswith(("http://", "https://")):
         return None
+    short = "/shorts/" in str(raw.get("url") or "")
     duration = raw.get("duration")
     seconds = float(duration) if isinstance(duration, int | float) and duration > 0 else None
-    return Entry(position, str(video_id), url, raw.get("title"), seconds)
+    timestamp = raw.get("timestamp")
+    return Entry(
+        position,
+        str(video_id),
+        url,
+        raw.get("title"),
+        seconds,
+        short=short,
+        live_status=raw.get("live_status"),
+        timestamp=float(timestamp) if isinstance(timestamp, int | float) else None,
+    )
 
 
 def _may_fall_within(raw: dict[str, Any], window: DateWindow, now: float) -> bool:

@@ -1,0 +1,1 @@
+"""Subscriptions: followed channels and playlists, checked on a schedule for new uploads."""
