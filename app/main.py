@@ -43,6 +43,7 @@ from app.metrics.api import ApiMetrics
 from app.progress.hub import ProgressHub, install_hub
 from app.progress.router import router as progress_router
 from app.storage.factory import get_storage_handler
+from app.subscriptions.feed_router import router as feeds_router
 from app.subscriptions.router import router as subscriptions_router
 from app.transcripts.router import router as transcripts_router
 from app.videos.router import router as videos_router
@@ -180,7 +181,8 @@ def _openapi_with_key(app: FastAPI, header: str) -> Any:
                 "ApiKey": {"type": "apiKey", "in": "header", "name": header}
             }
             for path, operations in schema["paths"].items():
-                if not path.startswith("/health"):
+                # Feeds and their files are fetched by podcast apps: no key, ever.
+                if not path.startswith(("/health", "/feeds/")):
                     for operation in operations.values():
                         operation["security"] = [{"ApiKey": []}]
             document_error_bodies(schema)
@@ -246,6 +248,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         youtube_router,
     ):
         app.include_router(router)
+    app.include_router(feeds_router)
     app.include_router(docs_router)
     install_web(app)
     app.openapi = _openapi_with_key(app, settings.api_key_header)  # type: ignore[method-assign]

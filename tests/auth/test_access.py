@@ -18,6 +18,9 @@ from app.jobs.models import FileKind, JobFile
 from tests.support.factories import create_key
 
 PUBLIC = {"/health", "/health/detailed", "/metrics", "/api/docs", "/api/openapi.json"}
+# Podcast apps fetch these with no key: the feed token, or the link's signature, is the
+# credential (tests/subscriptions).
+PUBLIC |= {"/feeds/{token}.xml", "/feeds/files/{file_id}"}
 # Routes any valid key may call, whatever its scopes.
 ANY_KEY = {"/api/v1/version", "/api/v1/session"}
 # Signing in takes the key in its body, and signing out needs none (tests/auth/test_sessions.py).
