@@ -265,20 +265,28 @@ function addForm(ctx, onCreated) {
       patterns[0].control.focus();
       return;
     }
+    // A problem goes beside the field its `loc` names or, without one, the only field its
+    // words name ("check_interval_minutes must be at least 15"); else it is the form's.
+    const problems = (failure.details || []).length
+      ? failure.details.map((d) => ({ message: d.msg, loc: Array.isArray(d.loc) ? d.loc : [] }))
+      : [{ message: failure.message, loc: [] }];
     let first = null;
-    const placed = new Set();
-    for (const detail of failure.details || []) {
-      const where = Array.isArray(detail.loc) ? FIELDS.find((n) => detail.loc.includes(n)) : null;
-      if (!where) continue;
-      mark(byName[where], detail.msg);
-      placed.add(detail);
+    const unplaced = [];
+    for (const problem of problems) {
+      let where = FIELDS.find((n) => problem.loc.includes(n));
+      if (!where) {
+        // Only names that read as field names (not "url" or "name", which are plain words).
+        const named = FIELDS.filter((n) => (n.includes("_") || n === "backfill") && new RegExp(`\\b${n}\\b`).test(problem.message));
+        where = named.length === 1 ? named[0] : null;
+      }
+      if (!where) {
+        unplaced.push(problem.message);
+        continue;
+      }
+      mark(byName[where], problem.message);
       first = first || byName[where].control;
     }
-    const unplaced = (failure.details || []).filter((d) => !placed.has(d));
-    if (!first || unplaced.length) {
-      const message = unplaced.length ? unplaced.map((d) => d.msg).join(" ") : failure.message;
-      replace(formError, h("p", { class: "error" }, message));
-    }
+    if (unplaced.length) replace(formError, h("p", { class: "error" }, unplaced.join(" ")));
     (first || submit).focus();
   }
 
