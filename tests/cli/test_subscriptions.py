@@ -58,8 +58,10 @@ def test_a_channel_is_followed_from_add_to_remove(stack: Stack, channel_url: str
     assert added["options"]["audio_only"] is True and added["check_interval_minutes"] == 120
     assert [item["id"] for item in ok_json(yds(stack, key, "list", "--json"))] == [sub_id]
 
+    # Adding it started the first check: `check` starts another only once that one ended.
     first = ok_json(yds(stack, key, "check", sub_id, "--wait", "--json"))
-    assert first["started"] is True and first["job"]["status"] == "completed"
+    assert first["job"]["status"] == "completed"
+    assert first["started"] == (first["job_id"] != added["last_check_job_id"])
     assert ok_json(yds(stack, key, "show", sub_id, "--json"))["counts"]["downloaded"] == 1
 
     stack.youtube.add_channel_video(HANDLE, NEW_UPLOAD, "20250310")
