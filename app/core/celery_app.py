@@ -22,6 +22,8 @@ DELIVER_WEBHOOK_TASK = "webhooks.deliver"
 RECONCILE_TASK = "maintenance.reconcile"
 HOUSEKEEPING_TASK = "maintenance.housekeeping"
 SCRUB_TASK = "maintenance.scrub"
+CHECK_SUBSCRIPTIONS_TASK = "subscriptions.check_due"
+CHECK_SUBSCRIPTIONS_INTERVAL_SECONDS = 60.0
 HOUSEKEEPING_INTERVAL_SECONDS = 600.0
 # Margin between the soft deadline the worker enforces itself and Celery's hard kill.
 HARD_LIMIT_MARGIN_SECONDS = 120
@@ -56,6 +58,11 @@ def _beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
             "schedule": HOUSEKEEPING_INTERVAL_SECONDS,
             "options": {"expires": HOUSEKEEPING_INTERVAL_SECONDS},
         },
+        "check-subscriptions": {
+            "task": CHECK_SUBSCRIPTIONS_TASK,
+            "schedule": CHECK_SUBSCRIPTIONS_INTERVAL_SECONDS,
+            "options": {"expires": CHECK_SUBSCRIPTIONS_INTERVAL_SECONDS},
+        },
     }
     interval = settings.integrity_scrub_interval_seconds
     if interval:
@@ -71,7 +78,12 @@ def create_celery(settings: Settings) -> Celery:
     app = Celery(
         "yds",
         broker=settings.effective_broker_url,
-        include=["app.downloads.tasks", "app.webhooks.tasks", "app.maintenance.tasks"],
+        include=[
+            "app.downloads.tasks",
+            "app.webhooks.tasks",
+            "app.subscriptions.tasks",
+            "app.maintenance.tasks",
+        ],
     )
     hard_limit = max(settings.download_timeout, settings.asr_timeout) + HARD_LIMIT_MARGIN_SECONDS
     app.conf.update(
@@ -88,6 +100,7 @@ def create_celery(settings: Settings) -> Celery:
         task_default_queue=DOWNLOADS_QUEUE,
         task_routes={
             "maintenance.*": {"queue": MAINTENANCE_QUEUE},
+            "subscriptions.*": {"queue": MAINTENANCE_QUEUE},
             "transcription.*": {"queue": TRANSCRIPTION_QUEUE},
         },
         beat_schedule=_beat_schedule(settings),

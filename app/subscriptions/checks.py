@@ -43,6 +43,7 @@ from app.subscriptions.models import EntryStatus, Subscription, SubscriptionKind
 from app.subscriptions.repository import ArchiveEntry
 from app.subscriptions.schemas import SubscriptionFilters, parse_uploaded_after
 from app.worker.context import WorkerContext, run_db
+from app.youtube import routes
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ logger = logging.getLogger(__name__)
 PAST_LIVE = frozenset({"was_live", "post_live"})
 NOT_YET = frozenset({"is_live", "is_upcoming"})
 MAX_JITTER = dt.timedelta(minutes=30)
+DUE_PER_TICK = 100  # checks beat starts a minute at most; the rest wait for the next tick
+SPREAD_SECONDS = 50.0
 
 
 # -- starting a check (the API's "check now" and beat) -------------------------------------
@@ -115,6 +118,27 @@ def start_check(
         logger.warning("subscription %s: check %s had ended unnoticed", subscription_id, running)
     after_commit(session, partial(send, job.id))
     return CheckStart(job.id, started=True)
+
+
+def start_due_checks(ctx: WorkerContext) -> int:
+    """Beat's tick: start the checks that are due, none while YouTube pauses every route.
+    The checks' messages are spread over the next minute (a random delay each), so many
+    subscriptions due together never reach YouTube at once. Returns how many started."""
+    if routes.all_resting(routes.route_states(ctx.redis, ctx.settings)):
+        logger.info("every route rests after YouTube throttled it; no subscription checks")
+        return 0
+    due = run_db(ctx, repository.due, now=utcnow(), limit=DUE_PER_TICK)
+    started = 0
+    for subscription_id in due:
+        delay = random.uniform(0, SPREAD_SECONDS) if len(due) > 1 else 0.0
+        send = partial(_send_later, ctx, delay)
+        start = run_db(ctx, start_check, subscription_id, settings=ctx.settings, send=send)
+        started += bool(start and start.started)
+    return started
+
+
+def _send_later(ctx: WorkerContext, delay: float, job_id: uuid.UUID) -> None:
+    ctx.enqueue(job_id, delay)
 
 
 # -- the check's entries (the worker's expansion) ------------------------------------------
