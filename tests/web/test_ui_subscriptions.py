@@ -24,6 +24,8 @@ HANDLE = "@uiSubsChannel"
 CHANNEL_ID = "UCuiSubsChannelFixture00"
 UPLOADS = {"uiSubVid002": "20250402", "uiSubVid001": "20250401"}
 NEW_UPLOAD = "uiSubVid003"
+GONE_HANDLE = "@uiSubsGoneChannel"
+GONE_CHANNEL_ID = "UCuiSubsGoneChannelFix00"
 CHECK_TIMEOUT_MS = 120_000
 HOSTILE_PATTERN = "(a+)+$"
 
@@ -112,6 +114,25 @@ def test_a_channel_is_added_checked_paused_and_deleted(
     entries = page.locator("li.entry")
     expect(entries).to_have_count(1)
     expect(entries.locator(".badge")).to_have_text("completed")
+
+
+def test_a_failed_check_shows_its_error(new_page: NewPage, stack: Stack) -> None:
+    stack.youtube.add_channel(GONE_HANDLE, GONE_CHANNEL_ID, {"uiSubGone01": "20250501"})
+    key = stack.key("ui-subs-gone")
+    page = signed_in(new_page, stack, key)
+    add(page, stack.youtube.channel_url(GONE_HANDLE), "Soon gone")
+    card = page.locator("li.subscription")
+    expect(card.locator(".sub-badge")).to_have_text("Active", timeout=CHECK_TIMEOUT_MS)
+
+    del stack.youtube.catalog["channels"][GONE_HANDLE]  # a channel of this test's own
+    stack.youtube.save_catalog()
+    card.get_by_role("button", name="Check now").click()
+    expect(card.locator(".check-state")).to_have_text("failed", timeout=CHECK_TIMEOUT_MS)
+    expect(card.locator(".sub-badge")).to_have_text("Last check failed")
+    listed = httpx.get(f"{stack.base_url}/api/v1/subscriptions", headers={"X-API-Key": key})
+    error = listed.json()["items"][0]["last_error"]
+    assert error and error["message"], listed.text
+    expect(card.locator(".sub-error")).to_have_text(error["message"])
 
 
 def test_the_feed_url_is_shown_once_copied_and_revoked(
