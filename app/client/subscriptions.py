@@ -312,7 +312,7 @@ def _print_subscription(found: dict[str, Any], heading: str | None = None) -> No
         ("check job", found.get("last_check_job_id") or "-"),
         ("counts", _counts(found)),
         ("feed", _feed(found)),
-        ("options", _pairs(found.get("options"))),
+        ("downloads", _downloads(found.get("options") or {})),
         ("filters", _pairs(found.get("filters"))),
     ]
     for label, value in rows:
@@ -326,6 +326,17 @@ def _print_subscription(found: dict[str, Any], heading: str | None = None) -> No
 def _feed(found: dict[str, Any]) -> str:
     feed = found.get("feed") or {}
     return f"on ({feed.get('media')})" if feed.get("enabled") else "off"
+
+
+def _downloads(options: dict[str, Any]) -> str:
+    """The options a person picks (the service fills in every other one)."""
+    if options.get("transcript_only"):
+        media = "transcript only"
+    elif options.get("audio_only"):
+        media = f"audio only ({options.get('audio_format') or 'm4a'})"
+    else:
+        media = f"{options.get('quality') or 'best'} {options.get('output_format') or 'mp4'}"
+    return f"{media}, transcripts {_value(options.get('subtitle_languages') or 'none')}"
 
 
 def _pairs(values: dict[str, Any] | None) -> str:

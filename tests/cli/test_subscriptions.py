@@ -73,7 +73,7 @@ def test_a_channel_is_followed_from_add_to_remove(stack: Stack, channel_url: str
     human = yds(stack, key, "show", sub_id)
     assert human.returncode == 0, human.stderr
     assert "Talks [live]" in human.stdout and "2 downloaded" in human.stdout
-    assert "every       120 min" in human.stdout
+    assert "every       120 min" in human.stdout and "audio only (m4a)" in human.stdout
 
     assert ok_json(yds(stack, key, "pause", sub_id[:8], "--json"))["paused"] is True  # a start
     listed = yds(stack, key, "list")
