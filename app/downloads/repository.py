@@ -355,6 +355,16 @@ def find_expired(
     return [(job.id, [f.storage_key for f in job.files]) for job in jobs]
 
 
+def completed_files(
+    session: Session, job_ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, list[str]]]:
+    """Which of `job_ids` are completed, with the storage keys of their files."""
+    jobs = session.scalars(
+        select(Job).where(Job.id.in_(job_ids), Job.status == JobStatus.COMPLETED)
+    ).all()
+    return [(job.id, [f.storage_key for f in job.files]) for job in jobs]
+
+
 def live_job_ids(
     session: Session, job_ids: Sequence[uuid.UUID], *, lease_seconds: int
 ) -> set[uuid.UUID]:

@@ -31,20 +31,34 @@ def expire_old_files(ctx: WorkerContext) -> int:
     with session_scope(ctx.sessions) as session:
         expired = repository.find_expired(session, cutoff=utcnow() - dt.timedelta(hours=hours))
     for job_id, keys in expired:
-        # Storage first: if a delete fails the job still lists its files and is tried again.
-        for key in keys:
-            ctx.storage.delete(key)
-        ctx.storage.delete_prefix(str(job_id))
-        run_db(
-            ctx,
-            end_job,
-            worker_effects(ctx),
-            job_id,
-            status=JobStatus.EXPIRED,
-            expected=Job.status == JobStatus.COMPLETED,
-        )
-        logger.info("expired the %d files of job %s", len(keys), job_id)
+        _expire(ctx, job_id, keys)
     return len(expired)
+
+
+def expire_jobs(ctx: WorkerContext, job_ids: list[uuid.UUID]) -> int:
+    """Expire these jobs now, if completed, as FILE_RETENTION_HOURS would (a subscription's
+    `keep_last`): their files are deleted, the rows stay as expired."""
+    with session_scope(ctx.sessions) as session:
+        found = repository.completed_files(session, job_ids)
+    for job_id, keys in found:
+        _expire(ctx, job_id, keys)
+    return len(found)
+
+
+def _expire(ctx: WorkerContext, job_id: uuid.UUID, keys: list[str]) -> None:
+    # Storage first: if a delete fails the job still lists its files and is tried again.
+    for key in keys:
+        ctx.storage.delete(key)
+    ctx.storage.delete_prefix(str(job_id))
+    run_db(
+        ctx,
+        end_job,
+        worker_effects(ctx),
+        job_id,
+        status=JobStatus.EXPIRED,
+        expected=Job.status == JobStatus.COMPLETED,
+    )
+    logger.info("expired the %d files of job %s", len(keys), job_id)
 
 
 def _job_id(path: Path) -> uuid.UUID | None:

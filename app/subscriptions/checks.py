@@ -29,6 +29,7 @@ from app.auth.models import ApiKey
 from app.core.config import Settings
 from app.core.database import after_commit, utcnow
 from app.downloads import repository as downloads_repository
+from app.downloads import retention
 from app.downloads.endings import ENDING_HOOKS, JobEffects
 from app.downloads.engine.playlists import Entry
 from app.downloads.expansion import ENTRY_SELECTORS, Selection
@@ -41,7 +42,7 @@ from app.metrics.service import Increments
 from app.subscriptions import patterns, repository
 from app.subscriptions.models import EntryStatus, Subscription, SubscriptionKind
 from app.subscriptions.repository import ArchiveEntry
-from app.subscriptions.schemas import SubscriptionFilters, parse_uploaded_after
+from app.subscriptions.schemas import SubscriptionFilters
 from app.worker.context import WorkerContext, run_db
 from app.youtube import routes
 
@@ -75,9 +76,8 @@ def next_check_time(interval_minutes: int, *, now: dt.datetime) -> dt.datetime:
 def check_collection(subscription: Subscription, settings: Settings) -> dict[str, Any]:
     """The check job's collection: how the pipeline lists the source."""
     filters = SubscriptionFilters.model_validate(subscription.filters)
-    after = None
-    if filters.uploaded_after:
-        after = parse_uploaded_after(filters.uploaded_after, today=utcnow().date()).isoformat()
+    after_date = filters.uploaded_after_date(today=utcnow().date())
+    after = after_date.isoformat() if after_date else None
     return {
         "subscription_id": str(subscription.id),
         "date_after": after,
@@ -135,6 +135,12 @@ def start_due_checks(ctx: WorkerContext) -> int:
         start = run_db(ctx, start_check, subscription_id, settings=ctx.settings, send=send)
         started += bool(start and start.started)
     return started
+
+
+def keep_last(ctx: WorkerContext) -> int:
+    """Retention's `keep_last` per subscription: the files of its older downloads expire."""
+    beyond = run_db(ctx, repository.beyond_keep_last)
+    return retention.expire_jobs(ctx, beyond) if beyond else 0
 
 
 def _send_later(ctx: WorkerContext, delay: float, job_id: uuid.UUID) -> None:
@@ -269,16 +275,23 @@ def _record(
 def end_check(session: Session, effects: JobEffects, job_id: uuid.UUID, status: JobStatus) -> None:
     """In the check job's ending transaction: the archive takes its entries' outcomes, the
     subscription records the check's error (or clears it) and may check again."""
-    error = session.execute(select(Job.error_code, Job.error_message).where(Job.id == job_id)).one()
-    subscription_id = repository.end_check(
-        session,
-        job_id,
-        error_code=error.error_code if status is not JobStatus.COMPLETED else None,
-        error_message=error.error_message if status is not JobStatus.COMPLETED else None,
-    )
-    if subscription_id is None:
+    ended = session.execute(
+        select(Job.collection, Job.error_code, Job.error_message).where(Job.id == job_id)
+    ).one()
+    subscription_id = (ended.collection or {}).get("subscription_id")
+    if subscription_id is None or status is JobStatus.EXPIRED:
         return
-    repository.settle_archive(session, subscription_id)
+    failed = status is not JobStatus.COMPLETED
+    exists = repository.end_check(
+        session,
+        uuid.UUID(subscription_id),
+        job_id,
+        error_code=ended.error_code if failed else None,
+        error_message=ended.error_message if failed else None,
+    )
+    if not exists:
+        return
+    repository.settle_archive(session, uuid.UUID(subscription_id), job_id)
     increments = Increments()
     increments.count(m.SUBSCRIPTION_CHECKS, {"status": status.value})
     after_commit(session, partial(increments.flush, effects.redis))

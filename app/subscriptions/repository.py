@@ -151,17 +151,21 @@ def record_entries(
     session.flush()
 
 
-def settle_archive(session: Session, subscription_id: uuid.UUID) -> None:
-    """The queued entries of a subscription whose check ended take their jobs' outcome:
-    downloaded (completed, or expired since), failed (failed or canceled), or skipped (the
-    job was dropped, its exact upload date outside the filter, or deleted). One check runs
-    at a time, so every queued entry is the ended check's."""
+def settle_archive(session: Session, subscription_id: uuid.UUID, check_job_id: uuid.UUID) -> None:
+    """The entries of an ended check take their jobs' outcome: downloaded (completed, or
+    expired since), failed (failed or canceled), or skipped (the job was dropped, its exact
+    upload date outside the filter, or deleted). A check's family retried by hand ends
+    again, and its entries follow."""
+    of_check = select(Job.id).where(Job.parent_id == check_job_id)
     rows = session.execute(
         select(SubscriptionVideo.id, Job.status, Job.upload_date)
         .outerjoin(Job, Job.id == SubscriptionVideo.job_id)
         .where(
             SubscriptionVideo.subscription_id == subscription_id,
-            SubscriptionVideo.status == EntryStatus.QUEUED,
+            or_(
+                SubscriptionVideo.status == EntryStatus.QUEUED,
+                SubscriptionVideo.job_id.in_(of_check),
+            ),
         )
     ).all()
     now = utcnow()
@@ -235,31 +239,46 @@ def due(session: Session, *, now: dt.datetime, limit: int) -> list[uuid.UUID]:
 
 
 def end_check(
-    session: Session, check_job_id: uuid.UUID, *, error_code: str | None, error_message: str | None
-) -> uuid.UUID | None:
-    """Free the subscription whose check this was, recording its error (or clearing it).
-    Returns the subscription's id, None when it was not (or no longer is) checking."""
-    subscription_id = session.scalar(
-        select(Subscription.id).where(Subscription.checking_job_id == check_job_id)
-    )
-    if subscription_id is None:
-        return None
+    session: Session,
+    subscription_id: uuid.UUID,
+    check_job_id: uuid.UUID,
+    *,
+    error_code: str | None,
+    error_message: str | None,
+) -> bool:
+    """Free the subscription if this was its running check, and record the error of its
+    latest check (or clear it). False when the subscription is gone."""
     session.execute(
         update(Subscription)
-        .where(Subscription.id == subscription_id)
-        .values(checking_job_id=None, last_error_code=error_code, last_error_message=error_message)
+        .where(Subscription.id == subscription_id, Subscription.checking_job_id == check_job_id)
+        .values(checking_job_id=None)
     )
-    return subscription_id
+    session.execute(
+        update(Subscription)
+        .where(Subscription.id == subscription_id, Subscription.last_check_job_id == check_job_id)
+        .values(last_error_code=error_code, last_error_message=error_message)
+    )
+    return session.get(Subscription, subscription_id) is not None
 
 
-def downloaded_jobs_newest_first(session: Session, subscription_id: uuid.UUID) -> list[uuid.UUID]:
-    rows = session.scalars(
-        select(SubscriptionVideo.job_id)
-        .where(
-            SubscriptionVideo.subscription_id == subscription_id,
-            SubscriptionVideo.status == EntryStatus.DOWNLOADED,
-            SubscriptionVideo.job_id.is_not(None),
+def beyond_keep_last(session: Session) -> list[uuid.UUID]:
+    """The completed downloads of subscriptions with `keep_last` older than their newest
+    `keep_last` (by upload date, then when they were downloaded)."""
+    kept = session.execute(
+        select(Subscription.id, Subscription.keep_last).where(Subscription.keep_last.is_not(None))
+    ).all()
+    beyond: list[uuid.UUID] = []
+    for subscription_id, keep_last in kept:
+        rows = session.scalars(
+            select(SubscriptionVideo.job_id)
+            .join(Job, Job.id == SubscriptionVideo.job_id)
+            .where(
+                SubscriptionVideo.subscription_id == subscription_id,
+                SubscriptionVideo.status == EntryStatus.DOWNLOADED,
+                Job.status == JobStatus.COMPLETED,
+            )
+            .order_by(SubscriptionVideo.upload_date.desc(), SubscriptionVideo.downloaded_at.desc())
+            .offset(keep_last)
         )
-        .order_by(SubscriptionVideo.upload_date.desc(), SubscriptionVideo.downloaded_at.desc())
-    )
-    return [job_id for job_id in rows if job_id is not None]
+        beyond += [job_id for job_id in rows if job_id is not None]
+    return beyond

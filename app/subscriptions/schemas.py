@@ -7,41 +7,45 @@ import re
 import uuid
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.core.config import Settings
 from app.downloads.schemas import JobOptions
 from app.jobs.schemas import JobError
 from app.subscriptions.models import ChannelTab, FeedMedia, SubscriptionKind
 
-_RELATIVE = re.compile(r"(?P<count>\d{1,5})\s*(?P<unit>day|week|month|year)s?", re.IGNORECASE)
+# An age: up to 9999 days, weeks or months, or 999 years (so the date stays after year 1).
+AGE_PATTERN = "^([0-9]{1,4} ?(day|week|month)s?|[0-9]{1,3} ?years?)$"
+_RELATIVE = re.compile(r"(?P<count>[0-9]{1,4}) ?(?P<unit>day|week|month|year)s?")
 _UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
 MAX_NAME_CHARS = 200
+# What OpenAPI shows as the interval's minimum: the setting's default (the service checks
+# the server's own SUBSCRIPTION_MIN_INTERVAL_MINUTES).
+DEFAULT_MIN_INTERVAL: int = Settings.model_fields["subscription_min_interval_minutes"].default
 # Longer patterns are refused with invalid_pattern by the service; this only bounds the body.
 _PATTERN_FIELD_LIMIT = 2000
 
 
 def parse_uploaded_after(value: str, *, today: dt.date) -> dt.date:
-    """A date ("2025-01-01", "20250101") or an age ("30 days", "2 weeks") before `today`."""
-    text = value.strip()
-    relative = _RELATIVE.fullmatch(text)
+    """A date ("2025-01-01") or an age ("30 days", "2 weeks") before `today`."""
+    relative = _RELATIVE.fullmatch(value)
     if relative:
-        days = int(relative["count"]) * _UNIT_DAYS[relative["unit"].lower()]
+        days = int(relative["count"]) * _UNIT_DAYS[relative["unit"]]
         return today - dt.timedelta(days=days)
-    if re.fullmatch(r"\d{8}", text):
-        text = f"{text[:4]}-{text[4:6]}-{text[6:]}"
-    return dt.date.fromisoformat(text)
+    return dt.date.fromisoformat(value)
 
 
-def _check_uploaded_after(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        parse_uploaded_after(value, today=dt.date(2000, 1, 1))
-    except (ValueError, OverflowError) as exc:
-        raise ValueError(
-            'a date such as "2025-01-01" or an age such as "30 days", "2 weeks", "6 months"'
-        ) from exc
-    return value.strip()
+def _uploaded_after(value: object) -> object:
+    """A compact YYYYMMDD date as ISO; an age as given (lowercase, trimmed)."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if re.fullmatch(r"[0-9]{8}", text):
+            return f"{text[:4]}-{text[4:6]}-{text[6:]}"
+        return text
+    return value
+
+
+Age = Annotated[str, Field(pattern=AGE_PATTERN)]
 
 
 class SubscriptionFilters(BaseModel):
@@ -49,7 +53,7 @@ class SubscriptionFilters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    uploaded_after: Annotated[str | None, Field(max_length=32)] = Field(
+    uploaded_after: dt.date | Age | None = Field(
         default=None,
         description='Only uploads on or after this date ("2025-01-01"), or younger than this '
         'age ("30 days", "2 weeks", "6 months", "1 year"), judged at each check.',
@@ -70,17 +74,15 @@ class SubscriptionFilters(BaseModel):
         default=None, ge=1, le=500, description="At most this many new videos per check."
     )
 
-    @field_validator("uploaded_after")
+    @field_validator("uploaded_after", mode="before")
     @classmethod
-    def _valid_uploaded_after(cls, value: str | None) -> str | None:
-        return _check_uploaded_after(value)
+    def _compact_or_age(cls, value: object) -> object:
+        return _uploaded_after(value)
 
-    @model_validator(mode="after")
-    def _durations(self) -> SubscriptionFilters:
-        low, high = self.min_duration, self.max_duration
-        if low is not None and high is not None and low > high:
-            raise ValueError("min_duration is above max_duration")
-        return self
+    def uploaded_after_date(self, *, today: dt.date) -> dt.date | None:
+        if isinstance(self.uploaded_after, str):
+            return parse_uploaded_after(self.uploaded_after, today=today)
+        return self.uploaded_after
 
 
 class SubscriptionCreate(BaseModel):
@@ -94,6 +96,7 @@ class SubscriptionCreate(BaseModel):
         default=60,
         le=30 * 24 * 60,
         description="At least SUBSCRIPTION_MIN_INTERVAL_MINUTES (15 by default).",
+        json_schema_extra={"minimum": DEFAULT_MIN_INTERVAL},
     )
     paused: bool = False
     backfill: int = Field(
@@ -114,7 +117,12 @@ class SubscriptionUpdate(BaseModel):
     name: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
     options: JobOptions | None = None
     filters: SubscriptionFilters | None = None
-    check_interval_minutes: int | None = Field(default=None, le=30 * 24 * 60)
+    check_interval_minutes: int | None = Field(
+        default=None,
+        le=30 * 24 * 60,
+        description="At least SUBSCRIPTION_MIN_INTERVAL_MINUTES (15 by default).",
+        json_schema_extra={"minimum": DEFAULT_MIN_INTERVAL},
+    )
     paused: bool | None = None
     keep_last: int | None = Field(default=None, ge=1)
 

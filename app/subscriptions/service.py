@@ -50,12 +50,12 @@ def classify_source(
     url: str, settings: Settings
 ) -> tuple[SubscriptionKind, ChannelTab | None, str]:
     """A channel (a tab of one) or a playlist, with the URL its checks list."""
-    host = (urlsplit(url).hostname or "").lower().rstrip(".")
-    if host not in YOUTUBE_HOSTS:
-        raise InvalidSubscriptionUrl()
     try:
+        host = (urlsplit(url).hostname or "").lower().rstrip(".")
+        if host not in YOUTUBE_HOSTS:
+            raise InvalidSubscriptionUrl()
         target = urls.classify(url, settings.allowed_domains, playlist="list=" in url)
-    except UnsupportedUrl as exc:
+    except (UnsupportedUrl, ValueError) as exc:
         raise InvalidSubscriptionUrl() from exc
     if target.kind is JobKind.PLAYLIST:
         return SubscriptionKind.PLAYLIST, None, target.url

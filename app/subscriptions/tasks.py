@@ -19,3 +19,6 @@ def check_due() -> None:
     started = checks.start_due_checks(worker_context())
     if started:
         logger.info("started %d subscription checks", started)
+    expired = checks.keep_last(worker_context())
+    if expired:
+        logger.info("expired %d downloads beyond their subscription's keep_last", expired)

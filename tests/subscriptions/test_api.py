@@ -134,7 +134,8 @@ async def test_reasonable_filters_are_kept_as_given(
     [
         {"check_interval_minutes": 5},
         {"filters": {"uploaded_after": "soon"}},
-        {"filters": {"min_duration": 100, "max_duration": 10}},
+        {"filters": {"uploaded_after": "2025-13-01"}},
+        {"filters": {"uploaded_after": "10000 years"}},
         {"backfill": -1},
         {"options": {"quality": "8k"}},
     ],

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,14 @@ from app.auth.models import ApiKey
 from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.downloads import pipeline
+from app.downloads.families import settle_parent
 from app.jobs.models import Job, JobKind, JobStatus
 from app.storage.local import LocalStorageHandler
 from app.subscriptions import checks
 from app.subscriptions.models import EntryStatus, Subscription, SubscriptionVideo
 from app.worker.context import WorkerContext, run_db
 from app.youtube import routes
+from tests.support.effects import EffectsProbe
 from tests.support.factories import KeyFactory
 from tests.support.offline_youtube import OfflineYouTube
 
@@ -280,10 +283,11 @@ async def test_a_failed_entry_is_tried_again_up_to_the_limit(
     assert queued == []
 
 
-async def test_the_children_carry_the_keys_webhook(
+async def test_each_new_video_announces_its_end_by_webhook_and_metrics_count(
     client: httpx.AsyncClient,
     make_key: KeyFactory,
     ctx: WorkerContext,
+    enqueued: Enqueued,
     channel: Channel,
 ) -> None:
     channel.upload("20250101")
@@ -296,9 +300,18 @@ async def test_the_children_carry_the_keys_webhook(
         session.execute(
             update(ApiKey).where(ApiKey.id == owner).values(webhook_url="https://hooks.test/x")
         )
-    check_id, _ = expand(ctx, subscription_id)
-    assert [child.webhook_url for child in children(ctx, check_id)] == ["https://hooks.test/x"]
-    assert job(ctx, check_id).webhook_url is None
+    probe = EffectsProbe(ctx.settings.redis_url)
+    try:
+        check_id, _ = expand(ctx, subscription_id)
+        assert run_family(ctx, enqueued, check_id).status is JobStatus.COMPLETED
+        observed = probe.observe()
+    finally:
+        probe.close()
+    (child,) = children(ctx, check_id)
+    assert child.webhook_url == "https://hooks.test/x"
+    assert observed.webhooks == Counter({child.id: 1})  # the check itself has none
+    assert observed.metrics["yds_subscription_new_videos{}"] == 1
+    assert observed.metrics['yds_subscription_checks{"status":"completed"}'] == 1
 
 
 def _make_due(ctx: WorkerContext, subscription_id: str, *, paused: bool) -> None:
@@ -429,3 +442,78 @@ async def test_the_archive_outlives_the_downloads(
         assert entry is not None and entry.status is EntryStatus.DOWNLOADED
     _, queued = expand(ctx, subscription_id)
     assert queued == []
+
+
+async def test_keep_last_expires_the_older_downloads_and_they_are_not_fetched_again(
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    ctx: WorkerContext,
+    enqueued: Enqueued,
+    channel: Channel,
+) -> None:
+    older, newer = channel.upload("20250101"), channel.upload("20250201")
+    key = make_key()
+    subscription_id = await subscribe(client, key, channel.url, backfill=2, keep_last=1)
+    check_id, _ = expand(ctx, subscription_id)
+    assert run_family(ctx, enqueued, check_id).status is JobStatus.COMPLETED
+    assert checks.keep_last(ctx) == 1
+    assert checks.keep_last(ctx) == 0
+    statuses = {child.video_id: child.status for child in children(ctx, check_id)}
+    assert statuses == {newer: JobStatus.COMPLETED, older: JobStatus.EXPIRED}
+    expired = next(child for child in children(ctx, check_id) if child.video_id == older)
+    assert expired.files == []
+    assert (await state(client, key, subscription_id))["counts"]["downloaded"] == 2
+    _, queued = expand(ctx, subscription_id)
+    assert queued == []
+
+
+async def test_a_check_retried_by_hand_updates_the_archive(
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    ctx: WorkerContext,
+    enqueued: Enqueued,
+    channel: Channel,
+) -> None:
+    flaky = channel.upload("20250101")
+    channel.site.update_entry(flaky, error="private")
+    key = make_key()
+    subscription_id = await subscribe(client, key, channel.url, backfill=1)
+    check_id, _ = expand(ctx, subscription_id)
+    assert run_family(ctx, enqueued, check_id).status is JobStatus.FAILED
+    assert (await state(client, key, subscription_id))["counts"]["failed"] == 1
+
+    del channel.site.catalog["videos"][flaky]["error"]
+    channel.site.save_catalog()
+    retried = await client.post(f"/api/v1/downloads/{check_id}/retry", headers=headers(key))
+    assert retried.status_code == 202, retried.text
+    settle_parent(ctx, check_id)
+    assert run_family(ctx, enqueued, check_id).status is JobStatus.COMPLETED
+    body = await state(client, key, subscription_id)
+    assert body["counts"] == {"seen": 1, "downloaded": 1, "failed": 0, "pending": 0}
+    assert body["last_error"] is None
+    _, queued = expand(ctx, subscription_id)
+    assert queued == []
+
+
+async def test_a_playlist_backfills_its_last_entries_then_takes_only_added_ones(
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    ctx: WorkerContext,
+    enqueued: Enqueued,
+    youtube_in_process: OfflineYouTube,
+) -> None:
+    tag = uuid.uuid4().hex
+    list_id = f"PLsubs{tag[:28]}"
+    entries = [f"p{tag[:6]}{n:04d}" for n in range(1, 4)]
+    youtube_in_process.add_playlist(list_id, entries)
+    key = make_key()
+    subscription_id = await subscribe(
+        client, key, youtube_in_process.playlist_url(list_id), backfill=1
+    )
+    check_id, queued = expand(ctx, subscription_id)
+    assert queued == [entries[-1]]
+    assert run_family(ctx, enqueued, check_id).status is JobStatus.COMPLETED
+    added = f"p{tag[:6]}0009"
+    youtube_in_process.add_playlist_entry(list_id, added)
+    _, queued = expand(ctx, subscription_id)
+    assert queued == [added]
