@@ -4,20 +4,18 @@ revoke a subscription's feed."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.api.dependencies import DbSession, State, Storage
 from app.api.state import AppState
-from app.auth.dependencies import WriteKey
 from app.auth.exceptions import AUTH_ERRORS as KEY_ERRORS
 from app.auth.exceptions import InsufficientScope
-from app.auth.models import ApiKey
 from app.core.database import utcnow
 from app.core.errors import error_responses
 from app.downloads import files
@@ -25,13 +23,13 @@ from app.downloads.exceptions import FileCorrupt, FileNotFound, InvalidRange, Ra
 from app.downloads.presenter import download_filename, media_type
 from app.jobs.models import JobFile
 from app.subscriptions import feeds, links
+from app.subscriptions.dependencies import WritableSubscription
 from app.subscriptions.exceptions import (
     FeedNotFound,
     InvalidLink,
     LinkExpired,
     SubscriptionNotFound,
 )
-from app.subscriptions.models import Subscription
 from app.subscriptions.schemas import FeedCreated, FeedRequest
 
 router = APIRouter(tags=["feeds"])
@@ -46,20 +44,6 @@ FILE_ERRORS = (
     InvalidRange,
     RangeNotSatisfiable,
 )
-
-
-async def _owned(
-    session: AsyncSession, subscription_id: uuid.UUID, api_key: ApiKey
-) -> Subscription:
-    """Another key's subscription is as missing as one that never existed."""
-    subscription = await session.scalar(
-        select(Subscription).where(
-            Subscription.id == subscription_id, Subscription.api_key_id == api_key.id
-        )
-    )
-    if subscription is None:
-        raise SubscriptionNotFound()
-    return subscription
 
 
 def _linker(request: Request, state: AppState) -> feeds.FileLinker:
@@ -85,13 +69,8 @@ def _linker(request: Request, state: AppState) -> feeds.FileLinker:
     summary="Publish the subscription's podcast feed under a new URL (the old one stops working)",
 )
 async def enable_feed(
-    subscription_id: uuid.UUID,
-    body: FeedRequest,
-    request: Request,
-    session: DbSession,
-    api_key: WriteKey,
+    subscription: WritableSubscription, body: FeedRequest, request: Request
 ) -> FeedCreated:
-    subscription = await _owned(session, subscription_id, api_key)
     token = feeds.enable(subscription, media=body.media)
     return FeedCreated(url=str(request.url_for("get_feed", token=token)), media=body.media)
 
@@ -102,10 +81,8 @@ async def enable_feed(
     responses=error_responses(SubscriptionNotFound, *AUTH_ERRORS),
     summary="Revoke the subscription's podcast feed (its URL then answers 404)",
 )
-async def revoke_feed(
-    subscription_id: uuid.UUID, session: DbSession, api_key: WriteKey
-) -> Response:
-    feeds.revoke(await _owned(session, subscription_id, api_key))
+async def revoke_feed(subscription: WritableSubscription) -> Response:
+    feeds.revoke(subscription)
     return Response(status_code=204)
 
 
@@ -127,11 +104,19 @@ async def get_feed(token: str, request: Request, session: DbSession, state: Stat
         jobs,
         link=_linker(request, state),
         self_url=str(request.url.replace(query="")),
-        now=utcnow(),
     )
-    # Never cached by a proxy: its links expire, and the URL itself is a secret.
-    headers = {"cache-control": "private, no-store", "referrer-policy": "no-referrer"}
+    # Not kept by shared caches (its URL is a secret, its links expire); podcast apps poll
+    # with If-None-Match, answered 304 while the document is unchanged.
+    headers = {
+        "cache-control": "private, no-cache",
+        "etag": f'"{hashlib.sha256(body).hexdigest()[:32]}"',
+    }
+    if request.headers.get("if-none-match") == headers["etag"]:
+        return Response(status_code=304, headers=headers)
     return Response(body, media_type=feeds.FEED_MEDIA_TYPE, headers=headers)
+
+
+router.add_api_route(f"{FEEDS}/{{token}}.xml", get_feed, methods=["HEAD"], include_in_schema=False)
 
 
 @router.get(

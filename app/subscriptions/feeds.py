@@ -22,6 +22,8 @@ from email.utils import format_datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.models import ApiKey
+from app.core.database import utcnow
 from app.downloads.presenter import media_type
 from app.jobs.models import FileKind, Job, JobFile, JobStatus
 from app.subscriptions import links
@@ -175,8 +177,8 @@ def _item(channel_element: ET.Element, episode: Episode) -> None:
         _add(item, "podcast:transcript", **attributes)
 
 
-def render(channel: Channel, episodes: Iterable[Episode], *, now: dt.datetime) -> bytes:
-    """The feed document, UTF-8 with an XML declaration."""
+def render(channel: Channel, episodes: Iterable[Episode], *, updated: dt.datetime) -> bytes:
+    """The feed document, UTF-8 with an XML declaration; `updated` is its lastBuildDate."""
     rss = ET.Element(
         "rss",
         {
@@ -193,7 +195,7 @@ def render(channel: Channel, episodes: Iterable[Episode], *, now: dt.datetime) -
     _add(element, "atom:link", href=channel.self_url, rel="self", type="application/rss+xml")
     _add(element, "language", channel.language or "en")
     _add(element, "generator", GENERATOR)
-    _add(element, "lastBuildDate", format_datetime(now.astimezone(dt.UTC), usegmt=True))
+    _add(element, "lastBuildDate", format_datetime(updated.astimezone(dt.UTC), usegmt=True))
     _add(element, "itunes:author", channel.author or channel.title)
     _add(element, "itunes:summary", channel.description)
     _add(element, "itunes:explicit", "false")
@@ -224,14 +226,21 @@ def revoke(subscription: Subscription) -> None:
 
 
 async def find(session: AsyncSession, token: str) -> Subscription:
-    """The subscription whose feed has this token; FeedNotFound for any other token."""
+    """The subscription whose feed has this token; FeedNotFound for any other token, and
+    once the key that owns the subscription is revoked or expired."""
     if not token or len(token) > _MAX_TOKEN_LENGTH:
         raise FeedNotFound()
-    subscription = await session.scalar(
-        select(Subscription).where(Subscription.feed_token_digest == links.feed_token_digest(token))
-    )
-    if subscription is None:
+    found = (
+        await session.execute(
+            select(Subscription, ApiKey)
+            .join(ApiKey, ApiKey.id == Subscription.api_key_id)
+            .where(Subscription.feed_token_digest == links.feed_token_digest(token))
+        )
+    ).one_or_none()
+    # A feed lives no longer than the key that published it.
+    if found is None or found.ApiKey.revoked_at is not None or found.ApiKey.is_expired(utcnow()):
         raise FeedNotFound()
+    subscription: Subscription = found.Subscription
     return subscription
 
 
@@ -279,7 +288,6 @@ def document(
     *,
     link: FileLinker,
     self_url: str,
-    now: dt.datetime,
 ) -> bytes:
     """The feed of the subscription, its files linked through `link`."""
     medium = FeedMedia(subscription.feed_media)
@@ -290,4 +298,9 @@ def document(
     )
     image = next((episode.image_url for episode in episodes if episode.image_url), None)
     channel = channel_of(subscription, jobs, self_url=self_url, image_url=image)
-    return render(channel, episodes, now=now)
+    # The last change, not the time of this fetch: the same rows give the same document.
+    updated = max(
+        (job.completed_at for job in jobs if job.completed_at is not None),
+        default=subscription.created_at,
+    )
+    return render(channel, episodes, updated=updated)

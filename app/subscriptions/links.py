@@ -26,6 +26,7 @@ _LINK_KEY_LABEL = b"feed-links"
 FEED_TOKEN_BYTES = 32
 # Anything longer is no link of ours, and not worth hashing.
 _MAX_SIGNATURE_LENGTH = 128
+_MAX_EXPIRY_STEP_SECONDS = 3600
 
 
 def link_key(server_secret: bytes) -> bytes:
@@ -47,8 +48,16 @@ class SignedLink:
     sig: str
 
 
+def expiry(now: dt.datetime, ttl_seconds: int) -> int:
+    """`now + ttl`, rounded down to a step of a tenth of the TTL (an hour at most): links
+    signed within one step are the same, so a feed fetched again is the same document (and
+    its ETag matches) until something in it changes. A link lives at least 0.9 TTL."""
+    step = max(1, min(_MAX_EXPIRY_STEP_SECONDS, ttl_seconds // 10))
+    return (int(now.timestamp()) + ttl_seconds) // step * step
+
+
 def sign(key: bytes, file_id: uuid.UUID, *, ttl_seconds: int, now: dt.datetime) -> SignedLink:
-    expires = int(now.timestamp()) + ttl_seconds
+    expires = expiry(now, ttl_seconds)
     return SignedLink(file_id=file_id, expires=expires, sig=signature(key, file_id, expires))
 
 

@@ -15,13 +15,15 @@ from pathlib import Path
 import feedparser
 import httpx
 import pytest
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.auth.models import ApiKey
 from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.jobs.models import FileKind, JobFile, JobStatus
 from app.storage.factory import get_storage_handler
-from app.subscriptions import feeds
+from app.subscriptions import feed_router, feeds
 from app.subscriptions.models import (
     EntryStatus,
     Subscription,
@@ -187,20 +189,28 @@ async def test_the_feed_is_rss_with_itunes_tags_and_its_links_work_without_a_key
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 async def test_a_video_feed_lists_the_video_files(
-    client: httpx.AsyncClient, library: Library
+    client: httpx.AsyncClient, library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Both fetches sign their links at the same moment (not across an expiry step).
+    signed_at = dt.datetime.now(dt.UTC)
+    monkeypatch.setattr(feed_router, "utcnow", lambda: signed_at)
     owner = create_key(library.settings.database_url, "owner")
     followed = library.subscription(owner.api_key.id, name="Watched")
     library.download(followed, owner.api_key.id, video_id="a", title="A",
                      upload_date="2024-01-02", files=episode_files(1))  # fmt: skip
 
     enabled = await enable(client, owner.secret, followed, media="video")
-    parsed = feedparser.parse((await client.get(enabled.json()["url"])).content)
+    fetched = await client.get(enabled.json()["url"])
+    parsed = feedparser.parse(fetched.content)
 
     assert parsed.feed.title == "Watched"
     (enclosure,) = parsed.entries[0].enclosures
     assert enclosure.type == "video/mp4"
     assert (await client.get(enclosure.href)).content.startswith(b"video 1")
+    again = await client.get(
+        enabled.json()["url"], headers={"If-None-Match": fetched.headers["etag"]}
+    )
+    assert again.status_code == 304, "polled again, the unchanged feed is not sent again"
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -218,6 +228,7 @@ async def test_a_rotated_feed_url_replaces_the_old_one_and_a_revoked_one_is_gone
     old = await client.get(first)
     assert old.status_code == 404 and error_code(old) == "feed_not_found"
     assert (await client.get(second)).status_code == 200
+    assert (await client.head(second)).status_code == 200
 
     revoked = await client.delete(
         f"/api/v1/subscriptions/{followed}/feed", headers={"X-API-Key": owner.secret}
@@ -252,6 +263,26 @@ async def test_another_key_cannot_enable_or_revoke_the_feed(
     assert keyless.status_code == 401
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_feed_ends_with_the_key_that_published_it(
+    client: httpx.AsyncClient, library: Library
+) -> None:
+    owner = create_key(library.settings.database_url, "owner")
+    followed = library.subscription(owner.api_key.id)
+    feed_url = (await enable(client, owner.secret, followed)).json()["url"]
+    assert (await client.get(feed_url)).status_code == 200
+
+    with session_scope(library.sessions) as session:
+        session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == owner.api_key.id)
+            .values(revoked_at=dt.datetime.now(dt.UTC))
+        )
+
+    gone = await client.get(feed_url)
+    assert gone.status_code == 404 and error_code(gone) == "feed_not_found"
+
+
 def test_hostile_titles_are_escaped_and_read_back_as_they_were() -> None:
     now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     episode = feeds.Episode(
@@ -262,7 +293,7 @@ def test_hostile_titles_are_escaped_and_read_back_as_they_were() -> None:
     channel = feeds.Channel(title=HOSTILE, link="https://example.test/", description=HOSTILE,
                             self_url="https://example.test/feed.xml")  # fmt: skip
 
-    body = feeds.render(channel, [episode], now=now)
+    body = feeds.render(channel, [episode], updated=now)
 
     assert b"<script>" not in body
     document = ET.fromstring(body)  # noqa: S314 (our feed)

@@ -36,6 +36,15 @@ def test_a_link_verifies_until_it_expires() -> None:
         links.verify(KEY, link, now=NOW + dt.timedelta(seconds=60))
 
 
+def test_links_signed_within_a_step_are_the_same_and_live_at_least_most_of_the_ttl() -> None:
+    file_id = uuid.uuid4()
+    week = 7 * 24 * 3600
+    first = links.sign(KEY, file_id, ttl_seconds=week, now=NOW + dt.timedelta(seconds=1))
+    later = links.sign(KEY, file_id, ttl_seconds=week, now=NOW + dt.timedelta(minutes=59))
+    assert first == later
+    assert first.expires >= (NOW + dt.timedelta(minutes=59)).timestamp() + week - 3600
+
+
 @pytest.mark.parametrize(
     "change",
     [
