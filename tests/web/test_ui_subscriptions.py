@@ -95,7 +95,7 @@ def test_a_channel_is_added_checked_paused_and_deleted(
 
     card.get_by_role("button", name="Pause").click()
     expect(card.locator(".sub-badge")).to_have_text("Paused")
-    expect(card.get_by_role("button", name="Resume")).to_be_visible()
+    expect(card.get_by_role("button", name="Resume")).to_be_focused()  # where Pause was
     page.reload()  # what the API keeps, not what the page remembers
     expect(card.locator(".sub-badge")).to_have_text("Paused")
     card.get_by_role("button", name="Resume").click()
@@ -110,6 +110,7 @@ def test_a_channel_is_added_checked_paused_and_deleted(
     card.get_by_role("button", name="Yes, delete").click()
     expect(page.locator("li.subscription")).to_have_count(0)
     expect(page.locator(".subs-summary")).to_have_text(re.compile("No subscriptions yet"))
+    expect(page.get_by_role("heading", name="Your subscriptions")).to_be_focused()
     page.goto(check_href)  # the check and what it downloaded stay
     entries = page.locator("li.entry")
     expect(entries).to_have_count(1)

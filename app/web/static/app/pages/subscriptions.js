@@ -401,6 +401,7 @@ function subscriptionCard(ctx, first, { onRemoved, announce }) {
   function button(label, handler, kind = "") {
     const b = h("button", { type: "button", class: `button small ${kind}`.trim(), "aria-label": `${label}: ${nameOf(sub)}` }, label);
     b.addEventListener("click", async () => {
+      const index = [...actions.querySelectorAll("button")].indexOf(b);
       b.disabled = true;
       try {
         await handler(b);
@@ -409,9 +410,18 @@ function subscriptionCard(ctx, first, { onRemoved, announce }) {
         replace(notice, h("p", { class: "error", role: "alert" }, failure.message));
       } finally {
         b.disabled = false;
+        keepFocus(b, index);
       }
     });
     return b;
+  }
+
+  // A keyboard user stays where they were: on the button, or on the one that took its place
+  // when the actions were redrawn (Pause becomes Resume), unless the action moved the focus.
+  function keepFocus(b, index) {
+    if (document.activeElement && document.activeElement !== document.body) return;
+    const target = b.isConnected ? b : actions.querySelectorAll("button")[index];
+    if (target) target.focus();
   }
 
   const path = () => `/api/v1/subscriptions/${encodeURIComponent(sub.id)}`;
@@ -577,6 +587,7 @@ export async function render(root, ctx) {
         entry.card.remove();
         cards.delete(gone.id);
         toast(`Subscription “${nameOf(gone)}” deleted.`, "ok");
+        document.getElementById("subs-list-title")?.focus(); // its card, with the focus, is gone
         announce(`Subscription “${nameOf(gone)}” deleted.`);
         showEmpty();
       },
@@ -607,7 +618,7 @@ export async function render(root, ctx) {
   root.append(
     h("h1", {}, "Subscriptions"),
     h("p", { class: "muted" }, "Follow a channel or a playlist: each check downloads only the videos it has not seen yet."),
-    h("section", { class: "subs-list", "aria-labelledby": "subs-list-title" }, h("h2", { id: "subs-list-title" }, "Your subscriptions"), summary, list),
+    h("section", { class: "subs-list", "aria-labelledby": "subs-list-title" }, h("h2", { id: "subs-list-title", tabindex: "-1" }, "Your subscriptions"), summary, list),
     form,
     status,
   );
