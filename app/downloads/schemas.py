@@ -359,7 +359,10 @@ class VideoMetadata(BaseModel):
 
 class JobOut(BaseModel):
     job_id: uuid.UUID
-    kind: JobKind = Field(description="video, or a parent: playlist, channel or batch.")
+    kind: JobKind = Field(
+        description="video, or a parent: playlist, channel, batch or subscription_check (one "
+        "check of a subscription, whose entries are the new uploads it found)."
+    )
     parent_id: uuid.UUID | None = Field(description="The playlist, channel or batch job.")
     position: int | None = Field(description="The entry's position in its playlist (from 1).")
     url: str
