@@ -84,3 +84,14 @@ def assert_accessible(page: Page, name: str, *, context: str = "document") -> No
     assert not blocking, f"{name}: accessibility violations (report: {report}):\n" + "\n".join(
         map(describe, blocking)
     )
+
+
+def look_at(page: Page, name: str, *, dark_too: bool = False) -> None:
+    """Screenshots (phone and desktop) and the accessibility audit of the page as it is; with
+    `dark_too`, again in the dark theme as `<name>-dark` (the page stays dark after)."""
+    save_screenshots(page, name)
+    assert_accessible(page, name)
+    if dark_too:
+        page.emulate_media(color_scheme="dark")
+        save_screenshots(page, f"{name}-dark")
+        assert_accessible(page, f"{name}-dark")

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Dialog, Page, WebSocketRoute, expect
 
-from tests.support.browser import assert_accessible, save_screenshots
+from tests.support.browser import look_at
 from tests.support.faults import throttled_copy
 from tests.support.offline_youtube import PLAYLIST_ID, PRIVATE_VIDEO_ID, STANDARD_VIDEO_ID
 
@@ -127,11 +127,7 @@ def test_the_queue_looks_right_and_is_accessible(new_page: NewPage, stack: Stack
     expect(family.locator(".job-meta .badge")).to_have_text("completed", timeout=JOB_TIMEOUT_MS)
     family.get_by_role("button", name="Show entries").click()
     expect(family.locator("li.entry")).to_have_count(12)
-    save_screenshots(page, "queue")
-    assert_accessible(page, "queue")
-    page.emulate_media(color_scheme="dark")
-    save_screenshots(page, "queue-dark")
-    assert_accessible(page, "queue-dark")
+    look_at(page, "queue", dark_too=True)
 
 
 def test_the_status_filter_is_kept_in_the_url(new_page: NewPage, stack: Stack) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.support.browser import assert_accessible, save_screenshots
+from tests.support.browser import look_at
 from tests.support.faults import throttled_copy
 from tests.support.offline_youtube import PLAYLIST_ID, STANDARD_VIDEO_ID
 
@@ -149,11 +149,7 @@ def test_the_submit_page_looks_right_and_is_accessible(new_page: NewPage, stack:
     bookmarklet = page.get_by_role("link", name="Download with yds")
     href = bookmarklet.get_attribute("href") or ""
     assert href.startswith("javascript:") and f'"{stack.base_url}/submit?url="' in href
-    save_screenshots(page, "submit")
-    assert_accessible(page, "submit")
-    page.emulate_media(color_scheme="dark")
-    save_screenshots(page, "submit-dark")
-    assert_accessible(page, "submit-dark")
+    look_at(page, "submit", dark_too=True)
 
 
 def test_only_the_changed_options_are_sent(new_page: NewPage, stack: Stack) -> None:
