@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.support.browser import assert_accessible, save_screenshots
+from tests.support.browser import look_at
 from tests.support.offline_youtube import STANDARD_VIDEO_ID
 
 if TYPE_CHECKING:
@@ -235,8 +235,4 @@ def test_the_subscriptions_page_looks_right_and_is_accessible(
     expect(card.first.locator(".sub-badge")).to_have_text("Paused")
     card.last.get_by_role("button", name="Enable feed").click()
     expect(card.last.locator(".feed-box")).to_be_visible()
-    save_screenshots(page, "subscriptions")
-    assert_accessible(page, "subscriptions")
-    page.emulate_media(color_scheme="dark")
-    save_screenshots(page, "subscriptions-dark")
-    assert_accessible(page, "subscriptions-dark")
+    look_at(page, "subscriptions", dark_too=True)
