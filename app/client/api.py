@@ -262,6 +262,83 @@ class ApiClient:
     def remove_cookies(self) -> None:
         self.request("DELETE", "/api/v1/admin/cookies")
 
+    # Subscriptions
+
+    def subscriptions(self) -> Iterator[dict[str, Any]]:
+        """The key's subscriptions, page by page."""
+        params: dict[str, Any] = {"limit": PAGE_SIZE, "offset": 0}
+        while True:
+            page = self.request("GET", "/api/v1/subscriptions", params=params)
+            yield from page["items"]
+            params["offset"] += len(page["items"])
+            if not page["items"] or params["offset"] >= page["total"]:
+                return
+
+    def resolve_subscription(self, subscription_id: str) -> str:
+        """A subscription's full id from the id or a unique start of it (as for jobs)."""
+        try:
+            return str(uuid.UUID(subscription_id))
+        except ValueError:
+            pass
+        prefix = subscription_id.strip().lower()
+        if not _PREFIX.fullmatch(prefix) or len(prefix.replace("-", "")) < MIN_PREFIX_LENGTH:
+            raise ClientError(
+                "bad_subscription_id",
+                f"{subscription_id!r} is not a subscription id or its first "
+                f"{MIN_PREFIX_LENGTH} characters.",
+                ExitCode.USAGE,
+            )
+        matches = [s["id"] for s in self.subscriptions() if s["id"].startswith(prefix)]
+        if not matches:
+            raise ClientError(
+                "subscription_not_found",
+                f"No subscription of yours starts with {subscription_id!r}.",
+                ExitCode.USAGE,
+            )
+        if len(matches) > 1:
+            raise ClientError(
+                "ambiguous_subscription_id",
+                f"{subscription_id!r} matches {len(matches)} subscriptions; give more characters.",
+                ExitCode.AMBIGUOUS,
+            )
+        match: str = matches[0]
+        return match
+
+    def _subscription_path(self, subscription_id: str) -> str:
+        return f"/api/v1/subscriptions/{self.resolve_subscription(subscription_id)}"
+
+    def subscription(self, subscription_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.request("GET", self._subscription_path(subscription_id))
+        return found
+
+    def subscribe(self, body: dict[str, Any]) -> dict[str, Any]:
+        created: dict[str, Any] = self.request("POST", "/api/v1/subscriptions", json=body)
+        return created
+
+    def update_subscription(self, subscription_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        updated: dict[str, Any] = self.request(
+            "PATCH", self._subscription_path(subscription_id), json=body
+        )
+        return updated
+
+    def unsubscribe(self, subscription_id: str) -> None:
+        self.request("DELETE", self._subscription_path(subscription_id))
+
+    def check_subscription(self, subscription_id: str) -> dict[str, Any]:
+        started: dict[str, Any] = self.request(
+            "POST", f"{self._subscription_path(subscription_id)}/check"
+        )
+        return started
+
+    def enable_feed(self, subscription_id: str, media: str) -> dict[str, Any]:
+        feed: dict[str, Any] = self.request(
+            "POST", f"{self._subscription_path(subscription_id)}/feed", json={"media": media}
+        )
+        return feed
+
+    def revoke_feed(self, subscription_id: str) -> None:
+        self.request("DELETE", f"{self._subscription_path(subscription_id)}/feed")
+
     # Files
 
     def save_file(self, stored: dict[str, Any], directory: Path, fallback_name: str) -> SavedFile:

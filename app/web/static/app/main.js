@@ -13,6 +13,7 @@ const ROUTES = [
   { pattern: /^\/share$/, page: "share", title: "Download", open: true },
   { pattern: /^\/jobs\/(?<jobId>[0-9a-fA-F-]{36})$/, page: "job", title: "Job" },
   { pattern: /^\/library$/, page: "library", title: "Library" },
+  { pattern: /^\/subscriptions$/, page: "subscriptions", title: "Subscriptions" },
   { pattern: /^\/stats$/, page: "stats", title: "Stats" },
   { pattern: /^\/admin$/, page: "admin", title: "Admin", admin: true },
 ];
