@@ -15,8 +15,8 @@ import json
 import re
 import subprocess
 import sys
-from re import _constants as sre_constants  # type: ignore[attr-defined]
-from re import _parser as sre_parser  # type: ignore[attr-defined]
+from re import _constants as sre_constants  # type: ignore[attr-defined, unused-ignore]
+from re import _parser as sre_parser  # type: ignore[attr-defined, unused-ignore]
 from typing import Any
 
 MAX_PATTERN_LENGTH = 200

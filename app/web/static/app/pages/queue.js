@@ -26,7 +26,12 @@ const WAITING = {
   concurrency_cap: "Waiting for earlier entries to finish",
   no_workers: "Waiting for a worker to start",
 };
-const KINDS = { playlist: "Playlist", channel: "Channel", batch: "Batch" };
+const KINDS = {
+  playlist: "Playlist",
+  channel: "Channel",
+  batch: "Batch",
+  subscription_check: "Subscription check",
+};
 const YOUTUBE_ID = /^[A-Za-z0-9_-]{11}$/;
 
 // The highest figure shown of each running job, kept for the tab's life: the database's
