@@ -64,8 +64,10 @@ def test_the_recognised_track_is_written_like_any_other(
     assert written
     srt = (tmp_path / "spoken.en.srt").read_text()
     assert srt.startswith("1\n00:00:0")
-    txt = (tmp_path / "spoken.en.txt").read_text().lower()
-    assert "good morning" in txt and "nice day" in txt
+    # The written text, not a phrase of it: tiny.en's exact words vary with the machine's
+    # speech synthesizer build (one heard "have a nice day" as "have an eye stay").
+    txt = (tmp_path / "spoken.en.txt").read_text()
+    assert word_error_rate(SCRIPT, txt) <= 0.3, txt
 
 
 def test_with_voice_activity_detection_the_silence_is_skipped(tmp_path: Path) -> None:
