@@ -38,8 +38,11 @@ def generated(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     spec = base / "openapi.json"
     spec.write_bytes(httpx.get(f"{stack.base_url}/api/openapi.json", timeout=30).content)
     config = base / "config.yaml"
+    # The generator reads JSON, text/* and octet-stream bodies; the podcast feed is RSS
+    # (application/rss+xml), which its documented override reads as text.
     config.write_text(
         f"project_name_override: {PACKAGE}\npackage_name_override: {PACKAGE}\npost_hooks: []\n"
+        "content_type_overrides:\n  application/rss+xml: text/xml\n"
     )
     result = subprocess.run(
         [generator, "generate", "--path", str(spec), "--meta", "none",
