@@ -98,13 +98,13 @@ def download(
     as_json: Json = False,
 ) -> None:
     """Queue downloads; with --wait follow them live, with --output save the files."""
-    body = _options(
+    body = request_body(
         quality=quality,
         audio_only=audio_only or None,
         audio_format=audio_format,
         output_format=output_format,
-        subtitle_languages=_split(subs),
-        subtitle_formats=_split(sub_formats),
+        subtitle_languages=comma_list(subs),
+        subtitle_formats=comma_list(sub_formats),
         drop_sound_labels=drop_sound_labels or None,
         transcript_only=transcript_only or None,
         playlist=playlist or None,
@@ -132,12 +132,12 @@ def download(
     raise typer.Exit(int(ExitCode.USAGE if rejected else ExitCode.JOB_FAILED if failed else 0))
 
 
-def _options(**values: Any) -> dict[str, Any]:
+def request_body(**values: Any) -> dict[str, Any]:
     """The request body: only what was asked for, the service's defaults for the rest."""
     return {name: value for name, value in values.items() if value is not None}
 
 
-def _split(value: str | None) -> list[str] | str | None:
+def comma_list(value: str | None) -> list[str] | str | None:
     if value is None:
         return None
     if value.strip() == "all":

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from app.client import progress
 from app.client.api import DEFAULT_API_URL, ApiClient, ExitCode
-from app.client.commands import ApiKey, ApiUrl, Json
+from app.client.commands import ApiKey, ApiUrl, Json, comma_list, request_body
 from app.client.output import emit, expected_errors, stderr, stdout
 
 subscriptions_app = typer.Typer(
@@ -74,15 +74,15 @@ def add(
     as_json: Json = False,
 ) -> None:
     """Subscribe to a channel or playlist; only what is given is sent (the API's defaults)."""
-    options = _given(
+    options = request_body(
         quality=quality,
         audio_only=audio_only or None,
         audio_format=audio_format,
         output_format=output_format,
-        subtitle_languages=_languages(subs),
+        subtitle_languages=comma_list(subs),
         transcript_only=transcript_only or None,
     )
-    filters = _given(
+    filters = request_body(
         uploaded_after=after,
         include_shorts=shorts or None,
         include_live=live or None,
@@ -92,7 +92,7 @@ def add(
         max_duration=max_duration,
         max_per_check=max_per_check,
     )
-    body = _given(
+    body = request_body(
         url=url,
         name=name,
         options=options or None,
@@ -245,18 +245,6 @@ def feed_revoke(
         api.revoke_feed(resolved)
     emit({"revoked": resolved}, as_json,
          lambda: stdout.print(f"feed revoked  {resolved}", markup=False))  # fmt: skip
-
-
-def _given(**values: Any) -> dict[str, Any]:
-    return {name: value for name, value in values.items() if value is not None}
-
-
-def _languages(value: str | None) -> list[str] | str | None:
-    if value is None:
-        return None
-    if value.strip() == "all":
-        return "all"
-    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def _name(found: dict[str, Any]) -> str:
