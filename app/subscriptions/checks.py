@@ -247,16 +247,18 @@ def _record(
     children: Sequence[NewChild],
 ) -> None:
     """In the expansion's transaction: the archive gets every new id, and the children
-    the key's webhook (each new video's ending is announced, like a submission's)."""
+    the key's webhook (each new video's ending is announced, like a submission's). A
+    subscription deleted during the listing keeps nothing: its children stay the key's
+    downloads. The row is locked first, so a delete waits for this transaction."""
+    subscription = repository.lock(session, subscription_id)
+    if subscription is None:
+        return
     entries = [
         ArchiveEntry(child.video_id, EntryStatus.QUEUED, child.title, job_id=child.id)
         for child in children
         if child.video_id is not None
     ] + [ArchiveEntry(entry.video_id, EntryStatus.SEEN, entry.title) for entry in seen]
     repository.record_entries(session, subscription_id, entries)
-    subscription = repository.get(session, subscription_id)
-    if subscription is None:
-        return
     subscription.initialized = True
     webhook_url = session.scalar(
         select(ApiKey.webhook_url).where(ApiKey.id == subscription.api_key_id)

@@ -39,6 +39,16 @@ def get(session: Session, subscription_id: uuid.UUID) -> Subscription | None:
     return session.get(Subscription, subscription_id)
 
 
+def lock(session: Session, subscription_id: uuid.UUID) -> Subscription | None:
+    """The subscription, its row locked against a delete until the transaction ends
+    (FOR KEY SHARE on PostgreSQL; SQLite's one writer needs no lock)."""
+    return session.scalar(
+        select(Subscription)
+        .where(Subscription.id == subscription_id)
+        .with_for_update(key_share=True)
+    )
+
+
 def list_owned(
     session: Session, api_key_id: uuid.UUID, *, limit: int, offset: int
 ) -> tuple[list[Subscription], int]:

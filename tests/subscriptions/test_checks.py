@@ -17,12 +17,13 @@ import httpx
 import pytest
 import redis
 from pydantic import SecretStr
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 
 from app.auth.models import ApiKey
 from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.downloads import pipeline
+from app.downloads.expansion import ENTRY_SELECTORS
 from app.downloads.families import settle_parent
 from app.jobs.models import Job, JobKind, JobStatus
 from app.storage.local import LocalStorageHandler
@@ -442,6 +443,42 @@ async def test_the_archive_outlives_the_downloads(
         assert entry is not None and entry.status is EntryStatus.DOWNLOADED
     _, queued = expand(ctx, subscription_id)
     assert queued == []
+
+
+async def test_a_subscription_deleted_during_its_listing_ends_its_check_cleanly(
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    ctx: WorkerContext,
+    enqueued: Enqueued,
+    channel: Channel,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The user removes the subscription while its check lists the channel: the listing's
+    new video still downloads as the key's job, the check completes, nothing is left of
+    the subscription."""
+    uploaded = channel.upload("20250101")
+    key = make_key()
+    subscription_id = await subscribe(client, key, channel.url, backfill=1)
+
+    def select_then_delete(*args: Any) -> Any:
+        selection = checks.select_new(*args)
+        with session_scope(ctx.sessions) as session:
+            session.execute(
+                delete(Subscription).where(Subscription.id == uuid.UUID(subscription_id))
+            )
+        return selection
+
+    monkeypatch.setitem(ENTRY_SELECTORS, JobKind.SUBSCRIPTION_CHECK, select_then_delete)
+    check_id, queued = expand(ctx, subscription_id)
+    assert queued == [uploaded]
+    ended = run_family(ctx, enqueued, check_id)
+    assert ended.status is JobStatus.COMPLETED
+    child = children(ctx, check_id)[0]
+    assert (child.status, child.api_key_id) == (JobStatus.COMPLETED, ended.api_key_id)
+    gone = await client.get(f"{SUBSCRIPTIONS}/{subscription_id}", headers=headers(key))
+    assert gone.status_code == 404
+    with session_scope(ctx.sessions) as session:
+        assert session.scalar(select(func.count()).select_from(SubscriptionVideo)) == 0
 
 
 async def test_keep_last_expires_the_older_downloads_and_they_are_not_fetched_again(
