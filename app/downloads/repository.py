@@ -23,7 +23,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from app.core.database import UTCDateTime, utcnow
 from app.jobs.models import FileState, Job, JobFile, JobKind, JobStage, JobStatus, WaitingReason
@@ -142,11 +142,15 @@ def list_jobs(
     offset: int,
 ) -> tuple[Sequence[Job], int]:
     """The key's submissions, newest first; with `parent_id`, that parent's children in
-    playlist order."""
+    playlist order. Subscription checks that completed with nothing new are left out: a
+    subscription checks every hour or so, and a list of empty checks would bury the
+    downloads (the check stays readable by id, and its subscription shows it)."""
     condition = and_(
         Job.api_key_id == api_key_id,
         Job.parent_id == parent_id if parent_id is not None else Job.parent_id.is_(None),
     )
+    if parent_id is None:
+        condition = and_(condition, ~_empty_check())
     if status is not None:
         condition = and_(condition, Job.status == status)
     order = (Job.position, Job.id) if parent_id is not None else (Job.created_at.desc(), Job.id)
@@ -155,6 +159,15 @@ def list_jobs(
         select(Job).where(condition).order_by(*order).limit(limit).offset(offset)
     ).all()
     return jobs, total
+
+
+def _empty_check() -> ColumnElement[bool]:
+    child = aliased(Job)
+    return and_(
+        Job.kind == JobKind.SUBSCRIPTION_CHECK,
+        Job.status == JobStatus.COMPLETED,
+        ~exists().where(child.parent_id == Job.id),
+    )
 
 
 def family_storage_keys(session: Session, job_id: uuid.UUID) -> dict[uuid.UUID, list[str]]:

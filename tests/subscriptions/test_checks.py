@@ -167,12 +167,12 @@ async def test_the_first_check_takes_the_backfill_and_the_next_only_the_new_uplo
     key = make_key()
     subscription_id = await subscribe(client, key, channel.url, backfill=2)
 
-    check_id, queued = expand(ctx, subscription_id)
+    first_id, queued = expand(ctx, subscription_id)
     assert queued == [uploads[3], uploads[2]]  # the two newest
     during = await state(client, key, subscription_id)
     assert during["checking"] is True
     assert during["counts"] == {"seen": 4, "downloaded": 0, "failed": 0, "pending": 2}
-    ended = run_family(ctx, enqueued, check_id)
+    ended = run_family(ctx, enqueued, first_id)
     assert (ended.kind, ended.status) == (JobKind.SUBSCRIPTION_CHECK, JobStatus.COMPLETED)
     after = await state(client, key, subscription_id)
     assert after["checking"] is False and after["last_error"] is None
@@ -184,11 +184,17 @@ async def test_the_first_check_takes_the_backfill_and_the_next_only_the_new_uplo
     assert run_family(ctx, enqueued, check_id).status is JobStatus.COMPLETED
     assert (await state(client, key, subscription_id))["counts"]["downloaded"] == 3
 
-    # Nothing new: the check downloads nothing and still completes.
-    check_id, queued = expand(ctx, subscription_id)
+    # Nothing new: the check downloads nothing and still completes. The downloads list
+    # leaves it out (the two checks that found videos stay), reading it by id still works.
+    empty_id, queued = expand(ctx, subscription_id)
     assert queued == []
-    assert job(ctx, check_id).status is JobStatus.COMPLETED
+    assert job(ctx, empty_id).status is JobStatus.COMPLETED
     assert (await state(client, key, subscription_id))["counts"]["seen"] == 5
+    listed = (await client.get("/api/v1/downloads", headers=headers(key))).json()
+    assert [item["job_id"] for item in listed["items"]] == [str(check_id), str(first_id)]
+    assert listed["total"] == 2
+    read = await client.get(f"/api/v1/downloads/{empty_id}", headers=headers(key))
+    assert read.status_code == 200 and read.json()["status"] == "completed"
 
 
 async def test_without_backfill_the_first_check_only_records_what_exists(
