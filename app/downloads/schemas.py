@@ -7,7 +7,7 @@ import enum
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from yt_dlp.utils import PlaylistEntries
@@ -477,7 +477,11 @@ class DateWindow:
 BULK_RETRY_LIMIT = 100
 MAX_ERROR_CODES = 50
 ErrorCode = Annotated[str, Field(pattern=r"^[a-z0-9_]{1,64}$")]
-RetryableStatus = Annotated[str, Field(pattern=r"^(failed|canceled)$")]
+RetryableStatus = Literal["failed", "canceled"]
+
+
+def _failed_and_canceled() -> list[RetryableStatus]:
+    return ["failed", "canceled"]
 
 
 class RetryFilter(BaseModel):
@@ -488,7 +492,7 @@ class RetryFilter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: list[RetryableStatus] = Field(
-        default_factory=lambda: [JobStatus.FAILED.value, JobStatus.CANCELED.value],
+        default_factory=_failed_and_canceled,
         min_length=1,
         max_length=2,
         description="failed and/or canceled (default both).",
