@@ -254,6 +254,49 @@ async def test_a_familys_entries_are_retried_by_code_and_the_family_runs_again(
     assert await status_of(client, key, private) == "failed"
 
 
+async def test_an_entry_of_a_family_still_running_is_retried_as_its_own_retry_would(
+    client: httpx.AsyncClient, make_key: KeyFactory, database_url: str
+) -> None:
+    key = make_key()
+    headers = {"X-API-Key": key}
+    urls = [WATCH.format(video) for video in ("runningEnt1", "runningEnt2")]
+    batch = (await client.post("/api/v1/batches", json={"urls": urls}, headers=headers)).json()
+    parent = batch["batch_id"]
+    broken, waiting = (item["job_id"] for item in batch["accepted"])
+    ended(database_url, broken, JobStatus.FAILED, error_code="timeout")
+
+    outcome = (await retry(client, key, parent_id=parent)).json()
+    assert (outcome["retried"], outcome["retried_ids"]) == (1, [broken])
+    assert await status_of(client, key, broken) == "queued"
+    assert await status_of(client, key, waiting) == "queued"
+    assert await status_of(client, key, parent) == "processing"
+
+
+async def test_a_failed_batch_is_retried_as_one_job_that_runs_its_failed_entries_again(
+    client: httpx.AsyncClient, make_key: KeyFactory, database_url: str
+) -> None:
+    key = make_key()
+    headers = {"X-API-Key": key}
+    urls = [WATCH.format(video) for video in ("batchFail01", "batchFail02")]
+    batch = (await client.post("/api/v1/batches", json={"urls": urls}, headers=headers)).json()
+    parent = batch["batch_id"]
+    entries = [item["job_id"] for item in batch["accepted"]]
+    for entry in entries:
+        ended(database_url, entry, JobStatus.FAILED, error_code="network_error")
+    ended(database_url, parent, JobStatus.FAILED, error_code="all_entries_failed")
+
+    groups = (await client.get(FAILURES, headers=headers)).json()["groups"]
+    assert [(g["code"], g["count"], g["sample"]["job_id"]) for g in groups] == [
+        ("all_entries_failed", 1, parent)
+    ]
+    outcome = (await retry(client, key, error_codes=["all_entries_failed"])).json()
+    assert (outcome["retried"], outcome["retried_ids"]) == (1, [parent])
+    family = (await client.get(f"/api/v1/downloads/{parent}", headers=headers)).json()
+    assert family["status"] == "processing" and family["error"] is None
+    assert [await status_of(client, key, entry) for entry in entries] == ["queued", "queued"]
+    assert (await client.get(FAILURES, headers=headers)).json()["total"] == 0
+
+
 @pytest.mark.parametrize(
     "body",
     [
