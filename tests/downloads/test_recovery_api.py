@@ -143,6 +143,9 @@ async def test_a_retry_takes_only_the_keys_jobs_that_match_the_filter(
         await failed(client, database_url, key, "privateTwo1", "video_private"),
     ]
     network = await failed(client, database_url, key, "networkErr1", "network_error")
+    old_network = await failed(client, database_url, key, "networkOld1", "network_error")
+    two_hours_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    ended(database_url, old_network, JobStatus.FAILED, created_at=two_hours_ago)
     stopped = await canceled(client, database_url, key, "canceledVd1")
     theirs = await failed(client, database_url, other, "theirPriv01", "video_private")
 
@@ -165,10 +168,15 @@ async def test_a_retry_takes_only_the_keys_jobs_that_match_the_filter(
     too_new = (await retry(client, key, created_since=future)).json()
     assert (too_new["matched"], too_new["retried"]) == (0, 0)
     assert await status_of(client, key, network) == "failed"
+    an_hour_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).replace(tzinfo=None)
+    recent = (await retry(client, key, created_since=an_hour_ago.isoformat())).json()  # UTC
+    assert recent["retried_ids"] == [network]
+    assert await status_of(client, key, network) == "queued"
+    assert await status_of(client, key, old_network) == "failed"
 
     everything = (await retry(client, key)).json()
-    assert everything["retried_ids"] == [network]
-    assert await status_of(client, key, network) == "queued"
+    assert everything["retried_ids"] == [old_network]
+    assert await status_of(client, key, old_network) == "queued"
     assert await status_of(client, other, theirs) == "failed"
 
     # The other key retries its own, and nothing of the first key's comes back again.
@@ -176,7 +184,7 @@ async def test_a_retry_takes_only_the_keys_jobs_that_match_the_filter(
     listed = await client.get(
         "/api/v1/downloads", params={"status": "queued"}, headers={"X-API-Key": key}
     )
-    assert listed.json()["total"] == 4
+    assert listed.json()["total"] == 5
 
 
 async def test_a_retry_is_bounded_and_says_when_more_remain(
