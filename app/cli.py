@@ -20,7 +20,7 @@ from app.auth import service as auth_service
 from app.auth.exceptions import ApiKeyNotFound
 from app.auth.models import ApiKey as ApiKeyRow
 from app.auth.models import Scope
-from app.client import commands, doctor, subscriptions
+from app.client import commands, doctor, recovery, subscriptions
 from app.client.api import DEFAULT_API_URL, ApiClient
 from app.client.commands import ApiKey, ApiUrl, Json
 from app.client.output import emit, expected_errors
@@ -86,6 +86,7 @@ cli.add_typer(commands.jobs_app, name="jobs")
 cli.add_typer(commands.library_app, name="library")
 cli.add_typer(commands.cookies_app, name="cookies")
 cli.add_typer(subscriptions.subscriptions_app, name="subscriptions")
+cli.add_typer(recovery.recovery_app, name="recovery")
 
 
 @contextmanager

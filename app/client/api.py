@@ -190,6 +190,18 @@ class ApiClient:
         )
         return job
 
+    def failures(self, *, parent_id: str | None = None) -> dict[str, Any]:
+        """The key's failed and canceled submissions (or a family's entries) by error code."""
+        params = {"parent_id": self.resolve(parent_id)} if parent_id else {}
+        found: dict[str, Any] = self.request("GET", "/api/v1/downloads/failures", params=params)
+        return found
+
+    def retry_failures(self, body: dict[str, Any]) -> dict[str, Any]:
+        if body.get("parent_id"):
+            body = {**body, "parent_id": self.resolve(body["parent_id"])}
+        outcome: dict[str, Any] = self.request("POST", "/api/v1/downloads/retry", json=body)
+        return outcome
+
     def transcript(
         self,
         job_id: str,

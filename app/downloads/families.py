@@ -444,17 +444,22 @@ def request_family_cancel(session: Session, parent_id: uuid.UUID) -> list[uuid.U
 def retry_failed_children(session: Session, parent_id: uuid.UUID) -> int:
     """Queue the parent's failed and canceled children again (held, so the concurrency cap
     holds) and reopen the parent. Completed children are kept. Returns how many."""
-    ids = list(
-        session.scalars(
-            select(Job.id).where(
-                Job.parent_id == parent_id,
-                Job.status.in_([JobStatus.FAILED, JobStatus.CANCELED]),
-            )
-        )
-    )
+    return len(retry_children(session, parent_id))
+
+
+def retry_children(
+    session: Session, parent_id: uuid.UUID, only: Sequence[uuid.UUID] | None = None
+) -> list[uuid.UUID]:
+    """`retry_failed_children` for the failed and canceled children among `only` (all when
+    None): the others, and the completed ones, are kept. Returns the children queued."""
+    ended = Job.status.in_([JobStatus.FAILED, JobStatus.CANCELED])
+    query = select(Job.id).where(Job.parent_id == parent_id, ended)
+    if only is not None:
+        query = query.where(Job.id.in_(list(only)))
+    ids = list(session.scalars(query))
     if not ids:
-        return 0
-    update_jobs(session, Job.id.in_(ids), **retry_values(held=True))
+        return []
+    update_jobs(session, Job.id.in_(ids), ended, **retry_values(held=True))
     update_jobs(
         session,
         Job.id == parent_id,
@@ -467,7 +472,7 @@ def retry_failed_children(session: Session, parent_id: uuid.UUID) -> int:
         error_message=None,
         completed_at=None,
     )
-    return len(ids)
+    return ids
 
 
 def has_children(session: Session, parent_id: uuid.UUID) -> bool:

@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from app.core.database import UTCDateTime, utcnow
+from app.jobs.hints import CANCELED_CODE, UNKNOWN_CODE
 from app.jobs.models import FileState, Job, JobFile, JobKind, JobStage, JobStatus, WaitingReason
 from app.jobs.repository import add_files, compare_and_set
 from app.jobs.schemas import JobError
@@ -590,3 +591,89 @@ def transcript_details(session: Session, job_id: uuid.UUID) -> dict[str, Any]:
 
 def _stale(lease_seconds: int) -> dt.datetime:
     return utcnow() - dt.timedelta(seconds=lease_seconds)
+
+
+@dataclass(frozen=True)
+class FailureScope:
+    """A key's failed or canceled jobs: its submissions, or (`parent_id`) a family's entries,
+    narrowed by status, failure code (as `failure_code` names it) and creation time."""
+
+    api_key_id: uuid.UUID
+    parent_id: uuid.UUID | None = None
+    statuses: Sequence[JobStatus] = (JobStatus.FAILED, JobStatus.CANCELED)
+    codes: Sequence[str] | None = None
+    since: dt.datetime | None = None
+
+    def where(self) -> list[ColumnElement[bool]]:
+        parent = self.parent_id
+        conditions = [
+            Job.api_key_id == self.api_key_id,
+            Job.parent_id == parent if parent is not None else Job.parent_id.is_(None),
+            Job.status.in_(list(self.statuses)),
+        ]
+        if self.codes is not None:
+            conditions.append(or_(*(code_is(code) for code in self.codes)))
+        if self.since is not None:
+            conditions.append(Job.created_at >= self.since)
+        return conditions
+
+
+def failure_code(status: JobStatus, error_code: str | None) -> str:
+    """The code a failure is grouped under: a canceled job's is `canceled` (whatever it
+    was waiting on), a failed job without one `unknown`."""
+    if status is JobStatus.CANCELED:
+        return CANCELED_CODE
+    return error_code or UNKNOWN_CODE
+
+
+def code_is(code: str) -> ColumnElement[bool]:
+    """The jobs `failure_code` names `code`, as a condition (plain columns, so an index on
+    the status helps and no expression is grouped on)."""
+    if code == CANCELED_CODE:
+        return Job.status == JobStatus.CANCELED
+    failed = Job.status == JobStatus.FAILED
+    if code == UNKNOWN_CODE:
+        return and_(failed, Job.error_code.is_(None))
+    return and_(failed, Job.error_code == code)
+
+
+def matching_failures(session: Session, scope: FailureScope, *, limit: int) -> Sequence[Job]:
+    """Up to `limit` jobs of the scope, the oldest first (a bulk retry works through them
+    in the order they were submitted)."""
+    return session.scalars(
+        select(Job).where(*scope.where()).order_by(Job.created_at, Job.id).limit(limit)
+    ).all()
+
+
+@dataclass(frozen=True)
+class FailureRow:
+    code: str
+    count: int
+    job_id: uuid.UUID
+    url: str
+    title: str | None
+    message: str | None
+    at: dt.datetime
+
+
+def failure_groups(session: Session, scope: FailureScope) -> list[FailureRow]:
+    """The scope's jobs by failure code, most frequent first, each with its newest job."""
+    counts: dict[str, int] = {}
+    for status, error_code, count in session.execute(
+        select(Job.status, Job.error_code, func.count())
+        .where(*scope.where())
+        .group_by(Job.status, Job.error_code)
+    ).all():
+        code = failure_code(JobStatus(status), error_code)
+        counts[code] = counts.get(code, 0) + int(count)
+    ended = func.coalesce(Job.completed_at, Job.updated_at)
+    rows = []
+    for code, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        newest = session.execute(
+            select(Job.id, Job.url, Job.title, Job.error_message, ended)
+            .where(*scope.where(), code_is(code))
+            .order_by(ended.desc(), Job.id)
+            .limit(1)
+        ).one()
+        rows.append(FailureRow(code, count, newest[0], newest[1], newest[2], newest[3], newest[4]))
+    return rows

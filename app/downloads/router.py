@@ -13,7 +13,7 @@ from app.auth.dependencies import ReadKey, WriteKey
 from app.auth.exceptions import AUTH_ERRORS as KEY_ERRORS
 from app.auth.exceptions import InsufficientScope, QuotaExceeded
 from app.core.errors import ErrorResponse, error_responses
-from app.downloads import files, service
+from app.downloads import files, recovery, service
 from app.downloads.exceptions import (
     AsrDisabled,
     FileCorrupt,
@@ -26,7 +26,16 @@ from app.downloads.exceptions import (
     UnsupportedUrl,
 )
 from app.downloads.presenter import download_filename, media_type, present_job
-from app.downloads.schemas import BatchOut, BatchRequest, DownloadRequest, JobOut, JobPage
+from app.downloads.schemas import (
+    BatchOut,
+    BatchRequest,
+    DownloadRequest,
+    FailuresOut,
+    JobOut,
+    JobPage,
+    RetryFilter,
+    RetryOutcome,
+)
 from app.jobs.dependencies import ReadableJob, WritableJob
 from app.jobs.exceptions import JobNotFound
 from app.jobs.models import Job, JobStatus
@@ -40,6 +49,10 @@ NONE_ACCEPTED = JobError(code="no_valid_urls", message="None of the URLs was acc
 PARENT_FILTER = (
     "List this playlist's, channel's or batch's jobs (in order) instead of the key's own "
     "submissions (which are listed without their entries)."
+)
+FAMILY_FAILURES = (
+    "Group this playlist's, channel's or batch's failed entries instead of the key's own "
+    "failed submissions."
 )
 
 
@@ -119,6 +132,33 @@ async def list_downloads(
         limit=limit,
         offset=offset,
     )
+
+
+@router.get(
+    f"{DOWNLOADS}/failures",
+    response_model=FailuresOut,
+    responses=error_responses(JobNotFound, *AUTH_ERRORS),
+    summary="The key's failed and canceled jobs by error code, each with a hint",
+)
+async def list_failures(
+    session: DbSession,
+    api_key: ReadKey,
+    parent_id: Annotated[uuid.UUID | None, Query(description=FAMILY_FAILURES)] = None,
+) -> FailuresOut:
+    return await recovery.failures(session, api_key=api_key, parent_id=parent_id)
+
+
+@router.post(
+    f"{DOWNLOADS}/retry",
+    response_model=RetryOutcome,
+    responses=error_responses(JobNotFound, *AUTH_ERRORS),
+    summary="Retry the key's failed and canceled jobs that match a filter (a bounded number "
+    "a call)",
+)
+async def retry_downloads(
+    body: RetryFilter, session: DbSession, api_key: WriteKey, state: State
+) -> RetryOutcome:
+    return await recovery.retry_matching(session, api_key=api_key, request=body, state=state)
 
 
 @router.get(

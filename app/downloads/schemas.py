@@ -7,7 +7,7 @@ import enum
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from yt_dlp.utils import PlaylistEntries
@@ -470,3 +470,97 @@ class DateWindow:
             after=dt.date.fromisoformat(after) if after else None,
             before=dt.date.fromisoformat(before) if before else None,
         )
+
+
+# The most jobs one bulk retry looks at: a call never enqueues more than this, and says
+# when more match (call again).
+BULK_RETRY_LIMIT = 100
+MAX_ERROR_CODES = 50
+ErrorCode = Annotated[str, Field(pattern=r"^[a-z0-9_]{1,64}$")]
+RetryableStatus = Literal["failed", "canceled"]
+
+
+def _failed_and_canceled() -> list[RetryableStatus]:
+    return ["failed", "canceled"]
+
+
+class RetryFilter(BaseModel):
+    """Which of the key's failed or canceled jobs a bulk retry takes. Without `parent_id`
+    it takes the key's submissions (a playlist as one job: its failed entries run again),
+    with it that family's entries."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: list[RetryableStatus] = Field(
+        default_factory=_failed_and_canceled,
+        min_length=1,
+        max_length=2,
+        description="failed and/or canceled (default both).",
+    )
+    error_codes: list[ErrorCode] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ERROR_CODES,
+        description="Only jobs with one of these codes (`canceled` names canceled jobs, "
+        "`unknown` failed ones without a code), as GET /api/v1/downloads/failures groups them.",
+    )
+    created_since: dt.datetime | None = Field(
+        default=None, description="Only jobs created at or after this time (UTC if no offset)."
+    )
+    parent_id: uuid.UUID | None = Field(
+        default=None, description="The entries of this playlist, channel or batch of the key."
+    )
+    limit: int = Field(
+        default=BULK_RETRY_LIMIT,
+        ge=1,
+        le=BULK_RETRY_LIMIT,
+        description=f"At most this many jobs in this call (at most {BULK_RETRY_LIMIT}).",
+    )
+
+    @property
+    def statuses(self) -> list[JobStatus]:
+        return [JobStatus(value) for value in dict.fromkeys(self.status)]
+
+    @property
+    def since(self) -> dt.datetime | None:
+        when = self.created_since
+        if when is not None and when.tzinfo is None:
+            return when.replace(tzinfo=dt.UTC)
+        return when
+
+
+class RetrySkipped(BaseModel):
+    job_id: uuid.UUID
+    error: JobError = Field(
+        description="Why it was not retried (quota_exceeded, job_not_retryable)."
+    )
+
+
+class RetryOutcome(BaseModel):
+    matched: int = Field(description="Jobs this call looked at (at most `limit`).")
+    retried: int = Field(description="Jobs queued again (a playlist's entries run again under it).")
+    not_retried: int = Field(description="Jobs that matched but could not be retried now.")
+    retried_ids: list[uuid.UUID]
+    skipped: list[RetrySkipped]
+    more: bool = Field(description="More jobs match than this call took: call again.")
+    limit: int
+
+
+class FailureSample(BaseModel):
+    job_id: uuid.UUID
+    url: str
+    title: str | None
+    message: str | None
+    at: dt.datetime = Field(description="When the job ended.")
+
+
+class FailureGroupOut(BaseModel):
+    code: str = Field(description="The error code; `canceled` and `unknown` as in RetryFilter.")
+    count: int
+    hint: str | None = Field(description="What to do about it, when there is advice.")
+    sample: FailureSample = Field(description="The newest job of the group.")
+
+
+class FailuresOut(BaseModel):
+    total: int
+    groups: list[FailureGroupOut]

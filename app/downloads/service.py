@@ -197,8 +197,26 @@ async def _check_quotas(session: AsyncSession, api_key: ApiKey, settings: Settin
     await session.run_sync(_check_quota_counts, api_key, settings)
 
 
+def active_job_limit(api_key: ApiKey, settings: Settings) -> int:
+    """How many queued or running submissions the key may have at once."""
+    return api_key.max_active_jobs or settings.max_active_jobs_per_key
+
+
+def free_active_slots(session: Session, api_key: ApiKey, settings: Settings) -> int:
+    """How many more submissions the key may have queued or running now (0 when none)."""
+    limit = active_job_limit(api_key, settings)
+    active, _ = repository.submission_counts(
+        session,
+        api_key_id=api_key.id,
+        since=dt.datetime.now(dt.UTC),
+        active_cap=limit,
+        created_cap=0,
+    )
+    return max(limit - active, 0)
+
+
 def _check_quota_counts(session: Session, api_key: ApiKey, settings: Settings) -> None:
-    active_limit = api_key.max_active_jobs or settings.max_active_jobs_per_key
+    active_limit = active_job_limit(api_key, settings)
     daily_limit = api_key.max_jobs_per_day or settings.max_jobs_per_day_per_key
     active, today = repository.submission_counts(
         session,

@@ -28,7 +28,17 @@ UI_CSP = (
 UI_HEADERS = {"Content-Security-Policy": UI_CSP, "Cache-Control": "no-cache"}
 
 # The UI's paths (the page modules in static/app/pages read the rest from the URL).
-PAGES = ("/", "/signin", "/submit", "/share", "/library", "/stats", "/admin", "/subscriptions")
+PAGES = (
+    "/",
+    "/signin",
+    "/submit",
+    "/share",
+    "/library",
+    "/stats",
+    "/admin",
+    "/subscriptions",
+    "/recovery",
+)
 
 router = APIRouter(include_in_schema=False)
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
 from app.core.database import utcnow
+from app.jobs.hints import hint_for
 from app.youtube import cookies, potoken, reports, routes, runtime, updates
 from app.youtube.repository import RecentFailure, recent_youtube_failures
 from app.youtube.schemas import CheckStatus, DoctorCheck, DoctorReport, FailureGroup
@@ -24,26 +25,6 @@ CHECK_TIMEOUT_SECONDS = 5.0
 RECENT_FAILURES = 20
 STALE_AFTER_DAYS = 60  # yt-dlp releases every few weeks; YouTube changes faster
 _SEVERITY = {CheckStatus.OK: 0, CheckStatus.OFF: 0, CheckStatus.WARN: 1, CheckStatus.FAIL: 2}
-_BOT_CHECK_FIXES = (
-    "see the proxies, cookies, PO-token provider and impersonation checks; "
-    "run `yds doctor` again after a change"
-)
-FAILURE_HINTS = {
-    "throttled": "YouTube's bot check or HTTP 429: " + _BOT_CHECK_FIXES + ".",
-    "geo_restricted": "Send downloads through a proxy in a country where the video plays "
-    "(YTDLP_PROXIES).",
-    "age_restricted": "Upload the cookies of a signed-in adult account "
-    "(`yds cookies upload FILE`).",
-    "members_only": "Upload the cookies of an account that is a member of the channel "
-    "(`yds cookies upload FILE`).",
-    "video_private": "Only the uploader's or an invited account's cookies can open it.",
-    "video_unavailable": "The video is gone from YouTube; nothing to fix here.",
-    "network_error": "The worker could not reach YouTube: check the proxies and the egress "
-    "settings (ALLOW_PRIVATE_NETWORKS, ALLOWED_PRIVATE_CIDRS).",
-    "download_failed": "Often an outdated yt-dlp: see the yt-dlp check (YTDLP_UPDATE=stable).",
-    "postprocessing_failed": "ffmpeg failed on the download: see the job's message.",
-    "forbidden_address": "The egress guard refused an address (see the job's message).",
-}
 
 
 @dataclass
@@ -486,7 +467,7 @@ def _grouped(failures: list[RecentFailure]) -> list[FailureGroup]:
             count=count,
             last_at=latest[code].at,
             last_message=latest[code].message,
-            hint=FAILURE_HINTS.get(code),
+            hint=hint_for(code),
         )
         for code, count in counts.most_common()
     ]

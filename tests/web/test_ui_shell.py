@@ -35,9 +35,10 @@ UI_PATHS = (
     "/stats",
     "/admin",
     "/subscriptions",
+    "/recovery",
     f"/jobs/{uuid.UUID(int=7)}",
 )
-NAV_LINKS = ["Queue", "Download", "Library", "Subscriptions", "Stats", "Admin"]
+NAV_LINKS = ["Queue", "Download", "Library", "Subscriptions", "Stats", "Recovery", "Admin"]
 # Recorded before any of the page's scripts run, so no violation goes unseen.
 CSP_LISTENER = """
 window.__cspViolations = [];
@@ -107,7 +108,7 @@ def test_signing_in_lands_on_the_queue_and_signing_out_sticks(
     expect(page.locator("#who-name")).to_have_text("Shell Reader <b>one</b>")
     expect(page.get_by_role("link", name="Queue")).to_have_attribute("aria-current", "page")
     # Not an admin: the admin link stays hidden.
-    expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_count(5)
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_count(6)
 
     assert secret not in page.url
     stored = page.evaluate(

@@ -15,6 +15,7 @@ const ROUTES = [
   { pattern: /^\/library$/, page: "library", title: "Library" },
   { pattern: /^\/subscriptions$/, page: "subscriptions", title: "Subscriptions" },
   { pattern: /^\/stats$/, page: "stats", title: "Stats" },
+  { pattern: /^\/recovery$/, page: "recovery", title: "Recovery" },
   { pattern: /^\/admin$/, page: "admin", title: "Admin", admin: true },
 ];
 
