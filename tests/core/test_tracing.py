@@ -13,9 +13,11 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 import httpx
@@ -30,8 +32,10 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+    from tests.support.databases import DatabaseFactory
     from tests.support.factories import KeyFactory
     from tests.support.offline_youtube import OfflineYouTube
+    from tests.support.stack import StartStack
 
 WORKER_STAGES = ("download.extract", "download.fetch", "download.postprocess", "download.store")
 
@@ -183,6 +187,125 @@ async def test_one_download_is_one_trace_from_the_request_to_the_stored_files(
     assert "UPDATE" in worker_writes, sorted(by_name)
 
 
+@dataclass(frozen=True)
+class Exported:
+    service: str
+    name: str
+    trace_id: str
+    span_id: str
+    parent_id: str
+
+
+@dataclass
+class OtlpCollector:
+    """An OTLP/HTTP receiver on loopback: what the processes' exporters send, decoded."""
+
+    url: str = ""
+    spans: list[Exported] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def receive(self, body: bytes) -> None:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+
+        request = ExportTraceServiceRequest.FromString(body)
+        for resource_spans in request.resource_spans:
+            service = next(
+                a.value.string_value
+                for a in resource_spans.resource.attributes
+                if a.key == "service.name"
+            )
+            for scope in resource_spans.scope_spans:
+                with self.lock:
+                    self.spans.extend(
+                        Exported(
+                            service,
+                            span.name,
+                            span.trace_id.hex(),
+                            span.span_id.hex(),
+                            span.parent_span_id.hex(),
+                        )
+                        for span in scope.spans
+                    )
+
+    def named(self, service: str, name: str) -> list[Exported]:
+        with self.lock:
+            return [s for s in self.spans if s.service == service and s.name == name]
+
+    async def wait_for(self, service: str, name: str, within: float = 30) -> Exported:
+        deadline = time.monotonic() + within
+        while not self.named(service, name):
+            if time.monotonic() > deadline:
+                with self.lock:
+                    seen = sorted({(s.service, s.name) for s in self.spans})
+                raise AssertionError(f"{service} exported no {name!r}; exported: {seen}")
+            await asyncio.sleep(0.05)
+        return self.named(service, name)[0]
+
+
+@pytest.fixture
+def otlp_collector() -> Iterator[OtlpCollector]:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceResponse,
+    )
+
+    collector = OtlpCollector()
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.path == "/v1/traces":
+                collector.receive(body)
+            answer = ExportTraceServiceResponse().SerializeToString()
+            self.send_response(200 if self.path == "/v1/traces" else 404)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    collector.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield collector
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.e2e
+async def test_the_api_and_worker_processes_send_one_trace_to_the_otlp_endpoint(
+    start_stack: StartStack, otlp_collector: OtlpCollector
+) -> None:
+    """As deployed: `python -m app.serve` and a prefork Celery worker, tracing turned on
+    by the environment alone, spans sent over OTLP/HTTP in batches."""
+    stack = start_stack(
+        "traced",
+        redis_db=11,
+        TRACING_ENABLED="true",
+        OTEL_EXPORTER_OTLP_ENDPOINT=otlp_collector.url,
+        OTEL_BSP_SCHEDULE_DELAY="100",  # the SDK's batch interval, ms (default 5 s)
+    )
+    key = stack.key()
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as http:
+        job = await submit(http, key, stack.youtube.video_url(STANDARD_VIDEO_ID))
+        await wait_until_completed(http, key, job["job_id"])
+
+    store = await otlp_collector.wait_for("yds-worker", "download.store")
+    task = otlp_collector.named("yds-worker", "run/downloads.run")[0]
+    sent = otlp_collector.named("yds-api", "apply_async/downloads.run")[0]
+    (request,) = otlp_collector.named("yds-api", "POST /api/v1/downloads")
+    assert request.parent_id == ""
+    assert sent.trace_id == task.trace_id == store.trace_id == request.trace_id
+    assert task.parent_id == sent.span_id
+    assert store.parent_id == task.span_id
+    # The stack waited for /health to answer: health checks are never traced.
+    assert not otlp_collector.named("yds-api", "GET /health")
+
+
 # What an API process and a worker's pool process load when they start, serve a request
 # and take their first message, printed as JSON; tracing is not asked for, although an
 # OTLP endpoint is set (and FastAPI is told to configure exporters from it).
@@ -222,11 +345,11 @@ print(json.dumps({
 
 
 def test_with_tracing_off_no_tracer_exporter_or_instrumentation_is_set_up(
-    settings: Settings,
+    db_factory: DatabaseFactory,
 ) -> None:
     env = {
         **os.environ,
-        "DATABASE_URL": settings.database_url,
+        "DATABASE_URL": db_factory.sqlite(),
         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
         "FASTAPI_OTEL_AUTO_CONFIGURE": "true",
     }
