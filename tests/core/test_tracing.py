@@ -27,6 +27,8 @@ from pydantic import ValidationError
 from app.core.config import Settings
 from tests.support.jobs import fetch_job, submit
 from tests.support.offline_youtube import STANDARD_VIDEO_ID
+from tests.support.speech import spoken_clip, tiny_model
+from tests.support.stack import TRANSCRIPTION_QUEUES, Stack, start_worker
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from tests.support.offline_youtube import OfflineYouTube
     from tests.support.stack import StartStack
 
+SPOKEN_ID = "spokenTrace"
 WORKER_STAGES = ("download.extract", "download.fetch", "download.postprocess", "download.store")
 
 
@@ -115,8 +118,10 @@ async def traced(worker_settings: Settings) -> AsyncIterator[Traced]:
         tracing.shutdown_tracing()
 
 
-async def wait_until_completed(http: httpx.AsyncClient, key: str, job_id: str) -> dict[str, object]:
-    deadline = time.monotonic() + 120
+async def wait_until_completed(
+    http: httpx.AsyncClient, key: str, job_id: str, within: float = 120
+) -> dict[str, object]:
+    deadline = time.monotonic() + within
     job = await fetch_job(http, key, job_id)
     while job["status"] not in ("completed", "failed", "canceled") and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
@@ -244,7 +249,7 @@ class OtlpCollector:
         return self.named(service, name)[0]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def otlp_collector() -> Iterator[OtlpCollector]:
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
         ExportTraceServiceResponse,
@@ -276,27 +281,54 @@ def otlp_collector() -> Iterator[OtlpCollector]:
     server.server_close()
 
 
-@pytest.mark.e2e
-async def test_the_api_and_worker_processes_send_one_trace_to_the_otlp_endpoint(
-    start_stack: StartStack, otlp_collector: OtlpCollector
-) -> None:
-    """As deployed: `python -m app.serve` and a prefork Celery worker, tracing turned on
-    by the environment alone, spans sent over OTLP/HTTP in batches."""
+@pytest.fixture(scope="module")
+def traced_stack(
+    start_stack: StartStack,
+    otlp_collector: OtlpCollector,
+    offline_youtube: OfflineYouTube,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Stack:
+    """As deployed: `python -m app.serve`, a prefork download worker and a transcription
+    worker, tracing turned on by the environment alone, spans sent over OTLP/HTTP."""
+    clip = spoken_clip(tmp_path_factory.mktemp("spoken"))
+    offline_youtube.add_video_from_files(SPOKEN_ID, progressive=clip.video, audio=clip.audio)
     stack = start_stack(
         "traced",
         redis_db=11,
         TRACING_ENABLED="true",
         OTEL_EXPORTER_OTLP_ENDPOINT=otlp_collector.url,
         OTEL_BSP_SCHEDULE_DELAY="100",  # the SDK's batch interval, ms (default 5 s)
+        ASR_ENABLED="true",
+        ASR_MODEL=str(tiny_model()),
+        ASR_CPU_THREADS="1",
+        SUBTITLE_SLEEP_SECONDS="0",
     )
+    stack.workers.append(
+        start_worker(
+            stack.env, stack.log_dir, name="asr-worker", queues=TRANSCRIPTION_QUEUES, concurrency=1
+        )
+    )
+    return stack
+
+
+def in_trace(spans: list[Exported], trace_id: str) -> list[Exported]:
+    return [s for s in spans if s.trace_id == trace_id]
+
+
+@pytest.mark.e2e
+async def test_the_api_and_worker_processes_send_one_trace_to_the_otlp_endpoint(
+    traced_stack: Stack, otlp_collector: OtlpCollector
+) -> None:
+    stack = traced_stack
     key = stack.key()
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as http:
         job = await submit(http, key, stack.youtube.video_url(STANDARD_VIDEO_ID))
         await wait_until_completed(http, key, job["job_id"])
 
-    store = await otlp_collector.wait_for("yds-worker", "download.store")
-    task = otlp_collector.named("yds-worker", "run/downloads.run")[0]
-    sent = otlp_collector.named("yds-api", "apply_async/downloads.run")[0]
+    # The task's span ends last, after its stages'.
+    task = await otlp_collector.wait_for("yds-worker", "run/downloads.run")
+    (store,) = otlp_collector.named("yds-worker", "download.store")
+    (sent,) = otlp_collector.named("yds-api", "apply_async/downloads.run")
     (request,) = otlp_collector.named("yds-api", "POST /api/v1/downloads")
     assert request.parent_id == ""
     assert sent.trace_id == task.trace_id == store.trace_id == request.trace_id
@@ -304,6 +336,37 @@ async def test_the_api_and_worker_processes_send_one_trace_to_the_otlp_endpoint(
     assert store.parent_id == task.span_id
     # The stack waited for /health to answer: health checks are never traced.
     assert not otlp_collector.named("yds-api", "GET /health")
+
+
+@pytest.mark.e2e
+async def test_speech_recognition_continues_the_trace_of_its_download(
+    traced_stack: Stack, otlp_collector: OtlpCollector
+) -> None:
+    stack = traced_stack
+    key = stack.key()
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as http:
+        job = await submit(
+            http, key, stack.youtube.video_url(SPOKEN_ID), transcribe="missing", quality="worst"
+        )
+        done = await wait_until_completed(http, key, job["job_id"], within=240)
+    assert done["transcripts"]["languages"][0]["source"] == "asr"  # type: ignore[index]
+
+    await otlp_collector.wait_for("yds-worker", "run/transcription.run")
+    (recognise,) = otlp_collector.named("yds-worker", "transcription.recognise")
+    with otlp_collector.lock:
+        trace = in_trace(otlp_collector.spans, recognise.trace_id)
+    names = {(s.service, s.name) for s in trace}
+    assert {
+        ("yds-api", "POST /api/v1/downloads"),
+        ("yds-worker", "run/downloads.run"),
+        ("yds-worker", "download.store"),
+        ("yds-worker", "apply_async/transcription.run"),
+        ("yds-worker", "run/transcription.run"),
+    } <= names, sorted(names)
+    by_id = {s.span_id: s for s in trace}
+    run = by_id[recognise.parent_id]
+    assert run.name == "run/transcription.run"
+    assert by_id[run.parent_id].name == "apply_async/transcription.run"
 
 
 # What an API process and a worker's pool process load when they start, serve a request
