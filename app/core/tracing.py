@@ -13,7 +13,6 @@ and `publishing` cost one global read, and a worker never imports OpenTelemetry 
 
 from __future__ import annotations
 
-import contextvars
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,6 +39,7 @@ UNTRACED_URLS = "/health,/metrics"
 MESSAGE_ID = "messaging.message.id"
 TASK_NAME = "celery.task_name"
 JOB_ID = "yds.job_id"
+VIDEO_ID = "yds.video_id"
 
 _tracer: Tracer | None = None
 _provider: TracerProvider | None = None
@@ -152,12 +152,15 @@ def instrument_app(app: FastAPI) -> None:
 
 
 @contextmanager
-def span(name: str, **attributes: str | int | float | bool) -> Iterator[None]:
+def span(name: str, *, job_id: object = None, video_id: str | None = None) -> Iterator[None]:
     """A span around a stage of work, child of the current one; nothing when off. An
     exception leaving it is recorded on it."""
     if _tracer is None:
         yield
         return
+    attributes = {JOB_ID: str(job_id)} if job_id is not None else {}
+    if video_id:
+        attributes[VIDEO_ID] = video_id
     with _tracer.start_as_current_span(name, attributes=attributes):
         yield
 
@@ -181,19 +184,6 @@ def publishing(task: str, task_id: str) -> Iterator[dict[str, str]]:
     ):
         inject(carrier)
         yield carrier
-
-
-def in_current_context(function: Callable[..., T]) -> Callable[..., T]:
-    """`function`, to run in another thread as a child of the current span (a thread
-    starts with an empty context). Returned as it is when tracing is off."""
-    if _tracer is None:
-        return function
-    context = contextvars.copy_context()
-
-    def run(*args: Any, **kwargs: Any) -> T:
-        return context.copy().run(function, *args, **kwargs)
-
-    return run
 
 
 def untraced(function: Callable[..., T]) -> Callable[..., T]:

@@ -117,7 +117,7 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
     try:
         with LeaseKeeper(ctx, job_id, tracker, worker_id) as keeper:
             if claimed.kind.is_parent:
-                with tracing.span("download.expand", **{tracing.JOB_ID: str(job_id)}):
+                with tracing.span("download.expand", job_id=job_id):
                     expanded = expand_parent(
                         ctx, claimed, worker_id=worker_id, check_stop=keeper.check, route=route
                     )
@@ -138,7 +138,7 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
                 window=DateWindow.from_json(claimed.collection),
             )
             tracker.set_stage(JobStage.UPLOADING)
-            with tracing.span("download.store", **{tracing.JOB_ID: str(job_id)}):
+            with tracing.span("download.store", job_id=job_id):
                 files = _store_all(ctx.storage, claimed, result, outcome.stored, tracker, keeper)
             keeper.check()
         if result.recognition:

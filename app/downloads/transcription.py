@@ -145,7 +145,7 @@ def run_transcription(ctx: WorkerContext, job_id: uuid.UUID) -> None:
     try:
         with (
             _RecognitionLease(ctx, claimed, worker_id) as lease,
-            tracing.span("transcription.recognise", **{tracing.JOB_ID: str(job_id)}),
+            tracing.span("transcription.recognise", job_id=job_id),
         ):
             files, track = _recognise(ctx, claimed, workdir, handoff, lease)
             lease.check()

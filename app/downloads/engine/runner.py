@@ -231,7 +231,7 @@ class YtDlpRunner:
                         info.pop(stale, None)
             self._tracker.set_stage(JobStage.DOWNLOADING)
             # yt-dlp's own post-processors (merging formats, thumbnails) run in here too.
-            with tracing.span("download.fetch", **{"yds.video_id": str(info.get("id", ""))}):
+            with tracing.span("download.fetch", video_id=info.get("id")):
                 processed = ydl.process_ie_result(info, download=True)
         return processed, plan
 
