@@ -7,8 +7,9 @@ worker's Celery instrumentation continues it, and `span` marks the stages of a j
 The web framework, Celery, Redis, SQLAlchemy and (with S3 storage) botocore are
 instrumented; spans leave by OTLP over HTTP (or to the console) in batches.
 
-When tracing is off nothing here loads the SDK, an exporter or an instrumentation: `span`
-and `publishing` cost one global read, and a worker never imports OpenTelemetry at all.
+When tracing is off nothing here loads the SDK's tracer, an exporter or an
+instrumentation: `span`, `publishing` and `untraced` cost one global read. (redis-py imports
+the SDK's metrics package on its own whenever the SDK is installed; nothing uses it.)
 """
 
 from __future__ import annotations
