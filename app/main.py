@@ -36,6 +36,7 @@ from app.core.error_handlers import document_error_bodies, install_error_handler
 from app.core.expiring import ExpiringCache
 from app.core.logging import configure_logging
 from app.core.migrations import ensure_schema_current
+from app.core.tracing import instrument_app, setup_tracing
 from app.downloads.router import router as downloads_router
 from app.health.router import router as health_router
 from app.library.router import router as library_router
@@ -195,6 +196,8 @@ def _openapi_with_key(app: FastAPI, header: str) -> Any:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
+    # Before the engines exist (the lifespan makes them), so they are traced too.
+    setup_tracing(settings, role="api")
     app = FastAPI(
         title="YouTube Download Service",
         version="0.1.0",
@@ -205,6 +208,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/api/openapi.json",
         lifespan=_lifespan(settings),
         debug=settings.debug,
+        # Tracing is `core.tracing`'s, on TRACING_ENABLED alone: FastAPI must never set up
+        # exporters of its own from OTEL_* variables.
+        telemetry={"auto_configure": False},
     )
     install_error_handlers(app)
     app.add_middleware(
@@ -252,4 +258,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(docs_router)
     install_web(app)
     app.openapi = _openapi_with_key(app, settings.api_key_header)  # type: ignore[method-assign]
+    instrument_app(app)
     return app

@@ -204,6 +204,8 @@ module "ecs" {
   worker_use_fargate_spot      = var.worker_use_fargate_spot
   pot_provider_enabled         = var.pot_provider_enabled
   pot_provider_image           = var.pot_provider_image
+  enable_xray_tracing          = var.enable_xray_tracing
+  xray_collector_image         = var.xray_collector_image
   asr_enabled                  = var.asr_enabled
   asr_model                    = var.asr_model
   asr_concurrency              = var.asr_concurrency

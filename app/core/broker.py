@@ -18,6 +18,8 @@ from typing import Any
 import redis
 import redis.asyncio
 
+from app.core import tracing
+
 logger = logging.getLogger(__name__)
 
 # Where kombu's Redis transport keeps messages delivered to a worker but not yet acked.
@@ -61,9 +63,18 @@ def pending_task_ids(broker_url: str, queue: str) -> set[str] | None:
         client.close()
 
 
-def task_message(task: str, args: list[Any], *, queue: str, task_id: str | None = None) -> str:
+def task_message(
+    task: str,
+    args: list[Any],
+    *,
+    queue: str,
+    task_id: str | None = None,
+    trace_headers: dict[str, str] | None = None,
+) -> str:
     """A Celery task message (protocol 2, JSON) as kombu's Redis transport stores it in a
-    queue's list: what `send_task` would publish, built without Celery's machinery."""
+    queue's list: what `send_task` would publish, built without Celery's machinery.
+    `trace_headers` (W3C trace context) go among the message's headers, where Celery's
+    instrumentation puts its own: the worker reads them as the task's request fields."""
     task_id = task_id or str(uuid.uuid4())
     body = json.dumps([args, {}, {"callbacks": None, "errbacks": None, "chain": None,
                                   "chord": None}])  # fmt: skip
@@ -87,6 +98,7 @@ def task_message(task: str, args: list[Any], *, queue: str, task_id: str | None 
         "replaced_task_nesting": 0,
         "stamped_headers": None,
         "stamps": {},
+        **(trace_headers or {}),
     }
     properties = {
         "correlation_id": task_id,
@@ -118,7 +130,12 @@ class RedisTaskSender:
     async def send(
         self, task: str, args: list[Any], *, queue: str, task_id: str | None = None
     ) -> None:
-        await self.client.lpush(queue, task_message(task, args, queue=queue, task_id=task_id))
+        task_id = task_id or str(uuid.uuid4())
+        with tracing.publishing(task, task_id) as trace_headers:
+            message = task_message(
+                task, args, queue=queue, task_id=task_id, trace_headers=trace_headers
+            )
+            await self.client.lpush(queue, message)
 
 
 def is_redis_url(url: str) -> bool:

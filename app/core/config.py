@@ -32,6 +32,8 @@ ASR_COMPUTE_TYPES = (
     "default", "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16",
     "float16", "bfloat16", "float32",
 )  # fmt: skip
+# The span exporters OTEL_TRACES_EXPORTER may name (OTLP is over HTTP, protobuf).
+TRACES_EXPORTERS = ("otlp", "console", "none")
 # The JavaScript runtimes yt-dlp knows (YTDLP_JS_RUNTIMES).
 JS_RUNTIMES = ("deno", "node", "bun", "quickjs")
 
@@ -248,6 +250,19 @@ class Settings(BaseSettings):
     asr_beam_size: int = Field(default=5, ge=1, le=20)
     asr_vad: bool = False
     asr_concurrency: int = Field(default=1, ge=1, le=64)
+
+    # Distributed tracing (OpenTelemetry), off by default: TRACING_ENABLED turns it on, and
+    # the standard OTEL_* variables say where spans go. OTEL_SDK_DISABLED=true, or
+    # OTEL_TRACES_EXPORTER=none, keeps it off whatever TRACING_ENABLED says. The exporter is
+    # OTLP over HTTP (protobuf) to OTEL_EXPORTER_OTLP_ENDPOINT (empty: the SDK's default,
+    # http://localhost:4318), or `console` (spans printed, for a look at them locally).
+    # OTEL_SERVICE_NAME names the process (empty: yds-api, yds-worker, yds-beat); the SDK
+    # reads the other OTEL_* variables (sampler, headers, resource attributes) itself.
+    tracing_enabled: bool = False
+    otel_sdk_disabled: bool = False
+    otel_traces_exporter: str = "otlp"
+    otel_exporter_otlp_endpoint: str = ""
+    otel_service_name: str = ""
     asr_timeout: int = Field(default=3600, ge=30, description="Seconds a recognition may run.")
 
     @field_validator("allowed_domains", mode="before")
@@ -457,6 +472,32 @@ class Settings(BaseSettings):
         if not secret and self.effective_environment is Environment.AWS:
             raise ValueError("API_KEY_SECRET must be set when running on AWS")
         return self
+
+    @field_validator("otel_traces_exporter", mode="before")
+    @classmethod
+    def _known_exporter(cls, value: object) -> object:
+        name = str(value).strip().lower() or "otlp"
+        if name not in TRACES_EXPORTERS:
+            raise ValueError(
+                f"OTEL_TRACES_EXPORTER={value!r} is not one of {', '.join(TRACES_EXPORTERS)}"
+            )
+        return name
+
+    @field_validator("otel_exporter_otlp_endpoint")
+    @classmethod
+    def _endpoint_url(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @property
+    def tracing_on(self) -> bool:
+        """Whether this process exports spans: asked for, and not vetoed by OTEL_*."""
+        return (
+            self.tracing_enabled
+            and not self.otel_sdk_disabled
+            and self.otel_traces_exporter != "none"
+        )
 
     @model_validator(mode="after")
     def _check_storage(self) -> Settings:

@@ -10,14 +10,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import CursorResult, DateTime, Engine, Update, create_engine, event
+import sqlalchemy
+import sqlalchemy.ext.asyncio
+from sqlalchemy import CursorResult, DateTime, Engine, Update, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -79,7 +76,12 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.close()
 
 
+# The engine factories are looked up on their modules when an engine is made, not imported
+# by name: tracing (`core.tracing`), when on, wraps them there so every engine is traced.
+
+
 def create_api_engine(database_url: str) -> AsyncEngine:
+    create_async_engine = sqlalchemy.ext.asyncio.create_async_engine
     url = make_url(database_url)
     _ensure_sqlite_dir(url)
     if url.get_backend_name() == "sqlite":
@@ -90,6 +92,7 @@ def create_api_engine(database_url: str) -> AsyncEngine:
 
 
 def create_sync_engine(database_url: str) -> Engine:
+    create_engine = sqlalchemy.create_engine
     url = sync_url(database_url)
     _ensure_sqlite_dir(url)
     if url.get_backend_name() == "sqlite":

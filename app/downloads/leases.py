@@ -12,6 +12,7 @@ from typing import Any, Self
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.core import tracing
 from app.core.database import session_scope
 from app.downloads import repository
 from app.downloads.exceptions import HandBack, JobCanceled, LeaseLost
@@ -38,7 +39,9 @@ class Lease:
         self._worker_id = worker_id
         self._deadline = time.monotonic() + timeout
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"lease-{job_id}", daemon=True)
+        self._thread = threading.Thread(
+            target=tracing.untraced(self._loop), name=f"lease-{job_id}", daemon=True
+        )
         self._written_at = float("-inf")
         self._hand_back_at: float | None = None
         self.cancel_requested = False

@@ -12,6 +12,7 @@ import uuid
 from functools import partial
 from typing import Any
 
+from app.core import tracing
 from app.core.database import utcnow
 from app.core.disk import lowest_free_gb
 from app.downloads import repository
@@ -98,7 +99,7 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
         return
     tracker = ProgressTracker(
         job_id,
-        publish=partial(events.publish, ctx.redis),
+        publish=tracing.untraced(partial(events.publish, ctx.redis)),
         floor=claimed.progress,
         parent_id=claimed.parent_id,
     )
@@ -116,9 +117,10 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
     try:
         with LeaseKeeper(ctx, job_id, tracker, worker_id) as keeper:
             if claimed.kind.is_parent:
-                expanded = expand_parent(
-                    ctx, claimed, worker_id=worker_id, check_stop=keeper.check, route=route
-                )
+                with tracing.span("download.expand", job_id=job_id):
+                    expanded = expand_parent(
+                        ctx, claimed, worker_id=worker_id, check_stop=keeper.check, route=route
+                    )
                 if not expanded:
                     raise LeaseLost()
                 return
@@ -136,7 +138,8 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
                 window=DateWindow.from_json(claimed.collection),
             )
             tracker.set_stage(JobStage.UPLOADING)
-            files = _store_all(ctx.storage, claimed, result, outcome.stored, tracker, keeper)
+            with tracing.span("download.store", job_id=job_id):
+                files = _store_all(ctx.storage, claimed, result, outcome.stored, tracker, keeper)
             keeper.check()
         if result.recognition:
             if not outcome.hand_over(files, details=result.details):

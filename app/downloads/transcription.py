@@ -26,6 +26,7 @@ from typing import Any, Self
 from sqlalchemy import ColumnElement, and_
 from sqlalchemy.orm import Session
 
+from app.core import tracing
 from app.core.config import Settings
 from app.core.database import utcnow
 from app.downloads import repository
@@ -142,7 +143,10 @@ def run_transcription(ctx: WorkerContext, job_id: uuid.UUID) -> None:
         complete_without_recognition(ctx, job_id, expected=held_by(worker_id), reason=reason)
         return
     try:
-        with _RecognitionLease(ctx, claimed, worker_id) as lease:
+        with (
+            _RecognitionLease(ctx, claimed, worker_id) as lease,
+            tracing.span("transcription.recognise", job_id=job_id),
+        ):
             files, track = _recognise(ctx, claimed, workdir, handoff, lease)
             lease.check()
         _complete(ctx, claimed, worker_id, files=files, track=track, handoff=handoff)

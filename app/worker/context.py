@@ -13,12 +13,13 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 import redis
-from celery.signals import worker_init, worker_process_init
+from celery.signals import worker_init, worker_process_init, worker_process_shutdown
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings, get_settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.core.db_retry import with_db_retry
+from app.core.tracing import setup_tracing, shutdown_tracing
 from app.storage.base import StorageHandler
 from app.storage.factory import get_storage_handler
 from app.worker.dispatch import enqueue_download, enqueue_transcription
@@ -98,3 +99,12 @@ def _freeze_before_fork(**_kwargs: object) -> None:
 def _fresh_context_after_fork(**_kwargs: object) -> None:
     # Connections must never be shared across a fork.
     worker_context.cache_clear()
+    # In the pool process, not before the fork: the span exporter's thread would not
+    # survive it. Before the context's engine is made, so its queries are traced.
+    setup_tracing(get_settings(), role="worker")
+
+
+@worker_process_shutdown.connect
+def _send_last_spans(**_kwargs: object) -> None:
+    # A pool process leaves without running the exit hooks that would send them.
+    shutdown_tracing()

@@ -502,7 +502,7 @@ def test_workers_run_the_po_token_provider_as_a_sidecar_that_can_be_turned_off()
     assert found["worker_environment"] == (
         "${concat(local.container_base.environment, var.pot_provider_enabled ? "
         '[{name = "YTDLP_POT_PROVIDER_URL", value = "http://127.0.0.1:${local.pot_provider_port}"}]'
-        " : [])}"
+        " : [], local.tracing_environment)}"
     )
     assert found["pot_provider_port"] == 4416
     worker = ecs.resource("aws_ecs_task_definition", "worker")["container_definitions"]
@@ -541,6 +541,76 @@ def test_speech_recognition_runs_as_a_transcription_worker_beside_each_worker() 
     assert "var.asr_model" in root["asr_model"]["validation"][0]["condition"]
     queues = load_module(INFRA / "modules" / "sqs").named("locals")["queue_names"]
     assert "transcription" in queues, "the transcription queue exists on SQS"
+
+
+XRAY_ACTIONS = {
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "xray:PutTelemetryRecords",
+    "xray:PutTraceSegments",
+}
+
+
+def test_xray_tracing_adds_a_collector_beside_the_api_and_workers_only_when_enabled() -> None:
+    ecs = load_module(ECS)
+    found = ecs.named("locals")
+    assert load_module(INFRA).named("variable")["enable_xray_tracing"]["default"] is False
+    assert ecs.named("variable")["enable_xray_tracing"]["default"] is False
+    image = ecs.named("variable")["xray_collector_image"]["default"]
+    assert re.fullmatch(
+        r"public\.ecr\.aws/aws-observability/aws-otel-collector:v\d+\.\d+\.\d+", image
+    )
+
+    # The collector: a sidecar (not essential) that sends to X-Ray, in the api and worker
+    # tasks, and nowhere when tracing is off.
+    collectors = found["xray_collector_containers"]
+    assert 'for role in ["api", "worker"]' in collectors
+    assert "var.enable_xray_tracing ? [{" in collectors and "}] : []" in collectors
+    assert 'name = "xray-collector", image = var.xray_collector_image, essential = false' in (
+        collectors
+    )
+    assert '"--config=/etc/ecs/ecs-xray.yaml"' in collectors
+    for family in ("api", "worker"):
+        definition = ecs.resource("aws_ecs_task_definition", family)["container_definitions"]
+        assert f'local.xray_collector_containers["{family}"]' in definition, family
+    for family in ("beat", "migrate"):
+        definition = ecs.resource("aws_ecs_task_definition", family)["container_definitions"]
+        assert "xray" not in definition and "tracing" not in definition, family
+
+    # The app containers turn tracing on and send to the collector on the task's loopback;
+    # the names are settings the app reads, with values it accepts.
+    tracing = found["tracing_environment"]
+    assert tracing.startswith("${var.enable_xray_tracing ? [") and tracing.endswith("] : []}")
+    pairs = dict(re.findall(r'\{name = "(\w+)", value = "([^"]+)"\}', tracing))
+    assert pairs == {
+        "TRACING_ENABLED": "true",
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:${local.otlp_http_port}",
+    }
+    assert found["otlp_http_port"] == 4318, "the collector's OTLP/HTTP receiver"
+    fields = settings_by_env_name()
+    assert set(pairs) <= set(fields)
+    values = {fields[name]: value for name, value in pairs.items()}
+    values["otel_exporter_otlp_endpoint"] = "http://127.0.0.1:4318"
+    assert _OnlyGivenSettings(**values).tracing_on
+    api = ecs.resource("aws_ecs_task_definition", "api")["container_definitions"]
+    assert "environment = concat(local.container_base.environment, local.tracing_environment)" in (
+        api
+    )
+    assert "local.tracing_environment" in found["worker_environment"]
+
+    # The task roles may write traces and read sampling rules, only when tracing is on.
+    for role in ("api_task", "worker_task"):
+        policy = ecs.of_type("data", "aws_iam_policy_document")[role]
+        (xray,) = [
+            d["statement"]
+            for d in policy.get("dynamic", [])
+            if "statement" in d and d["statement"]["content"][0].get("sid") == "XRayTraces"
+        ]
+        assert xray["for_each"] == "${var.enable_xray_tracing ? [1] : []}"
+        assert set(xray["content"][0]["actions"]) == XRAY_ACTIONS, role
+    beat = ecs.of_type("data", "aws_iam_policy_document")["beat_task"]
+    assert not any("xray:" in action for s in statements(beat) for action in s["actions"])
 
 
 def test_bucket_aborts_incomplete_multipart_uploads() -> None:

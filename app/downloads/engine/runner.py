@@ -15,6 +15,7 @@ from typing import Any
 
 import yt_dlp.version
 
+from app.core import tracing
 from app.core.config import Settings, TranscribeMode
 from app.downloads.engine import media
 from app.downloads.engine.guard import guarded_ydl
@@ -137,6 +138,19 @@ class YtDlpRunner:
             info, plan = self._download(url, options, workdir)
         self._check_stop()
         self._tracker.set_stage(JobStage.POSTPROCESSING)
+        with tracing.span("download.postprocess"):
+            return self._postprocess(info, plan, url, options, workdir)
+
+    def _postprocess(
+        self,
+        info: dict[str, Any],
+        plan: TranscriptPlan,
+        url: str,
+        options: JobOptions,
+        workdir: Path,
+    ) -> DownloadResult:
+        """Ours after yt-dlp's: the transcripts written, the video put into the asked
+        container and verified, the audio left for recognition."""
         transcripts = write_transcripts(
             plan,
             raw_dir=workdir / CAPTIONS_DIR,
@@ -198,7 +212,8 @@ class YtDlpRunner:
         params["postprocessor_hooks"] = [self._on_postprocess]
         params["cookiefile"] = private_cookie_jar(self._settings, workdir)
         with guarded_ydl(params, self._settings, self._route) as ydl:
-            info = ydl.extract_info(url, download=False)
+            with tracing.span("download.extract"):
+                info = ydl.extract_info(url, download=False)
             self._check_stop()
             self._accept(info, options)
             plan = plan_transcripts(info, options)
@@ -215,7 +230,9 @@ class YtDlpRunner:
                     for stale in ("requested_formats", "requested_downloads"):
                         info.pop(stale, None)
             self._tracker.set_stage(JobStage.DOWNLOADING)
-            processed = ydl.process_ie_result(info, download=True)
+            # yt-dlp's own post-processors (merging formats, thumbnails) run in here too.
+            with tracing.span("download.fetch", video_id=info.get("id")):
+                processed = ydl.process_ie_result(info, download=True)
         return processed, plan
 
     def _accept(self, info: dict[str, Any], options: JobOptions) -> None:

@@ -169,6 +169,24 @@ data "aws_iam_policy_document" "api_task" {
       resources = ["*"]
     }
   }
+
+  # The X-Ray collector beside the app's containers (enable_xray_tracing) sends its traces
+  # and reads the sampling rules as the task role. X-Ray has no resource-level permissions
+  # for these actions.
+  dynamic "statement" {
+    for_each = var.enable_xray_tracing ? [1] : []
+
+    content {
+      sid = "XRayTraces"
+      actions = [
+        "xray:GetSamplingRules",
+        "xray:GetSamplingTargets",
+        "xray:PutTelemetryRecords",
+        "xray:PutTraceSegments",
+      ]
+      resources = ["*"]
+    }
+  }
 }
 
 data "aws_iam_policy_document" "worker_task" {
@@ -265,6 +283,24 @@ data "aws_iam_policy_document" "worker_task" {
     content {
       sid       = "FindQueues"
       actions   = ["sqs:ListQueues"]
+      resources = ["*"]
+    }
+  }
+
+  # The X-Ray collector beside the app's containers (enable_xray_tracing) sends its traces
+  # and reads the sampling rules as the task role. X-Ray has no resource-level permissions
+  # for these actions.
+  dynamic "statement" {
+    for_each = var.enable_xray_tracing ? [1] : []
+
+    content {
+      sid = "XRayTraces"
+      actions = [
+        "xray:GetSamplingRules",
+        "xray:GetSamplingTargets",
+        "xray:PutTelemetryRecords",
+        "xray:PutTraceSegments",
+      ]
       resources = ["*"]
     }
   }

@@ -79,7 +79,28 @@ locals {
   worker_environment = concat(
     local.container_base.environment,
     var.pot_provider_enabled ? [{ name = "YTDLP_POT_PROVIDER_URL", value = "http://127.0.0.1:${local.pot_provider_port}" }] : [],
+    local.tracing_environment,
   )
+
+  # AWS X-Ray: the AWS Distro for OpenTelemetry collector beside the API and each worker
+  # takes the app's spans over OTLP/HTTP on the task's loopback and sends them to X-Ray
+  # (its ecs-xray configuration; the task role may write traces). Not essential: without
+  # it the app goes on and its spans are dropped. Beat and migrations trace nothing.
+  otlp_http_port = 4318
+  tracing_environment = var.enable_xray_tracing ? [
+    { name = "TRACING_ENABLED", value = "true" },
+    { name = "OTEL_TRACES_EXPORTER", value = "otlp" },
+    { name = "OTEL_EXPORTER_OTLP_ENDPOINT", value = "http://127.0.0.1:${local.otlp_http_port}" },
+  ] : []
+  xray_collector_containers = {
+    for role in ["api", "worker"] : role => var.enable_xray_tracing ? [{
+      name             = "xray-collector"
+      image            = var.xray_collector_image
+      essential        = false
+      command          = ["--config=/etc/ecs/ecs-xray.yaml"]
+      logConfiguration = local.log_configuration[role]
+    }] : []
+  }
 
   # The transcription worker: its own queue and concurrency, so a long recognition never
   # holds a download slot. It reads the audio a download leaves in WORK_DIR, so it runs in
@@ -121,9 +142,10 @@ resource "aws_ecs_task_definition" "api" {
     cpu_architecture        = var.cpu_architecture
   }
 
-  container_definitions = jsonencode([merge(local.container_base, {
+  container_definitions = jsonencode(concat([merge(local.container_base, {
     name             = "api"
     command          = ["python", "-m", "app.serve"]
+    environment      = concat(local.container_base.environment, local.tracing_environment)
     portMappings     = [{ containerPort = local.container_port, protocol = "tcp" }]
     logConfiguration = local.log_configuration["api"]
     healthCheck = {
@@ -133,7 +155,7 @@ resource "aws_ecs_task_definition" "api" {
       retries     = 3
       startPeriod = 30
     }
-  })])
+  })], local.xray_collector_containers["api"]))
 }
 
 resource "aws_ecs_task_definition" "worker" {
@@ -171,7 +193,7 @@ resource "aws_ecs_task_definition" "worker" {
       retries     = 3
       startPeriod = 120
     }
-  })], local.pot_provider_containers, local.transcription_containers))
+  })], local.pot_provider_containers, local.transcription_containers, local.xray_collector_containers["worker"]))
 
   dynamic "volume" {
     for_each = var.asr_enabled ? [1] : []

@@ -357,6 +357,18 @@ variable "pot_provider_image" {
   default     = "brainicism/bgutil-ytdlp-pot-provider:2.0.2"
 }
 
+variable "enable_xray_tracing" {
+  description = "Trace requests and jobs into AWS X-Ray: the AWS Distro for OpenTelemetry collector beside the API and each worker, and TRACING_ENABLED with OTEL_* on their containers."
+  type        = bool
+  default     = false
+}
+
+variable "xray_collector_image" {
+  description = "The AWS Distro for OpenTelemetry collector's image, pinned."
+  type        = string
+  default     = "public.ecr.aws/aws-observability/aws-otel-collector:v0.45.1"
+}
+
 variable "asr_enabled" {
   description = "Speech recognition for videos without captions: a transcription worker beside each worker task (ASR_ENABLED)."
   type        = bool
