@@ -115,10 +115,13 @@ def test_refresh_shows_new_jobs(stack: Stack, new_page: NewPage) -> None:
     sign_in(page, stack.base_url, secret)
     page.goto("/stats")
     expect(page.locator("#stats-total-jobs")).to_have_text("0")
+    chart = page.get_by_role("img", name=re.compile(r"^Completed and failed jobs by day"))
+    expect(chart).to_have_attribute("aria-label", re.compile(r"0 completed, 0 failed\.$"))
 
     assert downloaded(stack, secret, [PRIVATE_VIDEO_ID]) == ["failed"]
     page.get_by_role("button", name="Refresh").click()
     expect(page.locator("#stats-total-jobs")).to_have_text("1")
+    expect(chart).to_have_attribute("aria-label", re.compile(r"0 completed, 1 failed\.$"))
     expect(page.locator('tr[data-status="failed"] td.figure')).to_have_text("1")
     expect(page.locator("#main").get_by_role("status")).to_contain_text("Updated")
 
