@@ -44,11 +44,7 @@ class Window:
     bucket: Bucket
     start: dt.datetime
     count: int
-
-    @property
-    def end(self) -> dt.datetime:
-        """Exclusive: the start of the bucket after the last."""
-        return self.start + self.bucket.step * self.count
+    end: dt.datetime  # exclusive: the start of the bucket after the last
 
     def starts(self) -> list[dt.datetime]:
         return [self.start + self.bucket.step * n for n in range(self.count)]
@@ -65,34 +61,28 @@ def window(
     bucket: Bucket, start: dt.datetime | None, end: dt.datetime | None, *, now: dt.datetime
 ) -> Window:
     """The window asked for: by default the last 30 days up to now; a time without a zone
-    is UTC. Raises when `from` is after `to` or the window holds more than MAX_BUCKETS."""
-    end = _utc(end) if end is not None else now
-    start = _utc(start) if start is not None else end - DEFAULT_SPAN
-    if start > end:
-        raise InvalidTimeRange()
-    first, last = bucket.floor(start), bucket.floor(end)
-    count = int((last - first) // bucket.step) + 1
-    if count > MAX_BUCKETS:
-        raise TooManyBuckets(
-            f"From {first.isoformat()} to {end.isoformat()} is {count} {bucket.value} buckets; "
-            f"at most {MAX_BUCKETS} can be asked for at once. Narrow the range or use a "
-            "larger bucket."
-        )
-    result = Window(bucket, first, count)
+    is UTC. Raises when `from` is after `to`, when the window holds more than MAX_BUCKETS,
+    or when it reaches outside the years 1 to 9999 (in UTC)."""
     try:
-        result.end  # noqa: B018 - the last bucket's end must be a representable time
+        end = _utc(end) if end is not None else now
+        start = _utc(start) if start is not None else end - DEFAULT_SPAN
+        if start > end:
+            raise InvalidTimeRange()
+        first, last = bucket.floor(start), bucket.floor(end)
+        count = int((last - first) // bucket.step) + 1
+        if count > MAX_BUCKETS:
+            raise TooManyBuckets(
+                f"From {first.isoformat()} to {end.isoformat()} is {count} {bucket.value} "
+                f"buckets; at most {MAX_BUCKETS} can be asked for at once. Narrow the range "
+                "or use a larger bucket."
+            )
+        return Window(bucket, first, count, end=last + bucket.step)
     except OverflowError as exc:
-        raise InvalidTimeRange("The range reaches past the last representable time.") from exc
-    return result
+        raise InvalidTimeRange("The range reaches outside the years 1 to 9999 (UTC).") from exc
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
-    try:
-        if moment.tzinfo is None:
-            return moment.replace(tzinfo=dt.UTC)
-        return moment.astimezone(dt.UTC)
-    except OverflowError as exc:
-        raise InvalidTimeRange("The time is out of the representable range.") from exc
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 @dataclass

@@ -265,6 +265,7 @@ async def test_a_key_sees_only_its_own_jobs_and_an_admin_may_see_every_key(
         ({"bucket": "day", "from": "2020-01-01", "to": "2026-03-01"}, "too_many_buckets"),
         ({"from": "9999-12-31T20:00:00Z", "to": "9999-12-31T23:00:00Z"}, "invalid_time_range"),
         ({"from": "0001-01-01T00:00:00+05:00", "to": "0001-01-02"}, "invalid_time_range"),
+        ({"to": "0001-01-05T00:00:00Z"}, "invalid_time_range"),  # 30 days before year 1
         ({"bucket": "week"}, "validation_error"),
         ({"from": "yesterday"}, "validation_error"),
         ({"all_keys": "maybe"}, "validation_error"),
