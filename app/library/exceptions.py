@@ -14,7 +14,7 @@ class EmptySearchQuery(AppError):
 class InvalidTimeRange(AppError):
     status_code = 422
     code = "invalid_time_range"
-    message = "`from` must not be after `to`."
+    message = "`from` must not be after `to` (now, when it is not given)."
 
 
 class TooManyBuckets(AppError):
