@@ -246,6 +246,15 @@ class ApiClient:
         found: dict[str, Any] = self.request("GET", "/api/v1/stats")
         return found
 
+    def timeseries(
+        self, *, bucket: str, start: str | None, end: str | None, all_keys: bool
+    ) -> dict[str, Any]:
+        given = {"bucket": bucket, "from": start, "to": end,
+                 "all_keys": "true" if all_keys else None}  # fmt: skip
+        params = {name: value for name, value in given.items() if value is not None}
+        found: dict[str, Any] = self.request("GET", "/api/v1/stats/timeseries", params=params)
+        return found
+
     def doctor(self) -> dict[str, Any]:
         report: dict[str, Any] = self.request("GET", "/api/v1/admin/doctor")
         return report

@@ -1,5 +1,6 @@
-"""The client's commands: download, info, formats, transcript, jobs, library, stats. Each
-talks to the service's API; `app/cli.py` mounts them next to the admin commands."""
+"""The client's commands: download, info, formats, transcript, jobs, library, stats (and its
+time series). Each talks to the service's API; `app/cli.py` mounts them next to the admin
+commands."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from app.client import progress
 from app.client.api import DEFAULT_API_URL, ApiClient, ClientError, ExitCode, SavedFile
@@ -574,9 +575,35 @@ def _print_hits(found: dict[str, Any]) -> None:
             stdout.print(f"  {seconds(match['start'])}  {text}", markup=False)
 
 
-def stats(api_url: ApiUrl = DEFAULT_API_URL, api_key: ApiKey = None,
-          as_json: Json = False) -> None:  # fmt: skip
-    """Your jobs by status, and what they store."""
+def stats(
+    timeseries: Annotated[
+        bool, typer.Option("--timeseries", help="Jobs over time, a row per UTC bucket.")
+    ] = False,
+    bucket: Annotated[
+        str, typer.Option(help="With --timeseries: day or hour (UTC).", show_choices=True)
+    ] = "day",
+    start: Annotated[
+        str | None,
+        typer.Option("--from", help="With --timeseries: ISO 8601 start (default 30 days ago)."),
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="With --timeseries: ISO 8601 end (default now).")
+    ] = None,
+    all_keys: Annotated[
+        bool, typer.Option("--all-keys", help="With --timeseries: every key's jobs (admin).")
+    ] = False,
+    api_url: ApiUrl = DEFAULT_API_URL,
+    api_key: ApiKey = None,
+    as_json: Json = False,
+) -> None:
+    """Your jobs by status, and what they store; with --timeseries, jobs over time."""
+    if not timeseries and (start or end or all_keys or bucket != "day"):
+        usage_error("--bucket, --from, --to and --all-keys go with --timeseries.", as_json)
+    if timeseries:
+        with expected_errors(as_json), ApiClient(api_url, api_key) as api:
+            series = api.timeseries(bucket=bucket, start=start, end=end, all_keys=all_keys)
+        emit(series, as_json, lambda: _print_timeseries(series))
+        return
     with expected_errors(as_json), ApiClient(api_url, api_key) as api:
         found = api.stats()
 
@@ -587,6 +614,24 @@ def stats(api_url: ApiUrl = DEFAULT_API_URL, api_key: ApiKey = None,
         stdout.print(f"library     {found['library_entries']} searchable")
 
     emit(found, as_json, human)
+
+
+def _print_timeseries(series: dict[str, Any]) -> None:
+    width = 10 if series["bucket"] == "day" else 16
+    figures = ("created", "completed", "failed", "stored", "median speed", "median time")
+    table = Table(
+        f"{series['bucket']} (UTC)", *(Column(name, justify="right") for name in figures),
+        "failures",
+    )  # fmt: skip
+    for row in [*series["buckets"], {**series["totals"], "start": "total"}]:
+        speed = row["median_speed"]
+        table.add_row(
+            row["start"][:width].replace("T", " "), str(row["created"]), str(row["completed"]),
+            str(row["failed"]), size(row["bytes_stored"]),
+            f"{size(speed)}/s" if speed else "-", seconds(row["median_duration"]),
+            ", ".join(f"{code} {n}" for code, n in row["failed_by_code"].items()),
+        )  # fmt: skip
+    stdout.print(table)
 
 
 @cookies_app.command("upload")

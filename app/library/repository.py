@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +29,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from app.jobs.models import Job, JobFile, JobStatus
+from app.jobs.models import Job, JobFile, JobKind, JobStatus
 from app.library.models import LibraryEntry
 from app.library.terms import MARK_END, MARK_START, SearchTerms
+from app.library.trends import Ended
 
 # What the generated `search` column holds (migration 0004), for ts_headline.
 _SEARCH_TEXT = (
@@ -191,3 +193,62 @@ def key_stats(session: Session, api_key_id: uuid.UUID) -> KeyStats:
     return KeyStats(
         jobs_by_status=by_status, files=files, bytes=int(size), library_entries=entries or 0
     )
+
+
+# Rows are streamed in batches of this many: a long window holds only its figures in memory.
+_TREND_BATCH = 2000
+# Completed then expired (its files removed) still completed in its bucket.
+_SUCCEEDED = (JobStatus.COMPLETED, JobStatus.EXPIRED)
+
+
+def _owned_by(api_key_id: uuid.UUID | None) -> tuple[ColumnElement[bool], ...]:
+    """The key's jobs, or every key's (None, for an admin)."""
+    return () if api_key_id is None else (Job.api_key_id == api_key_id,)
+
+
+def created_times(
+    session: Session, api_key_id: uuid.UUID | None, start: dt.datetime, end: dt.datetime
+) -> Iterator[dt.datetime]:
+    """When each job of the key (playlist entries included) was created in [start, end)."""
+    query = select(Job.created_at).where(
+        *_owned_by(api_key_id), Job.created_at >= start, Job.created_at < end
+    )
+    yield from session.scalars(query.execution_options(yield_per=_TREND_BATCH))
+
+
+def ended_jobs(
+    session: Session, api_key_id: uuid.UUID | None, start: dt.datetime, end: dt.datetime
+) -> Iterator[Ended]:
+    """The key's jobs that completed (kept or since expired) or failed in [start, end), with
+    the size of the files still kept for them."""
+    # Per job, through the index on job_files.job_id: never an aggregate of every file.
+    stored = (
+        select(func.coalesce(func.sum(JobFile.size), 0))
+        .where(JobFile.job_id == Job.id)
+        .scalar_subquery()
+    )
+    query = select(
+        Job.completed_at,
+        Job.status,
+        Job.error_code,
+        Job.started_at,
+        Job.downloaded_bytes,
+        stored,
+        Job.kind,
+    ).where(
+        *_owned_by(api_key_id),
+        Job.status.in_([*_SUCCEEDED, JobStatus.FAILED]),
+        Job.completed_at >= start,
+        Job.completed_at < end,
+    )
+    rows = session.execute(query.execution_options(yield_per=_TREND_BATCH))
+    for completed_at, status, code, started_at, downloaded, size, kind in rows:
+        yield Ended(
+            completed_at=completed_at,
+            succeeded=status in _SUCCEEDED,
+            error_code=code,
+            started_at=started_at,
+            downloaded_bytes=downloaded,
+            stored_bytes=int(size),
+            is_download=kind is JobKind.VIDEO,
+        )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -7,10 +8,12 @@ from fastapi import APIRouter, Query
 from app.api.dependencies import DbSession
 from app.auth.dependencies import ReadKey
 from app.auth.exceptions import AUTH_ERRORS, InsufficientScope
+from app.core.database import utcnow
 from app.core.errors import error_responses
 from app.library import service
-from app.library.exceptions import EmptySearchQuery
-from app.library.schemas import KeyStats, LibraryPage
+from app.library.exceptions import EmptySearchQuery, InvalidTimeRange, TooManyBuckets
+from app.library.schemas import KeyStats, LibraryPage, Timeseries
+from app.library.trends import MAX_BUCKETS, Bucket
 
 router = APIRouter(prefix="/api/v1", tags=["library"])
 MAX_QUERY_LENGTH = 200
@@ -50,3 +53,46 @@ async def search_library(
 )
 async def get_stats(session: DbSession, api_key: ReadKey) -> KeyStats:
     return await service.key_stats(session, api_key=api_key)
+
+
+@router.get(
+    "/stats/timeseries",
+    response_model=Timeseries,
+    responses=error_responses(InvalidTimeRange, TooManyBuckets, InsufficientScope, *AUTH_ERRORS),
+    summary="The calling key's jobs over time, in hourly or daily UTC buckets",
+)
+async def get_timeseries(
+    session: DbSession,
+    api_key: ReadKey,
+    bucket: Annotated[Bucket, Query(description="The width of a bucket (UTC).")] = Bucket.DAY,
+    start: Annotated[
+        dt.datetime | None,
+        Query(
+            alias="from",
+            description="ISO 8601; without a zone it is UTC. Rounded down to its bucket. "
+            "Default: 30 days before `to`.",
+        ),
+    ] = None,
+    end: Annotated[
+        dt.datetime | None,
+        Query(
+            alias="to",
+            description="ISO 8601; without a zone it is UTC. Its bucket is included whole. "
+            f"Default: now. At most {MAX_BUCKETS} buckets from `from`.",
+        ),
+    ] = None,
+    all_keys: Annotated[
+        bool, Query(description="Every key's jobs, not only the caller's (admin scope).")
+    ] = False,
+) -> Timeseries:
+    if all_keys and not service.may_see_all_keys(api_key):
+        raise InsufficientScope("all_keys=true needs the 'admin' scope.")
+    return await service.timeseries(
+        session,
+        api_key=api_key,
+        bucket=bucket,
+        start=start,
+        end=end,
+        all_keys=all_keys,
+        now=utcnow(),
+    )

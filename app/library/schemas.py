@@ -1,4 +1,4 @@
-"""Response bodies of library search and the per-key stats."""
+"""Response bodies of library search, the per-key stats and their time series."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import uuid
 from pydantic import BaseModel, Field
 
 from app.jobs.models import JobStatus
+from app.library.trends import Bucket
 
 
 class TranscriptMatch(BaseModel):
@@ -53,3 +54,45 @@ class KeyStats(BaseModel):
     files_stored: int = Field(description="Files currently kept for the key's jobs.")
     bytes_stored: int = Field(description="Their total size in bytes.")
     library_entries: int = Field(description="Completed jobs that library search can find.")
+
+
+class TrendFigures(BaseModel):
+    """What happened in one bucket (or, as `totals`, in the whole window)."""
+
+    created: int = Field(description="Jobs created (playlist entries and parents count one each).")
+    completed: int = Field(
+        description="Jobs that completed, by their completion time (those since expired too)."
+    )
+    failed: int = Field(description="Jobs that failed, by the time they failed.")
+    failed_by_code: dict[str, int] = Field(
+        description="The failed jobs by error code (the error table's codes); only codes seen."
+    )
+    bytes_stored: int = Field(
+        description="The size of the files still kept for the jobs that completed here "
+        "(0 for a job whose files expired)."
+    )
+    median_speed: float | None = Field(
+        description="Bytes a second: the median over the videos that completed here of their "
+        "downloaded bytes over their run time; null when none."
+    )
+    median_duration: float | None = Field(
+        description="Seconds: the median run time (first start by a worker to completion) of "
+        "the videos that completed here; null when none."
+    )
+
+
+class TrendBucket(TrendFigures):
+    start: dt.datetime = Field(description="The bucket's start (UTC); it lasts one `bucket`.")
+
+
+class Timeseries(BaseModel):
+    """The key's jobs over time, in UTC buckets with no gaps (an empty bucket is all zeros)."""
+
+    bucket: Bucket
+    start: dt.datetime = Field(description="The first bucket's start: `from` rounded down.")
+    end: dt.datetime = Field(
+        description="The end of the last bucket (exclusive): the bucket holding `to` is whole."
+    )
+    all_keys: bool = Field(description="True when the figures are of every key (admin).")
+    buckets: list[TrendBucket]
+    totals: TrendFigures

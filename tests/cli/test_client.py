@@ -3,6 +3,7 @@ on loopback (real API, worker, yt-dlp and the offline YouTube fixtures)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -465,6 +466,53 @@ def test_job_ids_are_accepted_by_a_unique_prefix(cli_stack: Stack) -> None:
     assert as_json(short)["error"]["code"] == "job_id_prefix_too_short"
     unknown = yds(cli_stack, key, "jobs", "show", "123456", "--json")
     assert unknown.returncode == 2 and as_json(unknown)["error"]["code"] == "job_not_found"
+
+
+def test_stats_timeseries_prints_a_row_per_bucket(cli_stack: Stack) -> None:
+    issued = create_key(cli_stack.database_url, "cli-trends")
+    noon = dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)
+    engine = create_sync_engine(cli_stack.database_url)
+    try:
+        sessions = sync_sessionmaker(engine)
+        for hour, status, code in [
+            (0, JobStatus.COMPLETED, None),
+            (2, JobStatus.FAILED, "video_private"),
+            (2, JobStatus.FAILED, "video_private"),
+        ]:
+            create_job(
+                sessions, api_key_id=issued.api_key.id, status=status, error_code=code,
+                created_at=noon + dt.timedelta(hours=hour),
+                started_at=noon + dt.timedelta(hours=hour),
+                completed_at=noon + dt.timedelta(hours=hour, seconds=90),
+                downloaded_bytes=9000,
+            )  # fmt: skip
+    finally:
+        engine.dispose()
+    key = issued.secret
+    window = ["--from", "2026-03-10T12:00:00Z", "--to", "2026-03-10T14:59:00Z"]
+
+    machine = as_json(yds(cli_stack, key, "stats", "--timeseries", "--bucket", "hour",
+                          *window, "--json"))  # fmt: skip
+    assert [b["start"] for b in machine["buckets"]] == [
+        f"2026-03-10T{h}:00:00Z" for h in (12, 13, 14)
+    ]
+    assert [(b["created"], b["completed"], b["failed"]) for b in machine["buckets"]] == [
+        (1, 1, 0), (0, 0, 0), (2, 0, 2),
+    ]  # fmt: skip
+    assert machine["buckets"][0]["median_speed"] == 100.0
+    human = yds(cli_stack, key, "stats", "--timeseries", "--bucket", "hour", *window)
+    assert human.returncode == 0, human.stderr
+    rows = {line.split("│")[1].strip(): line for line in human.stdout.splitlines() if "│" in line}
+    assert re.search(r"│ +1 │ +1 │ +0 │ .*│ +100 B/s │ +1:30 │", rows["2026-03-10 12:00"])
+    assert "video_private 2" in rows["2026-03-10 14:00"]
+    assert "video_private 2" in rows["total"]
+
+    backwards = yds(cli_stack, key, "stats", "--timeseries", "--from", "2026-03-11",
+                    "--to", "2026-03-10", "--json")  # fmt: skip
+    assert backwards.returncode == 2
+    assert as_json(backwards)["error"]["code"] == "invalid_time_range"
+    misplaced = yds(cli_stack, key, "stats", "--bucket", "hour")
+    assert misplaced.returncode == 2 and "--timeseries" in misplaced.stderr
 
 
 def test_a_detached_download_is_resumed_with_output(

@@ -1,9 +1,11 @@
 """The stats page: a key's jobs by status, the storage its files take and what the library
-can find, as GET /api/v1/stats reports them; an empty state for a new key."""
+can find, as GET /api/v1/stats reports them; an empty state for a new key; the chart of
+jobs over time with its table, as GET /api/v1/stats/timeseries reports them."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -113,10 +115,13 @@ def test_refresh_shows_new_jobs(stack: Stack, new_page: NewPage) -> None:
     sign_in(page, stack.base_url, secret)
     page.goto("/stats")
     expect(page.locator("#stats-total-jobs")).to_have_text("0")
+    chart = page.get_by_role("img", name=re.compile(r"^Completed and failed jobs by day"))
+    expect(chart).to_have_attribute("aria-label", re.compile(r"0 completed, 0 failed\.$"))
 
     assert downloaded(stack, secret, [PRIVATE_VIDEO_ID]) == ["failed"]
     page.get_by_role("button", name="Refresh").click()
     expect(page.locator("#stats-total-jobs")).to_have_text("1")
+    expect(chart).to_have_attribute("aria-label", re.compile(r"0 completed, 1 failed\.$"))
     expect(page.locator('tr[data-status="failed"] td.figure')).to_have_text("1")
     expect(page.locator("#main").get_by_role("status")).to_contain_text("Updated")
 
@@ -140,3 +145,46 @@ def human_bytes(n: int) -> str:
         unit += 1
     text = str(round(value)) if value >= 100 or unit == 0 else f"{value:.1f}"
     return f"{text} {units[unit]}"
+
+
+def test_the_chart_shows_completed_and_failed_jobs_per_bucket(
+    stack: Stack, new_page: NewPage, busy_key: tuple[str, dict[str, Any]]
+) -> None:
+    secret, _ = busy_key
+    series = httpx.get(
+        f"{stack.base_url}/api/v1/stats/timeseries", headers={"X-API-Key": secret}
+    ).json()
+    assert (series["totals"]["completed"], series["totals"]["failed"]) == (1, 1)
+    [code] = series["totals"]["failed_by_code"]
+    page = new_page(stack.base_url)
+    sign_in(page, stack.base_url, secret)
+    page.goto("/stats")
+
+    chart = page.get_by_role("img", name=re.compile(r"^Completed and failed jobs by day"))
+    expect(chart).to_have_attribute("aria-label", re.compile(r"1 completed, 1 failed\.$"))
+    expect(chart.locator("rect.trend-bar.completed")).to_have_count(31)
+    table = page.locator("table.trend-table")
+    expect(table.locator("tbody tr")).to_have_count(31)
+    for bucket in series["buckets"]:
+        row = table.locator(f'tbody tr[data-start="{bucket["start"]}"]')
+        for name in ("created", "completed", "failed"):
+            expect(row.locator(f"td.{name}")).to_have_text(
+                re.compile(rf"^{bucket[name]}(\D|$)"), use_inner_text=False
+            )
+        bar = chart.locator(f'rect[data-start="{bucket["start"]}"][data-series="completed"]')
+        expect(bar).to_have_attribute("data-count", str(bucket["completed"]))
+    totals = table.locator("tfoot tr")
+    expect(totals.locator("td.completed")).to_have_text("1", use_inner_text=False)
+    expect(totals.locator("td.failed")).to_contain_text(f"{code} 1", use_inner_text=False)
+    page.get_by_text("Show the figures as a table").click()
+    expect(totals.locator("td.created")).to_have_text("2")
+    assert_accessible(page, "stats-trends")
+
+    page.get_by_label("By hour, last 48 hours").check()
+    hourly = page.get_by_role("img", name=re.compile(r"^Completed and failed jobs by hour"))
+    expect(hourly).to_have_attribute("aria-label", re.compile(r"1 completed, 1 failed\.$"))
+    expect(page.locator("table.trend-table tbody tr")).to_have_count(48)
+    expect(page.locator("table.trend-table tfoot td.completed")).to_have_text(
+        "1", use_inner_text=False
+    )
+    save_screenshots(page, "stats-trends")

@@ -8,7 +8,18 @@
  * skip. Children: strings/numbers become text nodes, arrays are flattened, null is skipped.
  */
 export function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
+  return build(document.createElement(tag), attrs, children);
+}
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+/** svg("rect", {x: 0, width: 4, class: "bar"}, svg("title", {}, "3 jobs")): an SVG element,
+ * with h()'s rules for attributes and children (a chart drawn without HTML strings). */
+export function svg(tag, attrs = {}, ...children) {
+  return build(document.createElementNS(SVG_NS, tag), attrs, children);
+}
+
+function build(node, attrs, children) {
   for (const [name, value] of Object.entries(attrs || {})) {
     if (value === null || value === undefined || value === false) continue;
     if (name === "dataset") {
