@@ -196,14 +196,15 @@ async def delete_download(
     f"{DOWNLOADS}/{{job_id}}/retry",
     status_code=202,
     response_model=JobOut,
-    responses=error_responses(JobNotFound, JobNotRetryable, *AUTH_ERRORS),
+    responses=error_responses(JobNotFound, JobNotRetryable, QuotaExceeded, *AUTH_ERRORS),
     summary="Retry a failed or canceled job (a playlist: its failed and canceled entries), "
     "or re-fetch the damaged files of a completed one",
 )
 async def retry_download(
-    job: WritableJob, request: Request, session: DbSession, state: State
+    job: WritableJob, api_key: WriteKey, request: Request, session: DbSession, state: State
 ) -> JobOut:
-    return await _present(await service.retry_job(session, job=job), request, state, session)
+    retried = await service.retry_own_job(session, job=job, api_key=api_key, state=state)
+    return await _present(retried, request, state, session)
 
 
 @router.get(

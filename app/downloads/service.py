@@ -336,6 +336,34 @@ async def _cancel_family(
         )
 
 
+async def retry_own_job(
+    session: AsyncSession, *, job: Job, api_key: ApiKey, state: AppState
+) -> Job:
+    """A key's retry of one of its jobs. A submission that runs again is active again, so it
+    must fit in the key's active jobs limit, as a new submission must (an entry's family
+    already holds its slot). Counted after the retry, in its transaction: over the limit,
+    the request fails and the retry is rolled back."""
+    retried = await retry_job(session, job=job)
+    if job.parent_id is None and await session.run_sync(over_active_limit, api_key, state.settings):
+        raise QuotaExceeded(
+            f"The key already has {active_job_limit(api_key, state.settings)} queued or "
+            "running jobs, its limit; retry once some have finished."
+        )
+    return retried
+
+
+def over_active_limit(session: Session, api_key: ApiKey, settings: Settings) -> bool:
+    limit = active_job_limit(api_key, settings)
+    active, _ = repository.submission_counts(
+        session,
+        api_key_id=api_key.id,
+        since=dt.datetime.now(dt.UTC),
+        active_cap=limit + 1,
+        created_cap=0,
+    )
+    return active > limit
+
+
 async def retry_job(session: AsyncSession, *, job: Job) -> Job:
     """Run a failed or canceled job again; for a playlist, its failed and canceled entries.
     A completed job with corrupt or missing files runs again too, and only those files are

@@ -223,6 +223,25 @@ async def test_a_retry_keeps_to_the_keys_active_jobs_quota(
     assert await status_of(client, key, jobs[2]) == "failed"
 
 
+async def test_a_single_retry_keeps_to_the_keys_active_jobs_quota_too(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    key = create_key(database_url, "one", limits=KeyLimits(max_active_jobs=1)).secret
+    headers = {"X-API-Key": key}
+    job = await failed(client, database_url, key, "quotaOne001", "throttled")
+    busy = await submit(client, key, "quotaBusy01")  # the key's only active slot
+
+    refused = await client.post(f"/api/v1/downloads/{job}/retry", headers=headers)
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"]["code"] == "quota_exceeded"
+    assert await status_of(client, key, job) == "failed"  # nothing of the retry is kept
+
+    assert (await client.delete(f"/api/v1/downloads/{busy}", headers=headers)).status_code == 202
+    retried = await client.post(f"/api/v1/downloads/{job}/retry", headers=headers)
+    assert retried.status_code == 202, retried.text
+    assert retried.json()["status"] == "queued"
+
+
 async def test_a_familys_entries_are_retried_by_code_and_the_family_runs_again(
     client: httpx.AsyncClient, make_key: KeyFactory, database_url: str
 ) -> None:
