@@ -23,6 +23,7 @@ from app.client.output import (
     emit,
     expected_errors,
     fail,
+    print_retry_outcome,
     seconds,
     size,
     stderr,
@@ -538,18 +539,17 @@ def jobs_retry(
     api_key: ApiKey = None,
     as_json: Json = False,
 ) -> None:
-    """Run a failed or canceled job again (a playlist: its failed entries), or all failed."""
+    """Run a failed or canceled job again (a playlist: its failed entries), or all failed
+    (as `yds recovery retry --all --status failed` does)."""
     if (job_id is None) == (not all_failed):
         usage_error("Give a JOB or --all-failed (not both).", as_json)
     with expected_errors(as_json), ApiClient(api_url, api_key) as api:
-        ids = [job_id] if job_id else [job["job_id"] for job in api.jobs(status="failed")]
-        retried = [api.retry(each) for each in ids]
-
-    def human() -> None:
-        for job in retried:
-            stdout.print(f"retrying  {job['job_id']}  {progress.label(job)}")
-
-    emit(retried, as_json, human)
+        if job_id is None:
+            outcome = api.retry_failures({"status": ["failed"]})
+            emit(outcome, as_json, lambda: print_retry_outcome(outcome))
+            return
+        job = api.retry(job_id)
+    emit(job, as_json, lambda: stdout.print(f"retrying  {job['job_id']}  {progress.label(job)}"))
 
 
 @library_app.command("search")

@@ -62,3 +62,18 @@ def size(value: float | None) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
     return f"{value:.1f} GB"
+
+
+def print_retry_outcome(outcome: dict[str, Any]) -> None:
+    """What a bulk retry (POST /api/v1/downloads/retry) did."""
+    stdout.print(f"Retried {outcome['retried']} of {outcome['matched']} matching jobs.")
+    for skipped in outcome["skipped"]:
+        error = skipped["error"]
+        stdout.print(
+            f"  not retried  {skipped['job_id']}  {escape(error['message'])} "
+            f"[dim]({escape(error['code'])})[/dim]"
+        )
+    if outcome["more"]:
+        stdout.print(
+            f"More jobs match than one call takes ({outcome['limit']}): run it again for the rest."
+        )

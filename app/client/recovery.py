@@ -12,7 +12,7 @@ from rich.table import Table
 
 from app.client.api import DEFAULT_API_URL, ApiClient
 from app.client.commands import ApiKey, ApiUrl, Json, request_body
-from app.client.output import emit, expected_errors, stdout, usage_error
+from app.client.output import emit, expected_errors, print_retry_outcome, stdout, usage_error
 
 recovery_app = typer.Typer(
     help="Your failed and canceled jobs by error code, and retrying them in bulk.",
@@ -84,7 +84,7 @@ def retry(
     )
     with expected_errors(as_json), ApiClient(api_url, api_key) as api:
         outcome = api.retry_failures(body)
-    emit(outcome, as_json, lambda: _print_outcome(outcome))
+    emit(outcome, as_json, lambda: print_retry_outcome(outcome))
 
 
 def _print_groups(found: dict[str, Any]) -> None:
@@ -103,17 +103,3 @@ def _print_groups(found: dict[str, Any]) -> None:
         )
     stdout.print(table)
     stdout.print(f"{found['total']} in all. Retry with: yds recovery retry --code CODE (or --all)")
-
-
-def _print_outcome(outcome: dict[str, Any]) -> None:
-    stdout.print(f"Retried {outcome['retried']} of {outcome['matched']} matching jobs.")
-    for skipped in outcome["skipped"]:
-        error = skipped["error"]
-        stdout.print(
-            f"  not retried  {skipped['job_id']}  {escape(error['message'])} "
-            f"[dim]({escape(error['code'])})[/dim]"
-        )
-    if outcome["more"]:
-        stdout.print(
-            f"More jobs match than one call takes ({outcome['limit']}): run it again for the rest."
-        )

@@ -339,12 +339,13 @@ async def _cancel_family(
 async def retry_own_job(
     session: AsyncSession, *, job: Job, api_key: ApiKey, state: AppState
 ) -> Job:
-    """A key's retry of one of its jobs. A submission that runs again is active again, so it
-    must fit in the key's active jobs limit, as a new submission must (an entry's family
-    already holds its slot). Counted after the retry, in its transaction: over the limit,
-    the request fails and the retry is rolled back."""
+    """A key's retry of one of its jobs. A submission that runs again (or an ended family
+    that an entry's retry reopens) is active again, so it must fit in the key's active jobs
+    limit, as a new submission must; an entry of a running family takes no more. Counted
+    after the retry, in its transaction: over the limit, the request fails and the retry is
+    rolled back."""
     retried = await retry_job(session, job=job)
-    if job.parent_id is None and await session.run_sync(over_active_limit, api_key, state.settings):
+    if await session.run_sync(over_active_limit, api_key, state.settings):
         raise QuotaExceeded(
             f"The key already has {active_job_limit(api_key, state.settings)} queued or "
             "running jobs, its limit; retry once some have finished."
@@ -369,6 +370,8 @@ async def retry_job(session: AsyncSession, *, job: Job) -> Job:
     A completed job with corrupt or missing files runs again too, and only those files are
     stored again (the intact ones and their ids stay)."""
     if job.kind.is_parent and await _retry_family(session, parent=job):
+        return await _reload(session, job.id)
+    if job.parent_id is not None and await _reopen_family_of(session, entry=job):
         return await _reload(session, job.id)
     damaged = any(stored.state.is_damaged for stored in job.files)
     if job.status is JobStatus.COMPLETED and not damaged:
@@ -395,6 +398,22 @@ async def _retry_family(session: AsyncSession, *, parent: Job) -> bool:
         raise JobNotRetryable(f"The {parent.kind} is {parent.status}; wait for it to end.")
     if not await session.run_sync(families.retry_failed_children, parent.id):
         raise JobNotRetryable("No failed or canceled entries to retry.")
+    after_commit(session, partial(enqueue_settle, parent.id))
+    return True
+
+
+async def _reopen_family_of(session: AsyncSession, *, entry: Job) -> bool:
+    """A failed or canceled entry of an ended family runs again through its family, as the
+    family's own retry runs them: the family reopens and dispatches it (its concurrency
+    holds), then ends again with the entry's outcome. False when the family still runs
+    (the entry is retried on its own) or the entry did not fail."""
+    if entry.parent_id is None or entry.status not in (JobStatus.FAILED, JobStatus.CANCELED):
+        return False
+    parent = await session.run_sync(get_job, entry.parent_id)
+    if parent is None or not parent.status.is_terminal:
+        return False
+    if not await session.run_sync(families.retry_children, parent.id, [entry.id]):
+        raise JobNotRetryable("It changed meanwhile; it is no longer failed.")
     after_commit(session, partial(enqueue_settle, parent.id))
     return True
 

@@ -242,6 +242,30 @@ async def test_a_single_retry_keeps_to_the_keys_active_jobs_quota_too(
     assert retried.json()["status"] == "queued"
 
 
+async def test_one_entry_of_an_ended_family_retried_on_its_own_reopens_the_family(
+    client: httpx.AsyncClient, make_key: KeyFactory, database_url: str
+) -> None:
+    key = make_key()
+    headers = {"X-API-Key": key}
+    urls = [WATCH.format(video) for video in ("soloFail001", "soloDone001")]
+    batch = await client.post("/api/v1/batches", json={"urls": urls}, headers=headers)
+    assert batch.status_code == 202, batch.text
+    parent = batch.json()["batch_id"]
+    entry, done = (item["job_id"] for item in batch.json()["accepted"])
+    ended(database_url, entry, JobStatus.FAILED, error_code="network_error")
+    ended(database_url, done, JobStatus.COMPLETED)
+    ended(database_url, parent, JobStatus.COMPLETED, heartbeat_at=None)
+
+    retried = await client.post(f"/api/v1/downloads/{entry}/retry", headers=headers)
+    assert retried.status_code == 202, retried.text
+    assert retried.json()["status"] == "queued"
+    # The family runs again for it (and ends again with its outcome), its other entry kept.
+    assert await status_of(client, key, parent) == "processing"
+    assert await status_of(client, key, done) == "completed"
+    again = await client.post(f"/api/v1/downloads/{entry}/retry", headers=headers)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "job_not_retryable"
+
+
 async def test_a_familys_entries_are_retried_by_code_and_the_family_runs_again(
     client: httpx.AsyncClient, make_key: KeyFactory, database_url: str
 ) -> None:
