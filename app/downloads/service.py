@@ -391,18 +391,19 @@ async def resume_job(session: AsyncSession, *, job: Job, state: AppState) -> Job
         raise JobNotPaused(f"The job is {job.status}; only paused jobs can be resumed.")
     if await session.run_sync(families.is_paused_family, job):
         found = await session.run_sync(families.resume_family, job.id)
+        # Announced before the messages go: a worker's first event follows the resume's.
+        await session.run_sync(_announce_statuses, found.jobs, state)
         for parent_id in found.parents:
             after_commit(session, _send_settle(state, parent_id))
-        await session.run_sync(_announce_statuses, found.jobs, state)
         return await _reload(session, job.id)
     held = job.parent_id is not None
     if not await session.run_sync(partial(repository.resume, job_id=job.id, held=held)):
         raise JobNotPaused()
+    await session.run_sync(_announce_statuses, [job.id], state)
     if job.parent_id is not None:
         after_commit(session, _send_settle(state, job.parent_id))
     else:
         after_commit(session, _send_download(state, job.id))
-    await session.run_sync(_announce_statuses, [job.id], state)
     return await _reload(session, job.id)
 
 
