@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
@@ -22,7 +22,7 @@ from app.downloads import retention
 from app.jobs.models import Job, JobStatus
 from app.storage.local import LocalStorageHandler
 from app.worker.context import WorkerContext
-from tests.support.factories import KeyFactory
+from tests.support.factories import KeyFactory, create_job
 
 WATCH = "https://www.youtube.com/watch?v={}"
 DOWNLOADS = "/api/v1/downloads"
@@ -193,3 +193,49 @@ async def test_jobs_paused_past_the_retention_fail_and_lose_their_partial_files(
     # A failed-by-expiry job is retried like any failure.
     retried = await client.post(f"{DOWNLOADS}/{old}/retry", headers={"X-API-Key": key})
     assert retried.status_code == 202 and retried.json()["status"] == "queued"
+
+
+async def test_a_paused_playlist_past_the_retention_ends_as_its_entries_say(
+    client: httpx.AsyncClient, make_key: KeyFactory, settings: Settings, tmp_path: Path
+) -> None:
+    key = make_key()
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=80)
+    ctx = worker_context(settings.model_copy(update={"paused_retention_hours": 72}), tmp_path)
+    try:
+        parent = await submit_playlist(client, key)
+        set_row(settings.database_url, parent, status=JobStatus.PAUSED, paused_at=old)
+        with session_scope(ctx.sessions) as session:
+            key_id = session.scalar(select(Job.api_key_id).where(Job.id == uuid.UUID(parent)))
+        done = create_job(ctx.sessions, api_key_id=key_id, parent_id=uuid.UUID(parent),
+                          position=1, status=JobStatus.COMPLETED)  # fmt: skip
+        entry = create_job(ctx.sessions, api_key_id=key_id, parent_id=uuid.UUID(parent),
+                           position=2, status=JobStatus.PAUSED, paused_at=old)  # fmt: skip
+
+        assert retention.expire_paused(ctx) == 2
+    finally:
+        ctx.dispose()
+
+    def status(job_id: str) -> str:
+        engine = create_sync_engine(settings.database_url)
+        try:
+            with session_scope(sync_sessionmaker(engine)) as session:
+                job = session.get(Job, uuid.UUID(job_id))
+                assert job is not None
+                return f"{job.status}:{job.error_code}"
+        finally:
+            engine.dispose()
+
+    assert status(str(entry)) == "failed:paused_expired"
+    assert status(str(done)) == "completed:None"
+    assert status(parent) == "completed:None", "its completed entry makes it completed"
+
+
+async def submit_playlist(client: httpx.AsyncClient, key: str) -> str:
+    response = await client.post(
+        DOWNLOADS,
+        json={"url": "https://www.youtube.com/playlist?list=PLpausedRetention000000001"},
+        headers={"X-API-Key": key},
+    )
+    assert response.status_code == 202, response.text
+    job_id: str = response.json()["job_id"]
+    return job_id
