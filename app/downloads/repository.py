@@ -204,8 +204,6 @@ def claim_job(
         job_id,
         claimable,
         Job.cancel_requested.is_(False),
-        # A pause asked of a job whose worker died: the reconciler pauses it.
-        Job.pause_requested.is_(False),
         # A job handed to speech recognition has its media stored: never downloaded again.
         not_transcribing(),
         status=JobStatus.PROCESSING,

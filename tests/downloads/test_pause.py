@@ -148,6 +148,7 @@ async def test_a_paused_playlist_pauses_its_unfinished_entries_and_resumes_them(
     async with stack_client(stack) as http:
         parent = await submit(http, key, youtube.playlist_url(list_id), concurrency=1, **SMALL)
         parent_id = parent["job_id"]
+        family_events = asyncio.create_task(watch(stack.ws_url, parent_id, key=key, within=240))
         await wait_for(
             http,
             key,
@@ -190,3 +191,11 @@ async def test_a_paused_playlist_pauses_its_unfinished_entries_and_resumes_them(
         )
         assert not_paused.status_code == 409
         assert not_paused.json()["error"]["code"] == "job_not_paused"
+
+    events = (await family_events).events[1:]
+    own = [e["status"] for e in events if e["job_id"] == parent_id and e["type"] == "status"]
+    assert own[0] == "paused" and own[1] == "processing" and own[-1] == "completed", own
+    aggregates = [e for e in events if e["type"] == "aggregate"]
+    assert any(e["status"] == "paused" and e["children"]["paused"] == 3 for e in aggregates)
+    entries = {e["job_id"] for e in events if e["job_id"] != parent_id and e["status"] == "paused"}
+    assert len(entries) == 3, "each entry's paused event reaches its family's stream"
