@@ -184,6 +184,19 @@ class ApiClient:
         )
         return job
 
+    def pause(self, job_id: str) -> dict[str, Any]:
+        """The job paused, or (running) with its pause requested."""
+        job: dict[str, Any] = self.request(
+            "POST", f"/api/v1/downloads/{self.resolve(job_id)}/pause"
+        )
+        return job
+
+    def resume(self, job_id: str) -> dict[str, Any]:
+        job: dict[str, Any] = self.request(
+            "POST", f"/api/v1/downloads/{self.resolve(job_id)}/resume"
+        )
+        return job
+
     def retry(self, job_id: str) -> dict[str, Any]:
         job: dict[str, Any] = self.request(
             "POST", f"/api/v1/downloads/{self.resolve(job_id)}/retry"

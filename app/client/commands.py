@@ -43,7 +43,9 @@ Json = Annotated[
     bool, typer.Option("--json", envvar="YDS_JSON", help="Machine-readable JSON on stdout.")
 ]
 
-jobs_app = typer.Typer(help="List, show, cancel and retry your jobs.", no_args_is_help=True)
+jobs_app = typer.Typer(
+    help="List, show, pause, resume, cancel and retry your jobs.", no_args_is_help=True
+)
 library_app = typer.Typer(help="Search your downloaded videos.", no_args_is_help=True)
 cookies_app = typer.Typer(
     help="The YouTube cookies every download sends (admin key): upload, show, remove.",
@@ -529,6 +531,34 @@ def jobs_cancel(
             f"{'canceled' if job.get('status') == 'canceled' else 'cancel requested'}  {job_id}"
         ),
     )
+
+
+@jobs_app.command("pause")
+def jobs_pause(
+    job_id: Annotated[str, typer.Argument(metavar="JOB", help="A job id or its unique start.")],
+    api_url: ApiUrl = DEFAULT_API_URL,
+    api_key: ApiKey = None,
+    as_json: Json = False,
+) -> None:
+    """Pause a queued or running job (a playlist: its unfinished entries), keeping what it
+    downloaded so far."""
+    with expected_errors(as_json), ApiClient(api_url, api_key) as api:
+        job = api.pause(job_id)
+    state = "paused" if job["status"] == "paused" else "pause requested"
+    emit(job, as_json, lambda: stdout.print(f"{state}  {job['job_id']}  {progress.label(job)}"))
+
+
+@jobs_app.command("resume")
+def jobs_resume(
+    job_id: Annotated[str, typer.Argument(metavar="JOB", help="A job id or its unique start.")],
+    api_url: ApiUrl = DEFAULT_API_URL,
+    api_key: ApiKey = None,
+    as_json: Json = False,
+) -> None:
+    """Resume a paused job where it stopped (a playlist: its paused entries)."""
+    with expected_errors(as_json), ApiClient(api_url, api_key) as api:
+        job = api.resume(job_id)
+    emit(job, as_json, lambda: stdout.print(f"resumed  {job['job_id']}  {progress.label(job)}"))
 
 
 @jobs_app.command("retry")

@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     s3_cloudfront_domain: str = ""
     presigned_url_ttl: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     file_retention_hours: float = Field(default=0, ge=0)
+    # A paused job's partial files are kept this long; then it fails `paused_expired` and
+    # they are deleted (0 keeps paused jobs until they are resumed or canceled).
+    paused_retention_hours: float = Field(default=72, ge=0)
     # How often every stored file is checked against its recorded size and SHA-256; 0 never.
     integrity_scrub_interval_seconds: float = Field(default=86400, ge=0)
     min_free_disk_gb: float = Field(default=1.0, ge=0)

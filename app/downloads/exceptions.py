@@ -49,6 +49,18 @@ class JobNotRetryable(AppError):
     message = "Only failed or canceled jobs, or completed ones with damaged files, can be retried."
 
 
+class JobNotPausable(AppError):
+    status_code = 409
+    code = "job_not_pausable"
+    message = "Only queued or running downloads can be paused."
+
+
+class JobNotPaused(AppError):
+    status_code = 409
+    code = "job_not_paused"
+    message = "Only paused jobs can be resumed."
+
+
 class InsufficientStorage(AppError):
     status_code = 507
     code = "insufficient_storage"
@@ -93,6 +105,10 @@ class JobFailure(Exception):
 
 class JobCanceled(Exception):
     """Raised inside the yt-dlp hooks when a cancel was requested."""
+
+
+class JobPaused(Exception):
+    """Raised inside the yt-dlp hooks when the job's owner asked to pause it."""
 
 
 class HandBack(Exception):

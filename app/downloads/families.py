@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.core.database import after_commit, utcnow
 from app.downloads.endings import JobEffects, end_job
-from app.downloads.repository import retry_values
+from app.downloads.repository import not_transcribing, pausing_values, retry_values
 from app.downloads.schemas import CollectionOptions
 from app.jobs import events
 from app.jobs.models import Job, JobKind, JobStage, JobStatus
@@ -128,7 +128,13 @@ class ChildTally:
 
     @property
     def open(self) -> int:
-        return self.count(JobStatus.QUEUED, JobStatus.PROCESSING)
+        """Children not ended: a paused one keeps its family open until it is resumed."""
+        return self.count(JobStatus.QUEUED, JobStatus.PROCESSING, JobStatus.PAUSED)
+
+    @property
+    def running(self) -> int:
+        """Children dispatched and not ended or paused: they take the concurrency slots."""
+        return self.count(JobStatus.QUEUED, JobStatus.PROCESSING) - self.held
 
     @property
     def progress(self) -> float:
@@ -142,6 +148,7 @@ class ChildTally:
             completed=self.count(JobStatus.COMPLETED, JobStatus.EXPIRED),
             failed=self.count(JobStatus.FAILED),
             canceled=self.count(JobStatus.CANCELED),
+            paused=self.count(JobStatus.PAUSED),
             skipped=skipped,
         )
 
@@ -178,8 +185,8 @@ def tallies(session: Session, parent_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID
     if not parent_ids:
         return result
     held = and_(Job.status == JobStatus.QUEUED, Job.dispatched_at.is_(None))
-    done = case((Job.status.in_([JobStatus.QUEUED, JobStatus.PROCESSING]), Job.progress),
-                else_=100.0)  # fmt: skip
+    done = case((Job.status.in_([JobStatus.QUEUED, JobStatus.PROCESSING, JobStatus.PAUSED]),
+                 Job.progress), else_=100.0)  # fmt: skip
     sized, timed = Job.total_bytes > 0, Job.duration > 0
     unsized = or_(Job.total_bytes.is_(None), Job.total_bytes <= 0)
     untimed = or_(Job.duration.is_(None), Job.duration <= 0)
@@ -310,8 +317,7 @@ def settle(
     dispatched: list[uuid.UUID] = []
     if tally.held and not parent.cancel_requested:
         concurrency = (parent.collection or {}).get("concurrency") or default_concurrency
-        running = tally.open - tally.held
-        dispatched = _dispatch(session, parent_id, concurrency - running)
+        dispatched = _dispatch(session, parent_id, concurrency - tally.running)
     for child_id in dispatched:
         after_commit(session, partial(effects.enqueue, child_id, 0))
     if tally.open:
@@ -397,11 +403,10 @@ def _held(parent_id: uuid.UUID) -> tuple[ColumnElement[bool], ...]:
 def _cancel_open_children(
     session: Session, effects: JobEffects, parent_id: uuid.UUID
 ) -> list[uuid.UUID]:
-    """Queued children end canceled now; running ones are asked to stop and end themselves
-    at their next heartbeat (cooperative cancel: no worker is killed)."""
-    queued = session.scalars(
-        select(Job.id).where(Job.parent_id == parent_id, Job.status == JobStatus.QUEUED)
-    ).all()
+    """Queued and paused children end canceled now; running ones are asked to stop and end
+    themselves at their next heartbeat (cooperative cancel: no worker is killed)."""
+    waiting = Job.status.in_([JobStatus.QUEUED, JobStatus.PAUSED])
+    queued = session.scalars(select(Job.id).where(Job.parent_id == parent_id, waiting)).all()
     canceled = [
         child_id
         for child_id in queued
@@ -410,7 +415,7 @@ def _cancel_open_children(
             effects,
             child_id,
             status=JobStatus.CANCELED,
-            expected=Job.status == JobStatus.QUEUED,
+            expected=waiting,
             settles_parent=False,  # this settle is the parent's
         )
     ]
@@ -439,6 +444,96 @@ def request_family_cancel(session: Session, parent_id: uuid.UUID) -> list[uuid.U
     for child_parent in nested:
         to_settle.extend(request_family_cancel(session, child_parent))
     return to_settle
+
+
+@dataclass
+class FamilyPause:
+    """What pausing or resuming a family changed: the jobs now paused (or queued again),
+    and the parents to settle after the commit (a resume's dispatch)."""
+
+    jobs: list[uuid.UUID] = field(default_factory=list)
+    parents: list[uuid.UUID] = field(default_factory=list)
+
+
+def pause_family(
+    session: Session, parent_id: uuid.UUID, found: FamilyPause | None = None
+) -> FamilyPause:
+    """Pause an expanded parent and its unfinished entries: queued ones now, running ones at
+    their worker's next heartbeat; nested playlists (a batch's) likewise. Entries waiting
+    for speech recognition have their media: they finish."""
+    found = found if found is not None else FamilyPause()
+    if not compare_and_set(session, parent_id, EXPANDED, **pausing_values()):
+        return found
+    found.jobs.append(parent_id)
+    children = Job.parent_id == parent_id
+    queued = list(session.scalars(select(Job.id).where(children, Job.status == JobStatus.QUEUED)))
+    if queued:
+        update_jobs(session, Job.id.in_(queued), Job.status == JobStatus.QUEUED, **pausing_values())
+        found.jobs.extend(queued)
+    update_jobs(
+        session,
+        children,
+        Job.status == JobStatus.PROCESSING,
+        Job.worker_id.is_not(None),
+        not_transcribing(),
+        pause_requested=True,
+    )
+    nested = session.scalars(select(Job.id).where(children, EXPANDED)).all()
+    for child_parent in nested:
+        pause_family(session, child_parent, found)
+    return found
+
+
+def resume_family(
+    session: Session, parent_id: uuid.UUID, found: FamilyPause | None = None
+) -> FamilyPause:
+    """Reopen a paused parent: its paused entries are queued again, held for the parent's
+    settle to dispatch up to its concurrency; a pause its running entries have not acted on
+    yet is withdrawn."""
+    found = found if found is not None else FamilyPause()
+    reopened = compare_and_set(
+        session,
+        parent_id,
+        Job.status == JobStatus.PAUSED,
+        status=JobStatus.PROCESSING,
+        stage=JobStage.DOWNLOADING,
+        worker_id=None,
+        heartbeat_at=None,
+        paused_at=None,
+        pause_requested=False,
+    )
+    if not reopened:
+        return found
+    found.jobs.append(parent_id)
+    found.parents.append(parent_id)
+    children = Job.parent_id == parent_id
+    nested = session.scalars(
+        select(Job.id).where(children, Job.kind != JobKind.VIDEO, Job.status == JobStatus.PAUSED)
+    ).all()
+    paused = list(
+        session.scalars(
+            select(Job.id).where(
+                children, Job.kind == JobKind.VIDEO, Job.status == JobStatus.PAUSED
+            )
+        )
+    )
+    # Held: the parent's settle dispatches them up to its concurrency.
+    requeued = {"status": JobStatus.QUEUED, "paused_at": None, "dispatched_at": None}
+    if paused:
+        update_jobs(session, Job.id.in_(paused), Job.status == JobStatus.PAUSED, **requeued)
+        found.jobs.extend(paused)
+    update_jobs(session, children, Job.status == JobStatus.PROCESSING, pause_requested=False)
+    for child_parent in nested:
+        if has_children(session, child_parent):
+            resume_family(session, child_parent, found)
+        elif compare_and_set(session, child_parent, Job.status == JobStatus.PAUSED, **requeued):
+            found.jobs.append(child_parent)
+    return found
+
+
+def is_paused_family(session: Session, job: Job) -> bool:
+    """A paused parent that was expanded (it has entries to resume)."""
+    return job.kind.is_parent and job.status is JobStatus.PAUSED and has_children(session, job.id)
 
 
 def retry_failed_children(session: Session, parent_id: uuid.UUID) -> int:

@@ -1,5 +1,5 @@
 """The lease a worker holds on a running job: a background thread renews it with the job's
-progress, and notices a cancel request, a lost lease, the deadline or the worker's
+progress, and notices a cancel or pause request, a lost lease, the deadline or the worker's
 shutdown, for the working thread to act on when it calls `check`."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.core import tracing
 from app.core.database import session_scope
 from app.downloads import repository
-from app.downloads.exceptions import HandBack, JobCanceled, LeaseLost
+from app.downloads.exceptions import HandBack, JobCanceled, JobPaused, LeaseLost
 from app.worker.context import WorkerContext
 
 logger = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class Lease:
         self._written_at = float("-inf")
         self._hand_back_at: float | None = None
         self.cancel_requested = False
+        self.pause_requested = False
         self.lost = False
 
     def __enter__(self) -> Self:
@@ -61,6 +62,8 @@ class Lease:
             raise LeaseLost()
         if self.cancel_requested:
             raise JobCanceled()
+        if self.pause_requested:
+            raise JobPaused()
         if self._hand_back_at is not None and time.monotonic() > self._hand_back_at:
             raise HandBack()
         if time.monotonic() > self._deadline:
@@ -103,3 +106,4 @@ class Lease:
         self.written()
         self.lost = not state.owned
         self.cancel_requested = state.cancel_requested
+        self.pause_requested = state.pause_requested

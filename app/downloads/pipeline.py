@@ -23,11 +23,12 @@ from app.downloads.exceptions import (
     HandBack,
     JobCanceled,
     JobFailure,
+    JobPaused,
     LeaseLost,
     OutsideDateWindow,
 )
 from app.downloads.expansion import drop_outside_window, expand_parent
-from app.downloads.families import worker_effects
+from app.downloads.families import settle_parent, worker_effects
 from app.downloads.leases import Lease
 from app.downloads.repository import ClaimedJob, held_by
 from app.downloads.schemas import DateWindow, JobOptions
@@ -165,6 +166,10 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
         outcome.discard()
         outcome.finish(JobStatus.CANCELED)
         logger.info("job %s canceled", job_id)
+    except JobPaused:
+        # Its partial files stay in the work directory for the resume to continue.
+        outcome.discard()
+        outcome.pause()
     except JobFailure as failure:
         outcome.discard()
         outcome.fail_or_retry(failure)
@@ -241,6 +246,17 @@ class _Outcome:
             self.ctx.enqueue(job_id, 0)
             self.tracker.publish_status(JobStatus.QUEUED)
             logger.info("job %s handed back for another worker to resume", job_id)
+
+    def pause(self) -> None:
+        """The owner paused the job: it leaves the worker, keeping its work directory."""
+        job_id = self.claimed.id
+        if not run_db(self.ctx, repository.pause_held, job_id, worker_id=self.worker_id):
+            return
+        self.tracker.publish_status(JobStatus.PAUSED)
+        if self.claimed.parent_id is not None:
+            # A paused entry no longer takes one of its family's running slots.
+            settle_parent(self.ctx, self.claimed.parent_id)
+        logger.info("job %s paused", job_id)
 
     def fail_or_retry(self, failure: JobFailure) -> None:
         """Retry a transient failure later (keeping the work directory), else fail."""

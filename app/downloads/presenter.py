@@ -81,6 +81,8 @@ def present_job(
         speed=job.speed,
         eta=job.eta,
         cancel_requested=job.cancel_requested,
+        pause_requested=bool(job.pause_requested),
+        paused_at=job.paused_at,
         options=JobOptions.model_validate(job.options),
         metadata=VideoMetadata(
             video_id=job.video_id,

@@ -10,7 +10,9 @@ from app.downloads import repository, transcription
 from app.downloads.endings import end_job, worker_lost
 from app.downloads.families import settle_all, worker_effects
 from app.downloads.repository import StuckJob, lease_expired
+from app.jobs import events
 from app.jobs.models import JobStage, JobStatus
+from app.jobs.repository import get_job
 from app.jobs.schemas import JobError
 from app.worker.context import WorkerContext, run_db
 
@@ -45,6 +47,8 @@ def reconcile(ctx: WorkerContext, *, queued_in_broker: set[str] | None) -> int:
         acted += 1
         if job.status is JobStatus.PROCESSING and job.cancel_requested:
             _end_abandoned(ctx, job, JobStatus.CANCELED)
+        elif job.status is JobStatus.PROCESSING and job.pause_requested:
+            _pause_abandoned(ctx, job)
         elif job.status is JobStatus.PROCESSING and job.attempts >= settings.max_attempts:
             _end_abandoned(ctx, job, JobStatus.FAILED, worker_lost(job.attempts, job.last_error))
         else:
@@ -72,6 +76,20 @@ def _end_abandoned(
         error=error,
         fields={} if error else {"error_code": None, "error_message": None},
     )
+
+
+def _pause_abandoned(ctx: WorkerContext, job: StuckJob) -> None:
+    """A job paused by its owner whose worker died before it stopped: paused now (its
+    family's settle, below, dispatches the next entry)."""
+    lease_seconds = ctx.settings.job_lease_seconds
+    if run_db(ctx, repository.pause_abandoned, job.id, lease_seconds=lease_seconds):
+        paused = run_db(ctx, get_job, job.id)
+        if paused is not None:
+            event = events.status_event(
+                job.id, JobStatus.PAUSED, paused.progress, parent_id=paused.parent_id
+            )
+            events.publish(ctx.redis, event)
+        logger.info("paused job %s, whose worker was lost", job.id)
 
 
 def _recover_transcription(

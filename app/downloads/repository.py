@@ -64,6 +64,7 @@ class PutOff:
 class LeaseState:
     owned: bool
     cancel_requested: bool
+    pause_requested: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class StuckJob:
     last_error: JobError | None = None
     stage: JobStage | None = None
     claimed: bool = False  # a worker holds (held) it; else it waits for one (transcribing)
+    pause_requested: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ def add_submission(
         "progress": 0.0,
         "details": {},
         "cancel_requested": False,
+        "pause_requested": False,
         "attempts": 0,
         "retries": 0,
         "created_at": now,
@@ -202,7 +205,7 @@ def claim_job(
         claimable,
         Job.cancel_requested.is_(False),
         # A job handed to speech recognition has its media stored: never downloaded again.
-        or_(Job.stage.is_(None), Job.stage != JobStage.TRANSCRIBING),
+        not_transcribing(),
         status=JobStatus.PROCESSING,
         stage=JobStage.EXTRACTING,
         worker_id=worker_id,
@@ -249,8 +252,10 @@ def renew_lease(
     """Heartbeat plus the latest progress; also tells the worker whether to stop."""
     if not compare_and_set(session, job_id, held_by(worker_id), heartbeat_at=utcnow(), **progress):
         return LeaseState(owned=False, cancel_requested=False)
-    cancel = session.scalar(select(Job.cancel_requested).where(Job.id == job_id))
-    return LeaseState(owned=True, cancel_requested=bool(cancel))
+    cancel, pause = session.execute(
+        select(Job.cancel_requested, Job.pause_requested).where(Job.id == job_id)
+    ).one()
+    return LeaseState(owned=True, cancel_requested=bool(cancel), pause_requested=bool(pause))
 
 
 def record_metadata(
@@ -261,6 +266,109 @@ def record_metadata(
 
 def request_cancel(session: Session, job_id: uuid.UUID) -> None:
     compare_and_set(session, job_id, Job.status == JobStatus.PROCESSING, cancel_requested=True)
+
+
+def pausing_values() -> dict[str, Any]:
+    """What a job becomes when it pauses: no worker, no run, its progress and work
+    directory kept."""
+    return {
+        "status": JobStatus.PAUSED,
+        "stage": None,
+        "worker_id": None,
+        "heartbeat_at": None,
+        "speed": None,
+        "eta": None,
+        "pause_requested": False,
+        "waiting_reason": None,
+        "next_attempt_at": None,
+        "paused_at": utcnow(),
+    }
+
+
+def not_transcribing() -> ColumnElement[bool]:
+    """A job that downloads (or waits to): not one handed to speech recognition."""
+    return or_(Job.stage.is_(None), Job.stage != JobStage.TRANSCRIBING)
+
+
+def pause_waiting(session: Session, job_id: uuid.UUID, *, lease_seconds: int) -> bool:
+    """Pause a job no worker runs now: queued, or processing under a worker that died
+    (its message, if any, then finds it not claimable)."""
+    waiting = or_(Job.status == JobStatus.QUEUED, lease_expired(lease_seconds))
+    return compare_and_set(session, job_id, waiting, not_transcribing(), **pausing_values())
+
+
+def request_pause(session: Session, job_id: uuid.UUID) -> bool:
+    """Ask the worker running the job to pause it at its next heartbeat."""
+    return compare_and_set(
+        session,
+        job_id,
+        Job.status == JobStatus.PROCESSING,
+        Job.worker_id.is_not(None),
+        not_transcribing(),
+        pause_requested=True,
+    )
+
+
+def pause_held(session: Session, job_id: uuid.UUID, *, worker_id: str) -> bool:
+    """The worker stopped the job its owner paused; the interrupted run is no attempt."""
+    return compare_and_set(
+        session, job_id, held_by(worker_id), **pausing_values(), attempts=Job.attempts - 1
+    )
+
+
+def pause_abandoned(session: Session, job_id: uuid.UUID, *, lease_seconds: int) -> bool:
+    """A job asked to pause whose worker died before it could: paused now."""
+    return compare_and_set(
+        session,
+        job_id,
+        lease_expired(lease_seconds),
+        Job.pause_requested.is_(True),
+        **pausing_values(),
+    )
+
+
+def resume(session: Session, job_id: uuid.UUID, *, held: bool) -> bool:
+    """Queue a paused job again; `held` (a family's entry) waits for its parent's settle.
+    Its progress and work directory are kept: the run continues the partial files."""
+    return compare_and_set(
+        session,
+        job_id,
+        Job.status == JobStatus.PAUSED,
+        status=JobStatus.QUEUED,
+        paused_at=None,
+        pause_requested=False,
+        dispatched_at=None if held else utcnow(),
+    )
+
+
+def withdraw_pause(session: Session, job_id: uuid.UUID) -> bool:
+    """Forget a pause the running job's worker has not acted on yet."""
+    return compare_and_set(
+        session, job_id, Job.status == JobStatus.PROCESSING, Job.pause_requested.is_(True),
+        pause_requested=False,
+    )  # fmt: skip
+
+
+def paused_before(session: Session, cutoff: dt.datetime, *, limit: int = 200) -> list[Job]:
+    """Jobs paused before `cutoff`, the oldest first."""
+    return list(
+        session.scalars(
+            select(Job)
+            .where(Job.status == JobStatus.PAUSED, Job.paused_at < cutoff)
+            .order_by(Job.paused_at)
+            .limit(limit)
+        )
+    )
+
+
+def family_pausing(session: Session, parent_id: uuid.UUID) -> bool:
+    """Whether one of the parent's entries is paused, or running with a pause asked of it."""
+    pausing = or_(
+        Job.status == JobStatus.PAUSED,
+        and_(Job.status == JobStatus.PROCESSING, Job.pause_requested.is_(True)),
+    )
+    found = select(Job.id).where(Job.parent_id == parent_id, pausing).limit(1)
+    return session.scalar(found) is not None
 
 
 def retry_values(*, held: bool = False) -> dict[str, Any]:
@@ -277,6 +385,8 @@ def retry_values(*, held: bool = False) -> dict[str, Any]:
         "error_code": None,
         "error_message": None,
         "cancel_requested": False,
+        "pause_requested": False,
+        "paused_at": None,
         "worker_id": None,
         "heartbeat_at": None,
         "attempts": 0,
@@ -328,6 +438,7 @@ def find_stuck_jobs(
             Job.error_message,
             Job.stage,
             Job.worker_id,
+            Job.pause_requested,
         )
         .where(
             or_(
@@ -347,6 +458,7 @@ def find_stuck_jobs(
             JobError.of(row.error_code, row.error_message),
             stage=row.stage,
             claimed=row.worker_id is not None,
+            pause_requested=row.pause_requested,
         )
         for row in rows
     ]
@@ -382,11 +494,16 @@ def completed_files(
 def live_job_ids(
     session: Session, job_ids: Sequence[uuid.UUID], *, lease_seconds: int
 ) -> set[uuid.UUID]:
-    """Which of `job_ids` are processing with a live lease (their work dirs are in use)."""
+    """Which of `job_ids` are processing with a live lease, or paused (their work dirs are
+    in use, or hold the partial files a resume continues)."""
     fresh = utcnow() - dt.timedelta(seconds=lease_seconds)
     rows = session.scalars(
         select(Job.id).where(
-            Job.id.in_(job_ids), Job.status == JobStatus.PROCESSING, Job.heartbeat_at >= fresh
+            Job.id.in_(job_ids),
+            or_(
+                and_(Job.status == JobStatus.PROCESSING, Job.heartbeat_at >= fresh),
+                Job.status == JobStatus.PAUSED,
+            ),
         )
     )
     return set(rows)
@@ -399,7 +516,7 @@ _SUBMISSION_COUNTS = text(
     SELECT
       (SELECT count(*) FROM (
         SELECT 1 FROM jobs WHERE api_key_id = :api_key_id AND parent_id IS NULL
-          AND status IN (:queued, :processing)
+          AND status IN (:queued, :processing, :paused)
         LIMIT :active_cap) AS active),
       (SELECT count(*) FROM (
         SELECT 1 FROM jobs WHERE api_key_id = :api_key_id AND parent_id IS NULL
@@ -417,13 +534,14 @@ def submission_counts(
     active_cap: int,
     created_cap: int,
 ) -> tuple[int, int]:
-    """A key's queued plus processing submissions (a playlist counts once, not per entry),
+    """A key's queued, processing and paused submissions (a playlist counts once, not per entry),
     and those created since `since`: one query, each count stopping at its cap (the quota
     it is checked against), read from the submissions' indexes alone."""
     params = {
         "api_key_id": api_key_id,
         "queued": JobStatus.QUEUED.value,
         "processing": JobStatus.PROCESSING.value,
+        "paused": JobStatus.PAUSED.value,
         "since": since,
         "active_cap": active_cap,
         "created_cap": created_cap,

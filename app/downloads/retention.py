@@ -1,5 +1,5 @@
-"""What housekeeping removes: files past FILE_RETENTION_HOURS, leftover work directories and
-incomplete uploads."""
+"""What housekeeping removes: files past FILE_RETENTION_HOURS, paused jobs' partial files
+past PAUSED_RETENTION_HOURS, leftover work directories and incomplete uploads."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from app.core.celery_app import HARD_LIMIT_MARGIN_SECONDS
 from app.core.database import session_scope, utcnow
 from app.downloads import repository
 from app.downloads.endings import end_job
-from app.downloads.families import worker_effects
+from app.downloads.families import has_children, resume_family, settle_parent, worker_effects
 from app.jobs.models import Job, JobStatus
+from app.jobs.schemas import JobError
 from app.worker.context import WorkerContext, run_db
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,54 @@ def _expire(ctx: WorkerContext, job_id: uuid.UUID, keys: list[str]) -> None:
         expected=Job.status == JobStatus.COMPLETED,
     )
     logger.info("expired the %d files of job %s", len(keys), job_id)
+
+
+def expire_paused(ctx: WorkerContext) -> int:
+    """End the jobs paused more than PAUSED_RETENTION_HOURS ago: failed `paused_expired`,
+    their partial files deleted with their work directory. A paused playlist whose entries
+    have all ended so is reopened, and its settle ends it as its entries say. Returns how
+    many jobs it ended or reopened."""
+    hours = ctx.settings.paused_retention_hours
+    if not hours:
+        return 0
+    cutoff = utcnow() - dt.timedelta(hours=hours)
+    with session_scope(ctx.sessions) as session:
+        paused = [(job.id, job.kind) for job in repository.paused_before(session, cutoff)]
+    acted = 0
+    # The entries first: a family's parent was paused before them.
+    for job_id, kind in sorted(paused, key=lambda item: item[1].is_parent):
+        if kind.is_parent and run_db(ctx, has_children, job_id):
+            acted += _reopen_family(ctx, job_id)
+            continue
+        error = JobError(
+            code="paused_expired",
+            message=f"The job stayed paused longer than PAUSED_RETENTION_HOURS ({hours:g} h); "
+            "its partial download was deleted.",
+        )
+        ended = run_db(
+            ctx,
+            end_job,
+            worker_effects(ctx),
+            job_id,
+            status=JobStatus.FAILED,
+            expected=Job.status == JobStatus.PAUSED,
+            error=error,
+            fields={"paused_at": None},
+        )
+        if ended is not None:
+            acted += 1
+            logger.info("job %s was paused past PAUSED_RETENTION_HOURS; ended", job_id)
+    return acted
+
+
+def _reopen_family(ctx: WorkerContext, parent_id: uuid.UUID) -> int:
+    """Reopen a paused parent once none of its entries is paused or still stopping."""
+    with session_scope(ctx.sessions) as session:
+        if repository.family_pausing(session, parent_id):
+            return 0
+        resume_family(session, parent_id)
+    settle_parent(ctx, parent_id)
+    return 1
 
 
 def _job_id(path: Path) -> uuid.UUID | None:

@@ -21,6 +21,8 @@ from app.downloads.exceptions import (
     InsufficientStorage,
     InvalidOptions,
     InvalidRange,
+    JobNotPausable,
+    JobNotPaused,
     JobNotRetryable,
     RangeNotSatisfiable,
     UnsupportedUrl,
@@ -205,6 +207,33 @@ async def retry_download(
 ) -> JobOut:
     retried = await service.retry_own_job(session, job=job, api_key=api_key, state=state)
     return await _present(retried, request, state, session)
+
+
+@router.post(
+    f"{DOWNLOADS}/{{job_id}}/pause",
+    response_model=JobOut,
+    responses=error_responses(JobNotFound, JobNotPausable, *AUTH_ERRORS),
+    summary="Pause a queued or running download (a playlist: its unfinished entries), "
+    "keeping its partial files",
+)
+async def pause_download(
+    job: WritableJob, request: Request, session: DbSession, state: State
+) -> JobOut:
+    paused = await service.pause_job(session, job=job, state=state)
+    return await _present(paused, request, state, session)
+
+
+@router.post(
+    f"{DOWNLOADS}/{{job_id}}/resume",
+    response_model=JobOut,
+    responses=error_responses(JobNotFound, JobNotPaused, *AUTH_ERRORS),
+    summary="Resume a paused download where it stopped (a playlist: its paused entries)",
+)
+async def resume_download(
+    job: WritableJob, request: Request, session: DbSession, state: State
+) -> JobOut:
+    resumed = await service.resume_job(session, job=job, state=state)
+    return await _present(resumed, request, state, session)
 
 
 @router.get(

@@ -374,6 +374,16 @@ class JobOut(BaseModel):
     speed: float | None
     eta: int | None
     cancel_requested: bool
+    pause_requested: bool = Field(
+        default=False,
+        description="A pause was asked of the running job; its worker stops it within "
+        "seconds and the job becomes paused.",
+    )
+    paused_at: dt.datetime | None = Field(
+        default=None,
+        description="A paused job: when it was paused (its partial files are kept "
+        "PAUSED_RETENTION_HOURS from then).",
+    )
     options: JobOptions
     metadata: VideoMetadata
     details: dict[str, Any]

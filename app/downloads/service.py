@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from functools import partial
 
 from redis.exceptions import RedisError
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -31,14 +31,17 @@ from app.downloads.exceptions import (
     AsrDisabled,
     InsufficientStorage,
     InvalidOptions,
+    JobNotPausable,
+    JobNotPaused,
     JobNotRetryable,
     TooManyUrls,
 )
 from app.downloads.families import Family
 from app.downloads.repository import lease_expired, transcribing
 from app.downloads.schemas import BatchOut, BatchRequest, DownloadRequest, JobOptions
+from app.jobs import events
 from app.jobs.exceptions import JobNotFound
-from app.jobs.models import Job, JobFile, JobStatus
+from app.jobs.models import Job, JobFile, JobStage, JobStatus
 from app.jobs.repository import get_job
 from app.security.service import check_address
 from app.storage.base import StorageHandler
@@ -286,6 +289,10 @@ async def cancel_or_delete(session: AsyncSession, *, job: Job, state: AppState) 
         after_commit(session, partial(_delete_objects, state.storage, stored))
         return None
     effects = api_effects(state)
+    if await session.run_sync(families.is_paused_family, job):
+        # Reopened without a dispatch, so the cancel ends its entries like a running family's.
+        await session.run_sync(families.resume_family, job.id)
+        job = await _reload(session, job.id)
     if families.is_expanded(job):
         await _cancel_family(session, parent=job, effects=effects, settings=state.settings)
         return await _reload(session, job.id)
@@ -295,7 +302,7 @@ async def cancel_or_delete(session: AsyncSession, *, job: Job, state: AppState) 
             effects=effects,
             job_id=job.id,
             status=JobStatus.CANCELED,
-            expected=Job.status == JobStatus.QUEUED,
+            expected=Job.status.in_([JobStatus.QUEUED, JobStatus.PAUSED]),
         )
     ) or await session.run_sync(
         # Processing under a worker that died, or waiting for a speech-recognition worker:
@@ -363,6 +370,88 @@ def over_active_limit(session: Session, api_key: ApiKey, settings: Settings) -> 
         created_cap=0,
     )
     return active > limit
+
+
+async def pause_job(session: AsyncSession, *, job: Job, state: AppState) -> Job:
+    """Pause a queued or running download, keeping its partial files: a queued one (or one
+    whose worker died) now, a running one at its worker's next heartbeat; a family's
+    unfinished entries with it. Pausing a paused job changes nothing."""
+    if job.status is JobStatus.PAUSED:
+        return job
+    if job.status.is_terminal:
+        raise JobNotPausable(
+            f"The job is {job.status}; only queued or running downloads can be paused."
+        )
+    if job.stage is JobStage.TRANSCRIBING:
+        raise JobNotPausable(
+            "The job's media is stored and only its speech recognition is left; "
+            "it cannot be paused."
+        )
+    if families.is_expanded(job):
+        found = await session.run_sync(families.pause_family, job.id)
+        await session.run_sync(_announce_statuses, found.jobs, state)
+        return await _reload(session, job.id)
+    lease_seconds = state.settings.job_lease_seconds
+    if await session.run_sync(
+        partial(repository.pause_waiting, job_id=job.id, lease_seconds=lease_seconds)
+    ):
+        await session.run_sync(_announce_statuses, [job.id], state)
+        if job.parent_id is not None:
+            # The entry no longer takes one of its family's slots: the next one may start.
+            after_commit(session, partial(enqueue_settle, job.parent_id))
+        return await _reload(session, job.id)
+    if await session.run_sync(repository.request_pause, job.id):
+        # Its worker stops yt-dlp at the next heartbeat and records the job paused.
+        return await _reload(session, job.id)
+    current = await _reload(session, job.id)  # it changed meanwhile: ended, or paused
+    if current.status is JobStatus.PAUSED:
+        return current
+    raise JobNotPausable(f"The job is {current.status}; it can no longer be paused.")
+
+
+async def resume_job(session: AsyncSession, *, job: Job, state: AppState) -> Job:
+    """Queue a paused job again; it continues its partial files. A family's paused entries
+    go back to the parent's settle, which dispatches them up to its concurrency. A pause a
+    running job's worker has not acted on yet is withdrawn."""
+    if job.status is JobStatus.PROCESSING and job.pause_requested:
+        await session.run_sync(repository.withdraw_pause, job.id)
+        return await _reload(session, job.id)
+    if job.status is not JobStatus.PAUSED:
+        raise JobNotPaused(f"The job is {job.status}; only paused jobs can be resumed.")
+    if await session.run_sync(families.is_paused_family, job):
+        found = await session.run_sync(families.resume_family, job.id)
+        # Announced before the messages go: a worker's first event follows the resume's.
+        await session.run_sync(_announce_statuses, found.jobs, state)
+        for parent_id in found.parents:
+            after_commit(session, _send_settle(state, parent_id))
+        return await _reload(session, job.id)
+    held = job.parent_id is not None
+    if not await session.run_sync(partial(repository.resume, job_id=job.id, held=held)):
+        raise JobNotPaused()
+    await session.run_sync(_announce_statuses, [job.id], state)
+    if job.parent_id is not None:
+        after_commit(session, _send_settle(state, job.parent_id))
+    else:
+        after_commit(session, _send_download(state, job.id))
+    return await _reload(session, job.id)
+
+
+def _announce_statuses(session: Session, job_ids: Sequence[uuid.UUID], state: AppState) -> None:
+    """After the commit, a status event for each of the jobs as they are now (paused, or
+    queued again on a resume) for their progress streams."""
+    rows = session.execute(
+        select(Job.id, Job.status, Job.progress, Job.parent_id).where(Job.id.in_(list(job_ids)))
+    ).all()
+    published = [
+        events.status_event(row.id, JobStatus(row.status), row.progress, parent_id=row.parent_id)
+        for row in rows
+    ]
+
+    def publish() -> None:
+        for event in published:
+            events.publish(state.sync_redis, event)
+
+    after_commit(session, publish)
 
 
 async def retry_job(session: AsyncSession, *, job: Job) -> Job:

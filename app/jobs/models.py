@@ -8,7 +8,18 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+)
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -22,6 +33,9 @@ class JobStatus(enum.StrEnum):
     FAILED = "failed"
     CANCELED = "canceled"
     EXPIRED = "expired"  # completed, then its files were removed by FILE_RETENTION_HOURS
+    # Stopped by its owner with its partial files kept in the work directory; resumed, it
+    # is queued again and continues them (ended `paused_expired` after PAUSED_RETENTION_HOURS).
+    PAUSED = "paused"
 
     @property
     def is_terminal(self) -> bool:
@@ -143,6 +157,9 @@ class Job(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
 
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The owner asked to pause the running job: its worker stops at the next heartbeat.
+    pause_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    paused_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     worker_id: Mapped[str | None] = mapped_column(String(255))
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -46,6 +46,7 @@ class ChildCounts(BaseModel):
     completed: int = 0
     failed: int = 0
     canceled: int = 0
+    paused: int = 0
     skipped: int = Field(
         default=0,
         description="Entries not turned into jobs: already downloaded (skip_existing) "

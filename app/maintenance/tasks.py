@@ -49,6 +49,7 @@ def housekeeping() -> None:
     ctx = worker_context()
     sync_usage(ctx.redis, ctx.sessions)
     retention.expire_old_files(ctx)
+    retention.expire_paused(ctx)
     retention.sweep_work_dir(ctx)
     retention.abort_incomplete_uploads(ctx)
 

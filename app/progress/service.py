@@ -465,6 +465,7 @@ class _Family:
         # Each entry's state; its duration only comes from the database (events lack it).
         self._children: dict[uuid.UUID, ChildState] = {}
         self._sent_at = float("-inf")
+        self._paused = snapshot.state.status is JobStatus.PAUSED
 
     async def start(self) -> None:
         await self._refresh()
@@ -477,6 +478,10 @@ class _Family:
             final = event if event.status.is_terminal else None
             if (ending := await _recheck(self.relay, self.loads, final)) is not None:
                 return ending
+            if event.type == "status" and self._paused != (event.status is JobStatus.PAUSED):
+                # The family paused, or resumed: its own status event says so.
+                self._paused = event.status is JobStatus.PAUSED
+                await self.relay.send_event(event, published.text)
             await self._refresh()
             await self._send_aggregate(force=True)
             return None
@@ -525,12 +530,13 @@ class _Family:
             completed=statuses.count(JobStatus.COMPLETED) + statuses.count(JobStatus.EXPIRED),
             failed=statuses.count(JobStatus.FAILED),
             canceled=statuses.count(JobStatus.CANCELED),
+            paused=statuses.count(JobStatus.PAUSED),
             skipped=self.skipped,
         )
         aggregate = ProgressEvent(
             type="aggregate",
             job_id=self.parent_id,
-            status=JobStatus.PROCESSING,
+            status=JobStatus.PAUSED if self._paused else JobStatus.PROCESSING,
             stage=JobStage.DOWNLOADING,
             progress=round(self.progress, 1),
             children=counts,

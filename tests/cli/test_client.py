@@ -573,3 +573,31 @@ async def test_a_queued_job_says_why_it_waits_in_the_api_the_websocket_and_the_c
         stack.workers.append(start_worker(stack.env, stack.log_dir, name="late-worker"))
         done = await wait_for(http, key, job["job_id"], lambda j: j["status"] == "completed")
         assert done["waiting_reason"] is None and done["retry_at"] is None
+
+
+def test_jobs_pause_and_resume(cli_stack: Stack, key: str) -> None:
+    # 2 KB/s a connection: still downloading at the pause, however loaded the machine.
+    slow = throttled_copy(cli_stack.youtube, "cliPauseSlw", 2_000)
+    job = as_json(yds(cli_stack, key, "download", slow, *SMALL, "--json"))["jobs"][0]
+    job_id = job["job_id"]
+
+    paused = as_json(yds(cli_stack, key, "jobs", "pause", job_id[:8], "--json"))
+    assert paused["job_id"] == job_id
+    assert paused["status"] == "paused" or paused["pause_requested"]
+    deadline = time.monotonic() + 30
+    while as_json(yds(cli_stack, key, "jobs", "show", job_id, "--json"))["status"] != "paused":
+        assert time.monotonic() < deadline, "the job pauses within seconds"
+    human = yds(cli_stack, key, "jobs", "pause", job_id)
+    assert human.returncode == 0 and human.stdout.startswith(f"paused  {job_id}"), human.stdout
+
+    resumed = yds(cli_stack, key, "jobs", "resume", job_id)
+    assert resumed.returncode == 0 and resumed.stdout.startswith(f"resumed  {job_id}")
+    again = yds(cli_stack, key, "jobs", "resume", job_id, "--json")
+    assert again.returncode == 2 and as_json(again)["error"]["code"] == "job_not_paused"
+
+    yds(cli_stack, key, "jobs", "cancel", job_id)
+    deadline = time.monotonic() + 30
+    while as_json(yds(cli_stack, key, "jobs", "show", job_id, "--json"))["status"] != "canceled":
+        assert time.monotonic() < deadline, "the job is canceled"
+    ended = yds(cli_stack, key, "jobs", "pause", job_id, "--json")
+    assert ended.returncode == 2 and as_json(ended)["error"]["code"] == "job_not_pausable"

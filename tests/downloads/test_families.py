@@ -71,7 +71,7 @@ async def test_a_playlist_with_a_private_and_a_removed_video_completes_the_rest(
     assert done["status"] == "completed", done
     assert done["children"] == {
         "total": 12, "queued": 0, "processing": 0, "completed": 10, "failed": 2,
-        "canceled": 0, "skipped": 0,
+        "canceled": 0, "paused": 0, "skipped": 0,
     }  # fmt: skip
     assert done["progress"] == 100.0
     assert done["metadata"]["title"] and done["details"]["playlist_id"] == PLAYLIST_ID
@@ -199,7 +199,7 @@ async def test_cancel_on_the_parent_cancels_its_entries_and_retry_resumes_only_t
     assert canceled["status"] == "canceled"
     assert canceled["children"] | {"skipped": 0} == {
         "total": 4, "queued": 0, "processing": 0, "completed": 1, "failed": 0,
-        "canceled": 3, "skipped": 0,
+        "canceled": 3, "paused": 0, "skipped": 0,
     }  # fmt: skip
     first = (await children(http, key, parent["job_id"]))[0]
 
@@ -392,7 +392,7 @@ async def test_a_batch_accepts_the_valid_urls_and_names_what_is_wrong_with_the_o
     assert batch["kind"] == "batch" and batch["status"] == "completed"
     assert batch["children"] | {"skipped": 0} == {
         "total": 3, "queued": 0, "processing": 0, "completed": 2, "failed": 1,
-        "canceled": 0, "skipped": 0,
+        "canceled": 0, "paused": 0, "skipped": 0,
     }  # fmt: skip
     entries = {e["job_id"]: e for e in await children(http, key, body["batch_id"])}
     assert set(entries) == {a["job_id"] for a in body["accepted"]}

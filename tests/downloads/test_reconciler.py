@@ -139,3 +139,25 @@ def test_a_worker_short_of_disk_leaves_the_job_queued_saying_low_disk(
     assert job.next_attempt_at is not None
     assert before + dt.timedelta(seconds=pipeline.DISK_WAIT_SECONDS) <= job.next_attempt_at
     assert enqueued == [job_id]
+
+
+def test_a_job_asked_to_pause_whose_worker_died_is_paused_not_run_again(
+    ctx: WorkerContext, enqueued: Enqueued
+) -> None:
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    pausing = create_job(
+        ctx.sessions,
+        status=JobStatus.PROCESSING,
+        worker_id="gone:1",
+        heartbeat_at=long_ago,
+        attempts=1,
+        pause_requested=True,
+    )
+    assert reconciler.reconcile(ctx, queued_in_broker=None) == 1
+
+    assert enqueued == []
+    paused = load(ctx, pausing)
+    assert paused.status is JobStatus.PAUSED and paused.paused_at is not None
+    assert (paused.worker_id, paused.pause_requested) == (None, False)
+    # Nothing more to do on the next pass: a paused job is not stuck.
+    assert reconciler.reconcile(ctx, queued_in_broker=None) == 0

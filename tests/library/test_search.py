@@ -377,6 +377,7 @@ async def test_stats_count_the_callers_jobs_files_and_library(
             "failed": 1,
             "canceled": 0,
             "expired": 1,
+            "paused": 0,
         },
         "total_jobs": 7,
         "files_stored": 4,

@@ -10,7 +10,8 @@ per-request knobs in the query string:
 * ``delay=<seconds>``: wait before answering (timeouts, slow first byte).
 * ``fail_after=<bytes>``: drop the connection after sending that many body bytes.
 
-Every request is recorded as a :class:`Hit`.
+Every request is recorded as a :class:`Hit`, and the body bytes sent for each path are
+counted (:meth:`MediaServer.bytes_sent`).
 """
 
 from __future__ import annotations
@@ -218,9 +219,11 @@ class _Handler(BaseHTTPRequestHandler):
         fail_after = int(query["fail_after"]) if query.get("fail_after") else None
         with file.open("rb") as handle:
             handle.seek(start)
-            self._send_body(handle, length, rate, fail_after)
+            self._send_body(handle, length, rate, fail_after, path)
 
-    def _send_body(self, handle: BinaryIO, length: int, rate: int, fail_after: int | None) -> None:
+    def _send_body(
+        self, handle: BinaryIO, length: int, rate: int, fail_after: int | None, path: str
+    ) -> None:
         chunk_size = max(1024, rate // 10) if rate > 0 else 256 * 1024
         started = time.monotonic()
         sent = 0
@@ -240,6 +243,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self.close_connection = True
                     return
                 self.wfile.write(data)
+                self.owner._count_sent(path, len(data))
                 sent += len(data)
                 if rate > 0:
                     # Pace against the clock so sleep overshoot does not accumulate.
@@ -270,6 +274,7 @@ class MediaServer:
         self._lock = threading.Lock()
         self._hits: list[Hit] = []
         self._faults: list[_Fault] = []
+        self._sent: dict[str, int] = {}
         self._stopping = threading.Event()
 
     def start(self) -> MediaServer:
@@ -345,6 +350,17 @@ class MediaServer:
         with self._lock:
             self._hits.clear()
 
+    def bytes_sent(self, path_substring: str) -> int:
+        """Body bytes written so far to clients for paths containing ``path_substring``
+        (since the last :meth:`reset_bytes_sent`)."""
+        with self._lock:
+            return sum(n for path, n in self._sent.items() if path_substring in path)
+
+    def reset_bytes_sent(self) -> None:
+        """Start counting sent bytes from zero."""
+        with self._lock:
+            self._sent.clear()
+
     def fail_next(self, path_substring: str, status: int, times: int = 1) -> None:
         """Answer the next ``times`` requests for matching paths with ``status``."""
         with self._lock:
@@ -354,6 +370,10 @@ class MediaServer:
         """Drop faults registered with :meth:`fail_next` that have not fired yet."""
         with self._lock:
             self._faults.clear()
+
+    def _count_sent(self, path: str, size: int) -> None:
+        with self._lock:
+            self._sent[path] = self._sent.get(path, 0) + size
 
     def _record(self, hit: Hit) -> None:
         with self._lock:

@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import Dialog, Page, expect
 
 from tests.support.browser import assert_accessible, save_screenshots
+from tests.support.faults import throttled_copy
 from tests.support.jobs import watch
 from tests.support.offline_playlists import playable_copy
 from tests.support.offline_youtube import (
@@ -331,3 +332,35 @@ def test_an_audio_download_gets_an_audio_player_beside_its_transcript(
     page.wait_for_function(
         "() => Math.abs(document.querySelector('audio').currentTime - 11.8) <= 0.5"
     )
+
+
+def test_a_running_download_is_paused_and_resumed_from_its_page(
+    new_page: NewPage, stack: Stack
+) -> None:
+    key = stack.key("job-page-pause")
+    url = throttled_copy(stack.youtube, "uiPauseJob1", 64 * 1024)
+    created = httpx.post(
+        f"{stack.base_url}/api/v1/downloads",
+        json={"url": url},
+        headers={"X-API-Key": key},
+        timeout=30,
+    )
+    assert created.status_code == 202, created.text
+    job_id = created.json()["job_id"]
+    page = signed_in_page(new_page, stack, key, f"/jobs/{job_id}")
+    expect(page.get_by_text("processing").first).to_be_visible(timeout=120_000)
+
+    page.get_by_role("button", name="Pause").click()
+    expect(page.get_by_role("button", name="Resume")).to_be_visible(timeout=60_000)
+    assert (
+        httpx.get(
+            f"{stack.base_url}/api/v1/downloads/{job_id}", headers={"X-API-Key": key}, timeout=30
+        ).json()["status"]
+        == "paused"
+    )
+
+    page.get_by_role("button", name="Resume").click()
+    expect(page.get_by_role("button", name="Pause")).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("button", name="Resume")).to_have_count(0)
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_role("button", name="Delete")).to_be_visible(timeout=60_000)

@@ -25,6 +25,7 @@ HOSTILE_ID = "uiHostile01"
 HOSTILE_TITLE = '<script>alert(1)</script><img src=x onerror="alert(2)"> & friends'
 RELOAD_ID = "uiReloadBr1"
 ACTIONS_ID = "uiActions01"
+PAUSE_ID = "uiPauseRes1"
 DROPPED_ID = "uiDropped01"
 RATE = 64 * 1024  # slow enough to reload in the middle of the download
 JOB_TIMEOUT_MS = 120_000
@@ -166,6 +167,31 @@ def test_cancel_retry_and_delete_from_the_queue(new_page: NewPage, stack: Stack)
         f"{stack.base_url}/api/v1/downloads/{job_id}", headers={"X-API-Key": key}, timeout=30
     )
     assert gone.status_code == 404
+
+
+def test_pause_and_resume_from_the_queue(new_page: NewPage, stack: Stack) -> None:
+    key = stack.key("pausing")
+    job_id = submit(stack, key, throttled_copy(stack.youtube, PAUSE_ID, rate=RATE))["job_id"]
+    page = signed_in(new_page, stack, key)
+    card = page.locator("li.job").first
+    expect(card.locator(".badge")).to_have_text("processing", timeout=JOB_TIMEOUT_MS)
+
+    card.get_by_role("button", name="Pause").click()
+    # "pausing" until the worker stops it, then the live stream's paused event.
+    expect(card.locator(".badge")).to_have_text("paused", timeout=JOB_TIMEOUT_MS)
+    expect(card.get_by_role("button", name="Pause")).to_have_count(0)
+    paused = httpx.get(
+        f"{stack.base_url}/api/v1/downloads/{job_id}", headers={"X-API-Key": key}, timeout=30
+    )
+    assert paused.json()["status"] == "paused"
+    page.get_by_label("Status").select_option("paused")
+    expect(page.locator("li.job")).to_have_count(1)
+
+    card.get_by_role("button", name="Resume").click()
+    expect(card.locator(".badge")).not_to_have_text("paused")
+    expect(card.get_by_role("button", name="Resume")).to_have_count(0)
+    card.get_by_role("button", name="Cancel").click()
+    expect(card.locator(".badge")).to_have_text("canceled", timeout=JOB_TIMEOUT_MS)
 
 
 def test_an_action_that_fails_says_why_in_the_apis_words(new_page: NewPage, stack: Stack) -> None:

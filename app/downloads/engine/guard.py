@@ -15,7 +15,7 @@ from yt_dlp.utils import DownloadError, ExtractorError
 from app.core.config import Settings
 from app.downloads.engine.options import impersonation_params
 from app.downloads.engine.ranged import MultiConnectionYoutubeDL
-from app.downloads.exceptions import JobCanceled, JobFailure, LeaseLost
+from app.downloads.exceptions import JobCanceled, JobFailure, JobPaused, LeaseLost
 from app.security.addresses import AddressPolicy
 from app.security.egress import EgressProxy
 from app.youtube.routes import Route, routes
@@ -220,7 +220,7 @@ def _flag_advice(flag: str) -> str:
 def hook_exception(exc: BaseException) -> BaseException | None:
     """yt-dlp wraps what our hooks raise (in DownloadError.exc_info or as a context); find it."""
     for current in _chain(exc):
-        if isinstance(current, (JobCanceled, LeaseLost, JobFailure)):
+        if isinstance(current, (JobCanceled, JobPaused, LeaseLost, JobFailure)):
             return current
     return None
 

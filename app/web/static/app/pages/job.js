@@ -292,6 +292,36 @@ class JobPage {
         ),
       );
     }
+    const pausable = ["queued", "processing"].includes(job.status) && !job.cancel_requested && job.stage !== "transcribing";
+    if (pausable) {
+      buttons.push(
+        h(
+          "button",
+          {
+            type: "button",
+            class: "button",
+            disabled: job.pause_requested,
+            dataset: { focusKey: "pause" },
+            onclick: () => this.pause(),
+          },
+          job.pause_requested ? "Pausing…" : "Pause",
+        ),
+      );
+    }
+    if (job.status === "paused") {
+      buttons.push(
+        h(
+          "button",
+          {
+            type: "button",
+            class: "button primary",
+            dataset: { focusKey: "resume" },
+            onclick: () => this.resume(),
+          },
+          "Resume",
+        ),
+      );
+    }
     if (!TERMINAL.has(job.status)) {
       buttons.push(
         h(
@@ -355,6 +385,25 @@ class JobPage {
       this.media.hidden = true;
       await this.show(await post(`${this.api}/retry`, undefined, { signal: this.ctx.signal }));
       toast("Retrying.", "ok");
+    } catch (error) {
+      if (error.name !== "AbortError") toast(error.message, "error");
+    }
+  }
+
+  async pause() {
+    try {
+      const job = await post(`${this.api}/pause`, undefined, { signal: this.ctx.signal });
+      await this.show(job);
+      toast(job.status === "paused" ? "Paused." : "Pause requested.", "ok");
+    } catch (error) {
+      if (error.name !== "AbortError") toast(error.message, "error");
+    }
+  }
+
+  async resume() {
+    try {
+      await this.show(await post(`${this.api}/resume`, undefined, { signal: this.ctx.signal }));
+      toast("Resumed.", "ok");
     } catch (error) {
       if (error.name !== "AbortError") toast(error.message, "error");
     }
@@ -798,6 +847,8 @@ function statusLine(job) {
     parts.push(" ", h("span", { class: "muted" }, `(${job.waiting_reason.replaceAll("_", " ")})`));
   if (job.cancel_requested && !TERMINAL.has(job.status))
     parts.push(" ", h("span", { class: "muted" }, "cancel requested"));
+  else if (job.pause_requested && job.status === "processing")
+    parts.push(" ", h("span", { class: "muted" }, "pause requested"));
   return h("span", { class: "job-status" }, parts);
 }
 
@@ -812,7 +863,7 @@ function keepFocus(container, rebuild) {
 }
 
 function childCounts(counts) {
-  const parts = ["completed", "processing", "queued", "failed", "canceled", "skipped"]
+  const parts = ["completed", "processing", "queued", "paused", "failed", "canceled", "skipped"]
     .filter((name) => counts[name])
     .map((name) => `${counts[name]} ${name}`);
   return `${counts.total} (${parts.join(", ") || "none yet"})`;

@@ -11,7 +11,7 @@ import { isTerminal, watchJob } from "../live.js";
 const PAGE_SIZE = 20;
 const ENTRY_PAGE_SIZE = 100;
 const ENTRY_REFRESH_MS = 2000;
-const STATUSES = ["queued", "processing", "completed", "failed", "canceled", "expired"];
+const STATUSES = ["queued", "processing", "paused", "completed", "failed", "canceled", "expired"];
 const STAGES = {
   extracting: "Reading the video page",
   downloading: "Downloading",
@@ -91,7 +91,7 @@ function queryPath(status, offset) {
 
 function countsText(children) {
   if (!children) return "";
-  const parts = ["queued", "processing", "completed", "failed", "canceled", "skipped"]
+  const parts = ["queued", "processing", "paused", "completed", "failed", "canceled", "skipped"]
     .filter((name) => children[name])
     .map((name) => `${children[name]} ${name}`);
   const total = `${children.total} ${children.total === 1 ? "entry" : "entries"}`;
@@ -219,7 +219,12 @@ function jobCard(initial, { ctx, announce, onRemoved }) {
     }
     thumb.hidden = thumb.hidden || !src;
     badge.className = `badge ${job.status}`;
-    badge.textContent = job.cancel_requested && !isTerminal(job.status) ? "canceling" : job.status;
+    badge.textContent =
+      job.cancel_requested && !isTerminal(job.status)
+        ? "canceling"
+        : job.pause_requested && job.status === "processing"
+          ? "pausing"
+          : job.status;
     const channel = job.metadata && job.metadata.channel_name;
     kind.textContent = [KINDS[job.kind], channel].filter(Boolean).join(" · ");
     progress.label(`Progress of ${title}`);
@@ -239,6 +244,12 @@ function jobCard(initial, { ctx, announce, onRemoved }) {
 
   function showActions() {
     const buttons = [];
+    if (pausable(job)) {
+      buttons.push(h("button", { type: "button", class: "button small", onclick: pause }, "Pause"));
+    }
+    if (job.status === "paused") {
+      buttons.push(h("button", { type: "button", class: "button small", onclick: resume }, "Resume"));
+    }
     if (!isTerminal(job.status) && !job.cancel_requested) {
       buttons.push(h("button", { type: "button", class: "button small", onclick: cancel }, "Cancel"));
     }
@@ -271,6 +282,20 @@ function jobCard(initial, { ctx, announce, onRemoved }) {
       const updated = await del(`/api/v1/downloads/${job.job_id}`, { signal: ctx.signal });
       if (updated) setJob(updated);
       announce(`${titleOf(job)}: canceling`);
+    });
+  }
+
+  function pause() {
+    return act(async () => {
+      setJob(await post(`/api/v1/downloads/${job.job_id}/pause`, undefined, { signal: ctx.signal }));
+      announce(`${titleOf(job)}: ${job.status === "paused" ? "paused" : "pausing"}`);
+    });
+  }
+
+  function resume() {
+    return act(async () => {
+      setJob(await post(`/api/v1/downloads/${job.job_id}/resume`, undefined, { signal: ctx.signal }));
+      announce(`${titleOf(job)}: resumed`);
     });
   }
 
@@ -565,4 +590,14 @@ export async function render(root, ctx) {
   replace(body, list, pager(status, offset, page));
 
   return () => cards.forEach((card) => card.close());
+}
+
+/** A queued or running download whose owner may pause it (not one only transcribing). */
+function pausable(job) {
+  return (
+    ["queued", "processing"].includes(job.status) &&
+    !job.cancel_requested &&
+    !job.pause_requested &&
+    job.stage !== "transcribing"
+  );
 }

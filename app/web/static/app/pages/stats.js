@@ -9,10 +9,11 @@ import { h, replace, svg } from "../dom.js";
 import { bytes, clock, speed } from "../format.js";
 
 // The order a user reads a job's life in; any status the API adds later goes at the end.
-const STATUSES = ["queued", "processing", "completed", "failed", "canceled", "expired"];
+const STATUSES = ["queued", "processing", "paused", "completed", "failed", "canceled", "expired"];
 const LABELS = {
   queued: "Queued",
   processing: "Processing",
+  paused: "Paused",
   completed: "Completed",
   failed: "Failed",
   canceled: "Canceled",
