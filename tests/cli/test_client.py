@@ -281,6 +281,11 @@ def test_watch_mode_submits_each_line_appended_to_the_file(
     [
         (["download"], 2, "usage_error"),
         (["download", "https://vimeo.com/1"], 2, "unsupported_url"),
+        (
+            ["download", "https://youtu.be/aqz-KE-bpKQ", "--priority", "urgent"],
+            2,
+            "validation_error",
+        ),
         (["jobs", "show", "not-a-uuid"], 2, "bad_job_id"),
         (["jobs", "show", "00000000-0000-0000-0000-000000000000"], 2, "job_not_found"),
         (["jobs", "retry"], 2, "usage_error"),
@@ -570,3 +575,13 @@ async def test_a_queued_job_says_why_it_waits_in_the_api_the_websocket_and_the_c
         stack.workers.append(start_worker(stack.env, stack.log_dir, name="late-worker"))
         done = await wait_for(http, key, job["job_id"], lambda j: j["status"] == "completed")
         assert done["waiting_reason"] is None and done["retry_at"] is None
+
+
+def test_download_takes_a_priority(cli_stack: Stack, key: str) -> None:
+    url = cli_stack.youtube.video_url(STANDARD_VIDEO_ID)
+    sent = yds(cli_stack, key, "download", url, "--transcript-only", "--priority", "high",
+               "--json")  # fmt: skip
+    job = as_json(sent)["jobs"][0]
+    assert job["priority"] == "high"
+    shown = as_json(yds(cli_stack, key, "jobs", "show", job["job_id"], "--json"))
+    assert shown["priority"] == "high"
