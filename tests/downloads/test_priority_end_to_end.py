@@ -1,6 +1,7 @@
 """Priorities through a real API and Celery worker: with the only download slot taken, a
 `high` job submitted after several `normal` ones starts before them, the `normal` ones keep
-their order, and a `low` one comes last; a playlist's entries inherit its priority."""
+their order, and a `low` one comes last; a playlist's entries inherit its priority; a job
+that waits past PRIORITY_AGE_BOOST_MINUTES is raised a step by beat's reconciler."""
 
 from __future__ import annotations
 
@@ -30,6 +31,29 @@ def one_slot(start_stack: StartStack) -> Stack:
     stack = start_stack("priority", workers=0)
     worker = start_worker(stack.env, stack.log_dir, name="one-slot", concurrency=1)
     stack.workers.append(worker)  # stopped, and its log shown, with the stack
+    return stack
+
+
+@pytest.fixture(scope="module")
+def boosting(start_stack: StartStack) -> Stack:
+    """One download slot, a boost after 3 s of waiting, and beat's reconciler every second on
+    a maintenance worker of its own (on the download worker it would wait for the slot)."""
+    stack = start_stack(
+        "priority-boost",
+        redis_db=10,  # alive beside `one_slot`: a broker of its own
+        workers=0,
+        PRIORITY_AGE_BOOST_MINUTES="0.05",
+        RECONCILE_INTERVAL_SECONDS="1",
+    )
+    downloads = "downloads.high,downloads,downloads.low"
+    stack.workers.append(
+        start_worker(stack.env, stack.log_dir, name="one-slot", concurrency=1, queues=downloads)
+    )
+    stack.workers.append(
+        start_worker(
+            stack.env, stack.log_dir, name="upkeep", concurrency=1, queues="maintenance", beat=True
+        )
+    )
     return stack
 
 
@@ -103,3 +127,28 @@ async def test_a_playlists_entries_inherit_its_priority(
     entries = response.json()["items"]
     assert len(entries) == 2
     assert {entry["priority"] for entry in entries} == {"low"}
+
+
+async def test_a_low_job_waiting_past_the_age_boost_is_raised_and_runs(boosting: Stack) -> None:
+    async with httpx.AsyncClient(base_url=boosting.base_url, timeout=30) as http:
+        key = boosting.key("priority-boost")
+        blocker_url = throttled_copy(boosting.youtube, "prioBoost01", rate=BLOCKER_RATE // 2)
+        blocker = (await submit(http, key, blocker_url))["job_id"]
+        await until_status(http, key, blocker, {"processing"})
+        low = await submit(
+            http, key, boosting.youtube.video_url(STANDARD_VIDEO_ID), priority="low",
+            transcript_only=True,
+        )  # fmt: skip
+        assert low["priority"] == "low"
+
+        deadline = time.monotonic() + 60
+        while (job := await fetch_job(http, key, low["job_id"]))["priority"] == "low":
+            assert job["status"] == "queued", "raised while it waits, not after"
+            assert time.monotonic() < deadline, job
+            await asyncio.sleep(0.2)
+        assert job["priority"] in ("normal", "high"), job
+        raised_while_blocked = (await fetch_job(http, key, blocker))["status"] == "processing"
+        assert raised_while_blocked, "the slot was still taken: the boost, not a free slot"
+
+        ended = await until_status(http, key, low["job_id"], ENDED, within=120)
+        assert ended["status"] == "completed", ended
