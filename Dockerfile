@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for the API, the worker, beat and migrations; the command picks the role:
 #   API        python -m app.serve                (the default)
-#   worker     celery -A app.core.celery_app worker -Q downloads,maintenance
+#   worker     celery -A app.core.celery_app worker -Q maintenance,downloads.high,downloads,downloads.low
 #   beat       celery -A app.core.celery_app beat --schedule /tmp/celerybeat-schedule
 #   migrations alembic upgrade head
 

@@ -29,7 +29,7 @@ import httpx
 import redis
 
 from alembic import command
-from app.core.celery_app import TRANSCRIPTION_QUEUE
+from app.core.celery_app import TRANSCRIPTION_QUEUE, WORKER_QUEUES
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.core.migrations import alembic_config
@@ -233,9 +233,9 @@ def _celery_worker(settings: Settings, *options: str) -> list[str]:
 def _worker_command(settings: Settings) -> list[str]:
     schedule = str(DATA_DIR / "celerybeat-schedule")
     concurrency = str(settings.max_concurrent_downloads)
-    return _celery_worker(
-        settings, "-B", "--schedule", schedule, "-Q", "downloads,maintenance", "-c", concurrency
-    )
+    # The download queues in priority order: the worker takes from the first non-empty one.
+    queues = ",".join(WORKER_QUEUES)
+    return _celery_worker(settings, "-B", "--schedule", schedule, "-Q", queues, "-c", concurrency)
 
 
 def _transcription_worker_command(settings: Settings) -> list[str]:

@@ -218,8 +218,8 @@ class Service:
 
     def _start_worker(self) -> subprocess.Popen[bytes]:
         command = [sys.executable, "-m", "celery", "-A", "app.core.celery_app", "worker",
-                   "-Q", "downloads,maintenance", "-c", "1", "-l", "INFO",
-                   "--without-gossip", "--without-mingle"]  # fmt: skip
+                   "-Q", "maintenance,downloads.high,downloads,downloads.low",
+                   "-c", "1", "-l", "INFO", "--without-gossip", "--without-mingle"]  # fmt: skip
         with self.worker_log.open("wb") as log:
             worker = subprocess.Popen(
                 command,

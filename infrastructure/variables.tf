@@ -289,7 +289,7 @@ variable "secrets_recovery_window_days" {
 # Broker
 
 variable "use_sqs_broker" {
-  description = "Use SQS (queues \"downloads\" and \"maintenance\") as the Celery broker instead of Redis."
+  description = "Use SQS (queues \"downloads-high\", \"downloads\", \"downloads-low\", \"maintenance\" and \"transcription\") as the Celery broker instead of Redis."
   type        = bool
   default     = false
 }

@@ -90,6 +90,10 @@ def download(
         str | None, typer.Option(help='Playlist entries, such as "1-5,8".')
     ] = None,
     max_items: Annotated[int | None, typer.Option(min=1, help="At most N entries.")] = None,
+    priority: Annotated[
+        str | None,
+        typer.Option(help="low, normal or high: workers take high jobs first (default normal)."),
+    ] = None,
     wait: Annotated[bool, typer.Option(help="Show live progress until the jobs end.")] = False,
     output: Annotated[
         Path | None, typer.Option(help="Save the finished files into DIR (implies --wait).")
@@ -114,6 +118,7 @@ def download(
         playlist=playlist or None,
         playlist_items=playlist_items,
         max_items=max_items,
+        priority=priority,
     )
     with expected_errors(as_json), ApiClient(api_url, api_key) as api:
         if watch is not None:

@@ -69,6 +69,10 @@ def add(
         int | None, typer.Option(min=1, help="Keep only the files of the N newest downloads.")
     ] = None,
     paused: Annotated[bool, typer.Option("--paused", help="Add it paused.")] = False,
+    priority: Annotated[
+        str | None,
+        typer.Option(help="low, normal or high: the priority of its downloads (default normal)."),
+    ] = None,
     api_url: ApiUrl = DEFAULT_API_URL,
     api_key: ApiKey = None,
     as_json: Json = False,
@@ -101,6 +105,7 @@ def add(
         backfill=backfill,
         keep_last=keep_last,
         paused=paused or None,
+        priority=priority,
     )
     with expected_errors(as_json), ApiClient(api_url, api_key) as api:
         created = api.subscribe(body)
@@ -295,6 +300,7 @@ def _print_subscription(found: dict[str, Any], heading: str | None = None) -> No
         ("kind", kind),
         ("state", _state(found)),
         ("every", f"{found['check_interval_minutes']} min"),
+        ("priority", found.get("priority") or "normal"),
         ("last check", _when(found.get("last_check_at"))),
         ("next check", "-" if found["paused"] else _when(found.get("next_check_at"))),
         ("check job", found.get("last_check_job_id") or "-"),

@@ -8,8 +8,19 @@ from celery.signals import setup_logging
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 
-DOWNLOADS_QUEUE = "downloads"
+DOWNLOADS_QUEUE = "downloads"  # normal priority (the queue's name from before priorities)
+DOWNLOADS_HIGH_QUEUE = "downloads.high"
+DOWNLOADS_LOW_QUEUE = "downloads.low"
+# A download's queue by its priority. Workers list them in this order, after maintenance's
+# short tasks, and take from the first that holds a message (see `_transport_options`).
+DOWNLOAD_QUEUES = {
+    "high": DOWNLOADS_HIGH_QUEUE,
+    "normal": DOWNLOADS_QUEUE,
+    "low": DOWNLOADS_LOW_QUEUE,
+}
 MAINTENANCE_QUEUE = "maintenance"
+# What a download worker consumes, in the order it prefers them (`-Q`).
+WORKER_QUEUES = (MAINTENANCE_QUEUE, *DOWNLOAD_QUEUES.values())
 # Speech recognition: its own queue and workers (ASR_CONCURRENCY), so a long recognition
 # never holds a download slot.
 TRANSCRIPTION_QUEUE = "transcription"
@@ -32,6 +43,11 @@ HARD_LIMIT_MARGIN_SECONDS = 120
 SQS_MAX_VISIBILITY_SECONDS = 12 * 3600
 
 
+def download_queue(priority: str) -> str:
+    """The queue of a download message of this priority (`low`, `normal` or `high`)."""
+    return DOWNLOAD_QUEUES.get(str(priority), DOWNLOADS_QUEUE)
+
+
 def _transport_options(settings: Settings, hard_limit: int) -> dict[str, object]:
     # The broker re-delivers an unacknowledged message after the visibility timeout: keep
     # it above the longest possible task so a running download is never handed out twice.
@@ -43,7 +59,11 @@ def _transport_options(settings: Settings, hard_limit: int) -> dict[str, object]
             "wait_time_seconds": 10,  # long polling: fewer, cheaper receive calls
             "polling_interval": 1,
         }
-    return {"visibility_timeout": visibility}
+    # Redis: one BRPOP over the worker's queues in the order it lists them (`-Q`), which
+    # returns from the first non-empty one; the default, round_robin, rotates that order
+    # after each message and would serve a low download as soon as a high one. SQS polls
+    # each queue on its own: there the order is a preference, not a guarantee.
+    return {"visibility_timeout": visibility, "queue_order_strategy": "priority"}
 
 
 def _beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:

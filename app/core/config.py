@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1, le=20)
     requeue_after_seconds: int = Field(default=300, ge=10)
     reconcile_interval_seconds: float = Field(default=30, ge=1, le=3600)
+    # A queued job due this long without a worker taking it is raised one priority step
+    # (low to normal, normal to high) and sent again on that queue; 0: never.
+    priority_age_boost_minutes: float = Field(default=30, ge=0, le=7 * 24 * 60)
     # A queued job whose message is in no broker queue gets a new one after this long.
     dispatch_grace_seconds: int = Field(default=15, ge=1)
     max_retries: int = Field(default=5, ge=0, le=50)

@@ -20,7 +20,7 @@ from app.downloads.schemas import (
     BatchRejected,
     BatchRequest,
 )
-from app.jobs.models import Job, JobKind, JobStage, JobStatus
+from app.jobs.models import Job, JobKind, JobStage, JobStatus, Priority
 from app.jobs.schemas import JobError
 from app.security.service import check_address
 
@@ -70,6 +70,7 @@ def insert_batch(
     collection: dict[str, Any],
     webhook_url: str | None,
     children: Sequence[NewChild],
+    priority: Priority = Priority.NORMAL,
 ) -> Job:
     """A batch is born expanded: its children are the accepted URLs."""
     now = utcnow()
@@ -80,6 +81,7 @@ def insert_batch(
         options=options,
         collection=collection,
         webhook_url=webhook_url,
+        priority=priority,
         status=JobStatus.PROCESSING,
         stage=JobStage.DOWNLOADING,
         created_at=now,
@@ -90,5 +92,5 @@ def insert_batch(
     )
     session.add(batch)
     session.flush()
-    add_children(session, batch.id, api_key_id, options, children)
+    add_children(session, batch.id, api_key_id, options, children, priority)
     return batch

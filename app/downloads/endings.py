@@ -40,6 +40,7 @@ from app.metrics import definitions as m
 from app.metrics.service import Increments
 from app.transcripts.cues import Cue
 from app.webhooks.notify import notify_job_ended
+from app.worker.dispatch import Enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class JobEffects:
     worker settles a parent itself, the API asks a worker to)."""
 
     redis: redis.Redis
-    enqueue: Callable[[uuid.UUID, float], None]
+    enqueue: Enqueue
     settle_parent: Callable[[uuid.UUID], None]
     work_dir: Path
 

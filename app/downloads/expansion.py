@@ -178,8 +178,10 @@ def record_expansion(
     )
     if not released:
         return False
-    parent = session.execute(select(Job.api_key_id, Job.options).where(Job.id == parent_id)).one()
-    add_children(session, parent_id, parent.api_key_id, parent.options, children)
+    parent = session.execute(
+        select(Job.api_key_id, Job.options, Job.priority).where(Job.id == parent_id)
+    ).one()
+    add_children(session, parent_id, parent.api_key_id, parent.options, children, parent.priority)
     if also is not None:
         also(session, children)
     return True

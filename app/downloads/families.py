@@ -25,7 +25,7 @@ from app.downloads.endings import JobEffects, end_job
 from app.downloads.repository import not_transcribing, pausing_values, retry_values
 from app.downloads.schemas import CollectionOptions
 from app.jobs import events
-from app.jobs.models import Job, JobKind, JobStage, JobStatus
+from app.jobs.models import Job, JobKind, JobStage, JobStatus, Priority
 from app.jobs.repository import compare_and_set, update_jobs
 from app.jobs.schemas import ChildCounts, JobError
 from app.worker.context import WorkerContext, run_db
@@ -272,7 +272,10 @@ def add_children(
     api_key_id: uuid.UUID,
     options: dict[str, Any],
     children: Iterable[NewChild],
+    priority: Priority = Priority.NORMAL,
 ) -> None:
+    """The entries of a parent, held until its settle dispatches them; they inherit its
+    options and its priority."""
     now = utcnow()
     session.add_all(
         Job(
@@ -287,6 +290,7 @@ def add_children(
             duration=child.duration,
             options=options,
             collection=child.collection,
+            priority=priority,
             status=JobStatus.QUEUED,
             created_at=now,
             dispatched_at=None,
@@ -314,17 +318,17 @@ def settle(
     ).one()
     canceled = _cancel_open_children(session, effects, parent_id) if parent.cancel_requested else []
     tally = tallies(session, [parent_id])[parent_id]
-    dispatched: list[uuid.UUID] = []
+    dispatched: list[tuple[uuid.UUID, Priority]] = []
     if tally.held and not parent.cancel_requested:
         concurrency = (parent.collection or {}).get("concurrency") or default_concurrency
         dispatched = _dispatch(session, parent_id, concurrency - tally.running)
-    for child_id in dispatched:
-        after_commit(session, partial(effects.enqueue, child_id, 0))
+    for child_id, priority in dispatched:
+        after_commit(session, partial(effects.enqueue, child_id, 0, priority))
     if tally.open:
         update_jobs(session, Job.id == parent_id, progress=tally.progress)
         progress = _progress_event(parent_id, tally.progress, parent.parent_id)
         after_commit(session, partial(events.publish, effects.redis, progress))
-        return Settlement(parent_id, dispatched, canceled, tally.progress)
+        return Settlement(parent_id, [each for each, _ in dispatched], canceled, tally.progress)
     status, error = _outcome(
         tally,
         skipped_count(parent.details),
@@ -343,7 +347,9 @@ def settle(
             **({} if error else {"error_code": None, "error_message": None}),
         },
     )
-    return Settlement(parent_id, dispatched, canceled, tally.progress, ended=status)
+    return Settlement(
+        parent_id, [each for each, _ in dispatched], canceled, tally.progress, ended=status
+    )
 
 
 def _progress_event(
@@ -381,15 +387,18 @@ def _outcome(
     )
 
 
-def _dispatch(session: Session, parent_id: uuid.UUID, slots: int) -> list[uuid.UUID]:
+def _dispatch(
+    session: Session, parent_id: uuid.UUID, slots: int
+) -> list[tuple[uuid.UUID, Priority]]:
     if slots <= 0:
         return []
-    ids = list(
-        session.scalars(select(Job.id).where(*_held(parent_id)).order_by(Job.position).limit(slots))
-    )
-    if ids:
-        update_jobs(session, Job.id.in_(ids), dispatched_at=utcnow())
-    return ids
+    held = select(Job.id, Job.priority).where(*_held(parent_id))
+    rows = [
+        (row.id, row.priority) for row in session.execute(held.order_by(Job.position).limit(slots))
+    ]
+    if rows:
+        update_jobs(session, Job.id.in_([child_id for child_id, _ in rows]), dispatched_at=utcnow())
+    return rows
 
 
 def _held(parent_id: uuid.UUID) -> tuple[ColumnElement[bool], ...]:

@@ -34,7 +34,7 @@ from app.downloads.repository import ClaimedJob, held_by
 from app.downloads.schemas import DateWindow, JobOptions
 from app.downloads.urls import youtube_video_id
 from app.jobs import events
-from app.jobs.models import JobFile, JobStage, JobStatus, WaitingReason
+from app.jobs.models import JobFile, JobStage, JobStatus, Priority, WaitingReason
 from app.jobs.schemas import JobError
 from app.storage.base import (
     StorageHandler,
@@ -89,8 +89,8 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
     if wait is not None:
         # Nothing is claimed: the job stays queued and its message comes back later.
         reason, delay = wait
-        _put_off(ctx, job_id, reason, delay)
-        ctx.enqueue(job_id, delay)
+        priority = _put_off(ctx, job_id, reason, delay)
+        ctx.enqueue(job_id, delay, priority)
         return
     worker_id = f"{ctx.worker_id}:{uuid.uuid4().hex[:8]}"
     claimed = run_db(ctx, repository.claim_job, job_id, worker_id=worker_id,
@@ -199,17 +199,21 @@ def _reason_to_wait(ctx: WorkerContext, job_id: uuid.UUID) -> tuple[WaitingReaso
     return WaitingReason.YOUTUBE_PAUSED, wake + random.uniform(0, 5)
 
 
-def _put_off(ctx: WorkerContext, job_id: uuid.UUID, reason: WaitingReason, delay: float) -> None:
-    """Record on the row and tell the job's watchers why it waits and until when."""
+def _put_off(
+    ctx: WorkerContext, job_id: uuid.UUID, reason: WaitingReason, delay: float
+) -> Priority:
+    """Record on the row and tell the job's watchers why it waits and until when; the
+    job's priority, which its message keeps."""
     retry_at = utcnow() + dt.timedelta(seconds=delay)
     put_off = run_db(ctx, repository.put_off, job_id, reason=reason, until=retry_at)
     if put_off is None:
-        return
+        return Priority.NORMAL
     event = events.status_event(job_id, JobStatus.QUEUED, put_off.progress,
                                 parent_id=put_off.parent_id)  # fmt: skip
     events.publish(
         ctx.redis, event.model_copy(update={"waiting_reason": reason, "retry_at": retry_at})
     )
+    return put_off.priority
 
 
 def backoff_seconds(retries: int, *, base: float, cap: float) -> float:
@@ -243,7 +247,7 @@ class _Outcome:
     def hand_back(self) -> None:
         job_id = self.claimed.id
         if run_db(self.ctx, repository.release_job, job_id, worker_id=self.worker_id):
-            self.ctx.enqueue(job_id, 0)
+            self.ctx.enqueue(job_id, 0, self.claimed.priority)
             self.tracker.publish_status(JobStatus.QUEUED)
             logger.info("job %s handed back for another worker to resume", job_id)
 
@@ -282,7 +286,7 @@ class _Outcome:
         due = utcnow() + dt.timedelta(seconds=delay)
         if run_db(self.ctx, repository.schedule_retry, self.claimed.id,
                worker_id=self.worker_id, due=due, error=error):  # fmt: skip
-            self.ctx.enqueue(self.claimed.id, delay)
+            self.ctx.enqueue(self.claimed.id, delay, self.claimed.priority)
             self.tracker.publish_waiting(WaitingReason.RETRY_BACKOFF, due, error)
             record_retry(self.ctx.redis, failure.code)
             logger.info("job %s: %s; retry %d in %.0f s", self.claimed.id, failure.code,

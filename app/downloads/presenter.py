@@ -74,6 +74,7 @@ def present_job(
         position=job.position,
         url=job.url,
         status=job.status,
+        priority=job.priority,
         stage=job.stage,
         progress=round(progress, 1),
         downloaded_bytes=job.downloaded_bytes,

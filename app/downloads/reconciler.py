@@ -54,12 +54,27 @@ def reconcile(ctx: WorkerContext, *, queued_in_broker: set[str] | None) -> int:
         else:
             with session_scope(ctx.sessions) as session:
                 repository.mark_dispatched(session, job.id)
-            ctx.enqueue(job.id, 0)
+            ctx.enqueue(job.id, 0, job.priority)
             logger.info(
                 "re-enqueued stuck job %s (%s, attempt %d)", job.id, job.status, job.attempts
             )
     settle_all(ctx)
     return acted
+
+
+def raise_aged(ctx: WorkerContext) -> int:
+    """No starving: a job waiting PRIORITY_AGE_BOOST_MINUTES for a worker is raised one
+    priority step and sent again on that queue (its earlier message, when a worker gets
+    to it, finds the job taken). Returns how many jobs were raised."""
+    minutes = ctx.settings.priority_age_boost_minutes
+    if not minutes:
+        return 0
+    due_before = utcnow() - dt.timedelta(minutes=minutes)
+    raised = run_db(ctx, repository.raise_waiting, due_before=due_before)
+    for job_id, priority in raised:
+        ctx.enqueue(job_id, 0, priority)
+        logger.info("job %s waited over %s min: raised to %s", job_id, minutes, priority)
+    return len(raised)
 
 
 def _end_abandoned(

@@ -27,7 +27,16 @@ from sqlalchemy.orm import Session, aliased
 
 from app.core.database import UTCDateTime, utcnow
 from app.jobs.hints import CANCELED_CODE, UNKNOWN_CODE
-from app.jobs.models import FileState, Job, JobFile, JobKind, JobStage, JobStatus, WaitingReason
+from app.jobs.models import (
+    FileState,
+    Job,
+    JobFile,
+    JobKind,
+    JobStage,
+    JobStatus,
+    Priority,
+    WaitingReason,
+)
 from app.jobs.repository import add_files, compare_and_set
 from app.jobs.schemas import JobError
 from app.library.indexing import remove_entries
@@ -50,6 +59,7 @@ class ClaimedJob:
     collection: dict[str, Any] | None = None
     # Storage keys of files the job already holds intact (a retry of damaged files keeps them).
     intact_keys: frozenset[str] = frozenset()
+    priority: Priority = Priority.NORMAL
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,7 @@ class PutOff:
 
     progress: float
     parent_id: uuid.UUID | None
+    priority: Priority = Priority.NORMAL
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,7 @@ class StuckJob:
     stage: JobStage | None = None
     claimed: bool = False  # a worker holds (held) it; else it waits for one (transcribing)
     pause_requested: bool = False
+    priority: Priority = Priority.NORMAL
 
 
 @dataclass(frozen=True)
@@ -108,6 +120,7 @@ def add_submission(
     kind: JobKind = JobKind.VIDEO,
     collection: dict[str, Any] | None = None,
     webhook_url: str | None = None,
+    priority: Priority = Priority.NORMAL,
 ) -> Job:
     """A submission's row (queued, dispatched now), written with one INSERT on the session's
     connection rather than the ORM's flush (it runs on every accepted download). The Job
@@ -121,6 +134,7 @@ def add_submission(
         "options": options,
         "collection": collection,
         "webhook_url": webhook_url,
+        "priority": priority,
         "status": JobStatus.QUEUED,
         "progress": 0.0,
         "details": {},
@@ -232,6 +246,7 @@ def claim_job(
         collection=job.collection,
         last_error=JobError.of(job.error_code, job.error_message),
         intact_keys=frozenset(f.storage_key for f in job.files if not f.state.is_damaged),
+        priority=job.priority,
     )
 
 
@@ -439,6 +454,7 @@ def find_stuck_jobs(
             Job.stage,
             Job.worker_id,
             Job.pause_requested,
+            Job.priority,
         )
         .where(
             or_(
@@ -459,9 +475,42 @@ def find_stuck_jobs(
             stage=row.stage,
             claimed=row.worker_id is not None,
             pause_requested=row.pause_requested,
+            priority=row.priority,
         )
         for row in rows
     ]
+
+
+def raise_waiting(
+    session: Session, *, due_before: dt.datetime, limit: int = 500
+) -> list[tuple[uuid.UUID, Priority]]:
+    """Raise one priority step each queued job whose message has been due since before
+    `due_before` (its last dispatch and any put-off both earlier): the jobs raised, with
+    their new priority. A held entry (no message yet) waits for its parent, not a queue."""
+    rows = session.execute(
+        select(Job.id, Job.priority)
+        .where(
+            Job.status == JobStatus.QUEUED,
+            Job.priority != Priority.HIGH,
+            Job.dispatched_at < due_before,
+            or_(Job.next_attempt_at.is_(None), Job.next_attempt_at < due_before),
+        )
+        .order_by(Job.created_at)
+        .limit(limit)
+    ).all()
+    raised = []
+    for row in rows:
+        higher = row.priority.raised
+        if compare_and_set(
+            session,
+            row.id,
+            Job.status == JobStatus.QUEUED,
+            Job.priority == row.priority,
+            priority=higher,
+            dispatched_at=utcnow(),
+        ):
+            raised.append((row.id, higher))
+    return raised
 
 
 def mark_dispatched(session: Session, job_id: uuid.UUID) -> None:
@@ -607,8 +656,10 @@ def put_off(
         next_attempt_at=until,
     ):
         return None
-    row = session.execute(select(Job.progress, Job.parent_id).where(Job.id == job_id)).one()
-    return PutOff(progress=row.progress, parent_id=row.parent_id)
+    row = session.execute(
+        select(Job.progress, Job.parent_id, Job.priority).where(Job.id == job_id)
+    ).one()
+    return PutOff(progress=row.progress, parent_id=row.parent_id, priority=row.priority)
 
 
 def get_url(session: Session, job_id: uuid.UUID) -> str | None:

@@ -14,7 +14,7 @@ from yt_dlp.utils import PlaylistEntries
 
 from app.core.config import TranscribeMode
 from app.core.urls import HttpUrl
-from app.jobs.models import FileState, JobKind, JobStage, JobStatus, WaitingReason
+from app.jobs.models import FileState, JobKind, JobStage, JobStatus, Priority, WaitingReason
 from app.jobs.schemas import ChildCounts, FileSummary, JobError
 from app.transcripts.schemas import (
     DEFAULT_SUBTITLE_FORMATS,
@@ -293,6 +293,11 @@ class CollectionOptions(BaseModel):
 
 COLLECTION_FIELDS = frozenset(CollectionOptions.model_fields)
 JOB_OPTION_FIELDS = frozenset(JobOptions.model_fields)
+PRIORITY_DESCRIPTION = (
+    "Which download queue the job waits in: workers take high before normal before low. "
+    "A playlist's, channel's or batch's entries inherit it. A job waiting longer than "
+    "PRIORITY_AGE_BOOST_MINUTES is raised one step."
+)
 
 
 class DownloadRequest(JobOptions, CollectionOptions):
@@ -306,6 +311,7 @@ class DownloadRequest(JobOptions, CollectionOptions):
         default=None,
         description="POSTed a signed JSON event when the job ends (the key's default if unset).",
     )
+    priority: Priority = Field(default=Priority.NORMAL, description=PRIORITY_DESCRIPTION)
 
     def job_options(self) -> JobOptions:
         return JobOptions.model_validate(self.model_dump(include=set(JOB_OPTION_FIELDS)))
@@ -331,6 +337,7 @@ class BatchRequest(JobOptions, CollectionOptions):
     webhook_url: HttpUrl | None = Field(
         default=None, description="Gets the batch's event when all its jobs have ended."
     )
+    priority: Priority = Field(default=Priority.NORMAL, description=PRIORITY_DESCRIPTION)
 
     def job_options(self) -> JobOptions:
         return JobOptions.model_validate(self.model_dump(include=set(JOB_OPTION_FIELDS)))
@@ -367,6 +374,10 @@ class JobOut(BaseModel):
     position: int | None = Field(description="The entry's position in its playlist (from 1).")
     url: str
     status: JobStatus
+    priority: Priority = Field(
+        description="The queue it waits in (low, normal, high): as asked, or raised after "
+        "PRIORITY_AGE_BOOST_MINUTES of waiting.",
+    )
     stage: JobStage | None
     progress: float
     downloaded_bytes: int | None

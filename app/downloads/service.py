@@ -18,10 +18,10 @@ from app.api.state import AppState
 from app.auth.exceptions import QuotaExceeded
 from app.auth.models import ApiKey
 from app.core.celery_app import (
-    DOWNLOADS_QUEUE,
     MAINTENANCE_QUEUE,
     RUN_DOWNLOAD_TASK,
     SETTLE_PARENT_TASK,
+    download_queue,
 )
 from app.core.config import Settings, StorageBackend, TranscribeMode
 from app.core.database import AfterCommit, after_commit
@@ -41,7 +41,7 @@ from app.downloads.repository import lease_expired, transcribing
 from app.downloads.schemas import BatchOut, BatchRequest, DownloadRequest, JobOptions
 from app.jobs import events
 from app.jobs.exceptions import JobNotFound
-from app.jobs.models import Job, JobFile, JobStage, JobStatus
+from app.jobs.models import Job, JobFile, JobStage, JobStatus, Priority
 from app.jobs.repository import get_job
 from app.security.service import check_address
 from app.storage.base import StorageHandler
@@ -106,10 +106,11 @@ async def create_job(
             options=options.model_dump(mode="json"),
             collection=collection if target.kind.is_parent else None,
             webhook_url=webhook_url,
+            priority=request.priority,
         )
 
     job = await session.run_sync(check_and_insert)
-    after_commit(session, _send_download(state, job.id))
+    after_commit(session, _send_download(state, job.id, job.priority))
     after_commit(session, state.metrics.jobs_created)
     return job
 
@@ -140,6 +141,7 @@ async def create_batch(
             collection=families.effective_collection(request.collection_options(), settings),
             webhook_url=webhook_url,
             children=[child for _, child in accepted],
+            priority=request.priority,
         )
     )
     # The settle dispatches the first children.
@@ -149,15 +151,16 @@ async def create_batch(
     return BatchOut(batch_id=batch.id, accepted=[item for item, _ in accepted], rejected=rejected)
 
 
-def _send_download(state: AppState, job_id: uuid.UUID) -> AfterCommit:
-    """The job's message (task id = job id), sent on the event loop to a Redis broker."""
+def _send_download(state: AppState, job_id: uuid.UUID, priority: Priority) -> AfterCommit:
+    """The job's message (task id = job id) on its priority's queue, sent on the event loop
+    to a Redis broker."""
     if state.task_sender is None:
-        return partial(enqueue_download, job_id)
+        return partial(enqueue_download, job_id, 0, priority)
     return partial(
         state.task_sender.send,
         RUN_DOWNLOAD_TASK,
         [str(job_id)],
-        queue=DOWNLOADS_QUEUE,
+        queue=download_queue(priority),
         task_id=str(job_id),
     )
 
@@ -432,7 +435,7 @@ async def resume_job(session: AsyncSession, *, job: Job, state: AppState) -> Job
     if job.parent_id is not None:
         after_commit(session, _send_settle(state, job.parent_id))
     else:
-        after_commit(session, _send_download(state, job.id))
+        after_commit(session, _send_download(state, job.id, job.priority))
     return await _reload(session, job.id)
 
 
@@ -474,7 +477,7 @@ async def retry_job(session: AsyncSession, *, job: Job) -> Job:
         )
     if not await session.run_sync(repository.reset_for_retry, job.id):
         raise JobNotRetryable()
-    after_commit(session, partial(enqueue_download, job.id))
+    after_commit(session, partial(enqueue_download, job.id, 0, job.priority))
     return await _reload(session, job.id)
 
 

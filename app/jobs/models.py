@@ -67,6 +67,19 @@ class WaitingReason(enum.StrEnum):
     NO_WORKERS = "no_workers"  # no worker is alive to run it
 
 
+class Priority(enum.StrEnum):
+    """Which download queue a job waits in: workers take high before normal before low."""
+
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+
+    @property
+    def raised(self) -> Priority:
+        """One step up (high stays high): what a job waiting too long is treated as."""
+        return Priority.HIGH if self is not Priority.LOW else Priority.NORMAL
+
+
 class JobKind(enum.StrEnum):
     VIDEO = "video"
     PLAYLIST = "playlist"  # a parent: expanded into one child job per entry
@@ -137,6 +150,10 @@ class Job(Base):
     # the date window they must fall into.
     collection: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The queue it waits in; raised one step by PRIORITY_AGE_BOOST_MINUTES of waiting.
+    priority: Mapped[Priority] = mapped_column(
+        _enum_column(Priority), default=Priority.NORMAL, server_default=Priority.NORMAL.value
+    )
 
     status: Mapped[JobStatus] = mapped_column(_enum_column(JobStatus), default=JobStatus.QUEUED)
     stage: Mapped[JobStage | None] = mapped_column(_enum_column(JobStage))

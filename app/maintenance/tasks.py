@@ -66,6 +66,7 @@ def _reconcile(ctx: WorkerContext) -> None:
     # Task id = job id in both queues (a job waiting for recognition is in the second).
     in_broker = None if queued is None or waiting is None else queued | waiting
     reconciler.reconcile(ctx, queued_in_broker=in_broker)
+    reconciler.raise_aged(ctx)
 
 
 _presence: WorkerPresence | None = None

@@ -35,7 +35,7 @@ from app.downloads.engine.playlists import Entry
 from app.downloads.expansion import ENTRY_SELECTORS, Selection
 from app.downloads.families import NewChild
 from app.downloads.repository import ClaimedJob
-from app.jobs.models import Job, JobKind, JobStatus
+from app.jobs.models import Job, JobKind, JobStatus, Priority
 from app.jobs.repository import update_jobs
 from app.metrics import definitions as m
 from app.metrics.service import Increments
@@ -91,11 +91,11 @@ def start_check(
     subscription_id: uuid.UUID,
     *,
     settings: Settings,
-    send: Callable[[uuid.UUID], object],
+    send: Callable[[uuid.UUID, Priority], object],
 ) -> CheckStart | None:
-    """Create the subscription's check job and make it the running check, unless one runs
-    (then its job, `started` False). `send` enqueues the job after the commit. None when
-    the subscription is gone."""
+    """Create the subscription's check job, at the subscription's priority (its entries
+    inherit it), and make it the running check, unless one runs (then its job, `started`
+    False). `send` enqueues the job after the commit. None when the subscription is gone."""
     subscription = repository.get(session, subscription_id)
     if subscription is None:
         return None
@@ -107,6 +107,7 @@ def start_check(
         kind=JobKind.SUBSCRIPTION_CHECK,
         options=subscription.options,
         collection=check_collection(subscription, settings),
+        priority=subscription.priority,
     )
     now = utcnow()
     next_at = next_check_time(subscription.check_interval_minutes, now=now)
@@ -116,7 +117,7 @@ def start_check(
         return CheckStart(running, started=False) if running else None
     if running is not None:
         logger.warning("subscription %s: check %s had ended unnoticed", subscription_id, running)
-    after_commit(session, partial(send, job.id))
+    after_commit(session, partial(send, job.id, job.priority))
     return CheckStart(job.id, started=True)
 
 
@@ -143,8 +144,8 @@ def keep_last(ctx: WorkerContext) -> int:
     return retention.expire_jobs(ctx, beyond) if beyond else 0
 
 
-def _send_later(ctx: WorkerContext, delay: float, job_id: uuid.UUID) -> None:
-    ctx.enqueue(job_id, delay)
+def _send_later(ctx: WorkerContext, delay: float, job_id: uuid.UUID, priority: Priority) -> None:
+    ctx.enqueue(job_id, delay, priority)
 
 
 # -- the check's entries (the worker's expansion) ------------------------------------------

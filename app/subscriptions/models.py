@@ -23,6 +23,7 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, UTCDateTime, utcnow
+from app.jobs.models import Priority
 
 
 class SubscriptionKind(enum.StrEnum):
@@ -96,6 +97,10 @@ class Subscription(Base):
     feed_token_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
     feed_media: Mapped[FeedMedia] = mapped_column(
         _enum_column(FeedMedia), default=FeedMedia.AUDIO, server_default=FeedMedia.AUDIO.value
+    )
+    # The priority of its checks, and so of the downloads they find.
+    priority: Mapped[Priority] = mapped_column(
+        _enum_column(Priority), default=Priority.NORMAL, server_default=Priority.NORMAL.value
     )
     # Whether a check has listed the source once (the first check applies the backfill).
     initialized: Mapped[bool] = mapped_column(Boolean, default=False)

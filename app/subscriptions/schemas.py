@@ -10,7 +10,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.core.config import Settings
-from app.downloads.schemas import JobOptions
+from app.downloads.schemas import PRIORITY_DESCRIPTION, JobOptions
+from app.jobs.models import Priority
 from app.jobs.schemas import JobError
 from app.subscriptions.models import ChannelTab, FeedMedia, SubscriptionKind
 
@@ -109,6 +110,7 @@ class SubscriptionCreate(BaseModel):
     keep_last: int | None = Field(
         default=None, ge=1, description="Keep only the newest N downloaded videos' files."
     )
+    priority: Priority = Field(default=Priority.NORMAL, description=PRIORITY_DESCRIPTION)
 
 
 class SubscriptionUpdate(BaseModel):
@@ -125,6 +127,9 @@ class SubscriptionUpdate(BaseModel):
     )
     paused: bool | None = None
     keep_last: int | None = Field(default=None, ge=1)
+    priority: Priority | None = Field(
+        default=None, description="The priority of the next checks' downloads."
+    )
 
 
 class SubscriptionCounts(BaseModel):
@@ -151,6 +156,7 @@ class SubscriptionOut(BaseModel):
     paused: bool
     backfill: int
     keep_last: int | None
+    priority: Priority
     created_at: dt.datetime
     last_check_at: dt.datetime | None
     next_check_at: dt.datetime | None

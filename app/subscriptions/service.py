@@ -16,14 +16,14 @@ from sqlalchemy.orm import Session
 
 from app.api.state import AppState
 from app.auth.models import ApiKey
-from app.core.celery_app import DOWNLOADS_QUEUE, RUN_DOWNLOAD_TASK
+from app.core.celery_app import RUN_DOWNLOAD_TASK, download_queue
 from app.core.config import YOUTUBE_HOSTS, Settings
 from app.core.database import utcnow
 from app.core.errors import AppError
 from app.downloads import urls
 from app.downloads.exceptions import UnsupportedUrl
 from app.downloads.service import with_transcribe_mode
-from app.jobs.models import JobKind
+from app.jobs.models import JobKind, Priority
 from app.jobs.schemas import JobError
 from app.security.service import check_address
 from app.subscriptions import checks, patterns, repository
@@ -90,13 +90,13 @@ async def _check_patterns(filters: SubscriptionFilters) -> None:
             raise InvalidPattern(f"{name}: {exc}.") from exc
 
 
-async def send_check(state: AppState, job_id: uuid.UUID) -> None:
+async def send_check(state: AppState, job_id: uuid.UUID, priority: Priority) -> None:
     """The check job's message (task id = job id), like a download's; after the commit."""
     if state.task_sender is None:
-        await asyncio.to_thread(enqueue_download, job_id)
+        await asyncio.to_thread(enqueue_download, job_id, 0, priority)
         return
     await state.task_sender.send(
-        RUN_DOWNLOAD_TASK, [str(job_id)], queue=DOWNLOADS_QUEUE, task_id=str(job_id)
+        RUN_DOWNLOAD_TASK, [str(job_id)], queue=download_queue(priority), task_id=str(job_id)
     )
 
 
@@ -124,6 +124,7 @@ async def create(
             paused=body.paused,
             backfill=body.backfill,
             keep_last=body.keep_last,
+            priority=body.priority,
             created_at=utcnow(),
             next_check_at=utcnow(),
             initialized=False,
@@ -161,6 +162,8 @@ async def update(
         subscription.name = body.name
     if "keep_last" in changes:
         subscription.keep_last = body.keep_last
+    if body.priority is not None:
+        subscription.priority = body.priority
     if body.paused is not None:
         if subscription.paused and not body.paused and subscription.next_check_at is None:
             subscription.next_check_at = utcnow()
@@ -216,6 +219,7 @@ def _present(subscription: Subscription, counts: dict[str, int]) -> Subscription
         paused=subscription.paused,
         backfill=subscription.backfill,
         keep_last=subscription.keep_last,
+        priority=subscription.priority,
         created_at=subscription.created_at,
         last_check_at=subscription.last_check_at,
         next_check_at=None if subscription.paused else subscription.next_check_at,

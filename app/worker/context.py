@@ -22,7 +22,7 @@ from app.core.db_retry import with_db_retry
 from app.core.tracing import setup_tracing, shutdown_tracing
 from app.storage.base import StorageHandler
 from app.storage.factory import get_storage_handler
-from app.worker.dispatch import enqueue_download, enqueue_transcription
+from app.worker.dispatch import Enqueue, enqueue_download, enqueue_transcription
 from app.worker.draining import is_draining
 
 T = TypeVar("T")
@@ -36,14 +36,19 @@ def _no_enqueue(job_id: uuid.UUID, countdown: float) -> None:
     raise RuntimeError(f"this worker context cannot enqueue job {job_id}")
 
 
+def _no_download(job_id: uuid.UUID, countdown: float, priority: str) -> None:
+    _no_enqueue(job_id, countdown)
+
+
 @dataclass(frozen=True)
 class WorkerContext:
     settings: Settings
     sessions: sessionmaker[Session]
     redis: redis.Redis
     storage: StorageHandler
-    # Sends a job's id to the broker, to run after `countdown` seconds.
-    enqueue: Callable[[uuid.UUID, float], None] = _no_enqueue
+    # Sends a job's id to the broker, to run after `countdown` seconds, on the download
+    # queue of its priority.
+    enqueue: Enqueue = _no_download
     # True once this worker was asked to shut down (SIGTERM).
     draining: Callable[[], bool] = _never
     # Sends a job whose media is stored to the speech-recognition queue.

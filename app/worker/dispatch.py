@@ -4,26 +4,31 @@ stays the truth (a lost message is found again by the reconciler)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from app.core.celery_app import (
     DELIVER_WEBHOOK_TASK,
-    DOWNLOADS_QUEUE,
     MAINTENANCE_QUEUE,
     RUN_DOWNLOAD_TASK,
     SETTLE_PARENT_TASK,
     TRANSCRIBE_TASK,
     TRANSCRIPTION_QUEUE,
     celery_app,
+    download_queue,
 )
 
+# Sends a job's id to the broker: (job id, countdown in seconds, priority).
+Enqueue = Callable[[uuid.UUID, float, str], None]
 
-def enqueue_download(job_id: uuid.UUID, countdown: float = 0) -> None:
-    """Send the job's id to the broker, to run after `countdown` seconds (task id = job id)."""
+
+def enqueue_download(job_id: uuid.UUID, countdown: float = 0, priority: str = "normal") -> None:
+    """Send the job's id to the broker, to run after `countdown` seconds (task id = job id),
+    on the download queue of its priority."""
     celery_app.send_task(
         RUN_DOWNLOAD_TASK,
         args=[str(job_id)],
         task_id=str(job_id),
-        queue=DOWNLOADS_QUEUE,
+        queue=download_queue(priority),
         countdown=countdown or None,
     )
 

@@ -284,6 +284,11 @@ def test_watch_mode_submits_each_line_appended_to_the_file(
     [
         (["download"], 2, "usage_error"),
         (["download", "https://vimeo.com/1"], 2, "unsupported_url"),
+        (
+            ["download", "https://youtu.be/aqz-KE-bpKQ", "--priority", "urgent"],
+            2,
+            "validation_error",
+        ),
         (["jobs", "show", "not-a-uuid"], 2, "bad_job_id"),
         (["jobs", "show", "00000000-0000-0000-0000-000000000000"], 2, "job_not_found"),
         (["jobs", "retry"], 2, "usage_error"),
@@ -601,3 +606,13 @@ def test_jobs_pause_and_resume(cli_stack: Stack, key: str) -> None:
         assert time.monotonic() < deadline, "the job is canceled"
     ended = yds(cli_stack, key, "jobs", "pause", job_id, "--json")
     assert ended.returncode == 2 and as_json(ended)["error"]["code"] == "job_not_pausable"
+
+
+def test_download_takes_a_priority(cli_stack: Stack, key: str) -> None:
+    url = cli_stack.youtube.video_url(STANDARD_VIDEO_ID)
+    sent = yds(cli_stack, key, "download", url, "--transcript-only", "--priority", "high",
+               "--json")  # fmt: skip
+    job = as_json(sent)["jobs"][0]
+    assert job["priority"] == "high"
+    shown = as_json(yds(cli_stack, key, "jobs", "show", job["job_id"], "--json"))
+    assert shown["priority"] == "high"

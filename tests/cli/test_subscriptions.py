@@ -128,3 +128,14 @@ def test_refusals_exit_2_with_the_apis_words(stack: Stack, channel_url: str) -> 
 
     empty = yds(stack, other, "list")
     assert empty.returncode == 0 and "No subscriptions yet" in empty.stdout
+
+
+def test_a_subscription_takes_a_priority(stack: Stack, channel_url: str) -> None:
+    key = stack.key("cli-subs-priority")
+    added = ok_json(yds(stack, key, "add", channel_url, "--paused", "--priority", "low", "--json"))
+    assert added["priority"] == "low"
+    human = yds(stack, key, "show", added["id"])
+    assert human.returncode == 0 and "priority    low" in human.stdout, human.stdout
+    refused = yds(stack, key, "add", channel_url, "--priority", "urgent", "--json")
+    assert refused.returncode == 2
+    assert json.loads(refused.stdout)["error"]["code"] == "validation_error"

@@ -27,9 +27,8 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from app.core.celery_app import (
-    DOWNLOADS_QUEUE,
-    MAINTENANCE_QUEUE,
     TRANSCRIPTION_QUEUE,
+    WORKER_QUEUES,
     create_celery,
 )
 from app.core.config import Settings
@@ -442,7 +441,7 @@ def test_workers_stop_gracefully() -> None:
     base = load_module(ECS).named("locals")["container_base"]
     assert base["stopTimeout"] == 120
     worker = load_module(ECS).resource("aws_ecs_task_definition", "worker")
-    assert f"{DOWNLOADS_QUEUE},{MAINTENANCE_QUEUE}" in worker["container_definitions"]
+    assert ",".join(WORKER_QUEUES) in worker["container_definitions"]
 
 
 def statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
@@ -647,8 +646,10 @@ def test_database_is_encrypted_and_private() -> None:
 
 def test_sqs_queues_match_the_celery_app() -> None:
     sqs = load_module(INFRA / "modules" / "sqs")
-    names = set(re.findall(r'"(\w+)"', sqs.named("locals")["queue_names"]))
-    assert names == {DOWNLOADS_QUEUE, MAINTENANCE_QUEUE, TRANSCRIPTION_QUEUE}
+    names = set(re.findall(r'"([\w-]+)"', sqs.named("locals")["queue_names"]))
+    # kombu's SQS transport names a queue with its dots as dashes.
+    expected = {*WORKER_QUEUES, TRANSCRIPTION_QUEUE}
+    assert names == {name.replace(".", "-") for name in expected}
 
 
 @pytest.mark.parametrize(

@@ -43,8 +43,13 @@ def duration(status: str) -> str:
 
 
 class Enqueued(list[uuid.UUID]):
-    def __call__(self, job_id: uuid.UUID, countdown: float) -> None:
+    def __init__(self) -> None:
+        super().__init__()
+        self.priorities: dict[uuid.UUID, str] = {}  # the priority each job was last sent with
+
+    def __call__(self, job_id: uuid.UUID, countdown: float, priority: str = "normal") -> None:
         self.append(job_id)
+        self.priorities[job_id] = priority
 
 
 @pytest.fixture

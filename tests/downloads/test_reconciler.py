@@ -15,15 +15,20 @@ from sqlalchemy import select
 from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.downloads import pipeline, reconciler, repository
-from app.jobs.models import Job, JobStatus, WaitingReason
+from app.jobs.models import Job, JobStatus, Priority, WaitingReason
 from app.storage.local import LocalStorageHandler
 from app.worker.context import WorkerContext
 from tests.support.factories import create_job
 
 
 class Enqueued(list[uuid.UUID]):
-    def __call__(self, job_id: uuid.UUID, countdown: float) -> None:
+    def __init__(self) -> None:
+        super().__init__()
+        self.priorities: dict[uuid.UUID, str] = {}  # the priority each job was last sent with
+
+    def __call__(self, job_id: uuid.UUID, countdown: float, priority: str = "normal") -> None:
         self.append(job_id)
+        self.priorities[job_id] = priority
 
 
 @pytest.fixture
@@ -161,3 +166,70 @@ def test_a_job_asked_to_pause_whose_worker_died_is_paused_not_run_again(
     assert (paused.worker_id, paused.pause_requested) == (None, False)
     # Nothing more to do on the next pass: a paused job is not stuck.
     assert reconciler.reconcile(ctx, queued_in_broker=None) == 0
+
+
+def test_a_lost_message_is_sent_again_at_the_jobs_priority(
+    ctx: WorkerContext, enqueued: Enqueued
+) -> None:
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    low = create_job(ctx.sessions, dispatched_at=long_ago, priority=Priority.LOW)
+    high = create_job(ctx.sessions, dispatched_at=long_ago, priority=Priority.HIGH)
+
+    reconciler.reconcile(ctx, queued_in_broker=set())
+
+    assert enqueued.priorities == {low: "low", high: "high"}
+
+
+def test_a_job_waiting_past_the_age_boost_is_raised_one_step_and_sent_again(
+    ctx: WorkerContext, enqueued: Enqueued
+) -> None:
+    boost = dt.timedelta(minutes=ctx.settings.priority_age_boost_minutes)
+    now = dt.datetime.now(dt.UTC)
+    aged = now - boost - dt.timedelta(minutes=1)
+    fresh = now - boost / 2
+    aged_low = create_job(ctx.sessions, dispatched_at=aged, priority=Priority.LOW)
+    aged_normal = create_job(ctx.sessions, dispatched_at=aged)
+    aged_high = create_job(ctx.sessions, dispatched_at=aged, priority=Priority.HIGH)
+    fresh_low = create_job(ctx.sessions, dispatched_at=fresh, priority=Priority.LOW)
+    # Put off by a worker until later (a retry's backoff): it has not been due that long.
+    backing_off = create_job(
+        ctx.sessions,
+        dispatched_at=aged,
+        next_attempt_at=fresh,
+        waiting_reason=WaitingReason.RETRY_BACKOFF,
+        priority=Priority.LOW,
+    )
+    held_entry = create_job(ctx.sessions, dispatched_at=None, priority=Priority.LOW)
+    running = create_job(
+        ctx.sessions, dispatched_at=aged, status=JobStatus.PROCESSING, priority=Priority.LOW
+    )
+
+    assert reconciler.raise_aged(ctx) == 2
+
+    assert enqueued.priorities == {aged_low: "normal", aged_normal: "high"}
+    raised = load(ctx, aged_low)
+    assert raised.priority is Priority.NORMAL
+    assert raised.dispatched_at is not None and raised.dispatched_at > now
+    assert load(ctx, aged_normal).priority is Priority.HIGH
+    for unchanged, priority in [
+        (aged_high, Priority.HIGH),
+        (fresh_low, Priority.LOW),
+        (backing_off, Priority.LOW),
+        (held_entry, Priority.LOW),
+        (running, Priority.LOW),
+    ]:
+        assert load(ctx, unchanged).priority is priority
+
+    # Raised again only after waiting the boost again at its new level.
+    assert reconciler.raise_aged(ctx) == 0
+
+
+def test_no_age_boost_when_it_is_off(ctx: WorkerContext, enqueued: Enqueued) -> None:
+    off = dataclasses.replace(
+        ctx, settings=ctx.settings.model_copy(update={"priority_age_boost_minutes": 0})
+    )
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+    low = create_job(ctx.sessions, dispatched_at=long_ago, priority=Priority.LOW)
+
+    assert reconciler.raise_aged(off) == 0
+    assert enqueued == [] and load(ctx, low).priority is Priority.LOW

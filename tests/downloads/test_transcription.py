@@ -33,7 +33,7 @@ LONG_AGO = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
 
 
 class Enqueued(list[uuid.UUID]):
-    def __call__(self, job_id: uuid.UUID, countdown: float) -> None:
+    def __call__(self, job_id: uuid.UUID, countdown: float, priority: str = "normal") -> None:
         self.append(job_id)
 
 

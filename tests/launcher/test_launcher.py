@@ -280,7 +280,10 @@ def test_with_asr_enabled_a_transcription_worker_runs_beside_the_worker(
         launcher.output.wait_for(f"transcription@{socket.gethostname()} ready.")
         workers = {pid: _cmdline(pid).split(b"\0") for pid in celery_children(launcher.proc.pid)}
         queues = sorted(args[args.index(b"-Q") + 1] for args in workers.values())
-        assert queues == [b"downloads,maintenance", b"transcription"], workers
+        assert queues == [
+            b"maintenance,downloads.high,downloads,downloads.low",
+            b"transcription",
+        ], workers
 
         key = issue_key(launcher.database_url, "launcher")
         with httpx.Client(base_url=launcher.base_url, headers={"X-API-Key": key}) as http:

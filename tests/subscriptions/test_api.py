@@ -228,3 +228,28 @@ async def test_an_unpaused_subscription_checks_at_once(
     key = make_key()
     body = (await subscribe(client, key)).json()
     assert body["checking"] is True and body["last_check_job_id"] is not None
+
+
+async def test_a_subscriptions_priority_is_kept_changed_and_given_to_its_checks(
+    client: httpx.AsyncClient, make_key: KeyFactory
+) -> None:
+    key = make_key()
+    created = await subscribe(client, key, paused=True, priority="low")
+    assert created.status_code == 201, created.text
+    assert created.json()["priority"] == "low"
+    one = f"{SUBSCRIPTIONS}/{created.json()['id']}"
+    default = (await subscribe(client, key, PLAYLIST, paused=True)).json()
+    assert default["priority"] == "normal"
+
+    renamed = await client.patch(one, json={"name": "kept"}, headers=headers(key))
+    assert renamed.json()["priority"] == "low", "a PATCH without it leaves it"
+    changed = await client.patch(one, json={"priority": "high"}, headers=headers(key))
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["priority"] == "high"
+    bad = await client.patch(one, json={"priority": "urgent"}, headers=headers(key))
+    assert bad.status_code == 422, bad.text
+    assert bad.json()["error"]["code"] == "validation_error"
+
+    check = (await client.post(f"{one}/check", headers=headers(key))).json()
+    job = await client.get(f"/api/v1/downloads/{check['job_id']}", headers=headers(key))
+    assert job.json()["priority"] == "high", "the check's entries inherit it from the check"

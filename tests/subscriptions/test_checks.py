@@ -40,7 +40,7 @@ SMALL = {"include_transcription": False, "include_thumbnail": False, "quality": 
 
 
 class Enqueued(list[uuid.UUID]):
-    def __call__(self, job_id: uuid.UUID, countdown: float) -> None:
+    def __call__(self, job_id: uuid.UUID, countdown: float, priority: str = "normal") -> None:
         self.append(job_id)
 
 
@@ -115,7 +115,7 @@ def start(ctx: WorkerContext, subscription_id: str) -> uuid.UUID:
         checks.start_check,
         uuid.UUID(subscription_id),
         settings=ctx.settings,
-        send=lambda job_id: ctx.enqueue(job_id, 0),
+        send=lambda job_id, priority: ctx.enqueue(job_id, 0, priority),
     )
     assert started is not None and started.started
     return started.job_id

@@ -36,7 +36,7 @@ class RecordedEffects:
     def effects(self) -> JobEffects:
         return JobEffects(
             redis=redis.Redis.from_url(self.redis_url),
-            enqueue=lambda job_id, _countdown: self.enqueued.append(job_id),
+            enqueue=lambda job_id, _countdown, _priority: self.enqueued.append(job_id),
             settle_parent=self.settled.append,
             work_dir=self.work_dir,
         )

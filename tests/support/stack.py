@@ -92,7 +92,8 @@ class ManagedProcess:
         self.stop(signal.SIGKILL)
 
 
-WORKER_QUEUES = "downloads,maintenance"
+# The download queues by priority, in the order a worker prefers them (as `make run`).
+WORKER_QUEUES = "maintenance,downloads.high,downloads,downloads.low"
 # What a speech-recognition worker consumes (`make run` starts one with ASR_ENABLED).
 TRANSCRIPTION_QUEUES = "transcription"
 

@@ -187,3 +187,24 @@ def test_several_urls_go_as_a_batch_and_the_refused_ones_stay(
     expect(page.get_by_label("YouTube URL")).to_have_value(bad)  # left to fix
     result.get_by_role("link", name="See the queue").click()
     expect(page.locator("li.job .kind")).to_have_text("Batch")
+
+
+def test_a_priority_is_chosen_in_the_form_and_shown_on_the_queue(
+    new_page: NewPage, stack: Stack
+) -> None:
+    page = signed_in(new_page, stack)
+    page.goto("/submit")
+    url = stack.youtube.video_url(STANDARD_VIDEO_ID)
+    page.get_by_label("YouTube URL").fill(url)
+    expect(page.get_by_label("Priority")).to_have_value("normal")
+    page.get_by_label("Priority").select_option("high")
+    page.get_by_label("Transcript only").check()
+    with page.expect_request("**/api/v1/downloads") as sent:
+        page.get_by_role("button", name="Download", exact=True).click()
+    assert sent.value.post_data_json == {"url": url, "priority": "high", "transcript_only": True}
+
+    card = page.locator("li.job").first
+    expect(card.locator(".priority-tag")).to_have_text("high priority")
+    expect(card.locator(".badge")).to_have_text("completed", timeout=JOB_TIMEOUT_MS)
+    page.reload()  # what the API keeps
+    expect(page.locator("li.job").first.locator(".priority-tag")).to_have_text("high priority")

@@ -236,3 +236,18 @@ def test_the_subscriptions_page_looks_right_and_is_accessible(
     card.last.get_by_role("button", name="Enable feed").click()
     expect(card.last.locator(".feed-box")).to_be_visible()
     look_at(page, "subscriptions", dark_too=True)
+
+
+def test_a_subscriptions_priority_is_chosen_and_shown(
+    new_page: NewPage, stack: Stack, channel_url: str
+) -> None:
+    page = signed_in(new_page, stack, stack.key("ui-subs-priority"))
+    page.get_by_label("Channel or playlist URL").fill(channel_url)
+    expect(page.get_by_label("Priority")).to_have_value("normal")
+    page.get_by_label("Priority").select_option("low")
+    with page.expect_request("**/api/v1/subscriptions") as sent:
+        page.get_by_role("button", name="Subscribe").click()
+    assert sent.value.post_data_json == {"url": channel_url, "priority": "low"}
+    card = page.locator("li.subscription")
+    expect(card).to_have_count(1)
+    expect(card).to_contain_text("low priority")

@@ -180,7 +180,7 @@ resource "aws_ecs_task_definition" "worker" {
 
   container_definitions = jsonencode(concat([merge(local.container_base, {
     name             = "worker"
-    command          = ["celery", "-A", "app.core.celery_app", "worker", "-Q", "downloads,maintenance"]
+    command          = ["celery", "-A", "app.core.celery_app", "worker", "-Q", "maintenance,downloads.high,downloads,downloads.low"]
     environment      = local.worker_environment
     mountPoints      = local.work_mount
     logConfiguration = local.log_configuration["worker"]

@@ -175,6 +175,8 @@ function jobCard(initial, { ctx, announce, onRemoved }) {
     thumb.hidden = true;
   });
   const badge = h("span", { class: "badge" });
+  // Only a priority other than normal is shown; not a .badge (that one is the status).
+  const priority = h("span", { class: "priority-tag", hidden: true });
   const kind = h("span", { class: "kind muted" });
   const progress = progressView("");
   const waiting = h("p", { class: "waiting muted" });
@@ -197,7 +199,7 @@ function jobCard(initial, { ctx, announce, onRemoved }) {
       "div",
       { class: "job-main" },
       h("h2", { class: "job-title" }, titleLink),
-      h("p", { class: "job-meta" }, badge, " ", kind),
+      h("p", { class: "job-meta" }, badge, " ", priority, " ", kind),
       progress.node,
       waiting,
       error,
@@ -225,6 +227,10 @@ function jobCard(initial, { ctx, announce, onRemoved }) {
         : job.pause_requested && job.status === "processing"
           ? "pausing"
           : job.status;
+    const level = job.priority || "normal";
+    priority.className = `priority-tag ${level}`;
+    priority.textContent = `${level} priority`;
+    priority.hidden = level === "normal";
     const channel = job.metadata && job.metadata.channel_name;
     kind.textContent = [KINDS[job.kind], channel].filter(Boolean).join(" · ");
     progress.label(`Progress of ${title}`);

@@ -15,6 +15,8 @@ const AUDIO_FORMATS = ["mp3", "m4a", "wav", "flac", "opus"];
 const SUBTITLE_FORMATS = ["srt", "vtt", "txt", "json", "md"];
 const DEFAULT_SUBTITLE_FORMATS = ["srt", "vtt", "txt", "json"];
 const DEFAULT_LANGUAGES = ["en"];
+const PRIORITIES = ["normal", "high", "low"];
+const PRIORITY_LABELS = { normal: "Normal", high: "High (before normal jobs)", low: "Low (after normal jobs)" };
 // Which fields an error's `loc` may name, and the input showing it.
 const FIELDS = [
   "url",
@@ -31,6 +33,7 @@ const FIELDS = [
   "max_items",
   "date_after",
   "date_before",
+  "priority",
 ];
 // Errors about the URL itself, shown beside it.
 const URL_ERRORS = new Set(["unsupported_url", "forbidden_address"]);
@@ -153,6 +156,7 @@ export async function render(root, ctx) {
 
   const quality = select("quality", QUALITIES, { best: "Best available", worst: "Smallest" });
   const container = select("output_format", CONTAINERS);
+  const priority = select("priority", PRIORITIES, PRIORITY_LABELS);
   const audioOnly = checkbox("audio_only", "Audio only");
   const audioFormat = select("audio_format", ["", ...AUDIO_FORMATS], { "": "Default (m4a)" });
   const transcriptOnly = checkbox("transcript_only", "Transcript only (no media)");
@@ -171,6 +175,7 @@ export async function render(root, ctx) {
 
   const qualityField = field("quality", "Quality", quality);
   const containerField = field("output_format", "Container", container);
+  const priorityField = field("priority", "Priority", priority, "Workers take high jobs first and low ones last.");
   const audioFormatField = field("audio_format", "Audio format", audioFormat);
   const languagesField = field("subtitle_languages", "Transcript languages", languages, 'Language codes separated by commas (such as "en, de"), or "all".');
   const itemsField = field("playlist_items", "Entries", items, 'By position: "1-5,8", "::2" (every other one), "-3:" (the last three).');
@@ -183,6 +188,7 @@ export async function render(root, ctx) {
     urls: urlField.error,
     quality: qualityField.error,
     output_format: containerField.error,
+    priority: priorityField.error,
     audio_only: audioOnly.error,
     audio_format: audioFormatField.error,
     transcript_only: transcriptOnly.error,
@@ -199,6 +205,7 @@ export async function render(root, ctx) {
     urls,
     quality,
     output_format: container,
+    priority,
     audio_only: audioOnly.input,
     audio_format: audioFormat,
     transcript_only: transcriptOnly.input,
@@ -229,7 +236,7 @@ export async function render(root, ctx) {
       "fieldset",
       { class: "options" },
       h("legend", {}, "Options"),
-      h("div", { class: "grid" }, qualityField.node, containerField.node, audioFormatField.node, languagesField.node),
+      h("div", { class: "grid" }, qualityField.node, containerField.node, audioFormatField.node, languagesField.node, priorityField.node),
       h("div", { class: "checks" }, audioOnly.node, transcriptOnly.node),
       h(
         "fieldset",
@@ -307,6 +314,7 @@ export async function render(root, ctx) {
     const body = {};
     if (quality.value !== "best") body.quality = quality.value;
     if (container.value !== "mp4") body.output_format = container.value;
+    if (priority.value !== "normal") body.priority = priority.value;
     if (audioOnly.input.checked) {
       body.audio_only = true;
       if (audioFormat.value) body.audio_format = audioFormat.value;

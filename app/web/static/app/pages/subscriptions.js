@@ -114,6 +114,7 @@ function optionsText(sub) {
   const languages = options.subtitle_languages;
   if (languages) parts.push(`transcripts: ${Array.isArray(languages) ? languages.join(", ") || "none" : languages}`);
   if (sub.keep_last) parts.push(`keeps the newest ${sub.keep_last}`);
+  if (sub.priority && sub.priority !== "normal") parts.push(`${sub.priority} priority`);
   return parts.join(" · ");
 }
 
@@ -187,7 +188,13 @@ function addForm(ctx, onCreated) {
   const backfill = field("backfill", "Existing uploads to download", number({ min: "0", value: "0" }),
     "0: only what is uploaded from now on. N: also the N latest uploads.");
   const keepLast = field("keep_last", "Keep the files of the newest", number({ min: "1" }), "A number of videos; empty: they expire like any download's.");
-  const all = [url, name, quality, audioOnly, languages, after, shorts, live, include, exclude, minDuration, maxDuration, perCheck, interval, backfill, keepLast];
+  const priority = field(
+    "priority",
+    "Priority",
+    h("select", {}, ["normal", "high", "low"].map((p) => h("option", { value: p }, { normal: "Normal", high: "High", low: "Low" }[p]))),
+    "Its downloads wait in this queue: workers take high jobs first and low ones last.",
+  );
+  const all = [url, name, quality, audioOnly, languages, after, shorts, live, include, exclude, minDuration, maxDuration, perCheck, interval, backfill, keepLast, priority];
   const byName = Object.fromEntries(all.map((f) => [f.name, f]));
 
   const preview = h("div", { class: "preview", "aria-live": "polite" });
@@ -201,7 +208,7 @@ function addForm(ctx, onCreated) {
     preview,
     name.node,
     h("fieldset", {}, h("legend", {}, "Downloads"),
-      h("div", { class: "grid" }, quality.node, languages.node), h("div", { class: "checks" }, audioOnly.node)),
+      h("div", { class: "grid" }, quality.node, languages.node, priority.node), h("div", { class: "checks" }, audioOnly.node)),
     h("fieldset", {}, h("legend", {}, "Filters"),
       h("div", { class: "grid" }, after.node, include.node, exclude.node, minDuration.node, maxDuration.node, perCheck.node),
       h("div", { class: "checks" }, shorts.node, live.node)),
@@ -237,6 +244,7 @@ function addForm(ctx, onCreated) {
     if (back !== null && back !== 0) sent.backfill = back;
     const keep = numberValue(keepLast.control);
     if (keep !== null) sent.keep_last = keep;
+    if (priority.control.value !== "normal") sent.priority = priority.control.value;
     return sent;
   }
 
