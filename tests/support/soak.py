@@ -200,10 +200,10 @@ def top_growth(
     before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, count: int = 5
 ) -> list[str]:
     """The lines whose live allocations grew most, as `+KiB (+blocks) file:line`."""
+    grown = [stat for stat in after.compare_to(before, "lineno") if stat.size_diff > 0]
+    grown.sort(key=lambda stat: stat.size_diff, reverse=True)
     lines = []
-    for stat in after.compare_to(before, "lineno")[:count]:
-        if stat.size_diff <= 0:
-            break
+    for stat in grown[:count]:
         frame = stat.traceback[0]
         where = f"{shorten(frame.filename)}:{frame.lineno}"
         lines.append(f"+{stat.size_diff / 1024:.1f} KiB (+{stat.count_diff} blocks) {where}")
