@@ -38,6 +38,7 @@ bench: $(DEV_STAMP) redis-binary ffmpeg espeak  ## Speed and memory benchmarks (
 	$(PY) -m benchmarks.short_jobs
 	$(PY) -m benchmarks.multi_connection
 	$(PY) -m benchmarks.asr
+	$(PY) -m benchmarks.soak
 
 lint: $(DEV_STAMP)  ## ruff, and the package map of docs/architecture.md (import-linter)
 	$(VENV)/bin/ruff check .

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from app.api.protocol import ExpressWebSocketProtocol, head_timeout_protocol
 from app.api.state import has_state, state_of
 from app.core.config import get_settings
+from app.core.memtrace import setup_memory_trace
 from app.main import create_app
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ def raise_open_files_limit(connections: int) -> int:
 def main() -> None:
     settings = get_settings()
     app = create_app(settings)
+    # Off unless MEMORY_TRACE_DIR: allocation snapshots on SIGUSR2, for finding leaks.
+    setup_memory_trace(settings, role="api")
     raise_open_files_limit(settings.api_limit_concurrency)
     config = uvicorn.Config(
         app,

@@ -269,6 +269,10 @@ class Settings(BaseSettings):
     otel_traces_exporter: str = "otlp"
     otel_exporter_otlp_endpoint: str = ""
     otel_service_name: str = ""
+    # Allocation tracing for finding leaks (app.core.memtrace), off when empty: a directory
+    # where the API and each worker pool process write a tracemalloc snapshot on SIGUSR2.
+    # Slows allocations; a diagnostic, never reachable through the API.
+    memory_trace_dir: str = ""
     asr_timeout: int = Field(default=3600, ge=30, description="Seconds a recognition may run.")
 
     @field_validator("allowed_domains", mode="before")

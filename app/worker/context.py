@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.config import Settings, get_settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.core.db_retry import with_db_retry
+from app.core.memtrace import setup_memory_trace
 from app.core.tracing import setup_tracing, shutdown_tracing
 from app.storage.base import StorageHandler
 from app.storage.factory import get_storage_handler
@@ -107,6 +108,9 @@ def _fresh_context_after_fork(**_kwargs: object) -> None:
     # In the pool process, not before the fork: the span exporter's thread would not
     # survive it. Before the context's engine is made, so its queries are traced.
     setup_tracing(get_settings(), role="worker")
+    # Off unless MEMORY_TRACE_DIR: this pool process's allocations from here on, with a
+    # snapshot on SIGUSR2 (the fork's inherited objects are not traced: they do not grow).
+    setup_memory_trace(get_settings(), role="worker")
 
 
 @worker_process_shutdown.connect

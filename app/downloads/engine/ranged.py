@@ -66,17 +66,34 @@ class _Stopped(Exception):
     """The download was stopped (cancel, or another range failed)."""
 
 
-_host_limits: dict[str, threading.BoundedSemaphore] = {}
+@dataclass
+class _HostSlots:
+    semaphore: threading.BoundedSemaphore
+    users: int = 0
+
+
+# Only the hosts downloads are fetching from now: a worker meets a new media host
+# (rrN---sn-….googlevideo.com) every few videos, and kept, they would pile up for its life.
+_host_limits: dict[str, _HostSlots] = {}
 _host_limits_lock = threading.Lock()
 
 
-def host_slots(host: str, limit: int) -> threading.BoundedSemaphore:
-    """The process-wide semaphore bounding connections to `host` (created with `limit`)."""
+@contextmanager
+def host_slots(host: str, limit: int) -> Iterator[threading.BoundedSemaphore]:
+    """The process-wide semaphore bounding connections to `host` (created with `limit`),
+    shared by the downloads from it at the same time and forgotten after the last."""
     with _host_limits_lock:
         slots = _host_limits.get(host)
         if slots is None:
-            slots = _host_limits[host] = threading.BoundedSemaphore(limit)
-        return slots
+            slots = _host_limits[host] = _HostSlots(threading.BoundedSemaphore(limit))
+        slots.users += 1
+    try:
+        yield slots.semaphore
+    finally:
+        with _host_limits_lock:
+            slots.users -= 1
+            if slots.users == 0 and _host_limits.get(host) is slots:
+                del _host_limits[host]
 
 
 def chunk_size_for(remaining: int, connections: int) -> int:
@@ -223,32 +240,33 @@ class RangedHttpFD(HttpFD):  # type: ignore[misc]  # yt-dlp has no type hints
         plan = _Plan(chunks=chunks, window=self.connections + 1)
         plan.received[0] = len(head)
         host = urlsplit(info_dict["url"]).netloc
-        slots = host_slots(host, self.per_host)
-        threads = [
-            threading.Thread(
-                target=self._fetch_loop,
-                args=(plan, info_dict, slots, (probe, head) if n == 0 else (None, None)),
-                name=f"range-{n}",
-                daemon=True,
-            )
-            for n in range(min(self.connections, len(chunks)))
-        ]
-        self.report_destination(filename)
-        if resume:
-            self.report_resuming_byte(resume)
-        try:
-            for thread in threads:
-                thread.start()
-            self._write_in_order(plan, tmpfilename, filename, resume, total, started, info_dict)
-        finally:
-            plan.stop.set()
-            with plan.cv:
-                plan.cv.notify_all()
-            if probe is not None:
-                probe.close()
-            deadline = time.monotonic() + 2
-            for thread in threads:
-                thread.join(max(0.0, deadline - time.monotonic()))
+        # Held until the range threads stopped (or were given up on after 2 s).
+        with host_slots(host, self.per_host) as slots:
+            threads = [
+                threading.Thread(
+                    target=self._fetch_loop,
+                    args=(plan, info_dict, slots, (probe, head) if n == 0 else (None, None)),
+                    name=f"range-{n}",
+                    daemon=True,
+                )
+                for n in range(min(self.connections, len(chunks)))
+            ]
+            self.report_destination(filename)
+            if resume:
+                self.report_resuming_byte(resume)
+            try:
+                for thread in threads:
+                    thread.start()
+                self._write_in_order(plan, tmpfilename, filename, resume, total, started, info_dict)
+            finally:
+                plan.stop.set()
+                with plan.cv:
+                    plan.cv.notify_all()
+                if probe is not None:
+                    probe.close()
+                deadline = time.monotonic() + 2
+                for thread in threads:
+                    thread.join(max(0.0, deadline - time.monotonic()))
         self.try_rename(tmpfilename, filename)
         self._hook_progress(
             {

@@ -108,6 +108,30 @@ def test_several_connections_give_the_exact_bytes(
     assert all(hit.range and hit.range.startswith("bytes=") for hit in hits)
 
 
+def test_a_host_is_forgotten_once_no_download_fetches_from_it(
+    server: MediaServer, source: Path, tmp_path: Path
+) -> None:
+    # A worker meets a new media host every few videos: keeping each one's connection
+    # limit for the process's life would grow its memory without end.
+    assert download(server.url("clip.mp4", rate=THROTTLED), tmp_path / "clip.mp4")
+    assert len(server.hits_for("clip.mp4")) >= 4, "several connections were used"
+    assert ranged._host_limits == {}
+
+
+def test_downloads_from_one_host_at_once_share_its_limit_until_the_last_ends() -> None:
+    with ranged.host_slots("rr1---sn-a.example:443", 2) as first:
+        with ranged.host_slots("rr1---sn-a.example:443", 2) as second:
+            assert first is second
+            assert first.acquire(blocking=False) and first.acquire(blocking=False)
+            assert not second.acquire(blocking=False), "the host's limit holds for both"
+            first.release()
+            first.release()
+        assert set(ranged._host_limits) == {"rr1---sn-a.example:443"}
+    assert ranged._host_limits == {}
+    with ranged.host_slots("rr1---sn-a.example:443", 2) as later:
+        assert later is not first
+
+
 def test_a_partial_file_resumes_and_every_connection_asks_for_a_range_after_it(
     server: MediaServer, source: Path, tmp_path: Path
 ) -> None:
