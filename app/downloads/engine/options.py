@@ -154,7 +154,9 @@ def _params(
         "merge_output_format": _merge_format(options),
         "skip_download": not options.downloads_media,
         "outtmpl": {"default": OUTPUT_TEMPLATE, "subtitle": f"{CAPTIONS_DIR}/{OUTPUT_TEMPLATE}"},
-        "paths": {"home": str(workdir), "temp": str(workdir)},
+        # yt-dlp joins a relative temp path onto home: absolute, the .part files stay in
+        # the job's directory whatever WORK_DIR looks like (./data/work by default).
+        "paths": {"home": str(workdir.resolve()), "temp": str(workdir.resolve())},
         "restrictfilenames": True,
         "windowsfilenames": True,
         "noplaylist": True,

@@ -70,6 +70,22 @@ def test_params_follow_the_request_and_nothing_else(tmp_path: Path) -> None:
     assert params["noplaylist"] is True and params["retries"] > 0
 
 
+def test_a_relative_work_dir_keeps_the_part_files_in_the_jobs_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WORK_DIR is ./data/work by default; yt-dlp joins a relative temp path onto home, which
+    put the .part files in data/work/<job>/data/work/<job>/."""
+    monkeypatch.chdir(tmp_path)
+    params = build_ydl_params(
+        JobOptions(),
+        workdir=Path("data/work/job"),
+        settings=Settings(_env_file=None),
+        logger_=logging.getLogger(),
+    )
+    job_dir = str(tmp_path / "data" / "work" / "job")
+    assert params["paths"] == {"home": job_dir, "temp": job_dir}
+
+
 @pytest.mark.parametrize(
     ("message", "code", "retryable"),
     [
