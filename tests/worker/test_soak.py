@@ -2,7 +2,7 @@
 progress-socket cycles against one API process leave both processes' resident memory
 (VmRSS) within a bound of what it was after a warm-up.
 
-The bounds sit well above the growth measured on healthy code (below). A leak crosses them:
+The bounds sit above the growth measured on healthy code (below). A leak crosses them:
 checked by hand with a list in the pipeline keeping 100 KB per job (the pool process grew
 16 %) and one in the socket handler keeping 10 KB per socket (the API grew 4.4 %). What
 they miss, `python -m benchmarks.soak` shows: its allocation comparison sees a few KiB.
@@ -29,7 +29,11 @@ CYCLES = 500
 # With lean requests (no thumbnail, metadata or captions) and 20 jobs of warm-up the pool
 # process still settled: +6.1 to +7.7, levelling off after about 150 jobs. A default
 # request's first jobs take the process to its working size, so the default it is.
-POOL_BOUND_PERCENT = 5.0
+# The pool process's allocator still settles for a while: one run while three test suites
+# and two busy loops loaded the 2 CPUs went +6.25 % (133.2 -> 141.6 MB; after 50, 100, 150
+# and 200 jobs 138.7, 137.5, 140.1, 141.6 MB), so the bound is 10 %: a leak of 100 KB a job
+# (+16 %) fails it, one under about 70 KB a job may not.
+POOL_BOUND_PERCENT = 10.0
 API_BOUND_PERCENT = 2.0
 # A Redis database of the test's own: the worker consumes its queue.
 REDIS_DB = 13
