@@ -25,13 +25,16 @@ locals {
   # created with the same value.
   sqs_visibility_timeout = min(max(var.download_timeout, var.asr_timeout) + 720, 43200)
 
-  # What the workers scale on and the queue alarm watches: SQS's count of waiting messages,
-  # or (Redis broker) the operator-published yds_queue_depth, or nothing (CPU scaling).
-  queue_depth_metric = var.use_sqs_broker ? {
-    namespace  = "AWS/SQS"
-    name       = "ApproximateNumberOfMessagesVisible"
-    dimensions = { QueueName = module.sqs[0].downloads_queue_name }
-  } : var.queue_depth_metric
+  # What the workers scale on and the queue alarm watches, summed: SQS's count of waiting
+  # messages in each download queue (high, normal and low priority), or (Redis broker) the
+  # operator-published yds_queue_depth, or nothing (CPU scaling, no queue alarm).
+  queue_depth_metrics = var.use_sqs_broker ? [
+    for queue in module.sqs[0].download_queue_names : {
+      namespace  = "AWS/SQS"
+      name       = "ApproximateNumberOfMessagesVisible"
+      dimensions = { QueueName = queue }
+    }
+  ] : var.queue_depth_metric == null ? [] : [var.queue_depth_metric]
 }
 
 module "kms" {
@@ -166,14 +169,14 @@ module "ecs" {
   kms_key_arn        = module.kms.key_arn
   log_retention_days = var.log_retention_days
 
-  bucket_name        = module.s3.bucket_name
-  bucket_arn         = module.s3.bucket_arn
-  s3_prefix          = var.s3_prefix
-  s3_kms_encrypted   = var.s3_kms_encryption
-  cloudfront_domain  = var.enable_cloudfront ? module.cloudfront[0].domain_name : ""
-  use_sqs_broker     = var.use_sqs_broker
-  sqs_queue_arns     = var.use_sqs_broker ? module.sqs[0].queue_arns : []
-  queue_depth_metric = local.queue_depth_metric
+  bucket_name         = module.s3.bucket_name
+  bucket_arn          = module.s3.bucket_arn
+  s3_prefix           = var.s3_prefix
+  s3_kms_encrypted    = var.s3_kms_encryption
+  cloudfront_domain   = var.enable_cloudfront ? module.cloudfront[0].domain_name : ""
+  use_sqs_broker      = var.use_sqs_broker
+  sqs_queue_arns      = var.use_sqs_broker ? module.sqs[0].queue_arns : []
+  queue_depth_metrics = local.queue_depth_metrics
 
   presigned_url_ttl             = var.presigned_url_ttl
   file_retention_hours          = var.file_retention_hours
@@ -222,7 +225,7 @@ module "monitoring" {
   target_group_arn_suffix = module.ecs.target_group_arn_suffix
   cluster_name            = module.ecs.cluster_name
   worker_service_name     = module.ecs.service_names["worker"]
-  queue_depth_metric      = local.queue_depth_metric
+  queue_depth_metrics     = local.queue_depth_metrics
   queue_depth_threshold   = var.queue_depth_alarm_threshold
   dead_letter_queue_names = var.use_sqs_broker ? module.sqs[0].dead_letter_queue_names : []
 }

@@ -27,6 +27,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from app.core.celery_app import (
+    DOWNLOAD_QUEUES,
     TRANSCRIPTION_QUEUE,
     WORKER_QUEUES,
     create_celery,
@@ -645,8 +646,10 @@ def test_database_is_encrypted_and_private() -> None:
 
 
 def test_sqs_queues_match_the_celery_app() -> None:
-    sqs = load_module(INFRA / "modules" / "sqs")
-    names = set(re.findall(r'"([\w-]+)"', sqs.named("locals")["queue_names"]))
+    sqs = load_module(INFRA / "modules" / "sqs").named("locals")
+    others = re.findall(r'"([\w-]+)"', sqs["queue_names"])
+    assert sqs["queue_names"].startswith("${toset(concat(local.download_queue_names, [")
+    names = {*sqs["download_queue_names"], *others}
     # kombu's SQS transport names a queue with its dots as dashes.
     expected = {*WORKER_QUEUES, TRANSCRIPTION_QUEUE}
     assert names == {name.replace(".", "-") for name in expected}
@@ -672,3 +675,91 @@ def test_sqs_visibility_timeout_covers_the_longest_task(
     options = create_celery(settings).conf.broker_transport_options
     assert queue_timeout > min(longest + 120, cap)
     assert queue_timeout >= options["visibility_timeout"]
+
+
+# What the workers scale on and the queue alarm watches
+
+MONITORING = INFRA / "modules" / "monitoring"
+QUEUE_METRIC_FIELDS = {"namespace": "string", "name": "string", "dimensions": "map(string)"}
+
+
+def test_with_sqs_the_workers_and_the_alarm_count_every_download_queue() -> None:
+    sqs = load_module(INFRA / "modules" / "sqs")
+    # kombu's SQS transport names a queue with its dots as dashes; high priority first.
+    expected = [name.replace(".", "-") for name in DOWNLOAD_QUEUES.values()]
+    assert sqs.named("locals")["download_queue_names"] == expected
+    output = sqs.named("output")["download_queue_names"]["value"]
+    assert output == "${[for name in local.download_queue_names : aws_sqs_queue.this[name].name]}"
+
+    root = load_module(INFRA)
+    metrics = root.named("locals")["queue_depth_metrics"]
+    sqs_metrics, redis_metrics = metrics.split(" : var.queue_depth_metric == null ? ")
+    assert sqs_metrics.startswith(
+        "${var.use_sqs_broker ? [for queue in module.sqs[0].download_queue_names : {"
+    )
+    assert 'namespace = "AWS/SQS"' in sqs_metrics
+    assert 'name = "ApproximateNumberOfMessagesVisible"' in sqs_metrics
+    assert "dimensions = {QueueName = queue}" in sqs_metrics
+    # With Redis: the operator's one yds_queue_depth metric, or none (CPU scaling, no alarm).
+    assert redis_metrics == "[] : [var.queue_depth_metric]}"
+    calls = root.named("module")
+    assert calls["ecs"]["queue_depth_metrics"] == "${local.queue_depth_metrics}"
+    assert calls["monitoring"]["queue_depth_metrics"] == "${local.queue_depth_metrics}"
+
+
+@pytest.mark.parametrize("path", [ECS, MONITORING], ids=lambda path: path.name)
+def test_queue_metrics_are_summed_by_metric_math(path: Path) -> None:
+    module = load_module(path)
+    variable = module.named("variable")["queue_depth_metrics"]
+    assert variable["default"] == []
+    fields = ", ".join(f"{name} = {kind}" for name, kind in QUEUE_METRIC_FIELDS.items())
+    assert re.sub(r"\s+", " ", variable["type"]) == f"${{list(object({{{fields}}}))}}"
+    found = module.named("locals")
+    assert found["queued_ids"] == '${[for index, _ in var.queue_depth_metrics : "queued_${index}"]}'
+    assert found["queued_sum"] == '${join(" + ", local.queued_ids)}'
+
+
+def test_workers_scale_on_the_sum_of_the_queue_metrics_per_task() -> None:
+    ecs = load_module(ECS)
+    assert ecs.named("locals")["worker_scales_on_queue"] == (
+        "${length(var.queue_depth_metrics) > 0}"
+    )
+    policy = ecs.resource("aws_appautoscaling_policy", "worker_backlog")
+    assert policy["count"] == "${local.worker_scales_on_queue ? 1 : 0}"
+    cpu = ecs.resource("aws_appautoscaling_policy", "worker_cpu")
+    assert cpu["count"] == "${local.worker_scales_on_queue ? 0 : 1}"
+    (config,) = policy["target_tracking_scaling_policy_configuration"]
+    (spec,) = config["customized_metric_specification"]
+    (queue_metrics,) = [d["metrics"] for d in spec["dynamic"] if "metrics" in d]
+    assert queue_metrics["for_each"] == "${var.queue_depth_metrics}"
+    (content,) = queue_metrics["content"]
+    assert content["id"] == "${local.queued_ids[metrics.key]}"
+    assert content["return_data"] is False
+    (metric,) = content["metric_stat"][0]["metric"]
+    assert metric["namespace"] == "${metrics.value.namespace}"
+    assert metric["metric_name"] == "${metrics.value.name}"
+    assert metric["dynamic"][0]["dimensions"]["for_each"] == "${metrics.value.dimensions}"
+    by_id = {m["id"]: m for m in spec["metrics"]}
+    assert by_id["queued"]["expression"] == "${local.queued_sum}"
+    assert by_id["backlog_per_task"]["expression"] == "queued / tasks"
+    returned = [m["id"] for m in spec["metrics"] if m["return_data"]]
+    assert returned == ["backlog_per_task"], "only the backlog per task is tracked"
+
+
+def test_the_queue_alarm_watches_the_sum_of_the_queue_metrics() -> None:
+    monitoring = load_module(MONITORING)
+    alarm = monitoring.resource("aws_cloudwatch_metric_alarm", "queue_depth")
+    assert alarm["count"] == "${length(var.queue_depth_metrics) > 0 ? 1 : 0}"
+    assert not {"namespace", "metric_name", "dimensions", "statistic"} & set(alarm)
+    (queries,) = [d["metric_query"] for d in alarm["dynamic"] if "metric_query" in d]
+    assert queries["for_each"] == "${var.queue_depth_metrics}"
+    (content,) = queries["content"]
+    assert content["id"] == "${local.queued_ids[metric_query.key]}"
+    assert content["return_data"] is False
+    (metric,) = content["metric"]
+    assert metric["namespace"] == "${metric_query.value.namespace}"
+    assert metric["metric_name"] == "${metric_query.value.name}"
+    assert metric["dimensions"] == "${metric_query.value.dimensions}"
+    (total,) = alarm["metric_query"]
+    assert total["expression"] == "${local.queued_sum}"
+    assert total["return_data"] is True

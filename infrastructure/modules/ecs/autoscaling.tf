@@ -1,5 +1,9 @@
 locals {
-  worker_scales_on_queue = var.queue_depth_metric != null
+  worker_scales_on_queue = length(var.queue_depth_metrics) > 0
+  # Metric math: one id per queue metric and the expression that adds them up. The SQS queues
+  # always report (the workers long-poll each of them), so no term is ever missing.
+  queued_ids = [for index, _ in var.queue_depth_metrics : "queued_${index}"]
+  queued_sum = join(" + ", local.queued_ids)
 }
 
 resource "aws_appautoscaling_target" "api" {
@@ -55,8 +59,9 @@ resource "aws_appautoscaling_target" "worker" {
   max_capacity       = var.worker_max_count
 }
 
-# Queued jobs per running worker task, held near worker_backlog_per_task. min_capacity is
-# at least 1, so the division always has a task to divide by.
+# Queued jobs per running worker task, held near worker_backlog_per_task. The queued jobs
+# are the sum of the queue metrics: with SQS, the high, normal and low priority download
+# queues. min_capacity is at least 1, so the division always has a task to divide by.
 resource "aws_appautoscaling_policy" "worker_backlog" {
   count = local.worker_scales_on_queue ? 1 : 0
 
@@ -73,28 +78,39 @@ resource "aws_appautoscaling_policy" "worker_backlog" {
     scale_out_cooldown = 60
 
     customized_metric_specification {
-      metrics {
-        id          = "queued"
-        label       = "Jobs waiting for a worker"
-        return_data = false
+      dynamic "metrics" {
+        for_each = var.queue_depth_metrics
 
-        metric_stat {
-          stat = "Sum"
+        content {
+          id          = local.queued_ids[metrics.key]
+          label       = "Waiting jobs (${join(" ", concat([metrics.value.name], values(metrics.value.dimensions)))})"
+          return_data = false
 
-          metric {
-            namespace   = var.queue_depth_metric.namespace
-            metric_name = var.queue_depth_metric.name
+          metric_stat {
+            stat = "Sum"
 
-            dynamic "dimensions" {
-              for_each = var.queue_depth_metric.dimensions
+            metric {
+              namespace   = metrics.value.namespace
+              metric_name = metrics.value.name
 
-              content {
-                name  = dimensions.key
-                value = dimensions.value
+              dynamic "dimensions" {
+                for_each = metrics.value.dimensions
+
+                content {
+                  name  = dimensions.key
+                  value = dimensions.value
+                }
               }
             }
           }
         }
+      }
+
+      metrics {
+        id          = "queued"
+        label       = "Jobs waiting for a worker"
+        expression  = local.queued_sum
+        return_data = false
       }
 
       metrics {

@@ -151,14 +151,14 @@ variable "sqs_queue_arns" {
   default     = []
 }
 
-variable "queue_depth_metric" {
-  description = "Metric of jobs waiting for a worker (the SQS downloads queue, or the app's yds_queue_depth published to CloudWatch); workers scale on it per task, or on CPU when null."
-  type = object({
+variable "queue_depth_metrics" {
+  description = "Metrics of jobs waiting for a worker, summed (the three SQS download queues, or the app's yds_queue_depth published to CloudWatch); workers scale on the sum per task, or on CPU when empty."
+  type = list(object({
     namespace  = string
     name       = string
     dimensions = map(string)
-  })
-  default = null
+  }))
+  default = []
 }
 
 # App settings

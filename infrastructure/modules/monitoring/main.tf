@@ -1,5 +1,8 @@
 locals {
   actions = var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]
+  # Metric math ids of the queue metrics and the expression that adds them up.
+  queued_ids = [for index, _ in var.queue_depth_metrics : "queued_${index}"]
+  queued_sum = join(" + ", local.queued_ids)
   alb_dimensions = {
     LoadBalancer = var.alb_arn_suffix
     TargetGroup  = var.target_group_arn_suffix
@@ -56,22 +59,43 @@ resource "aws_cloudwatch_metric_alarm" "unhealthy_api" {
   ok_actions          = local.actions
 }
 
+# The sum of the queue metrics (with SQS, the high, normal and low priority download queues),
+# each its maximum over 5 minutes.
 resource "aws_cloudwatch_metric_alarm" "queue_depth" {
-  count = var.queue_depth_metric == null ? 0 : 1
+  count = length(var.queue_depth_metrics) > 0 ? 1 : 0
 
   alarm_name          = "${var.name}-queue-depth"
   alarm_description   = "Jobs have been piling up for 15 minutes: workers at their maximum, or not consuming."
-  namespace           = var.queue_depth_metric.namespace
-  metric_name         = var.queue_depth_metric.name
-  dimensions          = var.queue_depth_metric.dimensions
-  statistic           = "Maximum"
-  period              = 300
   evaluation_periods  = 3
   threshold           = var.queue_depth_threshold
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.actions
   ok_actions          = local.actions
+
+  dynamic "metric_query" {
+    for_each = var.queue_depth_metrics
+
+    content {
+      id          = local.queued_ids[metric_query.key]
+      return_data = false
+
+      metric {
+        namespace   = metric_query.value.namespace
+        metric_name = metric_query.value.name
+        dimensions  = metric_query.value.dimensions
+        stat        = "Maximum"
+        period      = 300
+      }
+    }
+  }
+
+  metric_query {
+    id          = "queued"
+    label       = "Jobs waiting for a worker"
+    expression  = local.queued_sum
+    return_data = true
+  }
 }
 
 resource "aws_cloudwatch_metric_alarm" "dead_letters" {

@@ -35,14 +35,14 @@ variable "http_5xx_threshold" {
   default     = 10
 }
 
-variable "queue_depth_metric" {
-  description = "Metric of jobs waiting for a worker (SQS's, or the app's yds_queue_depth); null for no queue alarm."
-  type = object({
+variable "queue_depth_metrics" {
+  description = "Metrics of jobs waiting for a worker, summed (the three SQS download queues, or the app's yds_queue_depth); empty for no queue alarm."
+  type = list(object({
     namespace  = string
     name       = string
     dimensions = map(string)
-  })
-  default = null
+  }))
+  default = []
 }
 
 variable "queue_depth_threshold" {

@@ -2,7 +2,8 @@ locals {
   # Celery (kombu's SQS transport, no queue_name_prefix) uses the app's queue names, a dot
   # becoming a dash (downloads.high is downloads-high), so the queues must be called exactly
   # this. The download queues by priority: downloads-high, downloads (normal), downloads-low.
-  queue_names = toset(["downloads-high", "downloads", "downloads-low", "maintenance", "transcription"])
+  download_queue_names = ["downloads-high", "downloads", "downloads-low"]
+  queue_names          = toset(concat(local.download_queue_names, ["maintenance", "transcription"]))
 }
 
 resource "aws_sqs_queue" "dead_letter" {

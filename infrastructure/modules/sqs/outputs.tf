@@ -8,9 +8,9 @@ output "queue_urls" {
   value       = { for name, queue in aws_sqs_queue.this : name => queue.url }
 }
 
-output "downloads_queue_name" {
-  description = "Name of the queue download jobs wait in (the autoscaling and alarm metric)."
-  value       = aws_sqs_queue.this["downloads"].name
+output "download_queue_names" {
+  description = "Names of the queues download jobs wait in, high, normal and low priority (the autoscaling and alarm metric sums them)."
+  value       = [for name in local.download_queue_names : aws_sqs_queue.this[name].name]
 }
 
 output "dead_letter_queue_names" {
