@@ -53,6 +53,8 @@ FAILURE_HINTS: dict[str, str] = {
     "all_entries_failed": "Every entry failed: open the job to see why; a retry runs the "
     "failed entries again.",
     "internal_error": "An unexpected error: retry, and tell the operator if it fails again.",
+    "paused_expired": "It stayed paused longer than PAUSED_RETENTION_HOURS, so its partial "
+    "download was deleted; a retry starts it again from the beginning.",
     CANCELED_CODE: "Canceled before it finished; a retry runs it again.",
 }
 

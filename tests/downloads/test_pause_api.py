@@ -186,6 +186,10 @@ async def test_jobs_paused_past_the_retention_fail_and_lose_their_partial_files(
     assert expired["status"] == "failed"
     assert expired["error"]["code"] == "paused_expired"
     assert "PAUSED_RETENTION_HOURS" in expired["error"]["message"]
+    failures = (await client.get(f"{DOWNLOADS}/failures", headers={"X-API-Key": key})).json()
+    [group] = failures["groups"]
+    assert group["code"] == "paused_expired" and group["count"] == 1
+    assert "PAUSED_RETENTION_HOURS" in group["hint"]
     assert not (settings.work_dir / old).exists()
     kept = (await client.get(f"{DOWNLOADS}/{recent}", headers={"X-API-Key": key})).json()
     assert kept["status"] == "paused"
