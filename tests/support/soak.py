@@ -20,6 +20,7 @@ import signal
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,7 +145,11 @@ class Soak:
             self.used += count
             job_ids = [self.submit(url) for url in urls]
             share = cycles * (number + 1) // rounds - done_cycles
-            asyncio.run(socket_cycles(self.ws_url, self.key, job_ids[-1], share))
+            # In a thread of its own: under pytest an event loop may already run in this one
+            # (left by an async fixture), where asyncio.run() refuses to start another.
+            sockets = socket_cycles(self.ws_url, self.key, job_ids[-1], share)
+            with ThreadPoolExecutor(max_workers=1) as runner:
+                runner.submit(asyncio.run, sockets).result()
             done_cycles += share
             statuses = self.wait_ended(job_ids)
             failed = {job: status for job, status in statuses.items() if status != "completed"}
