@@ -42,6 +42,7 @@ ApiKey = Annotated[
 Json = Annotated[
     bool, typer.Option("--json", envvar="YDS_JSON", help="Machine-readable JSON on stdout.")
 ]
+JobArg = Annotated[str, typer.Argument(metavar="JOB", help="A job id or its unique start.")]
 
 jobs_app = typer.Typer(
     help="List, show, pause, resume, cancel and retry your jobs.", no_args_is_help=True
@@ -416,7 +417,7 @@ def _print_formats(found: dict[str, Any]) -> None:
 
 
 def transcript(
-    job_id: Annotated[str, typer.Argument(metavar="JOB", help="A job id or its unique start.")],
+    job_id: JobArg,
     lang: Annotated[str | None, typer.Option(help="Language; the job's first by default.")] = None,
     fmt: Annotated[
         str,
@@ -486,7 +487,7 @@ def _print_jobs(found: list[dict[str, Any]]) -> None:
 
 @jobs_app.command("show")
 def jobs_show(
-    job_id: Annotated[str, typer.Argument(metavar="JOB", help="A job id or its unique start.")],
+    job_id: JobArg,
     watch: Annotated[bool, typer.Option("--watch", help="Follow it live until it ends.")] = False,
     output: Annotated[
         Path | None,
@@ -515,7 +516,7 @@ def jobs_show(
 
 @jobs_app.command("cancel")
 def jobs_cancel(
-    job_id: Annotated[str, typer.Argument(metavar="JOB", help="A job id or its unique start.")],
+    job_id: JobArg,
     api_url: ApiUrl = DEFAULT_API_URL,
     api_key: ApiKey = None,
     as_json: Json = False,
@@ -540,7 +541,7 @@ def jobs_cancel(
 
 @jobs_app.command("pause")
 def jobs_pause(
-    job_id: Annotated[str, typer.Argument(metavar="JOB", help="A job id or its unique start.")],
+    job_id: JobArg,
     api_url: ApiUrl = DEFAULT_API_URL,
     api_key: ApiKey = None,
     as_json: Json = False,
@@ -555,7 +556,7 @@ def jobs_pause(
 
 @jobs_app.command("resume")
 def jobs_resume(
-    job_id: Annotated[str, typer.Argument(metavar="JOB", help="A job id or its unique start.")],
+    job_id: JobArg,
     api_url: ApiUrl = DEFAULT_API_URL,
     api_key: ApiKey = None,
     as_json: Json = False,
