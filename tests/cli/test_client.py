@@ -582,8 +582,7 @@ async def test_a_queued_job_says_why_it_waits_in_the_api_the_websocket_and_the_c
 
 def test_jobs_pause_and_resume(cli_stack: Stack, key: str) -> None:
     # 16 KB/s a connection: a minute for the video, so still downloading at the pause
-    # however loaded the machine. Not slower: a read is at least 32 KiB (the pacing floor)
-    # and the pause is seen between reads, so at 2 KB/s it took some 30 s to take effect.
+    # however loaded the machine. The pause is seen between reads (at least 4 KiB each).
     slow = throttled_copy(cli_stack.youtube, "cliPauseSlw", 16_000)
     job = as_json(yds(cli_stack, key, "download", slow, *SMALL, "--json"))["jobs"][0]
     job_id = job["job_id"]

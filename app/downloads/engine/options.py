@@ -24,6 +24,7 @@ from yt_dlp.postprocessor import (
 )
 
 from app.core.config import Settings
+from app.downloads.engine.pacing import MIN_READ
 from app.downloads.exceptions import JobFailure
 from app.downloads.schemas import AudioFormat, JobOptions, OutputFormat, Quality
 from app.jobs.models import JobStage
@@ -37,8 +38,6 @@ from app.youtube.potoken import with_provider
 CAPTIONS_DIR = "captions"
 COOKIE_JAR = ".cookies.txt"  # a dot file: never collected as a job's output
 OUTPUT_TEMPLATE = "%(id)s.%(ext)s"
-# The first read's size; the next ones are paced to the speed (engine.pacing).
-READ_SIZE = 32 * 1024
 PROGRESS_LINE_SECONDS = 24 * 3600
 _AUDIO_SORT = {AudioFormat.M4A: ["ext::m4a"], AudioFormat.OPUS: ["acodec:opus"]}
 _VIDEO_SORT = {OutputFormat.MP4: ["ext:mp4:m4a"], OutputFormat.WEBM: ["ext:webm:webm"]}
@@ -176,7 +175,7 @@ def _params(
         "file_access_retries": 3,
         "socket_timeout": 30,
         "continuedl": True,
-        "buffersize": READ_SIZE,
+        "buffersize": MIN_READ,  # the first read; the next are paced to the speed
         "noresizebuffer": False,
         # yt-dlp's own downloaders only: they go through the egress guard, while ffmpeg or
         # other external downloaders would open connections of their own.

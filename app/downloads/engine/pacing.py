@@ -1,12 +1,13 @@
 """Paced reads for yt-dlp's HTTP downloader: each read is about a tenth of a second of
-bytes at the current speed (32 kB to 4 MB, and at most twice the last one).
+bytes at the current speed (4 KiB to 4 MiB, and at most twice the last one).
 
 yt-dlp reports progress once per read. Left to itself it grows its reads to about a
 second's worth, which makes progress jerky on a slow link; a fixed small read keeps the
-events coming but costs a Python loop turn (read, write, hook) per 32 kB, which on a fast
+events coming but costs a Python loop turn (read, write, hook) per read, which on a fast
 link is most of the worker's CPU. A tenth of a second gives the progress tracker, which
 publishes at most every 0.25 s, a few hook calls per event on a slow link (its ~4 events
-a second), and few, large reads on a fast one.
+a second), and few, large reads on a fast one. The floor is small because a pause or a
+cancel is seen only between two reads: 4 KiB is two seconds at 2 KB/s.
 
 yt-dlp has no option for the read size, so `HttpFD.best_block_size` is replaced, once,
 by a function that paces only inside `paced_reads()` (a thread-local flag: the downloads
@@ -21,7 +22,7 @@ from typing import Any
 
 from yt_dlp.downloader.http import HttpFD
 
-MIN_READ = 32 * 1024
+MIN_READ = 4 * 1024
 MAX_READ = 4 * 1024 * 1024
 PACE_SECONDS = 0.1
 
