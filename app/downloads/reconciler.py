@@ -71,9 +71,14 @@ def raise_aged(ctx: WorkerContext) -> int:
         return 0
     due_before = utcnow() - dt.timedelta(minutes=minutes)
     raised = run_db(ctx, repository.raise_waiting, due_before=due_before)
-    for job_id, priority in raised:
-        ctx.enqueue(job_id, 0, priority)
-        logger.info("job %s waited over %s min: raised to %s", job_id, minutes, priority)
+    for job in raised:
+        ctx.enqueue(job.job_id, 0, job.priority)
+        # Its watchers see the new priority (the queue's tag) without reading the job again.
+        event = events.status_event(job.job_id, JobStatus.QUEUED, job.progress,
+                                    parent_id=job.parent_id)  # fmt: skip
+        update = {"priority": job.priority, "waiting_reason": job.waiting_reason}
+        events.publish(ctx.redis, event.model_copy(update=update))
+        logger.info("job %s waited over %s min: raised to %s", job.job_id, minutes, job.priority)
     return len(raised)
 
 

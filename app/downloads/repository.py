@@ -72,6 +72,18 @@ class PutOff:
 
 
 @dataclass(frozen=True)
+class Raised:
+    """A queued job raised a priority step for its wait: what its message and its status
+    event need."""
+
+    job_id: uuid.UUID
+    priority: Priority
+    progress: float
+    parent_id: uuid.UUID | None
+    waiting_reason: WaitingReason | None
+
+
+@dataclass(frozen=True)
 class LeaseState:
     owned: bool
     cancel_requested: bool
@@ -481,14 +493,12 @@ def find_stuck_jobs(
     ]
 
 
-def raise_waiting(
-    session: Session, *, due_before: dt.datetime, limit: int = 500
-) -> list[tuple[uuid.UUID, Priority]]:
+def raise_waiting(session: Session, *, due_before: dt.datetime, limit: int = 500) -> list[Raised]:
     """Raise one priority step each queued job whose message has been due since before
     `due_before` (its last dispatch and any put-off both earlier): the jobs raised, with
     their new priority. A held entry (no message yet) waits for its parent, not a queue."""
     rows = session.execute(
-        select(Job.id, Job.priority)
+        select(Job.id, Job.priority, Job.progress, Job.parent_id, Job.waiting_reason)
         .where(
             Job.status == JobStatus.QUEUED,
             Job.priority != Priority.HIGH,
@@ -509,7 +519,7 @@ def raise_waiting(
             priority=higher,
             dispatched_at=utcnow(),
         ):
-            raised.append((row.id, higher))
+            raised.append(Raised(row.id, higher, row.progress, row.parent_id, row.waiting_reason))
     return raised
 
 

@@ -19,7 +19,7 @@ import redis
 from pydantic import BaseModel, Field
 from redis.exceptions import NoScriptError
 
-from app.jobs.models import JobStage, JobStatus, WaitingReason
+from app.jobs.models import JobStage, JobStatus, Priority, WaitingReason
 from app.jobs.schemas import ChildCounts, JobError
 
 logger = logging.getLogger(__name__)
@@ -68,6 +68,11 @@ class ProgressEvent(BaseModel):
     )
     retry_at: dt.datetime | None = Field(
         default=None, description="A queued job's status event: when it runs again, if known."
+    )
+    priority: Priority | None = Field(
+        default=None,
+        description="A queued job's status event after it waited PRIORITY_AGE_BOOST_MINUTES: "
+        "the priority it was raised to (null in other events: the job's is unchanged).",
     )
     at: dt.datetime
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.downloads import pipeline, reconciler, repository
+from app.jobs import events
 from app.jobs.models import Job, JobStatus, Priority, WaitingReason
 from app.storage.local import LocalStorageHandler
 from app.worker.context import WorkerContext
@@ -211,6 +212,11 @@ def test_a_job_waiting_past_the_age_boost_is_raised_one_step_and_sent_again(
     assert raised.priority is Priority.NORMAL
     assert raised.dispatched_at is not None and raised.dispatched_at > now
     assert load(ctx, aged_normal).priority is Priority.HIGH
+    # Its watchers are told (the queue page's tag changes): queued still, at the new level.
+    told = [events.decode(raw) for raw in ctx.redis.lrange(events.history_key(aged_low), 0, -1)]
+    assert [(e.type, e.status, e.priority) for e in told] == [
+        ("status", JobStatus.QUEUED, Priority.NORMAL)
+    ]
     for unchanged, priority in [
         (aged_high, Priority.HIGH),
         (fresh_low, Priority.LOW),

@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import copy
 import re
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+import redis
 from playwright.sync_api import Dialog, Page, WebSocketRoute, expect
 
+from app.core.config import Settings
+from app.core.database import create_sync_engine, sync_sessionmaker
+from app.downloads import reconciler
+from app.storage.local import LocalStorageHandler
+from app.worker.context import WorkerContext
 from tests.support.browser import look_at
 from tests.support.faults import throttled_copy
 from tests.support.offline_youtube import PLAYLIST_ID, PRIVATE_VIDEO_ID, STANDARD_VIDEO_ID
@@ -26,6 +33,7 @@ HOSTILE_TITLE = '<script>alert(1)</script><img src=x onerror="alert(2)"> & frien
 RELOAD_ID = "uiReloadBr1"
 ACTIONS_ID = "uiActions01"
 PAUSE_ID = "uiPauseRes1"
+BUSY_IDS = ("uiBusySlot1", "uiBusySlot2")
 DROPPED_ID = "uiDropped01"
 RATE = 64 * 1024  # slow enough to reload in the middle of the download
 JOB_TIMEOUT_MS = 120_000
@@ -192,6 +200,53 @@ def test_pause_and_resume_from_the_queue(new_page: NewPage, stack: Stack) -> Non
     expect(card.get_by_role("button", name="Resume")).to_have_count(0)
     card.get_by_role("button", name="Cancel").click()
     expect(card.locator(".badge")).to_have_text("canceled", timeout=JOB_TIMEOUT_MS)
+
+
+def test_a_priority_raised_for_a_long_wait_shows_as_it_happens(
+    new_page: NewPage, stack: Stack
+) -> None:
+    key = stack.key("raised")
+    # Slow downloads hold both of the worker's slots: the last job waits its turn, queued.
+    jobs = [submit(stack, key, throttled_copy(stack.youtube, v, rate=RATE)) for v in BUSY_IDS]
+    waiting = submit(stack, key, stack.youtube.video_url(STANDARD_VIDEO_ID))["job_id"]
+    page = signed_in(new_page, stack, key)
+    card = page.locator("li.job", has=page.locator(f"a[href='/jobs/{waiting}']"))
+    expect(card.locator(".badge")).to_have_text("queued")
+    tag = card.locator(".priority-tag")
+    expect(tag).to_be_hidden()
+
+    # The reconciler's age boost, on the stack's database and Redis, with a boost so short
+    # that this job has waited long enough.
+    settings = Settings(
+        _env_file=None,
+        database_url=stack.database_url,
+        redis_url=stack.env["REDIS_URL"],
+        download_base_path=stack.storage_dir,
+        work_dir=stack.work_dir,
+        priority_age_boost_minutes=0.001,
+    )
+    sent: list[uuid.UUID] = []
+
+    def enqueue(job_id: uuid.UUID, countdown: float, priority: str = "normal") -> None:
+        sent.append(job_id)  # the worker's message for it is enough here
+
+    boost = WorkerContext(
+        settings=settings,
+        sessions=sync_sessionmaker(create_sync_engine(settings.database_url)),
+        redis=redis.Redis.from_url(settings.redis_url),
+        storage=LocalStorageHandler(stack.storage_dir),
+        enqueue=enqueue,
+    )
+    assert reconciler.raise_aged(boost) >= 1 and uuid.UUID(waiting) in sent
+
+    expect(tag).to_have_text("high priority")  # live, from the job's stream
+    expect(card.locator(".badge")).to_have_text("queued")
+    page.reload()
+    expect(tag).to_have_text("high priority")  # and as the API says
+    for job_id in [*(job["job_id"] for job in jobs), waiting]:
+        httpx.delete(
+            f"{stack.base_url}/api/v1/downloads/{job_id}", headers={"X-API-Key": key}, timeout=30
+        )
 
 
 def test_an_action_that_fails_says_why_in_the_apis_words(new_page: NewPage, stack: Stack) -> None:

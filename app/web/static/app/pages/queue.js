@@ -377,6 +377,7 @@ function jobCard(initial, { ctx, announce, onRemoved }) {
     }
     if (message.type === "aggregate" && message.children) fields.children = message.children;
     if (message.type === "status") fields.error = message.error || null;
+    if (message.priority) fields.priority = message.priority; // raised for its long wait
     job = { ...job, ...fields };
     show();
     if (before !== job.status) announce(`${titleOf(job)}: ${job.status}`);
