@@ -7,6 +7,7 @@ import ipaddress
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -41,7 +42,9 @@ class LimitState:
 # share of the previous window still inside the sliding window (0..1), the window's length
 # in seconds, then each identity's limit. Returns {allowed, remaining} per identity, up to
 # the first one refused: a request counts against an identity only when it is allowed by it
-# and by every identity before it.
+# and by every identity before it. The previous window's weighted count is rounded up: just
+# after a boundary its requests are all still inside the window, and rounding down would
+# forget one of them (a fourth request allowed within a second under a limit of 3).
 _HIT_SCRIPT = """
 local share = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
@@ -50,7 +53,7 @@ for i = 1, #KEYS / 2 do
   local limit = tonumber(ARGV[i + 2])
   local current = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
   local previous = tonumber(redis.call('GET', KEYS[2 * i]) or '0')
-  local used = math.floor(previous * share) + current
+  local used = math.ceil(previous * share) + current
   if used >= limit then
     table.insert(results, 0)
     table.insert(results, 0)
@@ -71,16 +74,23 @@ class RateLimiter:
     weighted by how much of it the window still covers. One Redis round trip a request,
     whatever the number of identities it is counted against."""
 
-    def __init__(self, client: redis.asyncio.Redis, *, window_seconds: int = WINDOW_SECONDS):
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        *,
+        window_seconds: int = WINDOW_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ):
         self._client = client
         self._window = window_seconds
+        self._clock = clock
         self._hit = client.register_script(_HIT_SCRIPT)
 
     async def hit_all(self, limits: list[tuple[str, int]]) -> list[LimitState]:
         """Count one request against each (identity, per-minute limit) in order, stopping
         at the first that refuses it (the last state returned). Empty when Redis is
         unreachable (limits then fail open)."""
-        now = time.time()
+        now = self._clock()
         index, into = divmod(now, self._window)
         keys = [
             f"{KEY_PREFIX}:{identity}:{window}"

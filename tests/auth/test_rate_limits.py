@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import redis.asyncio
 from fastapi import FastAPI
 
-from app.api.ratelimit import client_ip
+from app.api.ratelimit import RateLimiter, client_ip
 from app.core.config import Settings
 from app.main import create_app
 from tests.support.factories import create_key, issue_key
@@ -75,6 +76,25 @@ async def test_the_address_limit_also_stops_key_guessing(limited: httpx.AsyncCli
         (await limited.get("/api/v1/downloads", headers=headers)).status_code for _ in range(6)
     ]
     assert codes == [401] * 5 + [429]
+
+
+async def test_no_request_is_forgotten_at_a_minute_boundary(settings: Settings) -> None:
+    """One request just before a minute ends and three just after it: under a limit of 3 the
+    last is refused, as the window still holds all four."""
+    now = [60 * 29_000_000 - 0.1]  # a tenth of a second before a minute's end
+    limiter = RateLimiter(redis.asyncio.Redis.from_url(settings.redis_url), clock=lambda: now[0])
+    identity = f"test:{uuid.uuid4()}"
+    states = [await limiter.hit_all([(identity, 3)])]
+    for _ in range(3):
+        now[0] += 0.1
+        states.append(await limiter.hit_all([(identity, 3)]))
+    await limiter.aclose()
+    assert [(state[-1].allowed, state[-1].remaining) for state in states] == [
+        (True, 2),
+        (True, 1),
+        (True, 0),
+        (False, 0),
+    ]
 
 
 def test_forwarded_for_is_believed_only_from_trusted_proxies() -> None:
