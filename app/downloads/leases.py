@@ -46,6 +46,9 @@ class Lease:
         self._hand_back_at: float | None = None
         self.cancel_requested = False
         self.pause_requested = False
+        # Cleared once the download is done and its files are being stored: they leave the
+        # work directory as they go, so a pause then would lose them; the job completes.
+        self.pausable = True
         self.lost = False
 
     def __enter__(self) -> Self:
@@ -62,7 +65,7 @@ class Lease:
             raise LeaseLost()
         if self.cancel_requested:
             raise JobCanceled()
-        if self.pause_requested:
+        if self.pause_requested and self.pausable:
             raise JobPaused()
         if self._hand_back_at is not None and time.monotonic() > self._hand_back_at:
             raise HandBack()

@@ -139,6 +139,7 @@ def run_job(ctx: WorkerContext, job_id: uuid.UUID) -> None:
                 window=DateWindow.from_json(claimed.collection),
             )
             tracker.set_stage(JobStage.UPLOADING)
+            keeper.pausable = False  # too late to pause: the job completes
             with tracing.span("download.store", job_id=job_id):
                 files = _store_all(ctx.storage, claimed, result, outcome.stored, tracker, keeper)
             keeper.check()
@@ -340,6 +341,7 @@ class _Outcome:
             fields["details"] = details
         if status is JobStatus.COMPLETED:
             fields |= {"progress": 100.0, "error_code": None, "error_message": None}
+            fields["pause_requested"] = False  # asked while its files were stored: too late
         run = RunFigures(
             duration=(utcnow() - self.claimed.started_at).total_seconds(),
             downloaded_bytes=figures["downloaded_bytes"] or 0,

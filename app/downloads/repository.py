@@ -325,13 +325,17 @@ def pause_waiting(session: Session, job_id: uuid.UUID, *, lease_seconds: int) ->
 
 
 def request_pause(session: Session, job_id: uuid.UUID) -> bool:
-    """Ask the worker running the job to pause it at its next heartbeat."""
+    """Ask the worker running the job to pause it at its next heartbeat (while it still
+    downloads: one storing its files, or transcribing, finishes)."""
+    still_downloading = or_(
+        Job.stage.is_(None), Job.stage.not_in((JobStage.UPLOADING, JobStage.TRANSCRIBING))
+    )
     return compare_and_set(
         session,
         job_id,
         Job.status == JobStatus.PROCESSING,
         Job.worker_id.is_not(None),
-        not_transcribing(),
+        still_downloading,
         pause_requested=True,
     )
 

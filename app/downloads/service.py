@@ -385,11 +385,7 @@ async def pause_job(session: AsyncSession, *, job: Job, state: AppState) -> Job:
         raise JobNotPausable(
             f"The job is {job.status}; only queued or running downloads can be paused."
         )
-    if job.stage is JobStage.TRANSCRIBING:
-        raise JobNotPausable(
-            "The job's media is stored and only its speech recognition is left; "
-            "it cannot be paused."
-        )
+    _check_stage_pausable(job)
     if families.is_expanded(job):
         found = await session.run_sync(families.pause_family, job.id)
         await session.run_sync(_announce_statuses, found.jobs, state)
@@ -406,10 +402,26 @@ async def pause_job(session: AsyncSession, *, job: Job, state: AppState) -> Job:
     if await session.run_sync(repository.request_pause, job.id):
         # Its worker stops yt-dlp at the next heartbeat and records the job paused.
         return await _reload(session, job.id)
-    current = await _reload(session, job.id)  # it changed meanwhile: ended, or paused
+    current = await _reload(session, job.id)  # it changed meanwhile: ended, paused, storing
     if current.status is JobStatus.PAUSED:
         return current
+    _check_stage_pausable(current)
     raise JobNotPausable(f"The job is {current.status}; it can no longer be paused.")
+
+
+def _check_stage_pausable(job: Job) -> None:
+    """Past its download a job finishes: its files leave the work directory as they are
+    stored, and a pause would lose them."""
+    if job.stage is JobStage.UPLOADING:
+        raise JobNotPausable(
+            "The job's download is done and its files are being stored; it completes in "
+            "moments and cannot be paused."
+        )
+    if job.stage is JobStage.TRANSCRIBING:
+        raise JobNotPausable(
+            "The job's media is stored and only its speech recognition is left; "
+            "it cannot be paused."
+        )
 
 
 async def resume_job(session: AsyncSession, *, job: Job, state: AppState) -> Job:

@@ -7,18 +7,24 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
+from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
+from app.jobs.models import Job
 from tests.support.databases import DatabaseFactory
 from tests.support.faults import stack_client, stored_sha256, throttled_copy, wait_for
 from tests.support.jobs import submit, watch
 from tests.support.offline_youtube import SLOW_VIDEO_ID, OfflineYouTube
+from tests.support.s3 import S3Server
 from tests.support.stack import Stack, running_stack, start_worker
+from tests.support.tcp_forwarder import TcpForwarder
 
 pytestmark = pytest.mark.e2e
 # A connection's rate: over the default four connections the 3.8 MB video part takes about
@@ -61,6 +67,16 @@ def media_size(youtube: OfflineYouTube) -> int:
 
 def kept_bytes(workdir: Path) -> int:
     return sum(path.stat().st_size for path in workdir.rglob("*") if path.is_file())
+
+
+def set_row(database_url: str, job_id: str, **values: Any) -> None:
+    """Change the row as the API would have."""
+    engine = create_sync_engine(database_url)
+    try:
+        with session_scope(sync_sessionmaker(engine)) as session:
+            session.execute(update(Job).where(Job.id == uuid.UUID(job_id)).values(**values))
+    finally:
+        engine.dispose()
 
 
 def is_status(status: str) -> Any:
@@ -199,3 +215,48 @@ async def test_a_paused_playlist_pauses_its_unfinished_entries_and_resumes_them(
     assert any(e["status"] == "paused" and e["children"]["paused"] == 3 for e in aggregates)
     entries = {e["job_id"] for e in events if e["job_id"] != parent_id and e["status"] == "paused"}
     assert len(entries) == 3, "each entry's paused event reaches its family's stream"
+
+
+async def test_a_pause_that_reaches_a_job_storing_its_files_lets_it_complete(
+    db_factory: DatabaseFactory,
+    offline_youtube: OfflineYouTube,
+    s3_server: S3Server,
+    tmp_path: Path,
+) -> None:
+    """Past the download the files leave the work directory as they are stored: a pause
+    then would lose them. The API refuses one (409); one that raced in just before the stage
+    changed, as set here, is let go and the job completes with everything stored, once."""
+    bucket = s3_server.new_bucket()
+    port = int(s3_server.endpoint.rsplit(":", 1)[1])
+    s3_link = TcpForwarder(("127.0.0.1", port), rate=512 * 1024).start()  # uploads take seconds
+    extra = {**s3_server.settings_env(bucket), "S3_ENDPOINT_URL": s3_link.url}
+    try:
+        with running_stack(
+            database_url=db_factory.sqlite(),
+            youtube=offline_youtube,
+            base_dir=tmp_path,
+            redis_db=12,
+            extra=extra,
+        ) as stack:
+            key = stack.key()
+            url = throttled_copy(offline_youtube, "pauseStore1", 8 * 1024 * 1024)
+            async with stack_client(stack) as http:
+                job_id = (await submit(http, key, url, include_transcription=False))["job_id"]
+                await wait_for(http, key, job_id, lambda j: j["stage"] == "uploading", poll=0.05)
+                offline_youtube.server.reset_bytes_sent()
+                refused = await http.post(
+                    f"/api/v1/downloads/{job_id}/pause", headers={"X-API-Key": key}
+                )
+                assert refused.status_code == 409, refused.text
+                assert refused.json()["error"]["code"] == "job_not_pausable"
+                set_row(stack.database_url, job_id, pause_requested=True)  # the race's outcome
+
+                done = await wait_for(http, key, job_id, lambda j: j["status"] != "processing")
+        assert (done["status"], done["pause_requested"]) == ("completed", False), done
+        listing = s3_server.client().list_objects_v2(Bucket=bucket)
+        stored = {item["Key"].rsplit("/", 1)[1] for item in listing.get("Contents", [])}
+        assert {f["url"].split("?")[0].rsplit("/", 1)[1] for f in done["files"]} == stored
+        assert done["files"] and all(f["size"] > 0 for f in done["files"])
+        assert offline_youtube.server.bytes_sent("media/pauseStore1/") == 0, "not again"
+    finally:
+        s3_link.stop()

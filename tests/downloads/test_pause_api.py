@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.downloads import retention
-from app.jobs.models import Job, JobStatus
+from app.jobs.models import Job, JobStage, JobStatus
 from app.storage.local import LocalStorageHandler
 from app.worker.context import WorkerContext
 from tests.support.factories import KeyFactory, create_job
@@ -126,6 +126,40 @@ async def test_a_running_job_is_asked_to_pause_and_the_request_can_be_withdrawn(
         "processing",
         False,
     )
+
+
+@pytest.mark.parametrize(
+    ("stage", "says"),
+    [
+        pytest.param(JobStage.UPLOADING, "files are being stored", id="storing"),
+        pytest.param(JobStage.TRANSCRIBING, "speech recognition", id="transcribing"),
+    ],
+)
+async def test_a_job_past_its_download_is_not_paused_and_says_why(
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    database_url: str,
+    stage: JobStage,
+    says: str,
+) -> None:
+    key = make_key()
+    job_id = await submit(client, key, f"pauseLate{stage.value[:2]}")
+    now = dt.datetime.now(dt.UTC)
+    set_row(
+        database_url,
+        job_id,
+        status=JobStatus.PROCESSING,
+        stage=stage,
+        worker_id="w:1",
+        heartbeat_at=now,
+    )
+
+    refused = await act(client, key, job_id, "pause")
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "job_not_pausable" and says in error["message"]
+    job = (await client.get(f"{DOWNLOADS}/{job_id}", headers={"X-API-Key": key})).json()
+    assert (job["status"], job["pause_requested"]) == ("processing", False)
 
 
 async def test_paused_jobs_count_toward_the_active_quota(
