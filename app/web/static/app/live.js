@@ -81,6 +81,9 @@ export function watchJob(jobId, { signal, onMessage, onState = () => {}, after =
 /** A job's stream ends with it: these statuses get no more events. */
 export const TERMINAL = new Set(["completed", "failed", "canceled", "expired"]);
 
+/** Stages past the download: the job finishes, it cannot be paused (409 job_not_pausable). */
+export const PAST_DOWNLOAD = new Set(["uploading", "transcribing"]);
+
 export function isTerminal(status) {
   return TERMINAL.has(status);
 }

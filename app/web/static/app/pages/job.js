@@ -6,6 +6,7 @@
 import { del, get, post } from "../api.js";
 import { h, highlighted, replace, toast } from "../dom.js";
 import { bytes, clock, percent, when } from "../format.js";
+import { PAST_DOWNLOAD } from "../live.js";
 
 const TERMINAL = new Set(["completed", "failed", "canceled", "expired"]);
 // Without the event stream (no EventSource, or it was refused), the job is re-read this often.
@@ -292,7 +293,7 @@ class JobPage {
         ),
       );
     }
-    const pausable = ["queued", "processing"].includes(job.status) && !job.cancel_requested && job.stage !== "transcribing";
+    const pausable = ["queued", "processing"].includes(job.status) && !job.cancel_requested && !PAST_DOWNLOAD.has(job.stage);
     if (pausable) {
       buttons.push(
         h(

@@ -6,7 +6,7 @@
 import { ApiError, del, get, post } from "../api.js";
 import { h, replace, toast } from "../dom.js";
 import { bytes, eta, percent, speed } from "../format.js";
-import { isTerminal, watchJob } from "../live.js";
+import { PAST_DOWNLOAD, isTerminal, watchJob } from "../live.js";
 
 const PAGE_SIZE = 20;
 const ENTRY_PAGE_SIZE = 100;
@@ -605,6 +605,6 @@ function pausable(job) {
     ["queued", "processing"].includes(job.status) &&
     !job.cancel_requested &&
     !job.pause_requested &&
-    job.stage !== "transcribing"
+    !PAST_DOWNLOAD.has(job.stage)
   );
 }
