@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
 
-from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
-from app.jobs.models import Job
 from tests.support.databases import DatabaseFactory
+from tests.support.factories import set_job_row
 from tests.support.faults import stack_client, stored_sha256, throttled_copy, wait_for
 from tests.support.jobs import submit, watch
 from tests.support.offline_youtube import SLOW_VIDEO_ID, OfflineYouTube
@@ -67,16 +64,6 @@ def media_size(youtube: OfflineYouTube) -> int:
 
 def kept_bytes(workdir: Path) -> int:
     return sum(path.stat().st_size for path in workdir.rglob("*") if path.is_file())
-
-
-def set_row(database_url: str, job_id: str, **values: Any) -> None:
-    """Change the row as the API would have."""
-    engine = create_sync_engine(database_url)
-    try:
-        with session_scope(sync_sessionmaker(engine)) as session:
-            session.execute(update(Job).where(Job.id == uuid.UUID(job_id)).values(**values))
-    finally:
-        engine.dispose()
 
 
 def is_status(status: str) -> Any:
@@ -249,7 +236,7 @@ async def test_a_pause_that_reaches_a_job_storing_its_files_lets_it_complete(
                 )
                 assert refused.status_code == 409, refused.text
                 assert refused.json()["error"]["code"] == "job_not_pausable"
-                set_row(stack.database_url, job_id, pause_requested=True)  # the race's outcome
+                set_job_row(stack.database_url, job_id, pause_requested=True)  # the race's outcome
 
                 done = await wait_for(http, key, job_id, lambda j: j["status"] != "processing")
         assert (done["status"], done["pause_requested"]) == ("completed", False), done

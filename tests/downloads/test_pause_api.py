@@ -9,12 +9,11 @@ import datetime as dt
 import os
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import redis
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
@@ -22,7 +21,7 @@ from app.downloads import retention
 from app.jobs.models import Job, JobStage, JobStatus
 from app.storage.local import LocalStorageHandler
 from app.worker.context import WorkerContext
-from tests.support.factories import KeyFactory, create_job
+from tests.support.factories import KeyFactory, create_job, set_job_row
 
 WATCH = "https://www.youtube.com/watch?v={}"
 DOWNLOADS = "/api/v1/downloads"
@@ -38,16 +37,6 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         work_dir=tmp_path / "work",
         max_active_jobs_per_key=3,
     )
-
-
-def set_row(database_url: str, job_id: str, **values: Any) -> None:
-    """Change the row as a worker would have."""
-    engine = create_sync_engine(database_url)
-    try:
-        with session_scope(sync_sessionmaker(engine)) as session:
-            session.execute(update(Job).where(Job.id == uuid.UUID(job_id)).values(**values))
-    finally:
-        engine.dispose()
 
 
 async def submit(client: httpx.AsyncClient, key: str, video: str) -> str:
@@ -86,7 +75,7 @@ async def test_a_queued_job_pauses_and_resumes_and_wrong_states_get_409(
     assert not_paused.status_code == 409
     assert not_paused.json()["error"]["code"] == "job_not_paused"
 
-    set_row(database_url, job_id, status=JobStatus.COMPLETED)
+    set_job_row(database_url, job_id, status=JobStatus.COMPLETED)
     finished = await act(client, key, job_id, "pause")
     assert finished.status_code == 409
     assert finished.json()["error"]["code"] == "job_not_pausable"
@@ -113,7 +102,9 @@ async def test_a_running_job_is_asked_to_pause_and_the_request_can_be_withdrawn(
     key = make_key()
     job_id = await submit(client, key, "pauseRunng1")
     now = dt.datetime.now(dt.UTC)
-    set_row(database_url, job_id, status=JobStatus.PROCESSING, worker_id="w:1", heartbeat_at=now)
+    set_job_row(
+        database_url, job_id, status=JobStatus.PROCESSING, worker_id="w:1", heartbeat_at=now
+    )
 
     asked = await act(client, key, job_id, "pause")
     assert asked.status_code == 200, asked.text
@@ -145,7 +136,7 @@ async def test_a_job_past_its_download_is_not_paused_and_says_why(
     key = make_key()
     job_id = await submit(client, key, f"pauseLate{stage.value[:2]}")
     now = dt.datetime.now(dt.UTC)
-    set_row(
+    set_job_row(
         database_url,
         job_id,
         status=JobStatus.PROCESSING,
@@ -200,7 +191,7 @@ async def test_jobs_paused_past_the_retention_fail_and_lose_their_partial_files(
         part = settings.work_dir / job_id / "video.f134.mp4.part"
         part.parent.mkdir(parents=True)
         part.write_bytes(b"partial")
-    set_row(
+    set_job_row(
         settings.database_url,
         old,
         paused_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=73),
@@ -241,7 +232,7 @@ async def test_a_paused_playlist_past_the_retention_ends_as_its_entries_say(
     ctx = worker_context(settings.model_copy(update={"paused_retention_hours": 72}), tmp_path)
     try:
         parent = await submit_playlist(client, key)
-        set_row(settings.database_url, parent, status=JobStatus.PAUSED, paused_at=old)
+        set_job_row(settings.database_url, parent, status=JobStatus.PAUSED, paused_at=old)
         with session_scope(ctx.sessions) as session:
             key_id = session.scalar(select(Job.api_key_id).where(Job.id == uuid.UUID(parent)))
         done = create_job(ctx.sessions, api_key_id=key_id, parent_id=uuid.UUID(parent),

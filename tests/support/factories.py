@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth import service as auth_service
@@ -34,6 +35,16 @@ def create_key(database_url: str, name: str = "test", **options: Any) -> IssuedK
     try:
         with session_scope(sync_sessionmaker(engine)) as session:
             return _issue(session, name, **options)
+    finally:
+        engine.dispose()
+
+
+def set_job_row(database_url: str, job_id: str, **values: Any) -> None:
+    """Change a job's row as a worker (or the API) would have."""
+    engine = create_sync_engine(database_url)
+    try:
+        with session_scope(sync_sessionmaker(engine)) as session:
+            session.execute(update(Job).where(Job.id == uuid.UUID(job_id)).values(**values))
     finally:
         engine.dispose()
 
