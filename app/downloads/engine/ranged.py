@@ -11,7 +11,8 @@ strictly in order by the calling thread: the file only ever grows at its end and
 a prefix of the media, exactly as with a single stream. A chunk that arrives before the ones
 ahead of it waits in memory (at most `window` chunks are fetched ahead of the file's end).
 After a kill the next attempt continues from the `.part` file's size, every connection with
-a Range request; what was in memory is fetched again.
+a Range request; what was in memory is fetched again. A `.part` file that already holds
+the whole file (killed between its last byte and its rename) is finished without a fetch.
 
 Several connections only pay where a host throttles each one. The first chunk is read
 alone for up to `PROBE_SECONDS`: when it is all there by then, at `SINGLE_STREAM_SPEED` or
@@ -23,6 +24,7 @@ through the egress guard for every chunk.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -164,6 +166,8 @@ class RangedHttpFD(HttpFD):  # type: ignore[misc]  # yt-dlp has no type hints
         self.abort = abort or threading.Event()
 
     def real_download(self, filename: str, info_dict: dict[str, Any]) -> bool:
+        if self._plain(filename, info_dict) and self._part_already_whole(filename, info_dict):
+            return True
         if not self._eligible(filename, info_dict):
             return bool(super().real_download(filename, info_dict))
         try:
@@ -172,10 +176,13 @@ class RangedHttpFD(HttpFD):  # type: ignore[misc]  # yt-dlp has no type hints
             return bool(super().real_download(filename, info_dict))
 
     def _eligible(self, filename: str, info_dict: dict[str, Any]) -> bool:
+        return self.connections > 1 and self._plain(filename, info_dict)
+
+    def _plain(self, filename: str, info_dict: dict[str, Any]) -> bool:
+        """One HTTP(S) file into a named file: no body, no Range of its own, no impersonation."""
         headers = info_dict.get("http_headers") or {}
         return (
-            self.connections > 1
-            and filename != "-"
+            filename != "-"
             and not self.params.get("test")
             and info_dict.get("request_data") is None
             and "Range" not in headers
@@ -183,6 +190,48 @@ class RangedHttpFD(HttpFD):  # type: ignore[misc]  # yt-dlp has no type hints
             and str(info_dict.get("url", "")).startswith(("http://", "https://"))
             and self._get_impersonate_target(info_dict) is None
         )
+
+    def _part_already_whole(self, filename: str, info_dict: dict[str, Any]) -> bool:
+        """Finish a `.part` file that holds the whole media already (a worker killed, or a
+        job paused, between its last byte and its rename); drop one longer than the media.
+
+        yt-dlp's own downloader answers either case with a 416 it does not recover from: its
+        check without a Range still sends the Range (yt-dlp issue 12994). A `.part` file
+        shorter than the format's known size is a plain resume and costs no request here."""
+        tmpfilename = self.temp_name(filename)
+        if not self.params.get("continuedl", True) or not os.path.isfile(tmpfilename):
+            return False
+        have = os.path.getsize(tmpfilename)
+        known = info_dict.get("filesize")
+        if not have or (known and have < int(known)):
+            return False
+        try:
+            response = self.ydl.urlopen(self._request(info_dict, have, have))
+        except HTTPError as err:
+            if err.status != 416:
+                return False  # the download proper meets it again, with its retries
+            size = _unsatisfied_size(err.response.headers.get("Content-Range"))
+            err.response.close()
+        else:
+            response.close()
+            return False  # more to fetch: an ordinary resume
+        if size != have:
+            self.report_unable_to_resume()
+            os.remove(tmpfilename)
+            return False
+        self.report_file_already_downloaded(filename)
+        self.try_rename(tmpfilename, filename)
+        self._hook_progress(
+            {
+                "filename": filename,
+                "status": "finished",
+                "downloaded_bytes": have,
+                "total_bytes": have,
+                "ctx_id": info_dict.get("ctx_id"),
+            },
+            info_dict,
+        )
+        return True
 
     def _request(self, info_dict: dict[str, Any], start: int, end: int) -> Request:
         headers = HTTPHeaderDict({"Accept-Encoding": "identity"}, info_dict.get("http_headers"))
@@ -446,8 +495,10 @@ def _slot(slots: threading.BoundedSemaphore, stop: threading.Event) -> Iterator[
 class MultiConnectionYoutubeDL(yt_dlp.YoutubeDL):  # type: ignore[misc]
     """A YoutubeDL that fetches a plain HTTP(S) media file over several connections, and the
     audio of a video+audio pair while the video downloads (yt-dlp fetches them one after
-    the other), both sharing the download's connections. Other downloads (fragments,
-    subtitles, stdout) go to the downloader yt-dlp picks."""
+    the other), both sharing the download's connections. With one connection a plain file
+    still goes through `RangedHttpFD`, for its check of a whole `.part` file, then to
+    yt-dlp's single stream. Other downloads (fragments, subtitles, stdout) go to the
+    downloader yt-dlp picks."""
 
     def __init__(self, params: dict[str, Any], *, connections: int = 1, per_host: int = 1) -> None:
         super().__init__(params)
@@ -483,7 +534,7 @@ class MultiConnectionYoutubeDL(yt_dlp.YoutubeDL):  # type: ignore[misc]
         return self._ranged_dl(name, info, threading.Event())
 
     def _ranged(self, name: str, info: dict[str, Any], *, subtitle: bool, test: bool) -> bool:
-        if test or subtitle or self.connections <= 1 or name == "-" or not info.get("url"):
+        if test or subtitle or name == "-" or not info.get("url"):
             return False
         return get_suitable_downloader(info, self.params) is HttpFD
 
@@ -506,7 +557,11 @@ class MultiConnectionYoutubeDL(yt_dlp.YoutubeDL):  # type: ignore[misc]
     def _prefetch_pair(self, name: str, info: dict[str, Any]) -> None:
         """When yt-dlp starts the first of a video+audio pair, start the second beside it,
         into the file yt-dlp will ask for next (its name follows from the first's)."""
-        if not self._pair or str(info.get("format_id")) != str(self._pair[0].get("format_id")):
+        if (
+            self.connections <= 1
+            or not self._pair
+            or str(info.get("format_id")) != str(self._pair[0].get("format_id"))
+        ):
             return
         first, second = self._pair
         suffix = f".f{first['format_id']}.{first['ext']}"
@@ -529,6 +584,12 @@ class MultiConnectionYoutubeDL(yt_dlp.YoutubeDL):  # type: ignore[misc]
 
         self._prefetched[second_name] = (future, abort)
         threading.Thread(target=fetch, name="second-format", daemon=True).start()
+
+
+def _unsatisfied_size(content_range: str | None) -> int | None:
+    """The full size a 416 answer states (`Content-Range: bytes */SIZE`), if it does."""
+    match = re.fullmatch(r"\s*bytes\s+\*/(\d+)\s*", content_range or "")
+    return int(match.group(1)) if match else None
 
 
 def _one_stream_suffices(got: int, length: int, asked: float) -> bool:

@@ -145,6 +145,34 @@ def test_a_partial_file_resumes_and_every_connection_asks_for_a_range_after_it(
     assert min(starts) == done, "nothing before the partial file's end is fetched again"
 
 
+@pytest.mark.parametrize("connections", [4, 1])
+def test_a_partial_file_already_whole_is_finished_without_fetching_it_again(
+    server: MediaServer, source: Path, tmp_path: Path, connections: int
+) -> None:
+    # A worker killed (or a job paused) after the last byte was written but before the
+    # rename leaves a whole `.part`: the next attempt must finish it, not fail with 416.
+    seen: list[dict[str, Any]] = []
+    target = tmp_path / "clip.mp4"
+    (tmp_path / "clip.mp4.part").write_bytes(source.read_bytes())
+    assert download(server.url("clip.mp4"), target, connections=connections, hook=seen.append)
+    assert sha256(target) == sha256(source)
+    assert not (tmp_path / "clip.mp4.part").exists()
+    assert [(hit.status, hit.range) for hit in server.hits] == [(416, f"bytes={SIZE}-{SIZE}")]
+    assert seen[-1]["status"] == "finished" and seen[-1]["downloaded_bytes"] == SIZE
+
+
+@pytest.mark.parametrize("connections", [4, 1])
+def test_a_partial_file_longer_than_the_media_starts_over(
+    server: MediaServer, source: Path, tmp_path: Path, connections: int
+) -> None:
+    target = tmp_path / "clip.mp4"
+    (tmp_path / "clip.mp4.part").write_bytes(source.read_bytes() + b"stale tail")
+    assert download(server.url("clip.mp4"), target, connections=connections)
+    assert sha256(target) == sha256(source)
+    assert server.hits[0].status == 416
+    assert all(hit.status in (200, 206) for hit in server.hits[1:])
+
+
 def test_a_connection_fast_enough_alone_takes_the_rest_in_one_stream(
     server: MediaServer, source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
