@@ -145,7 +145,7 @@ async def test_a_healthy_setup_passes_and_says_what_is_merely_off(
     assert checks["yt_dlp_update"]["status"] == "off"
     assert "YTDLP_UPDATE=stable" in checks["yt_dlp_update"]["fix"]
     assert report["recent_failures"] == []
-    assert elapsed < CHECK_TIMEOUT_SECONDS + 2
+    assert elapsed < 2 * CHECK_TIMEOUT_SECONDS, "the report never hangs"
 
 
 async def test_each_broken_component_fails_with_a_fix_in_the_services_words(
@@ -187,7 +187,7 @@ async def test_each_broken_component_fails_with_a_fix_in_the_services_words(
     for check in report["checks"]:
         text = f"{check['detail']} {check['fix'] or ''}"
         assert "--cookies" not in text and "--proxy" not in text, check
-    assert elapsed < CHECK_TIMEOUT_SECONDS + 2
+    assert elapsed < 2 * CHECK_TIMEOUT_SECONDS, "the report never hangs"
 
 
 async def test_every_route_resting_is_the_global_pause(
@@ -209,7 +209,7 @@ async def test_a_hung_provider_costs_one_check_not_the_report(
     report, elapsed = await doctor_of(hung, admin)
     assert by_name(report)["po_token_provider"]["status"] == "fail"
     assert by_name(report)["js_runtime"]["status"] == "ok"
-    assert elapsed < CHECK_TIMEOUT_SECONDS + 2
+    assert elapsed < 2 * CHECK_TIMEOUT_SECONDS, "the report never hangs"
 
 
 async def test_the_last_youtube_failures_are_grouped_by_code_with_a_hint(
