@@ -90,6 +90,7 @@ def main() -> None:
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=_forwarded_allow_ips(settings.trusted_proxies),
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        timeout_keep_alive=settings.api_keep_alive_seconds,
         http=head_timeout_protocol(settings.request_head_timeout_seconds),
         # Progress events to thousands of sockets: the express lane (app.api.protocol).
         ws=ExpressWebSocketProtocol,

@@ -189,6 +189,12 @@ class Settings(BaseSettings):
     max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # A connection whose request line and headers are not complete in this time is closed.
     request_head_timeout_seconds: float = Field(default=10, gt=0, le=300)
+    # How long an idle kept-alive connection stays open. Longer than the idle timeout of
+    # whatever proxy or load balancer reuses connections to the API (60 s on most; our
+    # Terraform passes the ALB's plus 5 s): a proxy that sends a request just as the API
+    # closes the connection answers its client 502, and a client that reuses it gets a
+    # reset. uvicorn's own default is 5 s.
+    api_keep_alive_seconds: int = Field(default=75, ge=1, le=3600)
     # uvicorn: connections and requests at once before it answers 503, and its listen backlog.
     # The API raises its open-files limit to fit API_LIMIT_CONCURRENCY at start-up.
     api_limit_concurrency: int = Field(default=4096, ge=16, le=1_000_000)

@@ -124,8 +124,22 @@ def test_complete_requests_on_one_connection_are_served(api_address: tuple[str, 
     with socket.create_connection(api_address, timeout=10) as sock:
         sock.sendall(request)
         assert read_response(sock).startswith(b"HTTP/1.1 200")
-        # Within uvicorn's keep-alive (5 s) but past the first head's deadline.
+        # Within the keep-alive but past the first head's deadline.
         time.sleep(HEAD_TIMEOUT + 0.5)
+        sock.sendall(request)
+        assert read_response(sock).startswith(b"HTTP/1.1 200")
+
+
+def test_a_kept_alive_connection_idle_past_five_seconds_still_serves(
+    api_address: tuple[str, int],
+) -> None:
+    """uvicorn alone closes an idle connection after 5 s: a client or proxy that reuses it
+    just then gets a reset (a load balancer answers 502). API_KEEP_ALIVE_SECONDS keeps it."""
+    request = b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    with socket.create_connection(api_address, timeout=10) as sock:
+        sock.sendall(request)
+        assert read_response(sock).startswith(b"HTTP/1.1 200")
+        time.sleep(6)  # the idle time is what is tested
         sock.sendall(request)
         assert read_response(sock).startswith(b"HTTP/1.1 200")
 

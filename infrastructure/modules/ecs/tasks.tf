@@ -21,8 +21,10 @@ locals {
     WORK_DIR                      = "/tmp/work"
     DOWNLOAD_BASE_PATH            = "/tmp/downloads"
     TRUSTED_PROXIES               = var.vpc_cidr
-    CORS_ORIGINS                  = join(",", var.cors_origins)
-    BROKER_URL                    = var.use_sqs_broker ? "sqs://" : ""
+    # Past the ALB's idle timeout, so the ALB never reuses a connection the API is closing.
+    API_KEEP_ALIVE_SECONDS = tostring(var.alb_idle_timeout + 5)
+    CORS_ORIGINS           = join(",", var.cors_origins)
+    BROKER_URL             = var.use_sqs_broker ? "sqs://" : ""
     # yt-dlp updates go to the image's /data/ytdlp (YTDLP_UPDATE_DIR), on ephemeral storage.
     YTDLP_UPDATE = var.ytdlp_update
     # Speech recognition: the API refuses transcribe requests while it is off.
