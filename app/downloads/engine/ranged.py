@@ -212,6 +212,8 @@ class RangedHttpFD(HttpFD):  # type: ignore[misc]  # yt-dlp has no type hints
                 return False  # the download proper meets it again, with its retries
             size = _unsatisfied_size(err.response.headers.get("Content-Range"))
             err.response.close()
+        except TransportError:
+            return False  # the download proper meets it again, with its retries
         else:
             response.close()
             return False  # more to fetch: an ordinary resume
