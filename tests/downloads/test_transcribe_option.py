@@ -5,17 +5,14 @@ cancel of a job waiting for, or in, its recognition."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
 
 from app.core.config import Settings
-from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
-from app.jobs.models import Job, JobStage, JobStatus
-from tests.support.factories import KeyFactory
+from app.jobs.models import JobStage, JobStatus
+from tests.support.factories import KeyFactory, set_job_row
 
 WATCH_URL = "https://www.youtube.com/watch?v=aqz-KE-bpKQ"
 
@@ -90,15 +87,6 @@ async def test_recognition_without_transcripts_or_an_unknown_mode_is_invalid(
     assert unknown.json()["error"]["code"] == "validation_error"
 
 
-def set_fields(database_url: str, job_id: str, **fields: Any) -> None:
-    engine = create_sync_engine(database_url)
-    try:
-        with session_scope(sync_sessionmaker(engine)) as session:
-            session.execute(update(Job).where(Job.id == uuid.UUID(job_id)).values(**fields))
-    finally:
-        engine.dispose()
-
-
 @pytest.mark.parametrize("settings", [ASR_ON], indirect=True)
 async def test_a_job_waiting_for_recognition_is_canceled_at_once_a_running_one_is_asked(
     client: httpx.AsyncClient, make_key: KeyFactory, settings: Settings
@@ -109,7 +97,7 @@ async def test_a_job_waiting_for_recognition_is_canceled_at_once_a_running_one_i
     running = (await create(client, key)).json()["job_id"]
     now = dt.datetime.now(dt.UTC)
     for job_id, worker in ((waiting, None), (running, "host:1:abc")):
-        set_fields(
+        set_job_row(
             settings.database_url,
             job_id,
             status=JobStatus.PROCESSING,
