@@ -38,6 +38,8 @@ def signed_in(new_page: NewPage, stack: Stack, path: str = "/") -> Page:
 def submit_url(page: Page, url: str) -> None:
     page.goto("/submit")
     page.get_by_label("YouTube URL").fill(url)
+    # The preview's verdict moves the button when it arrives: wait for it, as a user does.
+    expect(page.locator(".preview > :not(.loading)")).to_be_visible()
     page.get_by_role("button", name="Download", exact=True).click()
 
 
@@ -110,7 +112,10 @@ def test_the_apis_validation_messages_show_beside_their_fields(
 ) -> None:
     page = signed_in(new_page, stack)
     page.goto("/submit")
+    # Each step waits for the preview's verdict, as a user reads it before clicking: the
+    # preview arriving moves the button, and a click at that moment lands beside it.
     page.get_by_label("YouTube URL").fill(stack.youtube.playlist_url(PLAYLIST_ID))
+    expect(page.locator(".preview-title")).to_have_text(re.compile("^Offline fixture playlist"))
     page.get_by_label("Entries", exact=True).fill("1-x")
     page.get_by_role("button", name="Download", exact=True).click()
     expect(page.locator("#playlist_items-error")).to_contain_text("not a playlist_items selection")
@@ -118,6 +123,7 @@ def test_the_apis_validation_messages_show_beside_their_fields(
     expect(page.get_by_label("Entries", exact=True)).to_have_value("1-x")  # nothing lost
 
     page.get_by_label("YouTube URL").fill("https://example.com/watch?v=abc")
+    expect(page.locator(".preview .error")).to_contain_text("'example.com' is not supported")
     page.get_by_role("button", name="Download", exact=True).click()
     expect(page.locator("#urls-error")).to_contain_text("'example.com' is not supported")
     expect(page.get_by_label("YouTube URL")).to_have_value("https://example.com/watch?v=abc")
@@ -125,6 +131,7 @@ def test_the_apis_validation_messages_show_beside_their_fields(
 
     # A rule across fields has no one field to stand beside: the form says it.
     page.get_by_label("YouTube URL").fill(stack.youtube.video_url(STANDARD_VIDEO_ID))
+    expect(page.locator(".preview-title")).to_be_visible()
     page.get_by_label("Audio only").check()
     page.get_by_label("Transcript only").check()
     page.get_by_role("button", name="Download", exact=True).click()
