@@ -19,6 +19,7 @@ from app.core.config import Settings
 from app.core.database import create_sync_engine, session_scope, sync_sessionmaker
 from app.main import create_app
 from tests.support.constants import TEST_KEY_SECRET
+from tests.support.factories import one_character_changed
 from tests.support.stack import ManagedProcess, api_command, start_api
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -103,17 +104,11 @@ def test_every_bootstrap_key_the_api_accepts_at_start_opens_it(
         api.stop()
 
 
-def _with_a_typo(key: str) -> str:
-    """The key with its last character changed (a fixed replacement would leave the one
-    key in 62 that already ends with it unchanged, and valid)."""
-    return key[:-1] + ("y" if key.endswith("x") else "x")
-
-
 @pytest.mark.parametrize(
     "bootstrap_key",
     [
         pytest.param("yds_my-own-bootstrap-admin-key-01", id="custom-with-prefix"),
-        pytest.param(_with_a_typo(generate()), id="generated-with-a-typo"),
+        pytest.param(one_character_changed(generate(), -1), id="generated-with-a-typo"),
     ],
 )
 def test_a_yds_looking_bootstrap_key_that_no_request_could_use_stops_the_start(

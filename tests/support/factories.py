@@ -86,3 +86,11 @@ def insert_submission(session: Session, **submission: Any) -> Job:
     job = session.get(Job, described.id)
     assert job is not None
     return job
+
+
+def one_character_changed(text: str, index: int) -> str:
+    """`text` with the character at `index` replaced by another: a fixed replacement would
+    leave the text as it was whenever it already held that character there."""
+    position = index % len(text)
+    other = "B" if text[position] == "A" else "A"
+    return text[:position] + other + text[position + 1 :]
